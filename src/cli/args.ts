@@ -1,0 +1,58 @@
+import { UserError } from '../errors.js';
+import type { FlagSpec, ParsedArgs } from './command.js';
+import { nearest } from './suggest.js';
+
+/**
+ * Go-style and GNU-style flags alike: -db x, -db=x, --db x, --db=x. `--` ends the flags.
+ * Positionals may come before, between or after flags.
+ */
+export function parseArgs(argv: string[], specs: Record<string, FlagSpec>, command: string): ParsedArgs {
+  const flags: ParsedArgs['flags'] = {};
+  const positionals: string[] = [];
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.default !== undefined) flags[name] = spec.default;
+    if (spec.type === 'list') flags[name] = [];
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-' || /^-\d/.test(arg)) {
+      positionals.push(arg);
+      continue;
+    }
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq === -1 ? body : body.slice(0, eq);
+    const key = name === 'h' ? 'help' : name;
+    const spec = specs[key];
+    if (!spec) {
+      const hint = nearest(key, Object.keys(specs));
+      throw new UserError('EUSAGE', `${command}: unknown flag -${name}${hint ? ` (did you mean -${hint}?)` : ''}; see 'task-pipeline ${command} --help'`);
+    }
+    let value: string | undefined = eq === -1 ? undefined : body.slice(eq + 1);
+    if (spec.type === 'bool') {
+      if (value === undefined) flags[key] = true;
+      else if (/^(true|1|yes)$/i.test(value)) flags[key] = true;
+      else if (/^(false|0|no)$/i.test(value)) flags[key] = false;
+      else throw new UserError('EUSAGE', `${command}: -${name} takes true or false, not "${value}"`);
+      continue;
+    }
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new UserError('EUSAGE', `${command}: -${name} needs a value (${spec.value ?? 'VALUE'})`);
+      value = argv[++i]!;
+    }
+    if (spec.type === 'int') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new UserError('EUSAGE', `${command}: -${name} must be a positive integer, not "${value}"`);
+      flags[key] = n;
+    } else if (spec.type === 'list') {
+      (flags[key] as string[]).push(value);
+    } else {
+      flags[key] = value;
+    }
+  }
+  return { flags, positionals };
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.js';
+import { ManifestError, formatProblem } from '../manifest/index.js';
+import { parseArgs } from './args.js';
+import type { Io } from './command.js';
+import { COMMANDS } from './commands.js';
+import { commandHelp } from './help.js';
+import { nearest } from './suggest.js';
+
+const io: Io = { stdout: process.stdout, stderr: process.stderr };
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function overview(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  return [
+    'task-pipeline: a content-addressed pipeline engine for shell scripts',
+    '',
+    'usage: task-pipeline -manifest m.toml -db ./db [-input PATH]... [flags]',
+    '       task-pipeline COMMAND [flags]',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'task-pipeline COMMAND --help' for a command's flags and an example.",
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-help' || first === '-h' || first === 'help') {
+    io.stdout.write(overview());
+    return first === undefined ? 2 : 0;
+  }
+  if (first === '--version' || first === '-version' || first === 'version') {
+    io.stdout.write(`task-pipeline ${version()}\n`);
+    return 0;
+  }
+  // No command word: the run command, as in the Go original (`task-pipeline -manifest m.toml`).
+  const name = first.startsWith('-') ? 'run' : first;
+  const rest = first.startsWith('-') ? argv : argv.slice(1);
+  const entry = COMMANDS[name];
+  if (!entry) {
+    const hint = nearest(name, Object.keys(COMMANDS));
+    throw new UserError('EUSAGE', `unknown command "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}; see 'task-pipeline --help'`);
+  }
+  const { command } = await entry.load();
+  const args = parseArgs(rest, command.flags, command.name);
+  if (args.flags.help) {
+    io.stdout.write(commandHelp(command));
+    return 0;
+  }
+  return command.run(args, io);
+}
+
+const verbose = process.argv.includes('-verbose') || process.argv.includes('--verbose');
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ManifestError) {
+      for (const p of err.problems) io.stderr.write(`task-pipeline: ${formatProblem(p)}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof UserError) {
+      io.stderr.write(`task-pipeline: ${err.message}\n`);
+      if (verbose && err.cause) io.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      const e = err as Error;
+      io.stderr.write(`task-pipeline: internal error: ${e?.message ?? String(err)}\n`);
+      io.stderr.write(verbose ? `${e?.stack ?? ''}\n` : 'task-pipeline: run again with -verbose for a stack trace, and please report it\n');
+      process.exitCode = 70;
+    }
+  },
+);

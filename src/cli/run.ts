@@ -1,0 +1,75 @@
+import { availableParallelism } from 'node:os';
+import { UserError } from '../errors.js';
+import { runPipeline } from '../engine/run-pipeline.js';
+import { loadManifest } from '../manifest/index.js';
+import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { ProgressLine } from './progress.js';
+import { formatFailures, formatSummary } from './run-report.js';
+
+export const command: Command = {
+  name: 'run',
+  summary: 'Run a manifest: every task over every input, resuming where the last run stopped and never repeating a step.',
+  usage: '-manifest m.toml [-db ./db] [-input PATH]... [-parallel N] [-task NAME]... [-durable] [-quiet|-verbose]',
+  examples: [
+    'task-pipeline -manifest manifests/wordfreq.toml -db ./db -input manifests/corpus',
+    'task-pipeline -manifest m.toml -db ./db -task count -parallel 8',
+  ],
+  flags: {
+    manifest: { type: 'string', value: 'FILE', help: 'the TOML manifest (required)' },
+    db: DB_FLAG,
+    input: { type: 'list', value: 'PATH', help: 'a file, or a directory walked recursively, to add as run input' },
+    parallel: { type: 'int', value: 'N', default: availableParallelism(), help: 'steps running at once' },
+    task: { type: 'list', value: 'NAME', help: "run only this task's steps" },
+    durable: { type: 'bool', help: 'fsync every object before the commit that names it (power-loss safety)' },
+    quiet: { type: 'bool', help: 'print nothing but errors' },
+    ...COMMON_FLAGS,
+    verbose: { type: 'bool', help: 'stream script output, each line prefixed with [task#step]' },
+  },
+  notes: [
+    'Exit codes: 0 all steps done; 1 a step failed; 2 usage, manifest or lock error; 130 interrupted.',
+    'Ctrl-C stops launching steps and stops the running ones; they resume on the next run. A second Ctrl-C kills at once.',
+  ],
+  async run(args, io) {
+    const f = args.flags;
+    if (args.positionals.length > 0) throw new UserError('EUSAGE', `run: unexpected argument "${args.positionals[0]}"`);
+    if (typeof f.manifest !== 'string') throw new UserError('EUSAGE', "run: -manifest FILE is required; see 'task-pipeline run --help'");
+    if (f.quiet && f.verbose) throw new UserError('EUSAGE', 'run: -quiet and -verbose cannot be used together');
+    const manifest = loadManifest(f.manifest);
+    const dbDir = String(f.db);
+    const stop = new AbortController();
+    const kill = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (!stop.signal.aborted) {
+        io.stderr.write(`\ntask-pipeline: ${sig}: stopping; running steps go back to pending (again to kill them now)\n`);
+        stop.abort();
+      } else {
+        kill.abort();
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const progress = !f.quiet && !f.verbose && io.stderr.isTTY ? new ProgressLine(io.stderr) : null;
+    try {
+      const summary = await runPipeline({
+        manifest,
+        dbDir,
+        inputs: f.input as string[],
+        parallel: f.parallel as number,
+        tasks: f.task as string[],
+        durable: Boolean(f.durable),
+        echo: f.verbose ? (line) => io.stderr.write(`${line}\n`) : null,
+        stop: stop.signal,
+        kill: kill.signal,
+        onProgress: progress ? (s) => progress.update(s) : undefined,
+      });
+      progress?.clear();
+      if (!f.quiet) io.stdout.write(formatSummary(summary, dbDir));
+      io.stderr.write(formatFailures(summary, dbDir));
+      return summary.interrupted ? 130 : summary.failures.length > 0 ? 1 : 0;
+    } finally {
+      progress?.clear();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};

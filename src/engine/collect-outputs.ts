@@ -1,0 +1,52 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NamedObject } from '../store/metadata-store.js';
+import type { LocalObjectStore } from '../store/object-store.js';
+
+/** A step's OUTPUT_DIR held something that is not a regular file: the step fails. */
+export class BadOutputError extends Error {
+  constructor(readonly entry: string, readonly kind: string) {
+    super(`OUTPUT_DIR holds ${kind} "${entry}": only regular files can be outputs`);
+  }
+}
+
+export interface StoredOutput extends NamedObject {
+  /** false when the store already had these bytes. */
+  added: boolean;
+}
+
+/** Walk OUTPUT_DIR; every regular file becomes an object, named by its relative path. */
+export async function collectOutputs(outDir: string, store: LocalObjectStore): Promise<StoredOutput[]> {
+  const found: { name: string; path: string; size: number }[] = [];
+  walk(outDir, '', found);
+  const outputs: StoredOutput[] = [];
+  // Check everything before storing anything, so a bad entry leaves no stray object.
+  for (const f of found) {
+    const put = await store.adopt(f.path, f.size);
+    outputs.push({ name: f.name, hash: put.hash, size: put.size, added: put.added });
+  }
+  return outputs;
+}
+
+function walk(dir: string, prefix: string, found: { name: string; path: string; size: number }[]): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+    const path = join(dir, entry.name);
+    // Names are listed one per line (`HASH<TAB>NAME`) for gather steps and ls.
+    if (/[\t\n\r]/.test(entry.name)) throw new BadOutputError(name, 'a name with a tab or newline,');
+    if (entry.isDirectory()) {
+      walk(path, name, found);
+    } else if (entry.isFile()) {
+      found.push({ name, path, size: statSync(path).size });
+    } else {
+      throw new BadOutputError(name, kindOf(entry));
+    }
+  }
+}
+
+function kindOf(entry: { isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
+  if (entry.isSymbolicLink()) return 'a symlink';
+  if (entry.isFIFO()) return 'a FIFO';
+  if (entry.isSocket()) return 'a socket';
+  return 'a device file';
+}

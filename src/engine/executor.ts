@@ -1,0 +1,26 @@
+/** How a script becomes a process. One interface so that faster spawn paths can be measured against execa. */
+export interface SpawnSpec {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** A file descriptor to write into directly, or 'pipe' to receive the bytes through onOutput. */
+  stdout: number | 'pipe';
+  stderr: number | 'pipe';
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  timeoutMs: number | null;
+  /** Aborting means: the run is being interrupted; stop the script. */
+  signal: AbortSignal;
+}
+
+export interface SpawnResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  aborted: boolean;
+  /** The script could not be started at all (missing shell, not executable...). */
+  spawnError: string | null;
+}
+
+export interface Executor {
+  run(spec: SpawnSpec): Promise<SpawnResult>;
+}

@@ -1,0 +1,111 @@
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Manifest } from '../manifest/index.js';
+import { UserError } from '../errors.js';
+import { openDatabase } from '../store/database.js';
+import { DbLock } from '../store/lock.js';
+import { LocalObjectStore } from '../store/object-store.js';
+import { SqliteMetadata } from '../store/sqlite-metadata.js';
+import { ExecaExecutor } from './execa-executor.js';
+import { ingestInputs, listInputs } from './ingest.js';
+import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
+import { ProcessGroups } from './process-groups.js';
+import { newSummary, summaryJson, type RunSummary } from './run-summary.js';
+import { Scheduler } from './scheduler.js';
+
+export interface RunOptions {
+  manifest: Manifest;
+  dbDir: string;
+  inputs: string[];
+  parallel: number;
+  tasks: string[];
+  durable: boolean;
+  /** Script output lines, prefixed, for -verbose. */
+  echo: ((line: string) => void) | null;
+  /** Aborted on the first SIGINT/SIGTERM. */
+  stop: AbortSignal;
+  /** Aborted on the second: kill every script at once. */
+  kill: AbortSignal;
+  onProgress?: (scheduler: Scheduler) => void;
+}
+
+/** One run (SPEC 3): lock, register, recover, ingest, reconcile, stream the leaves, summarise. */
+export async function runPipeline(o: RunOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const known = new Set(o.manifest.tasks.map((t) => t.name));
+  for (const t of o.tasks) if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
+  // Check the inputs exist before anything is written.
+  const inputFiles = listInputs(o.inputs);
+
+  mkdirSync(o.dbDir, { recursive: true });
+  const lock = new DbLock(join(o.dbDir, 'lock'));
+  lock.acquire();
+  const groups = new ProcessGroups();
+  const onKill = () => groups.signalAll('SIGKILL');
+  o.kill.addEventListener('abort', onKill, { once: true });
+  let meta: SqliteMetadata | undefined;
+  try {
+    mkdirSync(join(o.dbDir, 'objects'), { recursive: true });
+    emptyTmp(join(o.dbDir, 'tmp'));
+    meta = new SqliteMetadata(openDatabase(o.dbDir, { create: true }));
+    const store = new LocalObjectStore(o.dbDir, { durable: o.durable });
+    const runId = await meta.beginRun(o.manifest.path, process.pid);
+    const summary = newSummary(runId, o.manifest.tasks.map((t) => t.name));
+
+    const ids = await meta.registerTasks(taskVersionInputs(o.manifest));
+    const plans = buildPlan(o.manifest, ids);
+    const graph = currentGraph(plans);
+    await meta.setCurrentGraph(graph.tasks, graph.edges);
+    await meta.recover(plans.map((p) => p.taskId));
+
+    const ingested = await ingestInputs(inputFiles, store);
+    summary.inputsAdded = await meta.addRunInputs(ingested.inputs, runId);
+    summary.objectsAdded += ingested.added;
+    summary.bytesAdded += ingested.bytes;
+
+    const roots = plans.filter((p) => p.isRoot).map((p) => p.taskId);
+    let seed = null;
+    if (!(await meta.hasRunInputs())) {
+      const put = await store.putBytes('');
+      seed = { hash: put.hash, size: put.size };
+    }
+    await meta.ensureRootSteps(roots, seed);
+    // Edges in manifest order: reuse found here is credited to the consuming task.
+    for (const e of graph.edges) {
+      if (e.toGather) continue;
+      const r = await meta.reconcileEdge(e);
+      const name = plans.find((p) => p.taskId === e.toTaskId)!.spec.name;
+      summary.tasks.get(name)!.reused += r.reused;
+    }
+
+    const scheduler = new Scheduler({
+      meta,
+      store,
+      ctx: { store, executor: new ExecaExecutor(groups), manifestDir: o.manifest.dir, echo: o.echo },
+      plans,
+      runId,
+      parallel: o.parallel,
+      only: o.tasks.length > 0 ? new Set(o.tasks.map((t) => ids.get(t)!)) : null,
+      stop: o.stop,
+      summary,
+      onProgress: o.onProgress ? () => o.onProgress!(scheduler) : undefined,
+    });
+    await scheduler.run();
+    summary.interrupted = o.stop.aborted;
+    summary.wallMs = Date.now() - started;
+    const exitCode = summary.interrupted ? 130 : summary.failures.length > 0 ? 1 : 0;
+    await meta.finishRun(runId, exitCode, summaryJson(summary));
+    return summary;
+  } finally {
+    o.kill.removeEventListener('abort', onKill);
+    groups.signalAll('SIGKILL');
+    await meta?.close();
+    lock.release();
+  }
+}
+
+/** tmp/ holds only the working files of running steps: whatever is there at start is a crash's debris. */
+function emptyTmp(tmp: string): void {
+  mkdirSync(tmp, { recursive: true });
+  for (const name of readdirSync(tmp)) rmSync(join(tmp, name), { recursive: true, force: true });
+}

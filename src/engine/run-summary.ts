@@ -1,0 +1,43 @@
+/** What a run did, for the closing summary and the `run` row. */
+export interface TaskCounts {
+  ran: number;
+  failed: number;
+  reused: number;
+}
+
+export interface StepFailure {
+  task: string;
+  stepId: number;
+  exitCode: number | null;
+  error: string;
+  logTail: string;
+}
+
+export interface RunSummary {
+  runId: number;
+  tasks: Map<string, TaskCounts>;
+  inputsAdded: number;
+  objectsAdded: number;
+  bytesAdded: number;
+  failures: StepFailure[];
+  interrupted: boolean;
+  /** Pending steps the run did not reach (a -task filter, a gather whose upstream was not run). */
+  wallMs: number;
+}
+
+export function newSummary(runId: number, taskNames: string[]): RunSummary {
+  return {
+    runId,
+    tasks: new Map(taskNames.map((n) => [n, { ran: 0, failed: 0, reused: 0 }])),
+    inputsAdded: 0,
+    objectsAdded: 0,
+    bytesAdded: 0,
+    failures: [],
+    interrupted: false,
+    wallMs: 0,
+  };
+}
+
+export function summaryJson(s: RunSummary): unknown {
+  return { ...s, tasks: Object.fromEntries(s.tasks) };
+}

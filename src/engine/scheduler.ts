@@ -1,0 +1,293 @@
+import { mergeMap, Observable, type Subscriber } from 'rxjs';
+import type { CommitEffect, LeafStep, MetadataStore, StepOutcome } from '../store/metadata-store.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { executeStep$, type RunnableStep, type StepContext, type StepResult } from './execute-step.js';
+import { fireGather } from './gather.js';
+import type { TaskPlan } from './plan.js';
+import type { RunSummary } from './run-summary.js';
+import { WriteBatcher } from './write-batcher.js';
+
+/** Leaves are read from the db this many at a time per task: memory stays bounded at any db size. */
+const PAGE = 256;
+const RETRY_BASE_MS = 250;
+const RETRY_MAX_MS = 10_000;
+
+interface TaskState {
+  plan: TaskPlan;
+  limit: number;
+  running: number;
+  retrying: number;
+  queue: LeafStep[];
+  cursor: number;
+  /** The last page came back empty; set again when a commit creates steps for this task. */
+  exhausted: boolean;
+  selected: boolean;
+  /** Steps of this task committed done in this run (a gather re-fires when its closure's sum moves). */
+  done: number;
+  firedAt: number;
+}
+
+export interface SchedulerOptions {
+  meta: MetadataStore;
+  store: ObjectStore;
+  ctx: StepContext;
+  plans: TaskPlan[];
+  runId: number;
+  parallel: number;
+  /** Only these task ids launch steps (the -task flag); null for all. */
+  only: Set<number> | null;
+  stop: AbortSignal;
+  summary: RunSummary;
+  onProgress?: () => void;
+}
+
+/**
+ * The leaves of the graph as one stream. The source emits a step only when a global slot
+ * and a slot of its task are free, so mergeMap never has to buffer; each finished step is
+ * committed, and the steps its outputs create join the same stream through the next page.
+ */
+export class Scheduler {
+  private readonly states = new Map<number, TaskState>();
+  private readonly order: TaskState[];
+  private rr = 0;
+  private running = 0;
+  private retryTimers = new Set<NodeJS.Timeout>();
+  private readonly attemptsThisRun = new Map<number, number>();
+  private readonly interrupted: number[] = [];
+  private source: Subscriber<RunnableStep> | null = null;
+  private pumping = false;
+  private pumpAgain = false;
+  private failed: unknown = null;
+  private readonly writer: WriteBatcher;
+
+  constructor(private readonly o: SchedulerOptions) {
+    for (const plan of o.plans) {
+      this.states.set(plan.taskId, {
+        plan, limit: plan.spec.parallel ?? Infinity, running: 0, retrying: 0, queue: [], cursor: 0,
+        exhausted: false, selected: o.only === null || o.only.has(plan.taskId), done: 0, firedAt: -1,
+      });
+    }
+    this.order = [...this.states.values()];
+    this.writer = new WriteBatcher(o.meta, o.runId, (outs, effect) => this.afterCommit(outs, effect), (err) => this.fail(err));
+  }
+
+  get activeSteps(): number {
+    return this.running;
+  }
+
+  progressText(): string {
+    let ran = 0;
+    let failed = 0;
+    for (const c of this.o.summary.tasks.values()) {
+      ran += c.ran;
+      failed += c.failed;
+    }
+    return `${ran} steps done, ${this.running} running, ${failed} failed`;
+  }
+
+  run(): Promise<void> {
+    const leaves$ = new Observable<RunnableStep>((subscriber) => {
+      this.source = subscriber;
+      this.pump();
+      return () => {
+        this.source = null;
+      };
+    });
+    return new Promise<void>((resolve, reject) => {
+      const onStop = () => this.pump();
+      this.o.stop.addEventListener('abort', onStop, { once: true });
+      leaves$
+        .pipe(mergeMap((step) => executeStep$(this.o.ctx, step), this.o.parallel))
+        .subscribe({
+          next: (result) => this.onResult(result),
+          error: (err: unknown) => {
+            this.o.stop.removeEventListener('abort', onStop);
+            reject(err);
+          },
+          complete: () => {
+            this.o.stop.removeEventListener('abort', onStop);
+            if (this.failed !== null) reject(this.failed);
+            else resolve();
+          },
+        });
+    });
+  }
+
+  private onResult(result: StepResult): void {
+    if (result.kind === 'interrupted') {
+      this.interrupted.push(result.step.id);
+      this.finishSlot(result.step.task);
+      this.pump();
+      return;
+    }
+    const { step, outcome } = result;
+    const summary = this.o.summary;
+    const counts = summary.tasks.get(step.plan.spec.name)!;
+    for (const a of result.added) {
+      summary.objectsAdded++;
+      summary.bytesAdded += a.size;
+    }
+    if (outcome.status === 'done') {
+      counts.ran++;
+    } else {
+      const tries = (this.attemptsThisRun.get(step.id) ?? 0) + 1;
+      this.attemptsThisRun.set(step.id, tries);
+      if (tries <= (step.plan.spec.retries ?? 0) && !this.o.stop.aborted) {
+        this.scheduleRetry(step, tries);
+      } else {
+        counts.failed++;
+        summary.failures.push({
+          task: step.plan.spec.name, stepId: step.id, exitCode: outcome.exitCode, error: outcome.error ?? 'failed',
+          logTail: result.logTail,
+        });
+      }
+    }
+    this.writer.commit(outcome);
+  }
+
+  private scheduleRetry(step: RunnableStep, tries: number): void {
+    const state = this.states.get(step.task)!;
+    state.retrying++;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (tries - 1));
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      state.retrying--;
+      if (!this.o.stop.aborted) {
+        // The failure (and its log) is committed; the retry runs it again as a new attempt.
+        void this.o.meta.release([step.id]).then(() => {
+          state.queue.unshift({ id: step.id, task: step.task, object_hash: step.object_hash, input_name: step.input_name, attempts: step.attempts + tries });
+          this.pump();
+        }, (err: unknown) => this.fail(err));
+      } else {
+        this.pump();
+      }
+    }, delay);
+    this.retryTimers.add(timer);
+  }
+
+  private afterCommit(outcomes: StepOutcome[], effect: CommitEffect): void {
+    for (const [taskId, n] of effect.newPending) {
+      const s = this.states.get(taskId);
+      if (s && n > 0) s.exhausted = false;
+    }
+    for (const out of outcomes) {
+      if (out.status === 'done') this.states.get(out.taskId)!.done++;
+      this.finishSlot(out.taskId);
+    }
+    if (effect.reused > 0) {
+      // Credit reuse to the tasks whose steps were found done; the effect does not say which, so to the batch's first.
+      const first = outcomes[0]!;
+      const name = this.states.get(first.taskId)!.plan.spec.name;
+      this.o.summary.tasks.get(name)!.reused += effect.reused;
+    }
+    this.o.onProgress?.();
+    this.pump();
+  }
+
+  private finishSlot(taskId: number): void {
+    this.running--;
+    this.states.get(taskId)!.running--;
+  }
+
+  private fail(err: unknown): void {
+    this.failed ??= err;
+    this.pump();
+  }
+
+  private get stopping(): boolean {
+    return this.o.stop.aborted || this.failed !== null;
+  }
+
+  /** Launch what the limits allow; complete the stream when nothing is left to do. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pumpLoop().catch((err: unknown) => {
+      this.failed ??= err;
+    }).finally(() => {
+      this.pumping = false;
+      if (this.pumpAgain) {
+        this.pumpAgain = false;
+        this.pump();
+      }
+    });
+  }
+
+  private async pumpLoop(): Promise<void> {
+    for (;;) {
+      this.pumpAgain = false;
+      let launched = 0;
+      while (!this.stopping && this.running < this.o.parallel && this.source) {
+        const state = await this.nextReady();
+        if (!state) break;
+        const leaf = state.queue.shift()!;
+        this.running++;
+        state.running++;
+        this.writer.claim(leaf.id);
+        launched++;
+        this.source.next({ ...leaf, plan: state.plan });
+      }
+      const fired = this.stopping ? false : await this.fireGathers();
+      if (launched === 0 && !fired && !this.pumpAgain) break;
+    }
+    if (this.running === 0 && (this.stopping || this.retryTimers.size === 0)) {
+      for (const t of this.retryTimers) clearTimeout(t);
+      this.retryTimers.clear();
+      await this.writer.drain();
+      if (this.interrupted.length > 0) await this.o.meta.release(this.interrupted.splice(0));
+      if (this.running === 0 && this.source) {
+        const source = this.source;
+        this.source = null;
+        source.complete();
+      }
+    }
+  }
+
+  private async nextReady(): Promise<TaskState | undefined> {
+    for (let i = 0; i < this.order.length; i++) {
+      const state = this.order[(this.rr + i) % this.order.length]!;
+      if (!state.selected || state.running >= state.limit) continue;
+      if (state.queue.length === 0 && !state.exhausted) {
+        const page = await this.o.meta.pendingPage(state.plan.taskId, state.cursor, PAGE);
+        if (page.length === 0) state.exhausted = true;
+        else {
+          state.cursor = page[page.length - 1]!.id;
+          state.queue.push(...page);
+        }
+      }
+      if (state.queue.length > 0) {
+        this.rr = (this.rr + i + 1) % this.order.length;
+        return state;
+      }
+    }
+    return undefined;
+  }
+
+  /** A gather fires when nothing upstream of it is pending, running or waiting to retry. */
+  private async fireGathers(): Promise<boolean> {
+    let fired = false;
+    for (const state of this.order) {
+      if (!state.plan.spec.gather || !state.selected) continue;
+      const closure = state.plan.closure.map((id) => this.states.get(id)!);
+      const doneSum = closure.reduce((n, s) => n + s.done, 0);
+      if (state.firedAt === doneSum) continue;
+      if (closure.some((s) => s.running > 0 || s.retrying > 0 || s.queue.length > 0 || (s.selected && !s.exhausted))) continue;
+      let busy = false;
+      for (const s of closure) if ((await this.o.meta.unfinishedCount(s.plan.taskId)) > 0) busy = true;
+      if (busy) continue;
+      state.firedAt = doneSum;
+      const g = await fireGather(this.o.meta, this.o.store, state.plan.taskId);
+      if (g.status === 'pending' || g.status === 'failed') {
+        state.exhausted = false;
+        if (g.status === 'failed') await this.o.meta.release([g.stepId]);
+        fired = true;
+      } else if (!g.wasCurrent && g.status === 'done') {
+        this.o.summary.tasks.get(state.plan.spec.name)!.reused++;
+      }
+    }
+    return fired;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The narrow metadata interface the engine uses (SPEC 8): register tasks, claim leaves,
+ * commit a finished step with its outputs and links. Asynchronous in shape so that a
+ * networked implementation (PostgreSQL) can stand behind it; SQLite is the first.
+ */
+
+export type StepStatus = 'pending' | 'running' | 'done' | 'failed';
+
+export interface TaskVersionInput {
+  name: string;
+  script: string;
+  version: string;
+  definition: string;
+}
+
+export interface CurrentTaskInput {
+  name: string;
+  taskId: number;
+  position: number;
+  isRoot: boolean;
+  gather: boolean;
+  spec: unknown;
+}
+
+export interface EdgeInput {
+  fromTaskId: number;
+  toTaskId: number;
+  match: string[] | null;
+  toGather: boolean;
+  fromGather: boolean;
+}
+
+export interface ObjectRow {
+  hash: string;
+  size: number;
+}
+
+export interface NamedObject extends ObjectRow {
+  name: string;
+}
+
+export interface LeafStep {
+  id: number;
+  task: number;
+  object_hash: string;
+  input_name: string;
+  attempts: number;
+}
+
+/** A downstream step to create from a finished step's output (the engine has applied `match`). */
+export interface FanOut {
+  taskId: number;
+  name: string;
+  hash: string;
+}
+
+export interface StepOutcome {
+  stepId: number;
+  taskId: number;
+  status: 'done' | 'failed';
+  exitCode: number | null;
+  error: string | null;
+  /** null when even the log could not be stored (a full disk). */
+  log: ObjectRow | null;
+  startedAt: number;
+  finishedAt: number;
+  outputs: NamedObject[];
+  fanOut: FanOut[];
+}
+
+export interface CommitEffect {
+  /** Per task id, how many new pending steps the commit created. */
+  newPending: Map<number, number>;
+  /** Links made to steps that were already done: work found instead of done. */
+  reused: number;
+}
+
+export interface ListingEntry {
+  hash: string;
+  name: string;
+  stepId: number;
+}
+
+export interface GatherStep {
+  stepId: number;
+  status: StepStatus;
+  created: boolean;
+  /** It was already the gather task's current step (nothing upstream changed). */
+  wasCurrent: boolean;
+}
+
+export interface MetadataStore {
+  beginRun(manifest: string, pid: number): Promise<number>;
+  finishRun(runId: number, exitCode: number, summary: unknown): Promise<void>;
+  registerTasks(tasks: TaskVersionInput[]): Promise<Map<string, number>>;
+  setCurrentGraph(tasks: CurrentTaskInput[], edges: EdgeInput[]): Promise<void>;
+  /** After a crash: `running` steps go back to pending; failed steps of current versions are due again. */
+  recover(currentTaskIds: number[]): Promise<{ running: number; failed: number }>;
+  addRunInputs(inputs: NamedObject[], runId: number): Promise<number>;
+  hasRunInputs(): Promise<boolean>;
+  /** Every root task version gets a step per run input (or the seed step while there is none). */
+  ensureRootSteps(rootTaskIds: number[], seed: ObjectRow | null): Promise<number>;
+  reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number }>;
+  pendingPage(taskId: number, afterId: number, limit: number): Promise<LeafStep[]>;
+  unfinishedCount(taskId: number): Promise<number>;
+  markRunning(stepIds: number[], runId: number, now: number): Promise<void>;
+  /** Failed or interrupted steps go back to pending (the run did not finish them). */
+  release(stepIds: number[]): Promise<void>;
+  commit(outcomes: StepOutcome[], runId: number): Promise<CommitEffect>;
+  gatherListing(gatherTaskId: number): Promise<ListingEntry[]>;
+  ensureGatherStep(taskId: number, listing: NamedObject, fromStepIds: number[]): Promise<GatherStep>;
+  close(): Promise<void>;
+}

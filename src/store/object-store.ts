@@ -1,0 +1,142 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync, closeSync, copyFileSync, constants as fsc, createReadStream, fsyncSync, mkdirSync, openSync,
+  renameSync, statSync, unlinkSync, writeFileSync, type Stats,
+} from 'node:fs';
+import { open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { errnoCode } from '../errors.js';
+import { hashFile, type FileDigest } from './hash-file.js';
+import { objectRelPath, objectShardDir } from './object-path.js';
+
+export interface PutResult extends FileDigest {
+  /** false when an object with these bytes was already stored (deduplicated). */
+  added: boolean;
+}
+
+/**
+ * The narrow object-store interface the engine uses. Local directory first; an
+ * S3-like store later only needs these verbs.
+ */
+export interface ObjectStore {
+  /** Take ownership of a finished file in the store's tmp/ and move it under its hash. */
+  adopt(tmpFile: string, knownSize?: number): Promise<PutResult>;
+  /** Copy an outside file in, hashing while it streams. */
+  ingest(srcFile: string): Promise<PutResult>;
+  putBytes(bytes: Buffer | string): Promise<PutResult>;
+  stat(hash: string): Stats | undefined;
+  /** A local path to read the object (never to write it). */
+  pathOf(hash: string): string;
+  /** A private, writable copy at dest, so a script cannot alter the stored bytes. */
+  copyTo(hash: string, dest: string): void;
+}
+
+export class LocalObjectStore implements ObjectStore {
+  readonly root: string;
+  readonly tmpDir: string;
+  private readonly durable: boolean;
+  /** Shard directories known to exist, so that a put costs no mkdir after the first. */
+  private readonly shards = new Set<string>();
+
+  constructor(dbDir: string, options: { durable?: boolean } = {}) {
+    this.root = dbDir;
+    this.tmpDir = join(dbDir, 'tmp');
+    this.durable = options.durable ?? false;
+  }
+
+  pathOf(hash: string): string {
+    return join(this.root, objectRelPath(hash));
+  }
+
+  stat(hash: string): Stats | undefined {
+    return statSync(this.pathOf(hash), { throwIfNoEntry: false });
+  }
+
+  tmpName(label: string): string {
+    return join(this.tmpDir, `${label}.${process.pid}.${randomBytes(6).toString('hex')}`);
+  }
+
+  async adopt(tmpFile: string, knownSize?: number): Promise<PutResult> {
+    const digest = await hashFile(tmpFile, knownSize);
+    return this.place(tmpFile, digest);
+  }
+
+  /** Rename a hashed temp file into place. An existing object of the right size wins (same bytes). */
+  private place(tmpFile: string, digest: FileDigest): PutResult {
+    const final = this.pathOf(digest.hash);
+    const existing = statSync(final, { throwIfNoEntry: false });
+    if (existing && existing.size === digest.size) {
+      unlinkSync(tmpFile);
+      return { ...digest, added: false };
+    }
+    // A missing object, or a damaged one (wrong size) that these verified bytes now repair.
+    chmodSync(tmpFile, 0o444);
+    if (this.durable) fsyncPath(tmpFile);
+    this.ensureShard(digest.hash);
+    renameSync(tmpFile, final);
+    if (this.durable) fsyncPath(dirname(final));
+    return { ...digest, added: true };
+  }
+
+  private ensureShard(hash: string): void {
+    const shard = objectShardDir(hash);
+    if (this.shards.has(shard)) return;
+    mkdirSync(join(this.root, shard), { recursive: true });
+    this.shards.add(shard);
+  }
+
+  async ingest(srcFile: string): Promise<PutResult> {
+    const tmp = this.tmpName('ingest');
+    const h = createHash('sha256');
+    let size = 0;
+    const out = await open(tmp, 'wx', 0o644);
+    try {
+      for await (const chunk of createReadStream(srcFile, { highWaterMark: 1 << 20 })) {
+        const buf = chunk as Buffer;
+        h.update(buf);
+        size += buf.length;
+        await out.write(buf);
+      }
+    } catch (err) {
+      await out.close();
+      unlinkQuiet(tmp);
+      throw err;
+    }
+    await out.close();
+    return this.place(tmp, { hash: h.digest('hex'), size });
+  }
+
+  async putBytes(bytes: Buffer | string): Promise<PutResult> {
+    const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+    const tmp = this.tmpName('put');
+    try {
+      writeFileSync(tmp, buf, { flag: 'wx' });
+    } catch (err) {
+      unlinkQuiet(tmp);
+      throw err;
+    }
+    return this.place(tmp, { hash: createHash('sha256').update(buf).digest('hex'), size: buf.length });
+  }
+
+  copyTo(hash: string, dest: string): void {
+    // FICLONE makes this a reflink on filesystems that have them, a plain copy elsewhere.
+    copyFileSync(this.pathOf(hash), dest, fsc.COPYFILE_FICLONE);
+  }
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+}

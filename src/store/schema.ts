@@ -1,0 +1,150 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * The schema, as an ordered list of migrations. `PRAGMA user_version` holds how many
+ * have been applied, so an old db is brought forward in place and a db from a newer
+ * engine is refused rather than misread.
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+  -- One row per task version: editing a script adds a row, the old one stays as history.
+  CREATE TABLE task (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    script      TEXT    NOT NULL,
+    version     TEXT    NOT NULL,   -- sha256 of definition
+    definition  TEXT    NOT NULL,   -- canonical JSON of {env, script, shell, stdout}
+    created_at  INTEGER NOT NULL,
+    UNIQUE (name, version)
+  );
+  CREATE INDEX idx_task_name ON task(name);
+
+  CREATE TABLE object (
+    hash        TEXT    PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- A step is (task version, object): the unit of work, done at most once.
+  CREATE TABLE step (
+    id          INTEGER PRIMARY KEY,
+    task        INTEGER NOT NULL REFERENCES task(id),
+    object_hash TEXT    NOT NULL REFERENCES object(hash),
+    input_name  TEXT    NOT NULL,   -- the first name these bytes arrived under
+    status      TEXT    NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    exit_code   INTEGER,
+    error       TEXT,
+    log_hash    TEXT    REFERENCES object(hash),
+    run_id      INTEGER,            -- the run that last executed it
+    created_at  INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    UNIQUE (task, object_hash)
+  );
+  CREATE INDEX idx_step_task ON step(task, status, id);
+  CREATE INDEX idx_step_object ON step(object_hash);
+
+  -- Provenance: the object of to_step was produced by from_step.
+  CREATE TABLE step_link (
+    from_step_id INTEGER NOT NULL REFERENCES step(id),
+    to_step_id   INTEGER NOT NULL REFERENCES step(id),
+    PRIMARY KEY (from_step_id, to_step_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX idx_step_link_to ON step_link(to_step_id, from_step_id);
+
+  -- What a done step left in OUTPUT_DIR, under its relative names.
+  CREATE TABLE step_output (
+    step_id     INTEGER NOT NULL REFERENCES step(id),
+    name        TEXT    NOT NULL,
+    object_hash TEXT    NOT NULL REFERENCES object(hash),
+    PRIMARY KEY (step_id, name)
+  ) WITHOUT ROWID;
+  CREATE INDEX idx_step_output_object ON step_output(object_hash);
+
+  CREATE TABLE run (
+    id          INTEGER PRIMARY KEY,
+    manifest    TEXT    NOT NULL,
+    pid         INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    exit_code   INTEGER,
+    summary     TEXT
+  );
+
+  -- Files given with -input. They accumulate: every root task version sees all of them.
+  CREATE TABLE run_input (
+    object_hash TEXT    NOT NULL REFERENCES object(hash),
+    name        TEXT    NOT NULL,
+    run_id      INTEGER NOT NULL REFERENCES run(id),
+    PRIMARY KEY (object_hash, name)
+  ) WITHOUT ROWID;
+
+  -- The manifest as of the latest run, so that inspection needs no manifest.
+  CREATE TABLE current_task (
+    name           TEXT    PRIMARY KEY,
+    task_id        INTEGER NOT NULL REFERENCES task(id),
+    position       INTEGER NOT NULL,
+    is_root        INTEGER NOT NULL,
+    gather         INTEGER NOT NULL,
+    spec           TEXT    NOT NULL,  -- the manifest entry as JSON
+    gather_step_id INTEGER REFERENCES step(id)  -- a gather task's step over the latest listing
+  ) WITHOUT ROWID;
+
+  CREATE TABLE current_edge (
+    from_task_id INTEGER NOT NULL REFERENCES task(id),
+    to_task_id   INTEGER NOT NULL REFERENCES task(id),
+    match        TEXT,               -- JSON array of globs; NULL lets every output through
+    to_gather    INTEGER NOT NULL,
+    PRIMARY KEY (from_task_id, to_task_id)
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Thrown when the db was written by a newer engine. */
+export class SchemaTooNewError extends Error {
+  constructor(readonly found: number) {
+    super(`schema version ${found} is newer than this engine's ${SCHEMA_VERSION}`);
+  }
+}
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current);
+  if (current === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    db.prepare(`INSERT OR REPLACE INTO meta(key, value) VALUES ('layout', 'objects/AB/CD/rest sha256 v1')`).run();
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/**
+ * The current graph: steps of current task versions reachable from the roots' steps
+ * (over run inputs, or the seed while there are none) along the current edges, with each
+ * gather task contributing only its step over the latest listing. Needs tp_match().
+ */
+export const CURRENT_STEPS_CTE = `
+  WITH RECURSIVE cur(id) AS (
+    SELECT s.id FROM current_task c JOIN run_input i
+      JOIN step s ON s.task = c.task_id AND s.object_hash = i.object_hash
+      WHERE c.is_root
+    UNION
+    SELECT s.id FROM current_task c
+      JOIN step s ON s.task = c.task_id AND s.object_hash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+      WHERE c.is_root AND NOT EXISTS (SELECT 1 FROM run_input)
+    UNION
+    SELECT c.gather_step_id FROM current_task c WHERE c.gather_step_id IS NOT NULL
+    UNION
+    SELECT t.id FROM cur
+      JOIN step s ON s.id = cur.id AND s.status = 'done'
+      JOIN current_edge e ON e.from_task_id = s.task AND NOT e.to_gather
+      JOIN step_output o ON o.step_id = s.id
+      JOIN step t ON t.task = e.to_task_id AND t.object_hash = o.object_hash
+      WHERE e.match IS NULL OR tp_match(e.match, o.name)
+  )`;

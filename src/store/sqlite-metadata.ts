@@ -1,0 +1,231 @@
+import type Database from 'better-sqlite3';
+import { EMPTY_HASH } from './object-path.js';
+import { CURRENT_STEPS_CTE } from './schema.js';
+import type {
+  CommitEffect, CurrentTaskInput, EdgeInput, GatherStep, LeafStep, ListingEntry, MetadataStore, NamedObject,
+  ObjectRow, StepOutcome, StepStatus, TaskVersionInput,
+} from './metadata-store.js';
+
+/** The SQLite metadata store: every statement prepared once, every write batched in a transaction. */
+export class SqliteMetadata implements MetadataStore {
+  private readonly s;
+
+  constructor(private readonly db: Database.Database) {
+    const p = (sql: string) => db.prepare(sql);
+    this.s = {
+      insertRun: p(`INSERT INTO run(manifest, pid, started_at) VALUES (?, ?, ?)`),
+      finishRun: p(`UPDATE run SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?`),
+      insertTask: p(`INSERT INTO task(name, script, version, definition, created_at) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT(name, version) DO NOTHING`),
+      taskId: p(`SELECT id FROM task WHERE name = ? AND version = ?`).pluck(),
+      oldGatherSteps: p(`SELECT task_id AS taskId, gather_step_id AS stepId FROM current_task WHERE gather_step_id IS NOT NULL`),
+      clearCurrentTasks: p(`DELETE FROM current_task`),
+      clearCurrentEdges: p(`DELETE FROM current_edge`),
+      insertCurrentTask: p(`INSERT INTO current_task(name, task_id, position, is_root, gather, spec, gather_step_id)
+                            VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      insertCurrentEdge: p(`INSERT OR REPLACE INTO current_edge(from_task_id, to_task_id, match, to_gather) VALUES (?, ?, ?, ?)`),
+      recoverRunning: p(`UPDATE step SET status = 'pending' WHERE status = 'running'`),
+      recoverFailed: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'failed'`),
+      insertObject: p(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`),
+      insertRunInput: p(`INSERT INTO run_input(object_hash, name, run_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+      anyRunInput: p(`SELECT EXISTS (SELECT 1 FROM run_input)`).pluck(),
+      rootStepsFromInputs: p(`INSERT INTO step(task, object_hash, input_name, created_at)
+                              SELECT ?, object_hash, min(name), ? FROM run_input GROUP BY object_hash
+                              ON CONFLICT(task, object_hash) DO NOTHING`),
+      insertStep: p(`INSERT INTO step(task, object_hash, input_name, created_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT(task, object_hash) DO NOTHING`),
+      findStep: p(`SELECT id, status FROM step WHERE task = ? AND object_hash = ?`),
+      insertLink: p(`INSERT INTO step_link(from_step_id, to_step_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
+      reconcileSteps: p(`INSERT INTO step(task, object_hash, input_name, created_at)
+                         SELECT :to, o.object_hash, o.name, :now
+                           FROM step s JOIN step_output o ON o.step_id = s.id
+                          WHERE s.task = :from AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
+                            AND (:match IS NULL OR tp_match(:match, o.name))
+                          ORDER BY s.id, o.name
+                         ON CONFLICT(task, object_hash) DO NOTHING`),
+      reconcileLinks: p(`INSERT INTO step_link(from_step_id, to_step_id)
+                         SELECT s.id, t.id
+                           FROM step s JOIN step_output o ON o.step_id = s.id
+                           JOIN step t ON t.task = :to AND t.object_hash = o.object_hash
+                          WHERE s.task = :from AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
+                            AND (:match IS NULL OR tp_match(:match, o.name)) AND t.status = :targetStatus
+                         ON CONFLICT DO NOTHING`),
+      pendingPage: p(`SELECT id, task, object_hash, input_name, attempts FROM step
+                       WHERE task = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?`),
+      unfinished: p(`SELECT count(*) FROM step WHERE task = ? AND status IN ('pending', 'running')`).pluck(),
+      markRunning: p(`UPDATE step SET status = 'running', run_id = ?, started_at = ? WHERE id = ? AND status = 'pending'`),
+      release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status = 'running'`),
+      finishStep: p(`UPDATE step SET status = ?, exit_code = ?, error = ?, log_hash = ?, run_id = ?, started_at = ?, finished_at = ?,
+                            attempts = attempts + 1
+                      WHERE id = ?`),
+      insertOutput: p(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, ?)
+                       ON CONFLICT(step_id, name) DO UPDATE SET object_hash = excluded.object_hash`),
+      clearOutputs: p(`DELETE FROM step_output WHERE step_id = ?`),
+      gatherListing: p(`${CURRENT_STEPS_CTE}
+                        SELECT DISTINCT o.object_hash AS hash, o.name AS name, s.id AS stepId
+                          FROM cur JOIN step s ON s.id = cur.id AND s.status = 'done'
+                          JOIN current_edge e ON e.from_task_id = s.task AND e.to_task_id = ?
+                          JOIN step_output o ON o.step_id = s.id
+                         WHERE e.match IS NULL OR tp_match(e.match, o.name)
+                         ORDER BY o.object_hash, o.name`),
+      gatherStepOf: p(`SELECT gather_step_id FROM current_task WHERE task_id = ?`).pluck(),
+      setGatherStep: p(`UPDATE current_task SET gather_step_id = ? WHERE task_id = ?`),
+    };
+  }
+
+  async beginRun(manifest: string, pid: number): Promise<number> {
+    return Number(this.s.insertRun.run(manifest, pid, Date.now()).lastInsertRowid);
+  }
+
+  async finishRun(runId: number, exitCode: number, summary: unknown): Promise<void> {
+    this.s.finishRun.run(Date.now(), exitCode, JSON.stringify(summary), runId);
+  }
+
+  async registerTasks(tasks: TaskVersionInput[]): Promise<Map<string, number>> {
+    const ids = new Map<string, number>();
+    this.db.transaction(() => {
+      const now = Date.now();
+      for (const t of tasks) {
+        this.s.insertTask.run(t.name, t.script, t.version, t.definition, now);
+        ids.set(t.name, this.s.taskId.get(t.name, t.version) as number);
+      }
+    }).immediate();
+    return ids;
+  }
+
+  async setCurrentGraph(tasks: CurrentTaskInput[], edges: EdgeInput[]): Promise<void> {
+    this.db.transaction(() => {
+      // A gather task whose version is unchanged keeps its latest listing step.
+      const kept = new Map<number, number>();
+      for (const r of this.s.oldGatherSteps.all() as { taskId: number; stepId: number }[]) kept.set(r.taskId, r.stepId);
+      this.s.clearCurrentTasks.run();
+      this.s.clearCurrentEdges.run();
+      for (const t of tasks) {
+        this.s.insertCurrentTask.run(t.name, t.taskId, t.position, t.isRoot ? 1 : 0, t.gather ? 1 : 0,
+          JSON.stringify(t.spec), t.gather ? kept.get(t.taskId) ?? null : null);
+      }
+      for (const e of edges) {
+        this.s.insertCurrentEdge.run(e.fromTaskId, e.toTaskId, e.match ? JSON.stringify(e.match) : null, e.toGather ? 1 : 0);
+      }
+    }).immediate();
+  }
+
+  async recover(currentTaskIds: number[]): Promise<{ running: number; failed: number }> {
+    return this.db.transaction(() => {
+      const running = this.s.recoverRunning.run().changes;
+      let failed = 0;
+      for (const id of currentTaskIds) failed += this.s.recoverFailed.run(id).changes;
+      return { running, failed };
+    }).immediate();
+  }
+
+  async addRunInputs(inputs: NamedObject[], runId: number): Promise<number> {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      let added = 0;
+      for (const i of inputs) {
+        this.s.insertObject.run(i.hash, i.size, now);
+        added += this.s.insertRunInput.run(i.hash, i.name, runId).changes;
+      }
+      return added;
+    }).immediate();
+  }
+
+  async hasRunInputs(): Promise<boolean> {
+    return this.s.anyRunInput.get() === 1;
+  }
+
+  async ensureRootSteps(rootTaskIds: number[], seed: ObjectRow | null): Promise<number> {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      let created = 0;
+      if (seed) this.s.insertObject.run(seed.hash, seed.size, now);
+      for (const id of rootTaskIds) {
+        created += seed
+          ? this.s.insertStep.run(id, EMPTY_HASH, '', now).changes
+          : this.s.rootStepsFromInputs.run(id, now).changes;
+      }
+      return created;
+    }).immediate();
+  }
+
+  async reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number }> {
+    return this.db.transaction(() => {
+      // Out of a gather task flows only its step over the latest listing, not superseded ones.
+      const only = edge.fromGather ? (this.s.gatherStepOf.get(edge.fromTaskId) as number | null | undefined) ?? 0 : null;
+      const args = { from: edge.fromTaskId, to: edge.toTaskId, match: edge.match ? JSON.stringify(edge.match) : null, only };
+      // Links to steps that are already done are reuse; the rest point at new or pending work.
+      const reused = this.s.reconcileLinks.run({ ...args, targetStatus: 'done' }).changes;
+      const created = this.s.reconcileSteps.run({ ...args, now: Date.now() }).changes;
+      for (const status of ['pending', 'running', 'failed'] as const) this.s.reconcileLinks.run({ ...args, targetStatus: status });
+      return { created, reused };
+    }).immediate();
+  }
+
+  async pendingPage(taskId: number, afterId: number, limit: number): Promise<LeafStep[]> {
+    return this.s.pendingPage.all(taskId, afterId, limit) as LeafStep[];
+  }
+
+  async unfinishedCount(taskId: number): Promise<number> {
+    return this.s.unfinished.get(taskId) as number;
+  }
+
+  async markRunning(stepIds: number[], runId: number, now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of stepIds) this.s.markRunning.run(runId, now, id);
+    }).immediate();
+  }
+
+  async release(stepIds: number[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const id of stepIds) this.s.release.run(id);
+    }).immediate();
+  }
+
+  /** Finished steps, their outputs and the downstream steps those outputs feed, in one transaction. */
+  async commit(outcomes: StepOutcome[], runId: number): Promise<CommitEffect> {
+    const effect: CommitEffect = { newPending: new Map(), reused: 0 };
+    this.db.transaction(() => {
+      const now = Date.now();
+      for (const o of outcomes) {
+        if (o.log) this.s.insertObject.run(o.log.hash, o.log.size, now);
+        this.s.finishStep.run(o.status, o.exitCode, o.error, o.log?.hash ?? null, runId, o.startedAt, o.finishedAt, o.stepId);
+        if (o.status !== 'done') continue;
+        this.s.clearOutputs.run(o.stepId);
+        for (const out of o.outputs) {
+          this.s.insertObject.run(out.hash, out.size, now);
+          this.s.insertOutput.run(o.stepId, out.name, out.hash);
+        }
+        for (const f of o.fanOut) {
+          const created = this.s.insertStep.run(f.taskId, f.hash, f.name, now).changes > 0;
+          const target = this.s.findStep.get(f.taskId, f.hash) as { id: number; status: StepStatus };
+          const linked = this.s.insertLink.run(o.stepId, target.id).changes > 0;
+          if (created) effect.newPending.set(f.taskId, (effect.newPending.get(f.taskId) ?? 0) + 1);
+          else if (linked && target.status === 'done') effect.reused++;
+        }
+      }
+    }).immediate();
+    return effect;
+  }
+
+  async gatherListing(gatherTaskId: number): Promise<ListingEntry[]> {
+    return this.s.gatherListing.all(gatherTaskId) as ListingEntry[];
+  }
+
+  async ensureGatherStep(taskId: number, listing: NamedObject, fromStepIds: number[]): Promise<GatherStep> {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      this.s.insertObject.run(listing.hash, listing.size, now);
+      const created = this.s.insertStep.run(taskId, listing.hash, listing.name, now).changes > 0;
+      const row = this.s.findStep.get(taskId, listing.hash) as { id: number; status: StepStatus };
+      const previous = this.s.gatherStepOf.get(taskId) as number | null | undefined;
+      for (const from of fromStepIds) this.s.insertLink.run(from, row.id);
+      this.s.setGatherStep.run(row.id, taskId);
+      return { stepId: row.id, status: row.status, created, wasCurrent: previous === row.id };
+    }).immediate();
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
