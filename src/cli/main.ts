@@ -58,6 +58,15 @@ async function main(argv: string[]): Promise<number> {
   return command.run(args, io);
 }
 
+function errCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+function isDiskFull(err: unknown): boolean {
+  const code = errCode(err);
+  return code === 'ENOSPC' || code === 'SQLITE_FULL' || code === 'EDQUOT';
+}
+
 const verbose = process.argv.includes('-verbose') || process.argv.includes('--verbose');
 main(process.argv.slice(2)).then(
   (code) => {
@@ -71,11 +80,17 @@ main(process.argv.slice(2)).then(
       io.stderr.write(`task-pipeline: ${err.message}\n`);
       if (verbose && err.cause) io.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
       process.exitCode = err.exitCode;
+    } else if (isDiskFull(err)) {
+      io.stderr.write(`task-pipeline: the disk is full (${(err as Error).message}); free some space and run again: nothing committed is lost\n`);
+      process.exitCode = 1;
+    } else if (errCode(err) === 'SQLITE_BUSY') {
+      io.stderr.write(`task-pipeline: the db is busy (another process holds a write lock on it); try again\n`);
+      process.exitCode = 2;
     } else {
       const e = err as Error;
       io.stderr.write(`task-pipeline: internal error: ${e?.message ?? String(err)}\n`);
       io.stderr.write(verbose ? `${e?.stack ?? ''}\n` : 'task-pipeline: run again with -verbose for a stack trace, and please report it\n');
-      process.exitCode = 70;
+      process.exitCode = 1;
     }
   },
 );

@@ -1,4 +1,7 @@
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync,
+  type Stats,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Observable } from 'rxjs';
 import { errnoCode } from '../errors.js';
@@ -40,72 +43,30 @@ export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<S
 }
 
 async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal): Promise<StepResult> {
-  const spec = step.plan.spec;
   const work = mkdtempSync(join(ctx.store.tmpDir, `step-${step.id}-`));
   try {
-    const inDir = join(work, 'in');
-    const outDir = join(work, 'out');
-    const scratch = join(work, 'scratch');
-    mkdirSync(inDir);
-    mkdirSync(outDir);
-    mkdirSync(scratch);
-    const isSeed = step.input_name === '';
-    const inputFile = join(inDir, spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name));
-    // A private copy: whatever the script does to it, the stored object is untouched.
-    ctx.store.copyTo(step.object_hash, inputFile);
-    chmodSync(inputFile, 0o444);
-    const before = statSync(inputFile);
-    const env: Record<string, string> = {
-      ...step.plan.env,
-      INPUT_FILE: inputFile,
-      INPUT_NAME: step.input_name,
-      INPUT_HASH: step.object_hash,
-      OUTPUT_DIR: outDir,
-      TASK_NAME: spec.name,
-      STEP_ID: String(step.id),
-      TMPDIR: scratch,
-    };
-    if (spec.gather) env.INPUT_DIR = fillInputDir(ctx.store, inputFile, join(work, 'gathered'));
-
-    const logPath = join(work, 'log');
-    const logFd = openSync(logPath, 'w');
-    let stdoutFd: number | null = null;
+    let prepared: Prepared;
     const startedAt = Date.now();
-    let spawned: SpawnResult;
     try {
-      if (spec.stdout !== null) {
-        const target = join(outDir, spec.stdout);
-        mkdirSync(dirname(target), { recursive: true });
-        stdoutFd = openSync(target, 'w');
-      }
-      spawned = await ctx.executor.run({
-        argv: scriptArgv(spec.shell, spec.script, work),
-        cwd: ctx.manifestDir,
-        env,
-        stdout: ctx.echo && stdoutFd === null ? 'pipe' : stdoutFd ?? logFd,
-        stderr: ctx.echo ? 'pipe' : logFd,
-        onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
-        timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
-        signal,
-      });
-    } finally {
-      closeSync(logFd);
-      if (stdoutFd !== null) closeSync(stdoutFd);
+      prepared = prepare(ctx, step, work);
+    } catch (err) {
+      // A full disk or a missing object while setting up fails this step, not the run.
+      return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
     }
-    const finishedAt = Date.now();
+    const spawned = await spawn(ctx, step, work, prepared, signal);
     if (spawned.aborted && !spawned.timedOut) return { kind: 'interrupted', step };
 
-    let error = failureOf(spawned, spec.timeout);
+    let error = failureOf(spawned, step.plan.spec.timeout);
     if (error === null) {
-      const after = statSync(inputFile, { throwIfNoEntry: false });
-      if (!after || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+      const after = statSync(prepared.inputFile, { throwIfNoEntry: false });
+      if (!after || after.size !== prepared.before.size || after.mtimeMs !== prepared.before.mtimeMs) {
         error = 'the script modified its INPUT_FILE (inputs are read-only; write to OUTPUT_DIR instead)';
       }
     }
     let outputs: StoredOutput[] = [];
     if (error === null) {
       try {
-        outputs = await collectOutputs(outDir, ctx.store);
+        outputs = await collectOutputs(prepared.outDir, ctx.store);
       } catch (err) {
         error = storeFailure(err, 'storing the outputs');
       }
@@ -113,32 +74,111 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     let log: ObjectRow | null = null;
     let logTail = '';
     try {
-      const put = await ctx.store.adopt(logPath);
+      const put = await ctx.store.adopt(prepared.logPath);
       log = { hash: put.hash, size: put.size };
       if (error !== null) logTail = tailOf(ctx.store.pathOf(put.hash), put.size);
     } catch (err) {
       error ??= storeFailure(err, 'storing the log');
     }
-    const status = error === null ? 'done' : 'failed';
-    const kept = status === 'done' ? outputs : [];
-    const fanOut = status === 'done' ? step.plan.downstream.flatMap((d) =>
-      kept.filter((o) => passes(d.match, o.name)).map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash }))) : [];
-    const outcome: StepOutcome = {
-      stepId: step.id,
-      taskId: step.task,
-      status,
-      exitCode: spawned.exitCode,
-      error,
-      log,
-      startedAt,
-      finishedAt,
-      outputs: kept.map(({ name, hash, size }) => ({ name, hash, size })),
-      fanOut,
-    };
-    return { kind: 'finished', step, outcome, added: kept.filter((o) => o.added), logTail };
+    return finished(step, startedAt, spawned.exitCode, error, outputs, log, logTail);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+interface Prepared {
+  inputFile: string;
+  before: Stats;
+  outDir: string;
+  logPath: string;
+  env: Record<string, string>;
+}
+
+/** The step's private directory: its input (a copy), an empty OUTPUT_DIR, a scratch TMPDIR. */
+function prepare(ctx: StepContext, step: RunnableStep, work: string): Prepared {
+  const spec = step.plan.spec;
+  const inDir = join(work, 'in');
+  const outDir = join(work, 'out');
+  const scratch = join(work, 'scratch');
+  mkdirSync(inDir);
+  mkdirSync(outDir);
+  mkdirSync(scratch);
+  const isSeed = step.input_name === '';
+  const inputFile = join(inDir, spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name));
+  // A private copy: whatever the script does to it, the stored object is untouched.
+  ctx.store.copyTo(step.object_hash, inputFile);
+  chmodSync(inputFile, 0o444);
+  const env: Record<string, string> = {
+    ...step.plan.env,
+    INPUT_FILE: inputFile,
+    INPUT_NAME: step.input_name,
+    INPUT_HASH: step.object_hash,
+    OUTPUT_DIR: outDir,
+    TASK_NAME: spec.name,
+    STEP_ID: String(step.id),
+    TMPDIR: scratch,
+  };
+  if (spec.gather) env.INPUT_DIR = fillInputDir(ctx.store, inputFile, join(work, 'gathered'));
+  return { inputFile, before: statSync(inputFile), outDir, logPath: join(work, 'log'), env };
+}
+
+async function spawn(ctx: StepContext, step: RunnableStep, work: string, p: Prepared, signal: AbortSignal): Promise<SpawnResult> {
+  const spec = step.plan.spec;
+  const logFd = openSync(p.logPath, 'w');
+  let stdoutFd: number | null = null;
+  try {
+    if (spec.stdout !== null) {
+      const target = join(p.outDir, spec.stdout);
+      mkdirSync(dirname(target), { recursive: true });
+      stdoutFd = openSync(target, 'w');
+    }
+    return await ctx.executor.run({
+      argv: scriptArgv(spec.shell, spec.script, work),
+      cwd: ctx.manifestDir,
+      env: p.env,
+      stdout: ctx.echo && stdoutFd === null ? 'pipe' : stdoutFd ?? logFd,
+      stderr: ctx.echo ? 'pipe' : logFd,
+      onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
+      // Left in the work dir so that the next run can kill the group if this engine is killed.
+      onSpawn: (pid) => writeQuiet(join(work, 'pgid'), String(pid)),
+      timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
+      signal,
+    });
+  } finally {
+    closeSync(logFd);
+    if (stdoutFd !== null) closeSync(stdoutFd);
+  }
+}
+
+function writeQuiet(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch {
+    // Best effort: without it, only a kill -9 of the engine could leave this script running.
+  }
+}
+
+function finished(
+  step: RunnableStep, startedAt: number, exitCode: number | null, error: string | null,
+  outputs: StoredOutput[], log: ObjectRow | null, logTail: string,
+): StepResult {
+  const done = error === null;
+  const kept = done ? outputs : [];
+  const fanOut = done ? step.plan.downstream.flatMap((d) =>
+    kept.filter((o) => passes(d.match, o.name)).map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash }))) : [];
+  const outcome: StepOutcome = {
+    stepId: step.id,
+    taskId: step.task,
+    status: done ? 'done' : 'failed',
+    exitCode,
+    error,
+    log,
+    startedAt,
+    finishedAt: Date.now(),
+    outputs: kept.map(({ name, hash, size }) => ({ name, hash, size })),
+    fanOut,
+  };
+  return { kind: 'finished', step, outcome, added: kept.filter((o) => o.added), logTail };
 }
 
 /** The shell runs the script as one argument; a shebang script is run as its own file. */

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Manifest } from '../manifest/index.js';
 import { UserError } from '../errors.js';
@@ -9,7 +9,7 @@ import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { ExecaExecutor } from './execa-executor.js';
 import { ingestInputs, listInputs } from './ingest.js';
 import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
-import { ProcessGroups } from './process-groups.js';
+import { ProcessGroups, signalGroup } from './process-groups.js';
 import { newSummary, summaryJson, type RunSummary } from './run-summary.js';
 import { Scheduler } from './scheduler.js';
 
@@ -93,6 +93,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     await scheduler.run();
     summary.interrupted = o.stop.aborted;
     summary.wallMs = Date.now() - started;
+    summary.maxRssKb = process.resourceUsage().maxRSS;
     const exitCode = summary.interrupted ? 130 : summary.failures.length > 0 ? 1 : 0;
     await meta.finishRun(runId, exitCode, summaryJson(summary));
     return summary;
@@ -104,8 +105,19 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   }
 }
 
-/** tmp/ holds only the working files of running steps: whatever is there at start is a crash's debris. */
+/**
+ * tmp/ holds only the working files of running steps: whatever is there at start is a
+ * crash's debris. A step directory names its script's process group: if the engine was
+ * killed with -9, that script may still be running, and it goes first.
+ */
 function emptyTmp(tmp: string): void {
   mkdirSync(tmp, { recursive: true });
-  for (const name of readdirSync(tmp)) rmSync(join(tmp, name), { recursive: true, force: true });
+  for (const name of readdirSync(tmp)) {
+    const pgidFile = join(tmp, name, 'pgid');
+    if (existsSync(pgidFile)) {
+      const pgid = Number.parseInt(readFileSync(pgidFile, 'utf8'), 10);
+      if (Number.isInteger(pgid) && pgid > 1) signalGroup(pgid, 'SIGKILL');
+    }
+    rmSync(join(tmp, name), { recursive: true, force: true });
+  }
 }

@@ -21,8 +21,9 @@ export interface RunSummary {
   bytesAdded: number;
   failures: StepFailure[];
   interrupted: boolean;
-  /** Pending steps the run did not reach (a -task filter, a gather whose upstream was not run). */
   wallMs: number;
+  /** The engine's own peak resident memory, in KiB (scripts not included). */
+  maxRssKb: number;
 }
 
 export function newSummary(runId: number, taskNames: string[]): RunSummary {
@@ -35,6 +36,7 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
     failures: [],
     interrupted: false,
     wallMs: 0,
+    maxRssKb: 0,
   };
 }
 
