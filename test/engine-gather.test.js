@@ -79,3 +79,19 @@ test('a gather downstream of an edited upstream sees only the current outputs, n
   assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env: { RUNS: ws.path('runs') } }).code, 0);
   assert.equal(await total(ws.db), '9');
 });
+
+test('a gather does not run over partial data: a failed upstream step holds it back until fixed', async (t) => {
+  const ws = workspace(t);
+  const m = SUM(AWK).replace('n=$(cat "$INPUT_FILE");', 'n=$(cat "$INPUT_FILE"); [ "$n" != 2 ] || [ -e "$FIXED" ] || exit 9;');
+  ws.write('m.toml', m);
+  for (const n of [1, 2, 3]) ws.write(`in/${n}.txt`, `${n}\n`);
+  const env = { RUNS: ws.path('runs'), FIXED: ws.path('fixed') };
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env });
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /gather "total" did not run/);
+  assert.equal(runs(ws).filter((l) => l === 'total').length, 0);
+  ws.write('fixed', '');
+  const fixed = cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env });
+  assert.equal(fixed.code, 0, fixed.stderr);
+  assert.equal(await total(ws.db), '14');
+});

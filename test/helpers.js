@@ -94,3 +94,38 @@ export async function openDb(db) {
   const { default: Database } = await import('better-sqlite3');
   return new Database(join(db, 'pipeline.sqlite'), { readonly: true });
 }
+
+/** Resolves with { code, signal, stdout, stderr } when a spawned CLI exits. */
+export function exited(child) {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c) => (stdout += c));
+  child.stderr?.on('data', (c) => (stderr += c));
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+/** Poll until fn() is truthy (or throw after ms). */
+export async function waitFor(fn, ms = 20_000, what = 'condition') {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Alive and not a zombie (an orphan's exit status may wait for a reaper that never comes in a container). */
+export function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

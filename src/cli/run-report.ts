@@ -14,6 +14,9 @@ export function formatSummary(s: RunSummary, dbDir: string): string {
       `${s.objectsAdded} objects added (${formatBytes(s.bytesAdded)})` +
       `${s.inputsAdded > 0 ? `, ${s.inputsAdded} new inputs` : ''}; ${formatDuration(s.wallMs)}`,
   ];
+  for (const g of s.heldBack) {
+    lines.push(`gather "${g}" did not run: steps upstream of it failed or were not run; fix them and run again`);
+  }
   if (s.interrupted) lines.push('interrupted steps went back to pending: run the same command again to continue');
   return `${lines.join('\n')}\n`;
 }

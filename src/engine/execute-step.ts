@@ -17,6 +17,8 @@ export interface StepContext {
   manifestDir: string;
   /** Receives script output lines, already prefixed, when -verbose. */
   echo: ((line: string) => void) | null;
+  /** The run is being interrupted: every running script is stopped. */
+  stop: AbortSignal;
 }
 
 export interface RunnableStep extends LeafStep {
@@ -31,7 +33,7 @@ export type StepResult =
 export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<StepResult> {
   return new Observable<StepResult>((subscriber) => {
     const abort = new AbortController();
-    runStep(ctx, step, abort.signal).then(
+    runStep(ctx, step, AbortSignal.any([abort.signal, ctx.stop])).then(
       (result) => {
         subscriber.next(result);
         subscriber.complete();

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Manifest } from '../manifest/index.js';
 import { UserError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
@@ -30,8 +30,10 @@ export interface RunOptions {
 }
 
 /** One run (SPEC 3): lock, register, recover, ingest, reconcile, stream the leaves, summarise. */
-export async function runPipeline(o: RunOptions): Promise<RunSummary> {
+export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   const started = Date.now();
+  // Scripts run in the manifest's directory: every path handed to them must be absolute.
+  const o = { ...options, dbDir: resolve(options.dbDir) };
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.tasks) if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
   // Check the inputs exist before anything is written.
@@ -81,7 +83,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     const scheduler = new Scheduler({
       meta,
       store,
-      ctx: { store, executor: new ExecaExecutor(groups), manifestDir: o.manifest.dir, echo: o.echo },
+      ctx: { store, executor: new ExecaExecutor(groups), manifestDir: o.manifest.dir, echo: o.echo, stop: o.stop },
       plans,
       runId,
       parallel: o.parallel,

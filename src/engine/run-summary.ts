@@ -21,6 +21,8 @@ export interface RunSummary {
   bytesAdded: number;
   failures: StepFailure[];
   interrupted: boolean;
+  /** Gather tasks that could not fire: something upstream failed or was not run (-task). */
+  heldBack: string[];
   wallMs: number;
   /** The engine's own peak resident memory, in KiB (scripts not included). */
   maxRssKb: number;
@@ -35,6 +37,7 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
     bytesAdded: 0,
     failures: [],
     interrupted: false,
+    heldBack: [],
     wallMs: 0,
     maxRssKb: 0,
   };

@@ -54,6 +54,7 @@ export class Scheduler {
   private retryTimers = new Set<NodeJS.Timeout>();
   private readonly attemptsThisRun = new Map<number, number>();
   private readonly interrupted: number[] = [];
+  private readonly heldBack = new Set<string>();
   private source: Subscriber<RunnableStep> | null = null;
   private pumping = false;
   private pumpAgain = false;
@@ -174,11 +175,9 @@ export class Scheduler {
       if (out.status === 'done') this.states.get(out.taskId)!.done++;
       this.finishSlot(out.taskId);
     }
-    if (effect.reused > 0) {
-      // Credit reuse to the tasks whose steps were found done; the effect does not say which, so to the batch's first.
-      const first = outcomes[0]!;
-      const name = this.states.get(first.taskId)!.plan.spec.name;
-      this.o.summary.tasks.get(name)!.reused += effect.reused;
+    for (const [taskId, n] of effect.reused) {
+      const s = this.states.get(taskId);
+      if (s) this.o.summary.tasks.get(s.plan.spec.name)!.reused += n;
     }
     this.o.onProgress?.();
     this.pump();
@@ -239,6 +238,7 @@ export class Scheduler {
       await this.writer.drain();
       if (this.interrupted.length > 0) await this.o.meta.release(this.interrupted.splice(0));
       if (this.running === 0 && this.source) {
+        this.o.summary.heldBack = [...this.heldBack];
         const source = this.source;
         this.source = null;
         source.complete();
@@ -266,7 +266,11 @@ export class Scheduler {
     return undefined;
   }
 
-  /** A gather fires when nothing upstream of it is pending, running or waiting to retry. */
+  /**
+   * A gather fires when nothing upstream of it is pending, running, waiting to retry or
+   * failed: a sum over partial data would look like a result. A failed upstream step holds
+   * the gather back until a later run fixes it.
+   */
   private async fireGathers(): Promise<boolean> {
     let fired = false;
     for (const state of this.order) {
@@ -277,7 +281,11 @@ export class Scheduler {
       if (closure.some((s) => s.running > 0 || s.retrying > 0 || s.queue.length > 0 || (s.selected && !s.exhausted))) continue;
       let busy = false;
       for (const s of closure) if ((await this.o.meta.unfinishedCount(s.plan.taskId)) > 0) busy = true;
-      if (busy) continue;
+      if (busy) {
+        this.heldBack.add(state.plan.spec.name);
+        continue;
+      }
+      this.heldBack.delete(state.plan.spec.name);
       state.firedAt = doneSum;
       const g = await fireGather(this.o.meta, this.o.store, state.plan.taskId);
       if (g.status === 'pending' || g.status === 'failed') {

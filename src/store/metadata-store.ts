@@ -71,8 +71,8 @@ export interface StepOutcome {
 export interface CommitEffect {
   /** Per task id, how many new pending steps the commit created. */
   newPending: Map<number, number>;
-  /** Links made to steps that were already done: work found instead of done. */
-  reused: number;
+  /** Per task id, links made to steps that were already done: work found instead of done. */
+  reused: Map<number, number>;
 }
 
 export interface ListingEntry {
@@ -102,6 +102,7 @@ export interface MetadataStore {
   ensureRootSteps(rootTaskIds: number[], seed: ObjectRow | null): Promise<number>;
   reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number }>;
   pendingPage(taskId: number, afterId: number, limit: number): Promise<LeafStep[]>;
+  /** Steps of the task that are pending, running or failed: what holds a gather back. */
   unfinishedCount(taskId: number): Promise<number>;
   markRunning(stepIds: number[], runId: number, now: number): Promise<void>;
   /** Failed or interrupted steps go back to pending (the run did not finish them). */

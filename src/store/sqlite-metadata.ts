@@ -52,7 +52,7 @@ export class SqliteMetadata implements MetadataStore {
                          ON CONFLICT DO NOTHING`),
       pendingPage: p(`SELECT id, task, object_hash, input_name, attempts FROM step
                        WHERE task = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?`),
-      unfinished: p(`SELECT count(*) FROM step WHERE task = ? AND status IN ('pending', 'running')`).pluck(),
+      unfinished: p(`SELECT count(*) FROM step WHERE task = ? AND status IN ('pending', 'running', 'failed')`).pluck(),
       markRunning: p(`UPDATE step SET status = 'running', run_id = ?, started_at = ? WHERE id = ? AND status = 'pending'`),
       release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status = 'running'`),
       finishStep: p(`UPDATE step SET status = ?, exit_code = ?, error = ?, log_hash = ?, run_id = ?, started_at = ?, finished_at = ?,
@@ -184,7 +184,7 @@ export class SqliteMetadata implements MetadataStore {
 
   /** Finished steps, their outputs and the downstream steps those outputs feed, in one transaction. */
   async commit(outcomes: StepOutcome[], runId: number): Promise<CommitEffect> {
-    const effect: CommitEffect = { newPending: new Map(), reused: 0 };
+    const effect: CommitEffect = { newPending: new Map(), reused: new Map() };
     this.db.transaction(() => {
       const now = Date.now();
       for (const o of outcomes) {
@@ -201,7 +201,7 @@ export class SqliteMetadata implements MetadataStore {
           const target = this.s.findStep.get(f.taskId, f.hash) as { id: number; status: StepStatus };
           const linked = this.s.insertLink.run(o.stepId, target.id).changes > 0;
           if (created) effect.newPending.set(f.taskId, (effect.newPending.get(f.taskId) ?? 0) + 1);
-          else if (linked && target.status === 'done') effect.reused++;
+          else if (linked && target.status === 'done') effect.reused.set(f.taskId, (effect.reused.get(f.taskId) ?? 0) + 1);
         }
       }
     }).immediate();
