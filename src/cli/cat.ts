@@ -1,13 +1,38 @@
-import { UserError } from '../errors.js';
-import { COMMON_FLAGS, type Command } from './command.js';
+import { errnoCode, UserError } from '../errors.js';
+import { openDatabase } from '../store/database.js';
+import { findObject } from '../store/inspect/find-object.js';
+import { copyVerified } from '../store/inspect/read-object.js';
+import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 
 export const command: Command = {
   name: 'cat',
-  summary: 'not built yet',
-  usage: 'cat',
-  examples: [],
-  flags: { ...COMMON_FLAGS },
-  async run() {
-    throw new UserError('EUSAGE', 'cat: not built yet');
+  summary: "Write an object's bytes to stdout, checking its size and hash as they stream.",
+  usage: 'cat [-db ./db] HASH|PREFIX',
+  examples: ['task-pipeline cat -db ./db 3f2a9c0e > part-aa.txt'],
+  flags: { db: DB_FLAG, ...COMMON_FLAGS },
+  notes: [
+    'HASH|PREFIX: a full SHA-256, or a prefix of 4 or more hex characters that only one object has.',
+    'Exit codes: 0 ok; 1 the object file is missing or corrupt (said on stderr, after the bytes if the hash is wrong);',
+    '2 no db, unknown or ambiguous hash (the candidates are listed), bad flag.',
+  ],
+  async run(args, io) {
+    const [ref, extra] = args.positionals;
+    if (ref === undefined || extra !== undefined) throw new UserError('EUSAGE', "cat: give one HASH or PREFIX; see 'task-pipeline cat --help'");
+    const dbDir = String(args.flags.db);
+    const db = openDatabase(dbDir, {});
+    let obj;
+    try {
+      obj = findObject(db, dbDir, ref);
+    } finally {
+      db.close();
+    }
+    try {
+      await copyVerified(dbDir, obj, io.stdout);
+    } catch (err) {
+      // The reader went away (`| head`): not an error of ours.
+      if (errnoCode(err) === 'EPIPE') return 0;
+      throw err;
+    }
+    return 0;
   },
 };

@@ -1,13 +1,68 @@
+import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { COMMON_FLAGS, type Command } from './command.js';
+import { openDatabase } from '../store/database.js';
+import { taskOutputs } from '../store/inspect/current-outputs.js';
+import { planExport } from '../store/inspect/export-plan.js';
+import { exportOutputs, type ExportDone } from '../store/inspect/export-outputs.js';
+import { findTask } from '../store/inspect/find-task.js';
+import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 
 export const command: Command = {
   name: 'export',
-  summary: 'not built yet',
-  usage: 'export',
-  examples: [],
-  flags: { ...COMMON_FLAGS },
-  async run() {
-    throw new UserError('EUSAGE', 'export: not built yet');
+  summary: "Materialise a task's current outputs as files under their names in a directory.",
+  usage: 'export [-db ./db] -task NAME -out DIR',
+  examples: ['task-pipeline export -db ./db -task count -out ./results'],
+  flags: {
+    db: DB_FLAG,
+    task: { type: 'string', value: 'NAME', help: 'the task whose current outputs to export (required)' },
+    out: { type: 'string', value: 'DIR', help: 'the directory to fill; created if missing (required)' },
+    ...COMMON_FLAGS,
+    verbose: { type: 'bool', help: 'list every file, not only the renamed ones' },
+  },
+  notes: [
+    'Files are hard links to the read-only objects of the store (copies across filesystems): do not chmod and edit',
+    '  them in place, or the store object changes too (fsck reports it corrupt); copy them first.',
+    'Names stay inside DIR whatever they hold: "..", "." and empty segments are dropped, a leading "/" too (said per file).',
+    'Two different objects under one name: the first (by hash) keeps it, the others become NAME~<first 8 hex of hash>.',
+    'A file already in DIR is kept if it holds the same bytes; any other existing file, or a symlink on the way,',
+    '  refuses the whole export before anything is written (exit 2).',
+  ],
+  async run(args, io) {
+    const f = args.flags;
+    if (args.positionals.length > 0) throw new UserError('EUSAGE', `export: unexpected argument "${args.positionals[0]}"; see 'task-pipeline export --help'`);
+    if (typeof f.task !== 'string') throw new UserError('EUSAGE', "export: -task NAME is required; see 'task-pipeline export --help'");
+    if (typeof f.out !== 'string' || f.out === '') throw new UserError('EUSAGE', "export: -out DIR is required; see 'task-pipeline export --help'");
+    const dbDir = String(f.db);
+    const db = openDatabase(dbDir, {});
+    let plan;
+    try {
+      const task = findTask(db, dbDir, f.task);
+      if (!task.current) throw new UserError('ENOTASK', `export: task "${task.name}" is not in the latest manifest, so it has no current outputs`);
+      plan = planExport(taskOutputs(db, task.name, false));
+    } finally {
+      db.close();
+    }
+    const done = await exportOutputs(dbDir, f.out, plan);
+    io.stdout.write(formatExport(done, f.out, f.task, Boolean(f.verbose)));
+    return 0;
   },
 };
+
+function formatExport(done: ExportDone[], out: string, task: string, verbose: boolean): string {
+  const lines: string[] = [];
+  const count = { linked: 0, copied: 0, present: 0, merged: 0 };
+  for (const d of done) {
+    count[d.action]++;
+    const e = d.entry;
+    const why = e.merged ? `output "${e.name}" holds the same bytes: one file`
+      : e.renamed === 'sanitised' ? `name "${e.name}" would leave the directory; written as ${e.path}`
+      : e.renamed === 'duplicate' ? `another output already has the name "${e.name}"; these bytes (${e.hash.slice(0, 8)}) written as ${e.path}`
+      : null;
+    if (why !== null) lines.push(`${e.path}: ${why}`);
+    else if (verbose) lines.push(`${e.path}: ${d.action} ${e.hash.slice(0, 12)}`);
+  }
+  const files = count.linked + count.copied + count.present;
+  const parts = [`${count.linked} linked`, `${count.copied} copied`, `${count.present} already there`];
+  lines.push(`exported ${files} file${files === 1 ? '' : 's'} of task ${task} to ${resolve(out)} (${parts.join(', ')})`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,13 +1,42 @@
 import { UserError } from '../errors.js';
-import { COMMON_FLAGS, type Command } from './command.js';
+import { openDatabase } from '../store/database.js';
+import { collectGarbage, type GcReport } from '../store/inspect/collect-garbage.js';
+import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { formatBytes } from './format.js';
 
 export const command: Command = {
   name: 'gc',
-  summary: 'not built yet',
-  usage: 'gc',
-  examples: [],
-  flags: { ...COMMON_FLAGS },
-  async run() {
-    throw new UserError('EUSAGE', 'gc: not built yet');
+  summary: 'Delete the objects nothing references, files and rows, and say how many bytes that frees.',
+  usage: 'gc [-db ./db] [-dry-run]',
+  examples: ['task-pipeline gc -db ./db -dry-run', 'task-pipeline gc -db ./db'],
+  flags: {
+    db: DB_FLAG,
+    'dry-run': { type: 'bool', help: 'list what would be deleted, delete nothing' },
+    ...COMMON_FLAGS,
+  },
+  notes: [
+    'Referenced means named by a step (its input or its log), a step output, or a run input. History counts:',
+    '  old task versions keep their objects, so changing a script back costs nothing. Nothing referenced is deleted.',
+    'gc takes the db lock: it never runs beside an engine on the same db (exit 2 naming the pid that holds it).',
+  ],
+  async run(args, io) {
+    if (args.positionals.length > 0) throw new UserError('EUSAGE', `gc: unexpected argument "${args.positionals[0]}"; see 'task-pipeline gc --help'`);
+    const dbDir = String(args.flags.db);
+    const db = openDatabase(dbDir, {});
+    try {
+      io.stdout.write(formatGc(collectGarbage(db, dbDir, { dryRun: Boolean(args.flags['dry-run']) })));
+      return 0;
+    } finally {
+      db.close();
+    }
   },
 };
+
+function formatGc(r: GcReport): string {
+  const verb = r.dryRun ? 'would delete' : 'deleted';
+  const lines = r.garbage.map((g) =>
+    `${verb} ${g.hash}  ${g.size === null ? '(row only, no file)' : formatBytes(g.size)}`);
+  lines.push(`gc: ${verb} ${r.files} object file${r.files === 1 ? '' : 's'} (${formatBytes(r.bytes)}) and ${r.rows} object row${r.rows === 1 ? '' : 's'}` +
+    `${r.stray > 0 ? `; ${r.stray} stray entries in objects/ left alone (see fsck)` : ''}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,13 +1,70 @@
-import { UserError } from '../errors.js';
-import { COMMON_FLAGS, type Command } from './command.js';
+import { errnoCode, UserError } from '../errors.js';
+import { openDatabase } from '../store/database.js';
+import { copyVerified } from '../store/inspect/read-object.js';
+import { stepDetail, type StepDetail } from '../store/inspect/step-detail.js';
+import { LocalObjectStore } from '../store/object-store.js';
+import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { formatBytes, formatDuration } from './format.js';
 
 export const command: Command = {
   name: 'log',
-  summary: 'not built yet',
-  usage: 'log',
-  examples: [],
-  flags: { ...COMMON_FLAGS },
-  async run() {
-    throw new UserError('EUSAGE', 'log: not built yet');
+  summary: "Print a step's captured output (stdout and stderr), then its exit code, error, status, attempts and timings.",
+  usage: 'log [-db ./db] STEP_ID',
+  examples: ['task-pipeline log -db ./db 42'],
+  flags: { db: DB_FLAG, ...COMMON_FLAGS },
+  notes: [
+    'The log is streamed as stored (and checked against its hash); the details follow it after a "---" line.',
+    'Step ids are shown by a failed run, show and lineage.',
+  ],
+  async run(args, io) {
+    const [id, extra] = args.positionals;
+    if (id === undefined || extra !== undefined) throw new UserError('EUSAGE', "log: give one STEP_ID; see 'task-pipeline log --help'");
+    const dbDir = String(args.flags.db);
+    const db = openDatabase(dbDir, {});
+    let step: StepDetail;
+    try {
+      step = stepDetail(db, dbDir, id);
+    } finally {
+      db.close();
+    }
+    let ended = '';
+    if (step.log) {
+      const size = step.log.size ?? new LocalObjectStore(dbDir).stat(step.log.hash)?.size ?? 0;
+      let last = -1;
+      try {
+        await copyVerified(dbDir, { hash: step.log.hash, size }, io.stdout, (c) => {
+          if (c.length > 0) last = c[c.length - 1]!;
+        });
+      } catch (err) {
+        if (errnoCode(err) === 'EPIPE') return 0;
+        throw err;
+      }
+      // The details start on a line of their own, whatever the log ended with.
+      ended = size === 0 || last === 0x0a ? '' : '\n';
+    }
+    io.stdout.write(`${ended}${formatDetail(step)}`);
+    return 0;
   },
 };
+
+function formatDetail(s: StepDetail): string {
+  const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+  const log = s.log === null
+    ? s.workDir !== null ? `(running: being written to ${s.workDir}/log)` : '(none: the step has not run)'
+    : `${s.log.hash}${s.log.size === null ? '' : ` (${formatBytes(s.log.size)})`}`;
+  const rows: [string, string][] = [
+    ['step', `${s.stepId}`],
+    ['task', `${s.task} (version ${s.version.slice(0, 8)}${s.current ? '' : ', old'})`],
+    ['input', `${s.inputName === '' ? '(seed)' : s.inputName} ${s.inputHash}`],
+    ['status', s.status],
+    ['exit code', s.exitCode === null ? '-' : String(s.exitCode)],
+    ['error', s.error ?? '-'],
+    ['attempts', String(s.attempts)],
+    ['started', time(s.startedAt)],
+    ['finished', time(s.finishedAt)],
+    ['duration', s.startedAt !== null && s.finishedAt !== null ? formatDuration(s.finishedAt - s.startedAt) : '-'],
+    ['run', s.runId === null ? '-' : String(s.runId)],
+    ['log', log],
+  ];
+  return `--- step ${s.stepId} ---\n${rows.map(([k, v]) => `${`${k}:`.padEnd(11)}${v}`).join('\n')}\n`;
+}

@@ -1,13 +1,57 @@
 import { UserError } from '../errors.js';
-import { COMMON_FLAGS, type Command } from './command.js';
+import { openDatabase } from '../store/database.js';
+import { taskOutputs } from '../store/inspect/current-outputs.js';
+import { findTask } from '../store/inspect/find-task.js';
+import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 
 export const command: Command = {
   name: 'ls',
-  summary: 'not built yet',
-  usage: 'ls',
-  examples: [],
-  flags: { ...COMMON_FLAGS },
-  async run() {
-    throw new UserError('EUSAGE', 'ls: not built yet');
+  summary: "List a task's current outputs, one per line: NAME<TAB>HASH<TAB>SIZE.",
+  usage: 'ls [-db ./db] -task NAME [-all] [-json]',
+  examples: ['task-pipeline ls -db ./db -task count', "task-pipeline ls -db ./db -task count | cut -f2 | xargs -n1 task-pipeline cat -db ./db"],
+  flags: {
+    db: DB_FLAG,
+    task: { type: 'string', value: 'NAME', help: 'the task (required)' },
+    all: { type: 'bool', help: "history too: the outputs of every version of the task, not only the current graph's" },
+    json: JSON_FLAG,
+    ...COMMON_FLAGS,
+  },
+  notes: [
+    'Sorted by name, then hash. Equal bytes under one name from several steps are one line.',
+    'SIZE is in bytes. Names never hold a tab or a newline (the engine refuses such outputs).',
+  ],
+  async run(args, io) {
+    if (args.positionals.length > 0) throw new UserError('EUSAGE', `ls: unexpected argument "${args.positionals[0]}"; give the task with -task NAME`);
+    if (typeof args.flags.task !== 'string') throw new UserError('EUSAGE', "ls: -task NAME is required; see 'task-pipeline ls --help'");
+    const dbDir = String(args.flags.db);
+    const all = Boolean(args.flags.all);
+    const db = openDatabase(dbDir, {});
+    try {
+      const task = findTask(db, dbDir, args.flags.task);
+      if (!task.current && !all) io.stderr.write(`task-pipeline: ls: task "${task.name}" is not in the latest manifest: it has no current outputs (-all lists its history)\n`);
+      // Streamed row by row: a task may have millions of outputs.
+      if (args.flags.json) {
+        io.stdout.write('[');
+        let first = true;
+        for (const o of taskOutputs(db, task.name, all)) {
+          io.stdout.write(`${first ? '\n' : ',\n'}  ${JSON.stringify(o)}`);
+          first = false;
+        }
+        io.stdout.write(first ? ']\n' : '\n]\n');
+      } else {
+        let chunk = '';
+        for (const o of taskOutputs(db, task.name, all)) {
+          chunk += `${o.name}\t${o.hash}\t${o.size ?? ''}\n`;
+          if (chunk.length >= 1 << 16) {
+            io.stdout.write(chunk);
+            chunk = '';
+          }
+        }
+        io.stdout.write(chunk);
+      }
+      return 0;
+    } finally {
+      db.close();
+    }
   },
 };

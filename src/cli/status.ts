@@ -1,13 +1,53 @@
 import { UserError } from '../errors.js';
-import { COMMON_FLAGS, type Command } from './command.js';
+import { openDatabase } from '../store/database.js';
+import { taskStatus, type DbStatus } from '../store/inspect/task-status.js';
+import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { formatBytes, table } from './format.js';
 
 export const command: Command = {
   name: 'status',
-  summary: 'not built yet',
-  usage: 'status',
-  examples: [],
-  flags: { ...COMMON_FLAGS },
-  async run() {
-    throw new UserError('EUSAGE', 'status: not built yet');
+  summary: 'Per task version: steps pending, running, done, failed and reused; the objects its outputs hold and their bytes.',
+  usage: 'status [-db ./db] [-all] [-json]',
+  examples: ['task-pipeline status -db ./db', 'task-pipeline status -db ./db -all -json'],
+  flags: {
+    db: DB_FLAG,
+    all: { type: 'bool', help: 'every task version and every step, history included (old versions are marked "old")' },
+    json: JSON_FLAG,
+    ...COMMON_FLAGS,
+  },
+  notes: [
+    'Without -all, only the current graph counts: the steps of the current task versions that the run inputs reach (SPEC 3).',
+    'reused: done steps that the latest run did not execute: their results were found in the db (from an earlier run,',
+    '  or the same bytes reaching the task again) instead of being computed again.',
+    'objects, bytes: the distinct objects among the outputs of the counted steps, and their total size.',
+  ],
+  async run(args, io) {
+    if (args.positionals.length > 0) throw new UserError('EUSAGE', `status: unexpected argument "${args.positionals[0]}"; see 'task-pipeline status --help'`);
+    const dbDir = String(args.flags.db);
+    const db = openDatabase(dbDir, {});
+    try {
+      const s = taskStatus(db, Boolean(args.flags.all));
+      io.stdout.write(args.flags.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s, dbDir, Boolean(args.flags.all)));
+      return 0;
+    } finally {
+      db.close();
+    }
   },
 };
+
+function formatStatus(s: DbStatus, dbDir: string, all: boolean): string {
+  if (s.tasks.length === 0) return `${dbDir}: no tasks yet\n`;
+  const rows = s.tasks.map((t) => [
+    t.name, `${t.version.slice(0, 8)}${t.current ? '' : ' old'}`, t.pending, t.running, t.done, t.failed, t.reused, t.objects, formatBytes(t.bytes),
+  ]);
+  const r = s.latestRun;
+  const run = r === null ? 'no run yet'
+    : `latest run ${r.id}: ${r.finishedAt === null ? `started ${new Date(r.startedAt).toISOString()}, not finished (running, or killed)`
+      : `finished ${new Date(r.finishedAt).toISOString()}, exit ${r.exitCode}`}`;
+  const lines = [
+    table(['task', 'version', 'pending', 'running', 'done', 'failed', 'reused', 'objects', 'bytes'], rows),
+    '',
+    `${run}; db: ${s.objects} objects, ${formatBytes(s.bytes)}${all ? '' : '; history hidden (-all shows it)'}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
