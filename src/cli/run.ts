@@ -3,7 +3,7 @@ import { UserError } from '../errors.js';
 import { runPipeline } from '../engine/run-pipeline.js';
 import { loadManifest } from '../manifest/index.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
-import { ProgressLine } from './progress.js';
+import { ProgressView } from './progress.js';
 import { formatFailures, formatSummary } from './run-report.js';
 
 export const command: Command = {
@@ -48,7 +48,7 @@ export const command: Command = {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const progress = !f.quiet && !f.verbose && io.stderr.isTTY ? new ProgressLine(io.stderr) : null;
+    const progress = !f.quiet && !f.verbose && io.stderr.isTTY ? new ProgressView(io.stderr) : null;
     try {
       const summary = await runPipeline({
         manifest,
@@ -60,14 +60,14 @@ export const command: Command = {
         echo: f.verbose ? (line) => io.stderr.write(`${line}\n`) : null,
         stop: stop.signal,
         kill: kill.signal,
-        onProgress: progress ? (s) => progress.update(s) : undefined,
+        onStart: progress ? (source) => progress.start(source) : undefined,
       });
-      progress?.clear();
+      progress?.stop();
       if (!f.quiet) io.stdout.write(formatSummary(summary, dbDir));
       io.stderr.write(formatFailures(summary, dbDir));
       return summary.interrupted ? 130 : summary.failures.length > 0 ? 1 : 0;
     } finally {
-      progress?.clear();
+      progress?.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

@@ -11,7 +11,7 @@ import { ingestInputs, listInputs } from './ingest.js';
 import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
 import { ProcessGroups, signalGroup } from './process-groups.js';
 import { newSummary, summaryJson, type RunSummary } from './run-summary.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, type ProgressSnapshot } from './scheduler.js';
 
 export interface RunOptions {
   manifest: Manifest;
@@ -26,7 +26,8 @@ export interface RunOptions {
   stop: AbortSignal;
   /** Aborted on the second: kill every script at once. */
   kill: AbortSignal;
-  onProgress?: (scheduler: Scheduler) => void;
+  /** Handed the running scheduler, to poll for a progress display. */
+  onStart?: (progress: { snapshot(): Promise<ProgressSnapshot> }) => void;
 }
 
 /** One run (SPEC 3): lock, register, recover, ingest, reconcile, stream the leaves, summarise. */
@@ -90,8 +91,8 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       only: o.tasks.length > 0 ? new Set(o.tasks.map((t) => ids.get(t)!)) : null,
       stop: o.stop,
       summary,
-      onProgress: o.onProgress ? () => o.onProgress!(scheduler) : undefined,
     });
+    o.onStart?.(scheduler);
     await scheduler.run();
     summary.interrupted = o.stop.aborted;
     summary.wallMs = Date.now() - started;

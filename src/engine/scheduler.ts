@@ -12,6 +12,22 @@ const PAGE = 256;
 const RETRY_BASE_MS = 250;
 const RETRY_MAX_MS = 10_000;
 
+export interface TaskProgress {
+  name: string;
+  /** Steps of the current version done, this run or before. */
+  done: number;
+  total: number;
+  running: number;
+  /** Failed in this run. */
+  failed: number;
+  /** Executed in this run. */
+  ran: number;
+}
+
+export interface ProgressSnapshot {
+  tasks: TaskProgress[];
+}
+
 interface TaskState {
   plan: TaskPlan;
   limit: number;
@@ -38,7 +54,6 @@ export interface SchedulerOptions {
   only: Set<number> | null;
   stop: AbortSignal;
   summary: RunSummary;
-  onProgress?: () => void;
 }
 
 /**
@@ -76,14 +91,22 @@ export class Scheduler {
     return this.running;
   }
 
-  progressText(): string {
-    let ran = 0;
-    let failed = 0;
-    for (const c of this.o.summary.tasks.values()) {
-      ran += c.ran;
-      failed += c.failed;
+  /** Where the run stands, per task: for a live progress display. */
+  async snapshot(): Promise<ProgressSnapshot> {
+    const tasks: TaskProgress[] = [];
+    for (const st of this.order) {
+      const c = await this.o.meta.taskCounts(st.plan.taskId);
+      const counts = this.o.summary.tasks.get(st.plan.spec.name)!;
+      tasks.push({
+        name: st.plan.spec.name,
+        done: c.done,
+        total: c.done + c.pending + c.running + c.failed,
+        running: st.running,
+        failed: counts.failed,
+        ran: counts.ran,
+      });
     }
-    return `${ran} steps done, ${this.running} running, ${failed} failed`;
+    return { tasks };
   }
 
   run(): Promise<void> {
@@ -179,7 +202,6 @@ export class Scheduler {
       const s = this.states.get(taskId);
       if (s) this.o.summary.tasks.get(s.plan.spec.name)!.reused += n;
     }
-    this.o.onProgress?.();
     this.pump();
   }
 

@@ -104,6 +104,8 @@ export interface MetadataStore {
   pendingPage(taskId: number, afterId: number, limit: number): Promise<LeafStep[]>;
   /** Steps of the task that are pending, running or failed: what holds a gather back. */
   unfinishedCount(taskId: number): Promise<number>;
+  /** Per status, the steps of one task version: for progress. */
+  taskCounts(taskId: number): Promise<Record<StepStatus, number>>;
   markRunning(stepIds: number[], runId: number, now: number): Promise<void>;
   /** Failed or interrupted steps go back to pending (the run did not finish them). */
   release(stepIds: number[]): Promise<void>;

@@ -52,6 +52,7 @@ export class SqliteMetadata implements MetadataStore {
                          ON CONFLICT DO NOTHING`),
       pendingPage: p(`SELECT id, task, object_hash, input_name, attempts FROM step
                        WHERE task = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?`),
+      taskCounts: p(`SELECT status, count(*) AS n FROM step WHERE task = ? GROUP BY status`),
       unfinished: p(`SELECT count(*) FROM step WHERE task = ? AND status IN ('pending', 'running', 'failed')`).pluck(),
       markRunning: p(`UPDATE step SET status = 'running', run_id = ?, started_at = ? WHERE id = ? AND status = 'pending'`),
       release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status = 'running'`),
@@ -168,6 +169,12 @@ export class SqliteMetadata implements MetadataStore {
 
   async unfinishedCount(taskId: number): Promise<number> {
     return this.s.unfinished.get(taskId) as number;
+  }
+
+  async taskCounts(taskId: number): Promise<Record<StepStatus, number>> {
+    const counts: Record<StepStatus, number> = { pending: 0, running: 0, done: 0, failed: 0 };
+    for (const r of this.s.taskCounts.all(taskId) as { status: StepStatus; n: number }[]) counts[r.status] = r.n;
+    return counts;
   }
 
   async markRunning(stepIds: number[], runId: number, now: number): Promise<void> {

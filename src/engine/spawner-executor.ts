@@ -1,0 +1,171 @@
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import { KILL_GRACE_MS } from './execa-executor.js';
+import type { Executor, SpawnResult, SpawnSpec } from './executor.js';
+import { signalGroup, type ProcessGroups } from './process-groups.js';
+import { startHelper } from './spawner-helper.js';
+
+interface Pending {
+  spec: SpawnSpec;
+  pid: number | null;
+  timedOut: boolean;
+  aborted: boolean;
+  killTimer?: NodeJS.Timeout;
+  timeoutTimer?: NodeJS.Timeout;
+  onAbort: () => void;
+  resolve: (r: SpawnResult) => void;
+}
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name]));
+
+/**
+ * Scripts forked by a long-lived helper process (spawner-helper.ts) instead of by the
+ * engine: the engine only writes a request and reads a line back. Same semantics as
+ * ExecaExecutor: each script leads its own process group, which gets SIGTERM on abort or
+ * timeout and SIGKILL after the grace period, and whatever it left behind is killed when the
+ * script exits. Output to a pipe (-verbose), or a system without /proc/<pid>/fd, goes to
+ * the fallback executor.
+ */
+export class SpawnerExecutor implements Executor {
+  private helper: ChildProcess | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private partial = '';
+  private readonly procFd = `/proc/${process.pid}/fd`;
+  private readonly usable = process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
+
+  constructor(
+    private readonly groups: ProcessGroups,
+    private readonly options: { fallback?: Executor; graceMs?: number } = {},
+  ) {}
+
+  run(spec: SpawnSpec): Promise<SpawnResult> {
+    if (spec.stdout === 'pipe' || spec.stderr === 'pipe' || !this.usable) {
+      if (!this.options.fallback) throw new Error('SpawnerExecutor: piped output needs a fallback executor');
+      return this.options.fallback.run(spec);
+    }
+    return new Promise<SpawnResult>((resolve) => {
+      const id = this.nextId++;
+      const p: Pending = {
+        spec, pid: null, timedOut: false, aborted: false, resolve,
+        onAbort: () => {
+          p.aborted = true;
+          this.stop(p);
+        },
+      };
+      this.pending.set(id, p);
+      const helper = this.ensureHelper();
+      helper.stdin!.write(request(id, spec, this.procFd));
+      if (spec.signal.aborted) p.onAbort();
+      else spec.signal.addEventListener('abort', p.onAbort, { once: true });
+      if (spec.timeoutMs !== null) {
+        p.timeoutTimer = setTimeout(() => {
+          p.timedOut = true;
+          this.stop(p);
+        }, spec.timeoutMs);
+      }
+    });
+  }
+
+  /** Stop the helper (it would also go by itself when the engine exits and its stdin closes). */
+  close(): void {
+    this.helper?.stdin?.end();
+    this.helper = null;
+  }
+
+  private stop(p: Pending): void {
+    if (p.pid === null) return; // signalled as soon as the helper reports the pid
+    signalGroup(p.pid, 'SIGTERM');
+    const pid = p.pid;
+    p.killTimer ??= setTimeout(() => signalGroup(pid, 'SIGKILL'), this.options.graceMs ?? KILL_GRACE_MS);
+    p.killTimer.unref();
+  }
+
+  private ensureHelper(): ChildProcess {
+    if (this.helper) {
+      if (this.pending.size === 1) this.setRef(true);
+      return this.helper;
+    }
+    const helper = startHelper();
+    this.helper = helper;
+    this.partial = '';
+    helper.stdout!.setEncoding('utf8');
+    helper.stdout!.on('data', (chunk: string) => this.onData(chunk));
+    helper.stdin!.on('error', () => {}); // a dead helper is reported by 'exit' below
+    helper.on('error', (err) => this.helperGone(helper, `could not start the spawner helper: ${err.message}`));
+    helper.on('exit', (code, signal) => this.helperGone(helper, `the spawner helper exited (${code ?? signal})`));
+    return helper;
+  }
+
+  /** An idle helper must not keep the engine alive. */
+  private setRef(on: boolean): void {
+    const h = this.helper;
+    if (!h) return;
+    const streams = [h.stdin, h.stdout] as unknown as { ref?: () => void; unref?: () => void }[];
+    if (on) {
+      h.ref();
+      for (const s of streams) s.ref?.();
+    } else {
+      h.unref();
+      for (const s of streams) s.unref?.();
+    }
+  }
+
+  private onData(chunk: string): void {
+    const lines = (this.partial + chunk).split('\n');
+    this.partial = lines.pop()!;
+    for (const line of lines) this.onLine(line);
+  }
+
+  private onLine(line: string): void {
+    const [kind, idText, a, b] = line.split(' ');
+    const id = Number(idText);
+    const p = this.pending.get(id);
+    if (!p) return;
+    if (kind === 'S') {
+      p.pid = Number(a);
+      this.groups.add(p.pid);
+      if (p.aborted || p.timedOut) this.stop(p);
+    } else if (kind === 'F') {
+      this.finish(id, p, { exitCode: null, signal: null, spawnError: line.slice(line.indexOf(' ', 2) + 1) });
+    } else if (kind === 'X') {
+      this.finish(id, p, {
+        exitCode: a === '-' ? null : Number(a),
+        signal: b === '-' ? null : SIGNAL_NAMES.get(Number(b)) ?? `signal ${b}`,
+        spawnError: null,
+      });
+    }
+  }
+
+  private finish(id: number, p: Pending, r: Pick<SpawnResult, 'exitCode' | 'signal' | 'spawnError'>): void {
+    this.pending.delete(id);
+    clearTimeout(p.timeoutTimer);
+    clearTimeout(p.killTimer);
+    p.spec.signal.removeEventListener('abort', p.onAbort);
+    if (p.pid !== null) {
+      // The script is done when its leader exits: whatever it left running in its group goes with it.
+      signalGroup(p.pid, 'SIGKILL');
+      this.groups.remove(p.pid);
+    }
+    if (this.pending.size === 0) this.setRef(false);
+    p.resolve({ ...r, timedOut: p.timedOut, aborted: p.aborted });
+  }
+
+  private helperGone(helper: ChildProcess, why: string): void {
+    if (this.helper !== helper) return;
+    this.helper = null;
+    // Scripts it had started keep running in their own groups: kill them, report the steps as not started.
+    for (const [id, p] of this.pending) {
+      if (p.pid !== null) signalGroup(p.pid, 'SIGKILL');
+      this.finish(id, p, { exitCode: null, signal: null, spawnError: why });
+    }
+  }
+}
+
+function request(id: number, spec: SpawnSpec, procFd: string): Buffer {
+  const fields = [String(id), spec.cwd, `${procFd}/${spec.stdout}`, `${procFd}/${spec.stderr}`, String(spec.argv.length), ...spec.argv];
+  for (const [k, v] of Object.entries(spec.env)) fields.push(`${k}=${v}`);
+  const payload = Buffer.from(fields.join('\0'));
+  return Buffer.concat([Buffer.from(`${payload.length}\n`), payload]);
+}
