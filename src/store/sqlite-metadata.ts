@@ -24,7 +24,9 @@ export class SqliteMetadata implements MetadataStore {
       insertCurrentTask: p(`INSERT INTO current_task(name, task_id, position, is_root, gather, spec, gather_step_id)
                             VALUES (?, ?, ?, ?, ?, ?, ?)`),
       insertCurrentEdge: p(`INSERT OR REPLACE INTO current_edge(from_task_id, to_task_id, match, to_gather) VALUES (?, ?, ?, ?)`),
-      recoverRunning: p(`UPDATE step SET status = 'pending' WHERE status = 'running'`),
+      allTaskIds: p(`SELECT id FROM task`).pluck(),
+      // Per task, so that it is an index range, not a scan of every step.
+      recoverRunning: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'running'`),
       recoverFailed: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'failed'`),
       insertObject: p(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`),
       insertRunInput: p(`INSERT INTO run_input(object_hash, name, run_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
@@ -48,14 +50,14 @@ export class SqliteMetadata implements MetadataStore {
                            FROM step s JOIN step_output o ON o.step_id = s.id
                            JOIN step t ON t.task = :to AND t.object_hash = o.object_hash
                           WHERE s.task = :from AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
-                            AND (:match IS NULL OR tp_match(:match, o.name)) AND t.status = :targetStatus
+                            AND (:match IS NULL OR tp_match(:match, o.name)) AND (t.status = 'done') = :done
                          ON CONFLICT DO NOTHING`),
       pendingPage: p(`SELECT id, task, object_hash, input_name, attempts FROM step
                        WHERE task = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?`),
       taskCounts: p(`SELECT status, count(*) AS n FROM step WHERE task = ? GROUP BY status`),
       unfinished: p(`SELECT count(*) FROM step WHERE task = ? AND status IN ('pending', 'running', 'failed')`).pluck(),
       markRunning: p(`UPDATE step SET status = 'running', run_id = ?, started_at = ? WHERE id = ? AND status = 'pending'`),
-      release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status = 'running'`),
+      release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status IN ('running', 'failed')`),
       finishStep: p(`UPDATE step SET status = ?, exit_code = ?, error = ?, log_hash = ?, run_id = ?, started_at = ?, finished_at = ?,
                             attempts = attempts + 1
                       WHERE id = ?`),
@@ -113,7 +115,8 @@ export class SqliteMetadata implements MetadataStore {
 
   async recover(currentTaskIds: number[]): Promise<{ running: number; failed: number }> {
     return this.db.transaction(() => {
-      const running = this.s.recoverRunning.run().changes;
+      let running = 0;
+      for (const id of this.s.allTaskIds.all() as number[]) running += this.s.recoverRunning.run(id).changes;
       let failed = 0;
       for (const id of currentTaskIds) failed += this.s.recoverFailed.run(id).changes;
       return { running, failed };
@@ -156,9 +159,9 @@ export class SqliteMetadata implements MetadataStore {
       const only = edge.fromGather ? (this.s.gatherStepOf.get(edge.fromTaskId) as number | null | undefined) ?? 0 : null;
       const args = { from: edge.fromTaskId, to: edge.toTaskId, match: edge.match ? JSON.stringify(edge.match) : null, only };
       // Links to steps that are already done are reuse; the rest point at new or pending work.
-      const reused = this.s.reconcileLinks.run({ ...args, targetStatus: 'done' }).changes;
+      const reused = this.s.reconcileLinks.run({ ...args, done: 1 }).changes;
       const created = this.s.reconcileSteps.run({ ...args, now: Date.now() }).changes;
-      for (const status of ['pending', 'running', 'failed'] as const) this.s.reconcileLinks.run({ ...args, targetStatus: status });
+      this.s.reconcileLinks.run({ ...args, done: 0 });
       return { created, reused };
     }).immediate();
   }
