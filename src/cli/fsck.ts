@@ -14,8 +14,6 @@ export const command: Command = {
     'Reports, one per line: corrupt HASH (the bytes do not hash to the name), missing HASH (referenced, no file),',
     'stray PATH (not laid out as objects/AB/CD/<60 hex>), and a warning for objects made writable.',
     'Exit codes: 0 no damage; 1 damage found (corrupt, missing or stray); 2 no db, bad flag.',
-    'A corrupt object can be repaired by running the step that made it again (or -input of the same file): an',
-    '  object of the wrong size is replaced by the next put of the right bytes.',
   ],
   async run(args, io) {
     if (args.positionals.length > 0) throw new UserError('EUSAGE', `fsck: unexpected argument "${args.positionals[0]}"; see 'task-pipeline fsck --help'`);

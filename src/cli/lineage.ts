@@ -53,8 +53,9 @@ export function drawLineage(l: Lineage): string {
 
 function drawObject(o: LineageObject, first: string, rest: string, lines: string[]): void {
   const single = o.producers.length === 1 && o.moreProducers === 0 ? o.producers[0]! : null;
-  // The object asked about has no name of its own until a producer gives it one.
-  const name = o.name ?? (single?.outputNames.length === 1 ? single.outputNames[0]! : null);
+  // The object asked about has no name of its own: it takes its producers' name when they agree on one.
+  const given = [...new Set(o.producers.flatMap((p) => p.outputNames))];
+  const name = o.name ?? (given.length === 1 ? given[0]! : null);
   const label = [o.hash.slice(0, 12), name === null ? '' : name === '' ? '(seed)' : name, o.size === null ? '' : formatBytes(o.size)]
     .filter((s) => s !== '').join('  ');
   const notes: string[] = [];

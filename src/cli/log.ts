@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import { errnoCode, UserError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
-import { copyVerified } from '../store/inspect/read-object.js';
+import { copyUnverified, copyVerified } from '../store/inspect/read-object.js';
 import { stepDetail, type StepDetail } from '../store/inspect/step-detail.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
@@ -27,21 +28,26 @@ export const command: Command = {
     } finally {
       db.close();
     }
-    let ended = '';
-    if (step.log) {
-      const size = step.log.size ?? new LocalObjectStore(dbDir).stat(step.log.hash)?.size ?? 0;
-      let last = -1;
-      try {
-        await copyVerified(dbDir, { hash: step.log.hash, size }, io.stdout, (c) => {
-          if (c.length > 0) last = c[c.length - 1]!;
+    let last = -1;
+    const see = (c: Buffer) => {
+      if (c.length > 0) last = c[c.length - 1]!;
+    };
+    try {
+      if (step.log) {
+        const size = step.log.size ?? new LocalObjectStore(dbDir).stat(step.log.hash)?.size ?? 0;
+        await copyVerified(dbDir, { hash: step.log.hash, size }, io.stdout, see);
+      } else if (step.workDir !== null) {
+        // Still running: what it has written so far. The step may end (and the file go) meanwhile.
+        await copyUnverified(join(step.workDir, 'log'), io.stdout, see).catch((err: unknown) => {
+          if (errnoCode(err) !== 'ENOENT') throw err;
         });
-      } catch (err) {
-        if (errnoCode(err) === 'EPIPE') return 0;
-        throw err;
       }
-      // The details start on a line of their own, whatever the log ended with.
-      ended = size === 0 || last === 0x0a ? '' : '\n';
+    } catch (err) {
+      if (errnoCode(err) === 'EPIPE') return 0;
+      throw err;
     }
+    // The details start on a line of their own, whatever the log ended with.
+    const ended = last === -1 || last === 0x0a ? '' : '\n';
     io.stdout.write(`${ended}${formatDetail(step)}`);
     return 0;
   },
@@ -50,7 +56,7 @@ export const command: Command = {
 function formatDetail(s: StepDetail): string {
   const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
   const log = s.log === null
-    ? s.workDir !== null ? `(running: being written to ${s.workDir}/log)` : '(none: the step has not run)'
+    ? s.workDir !== null ? `(running: the output above so far, from ${s.workDir}/log)` : s.status === 'pending' ? '(none: the step has not run yet)' : '(none stored)'
     : `${s.log.hash}${s.log.size === null ? '' : ` (${formatBytes(s.log.size)})`}`;
   const rows: [string, string][] = [
     ['step', `${s.stepId}`],

@@ -1,0 +1,131 @@
+import type Database from 'better-sqlite3';
+import { lstatSync, rmdirSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { errnoCode } from '../../errors.js';
+import { DbLock } from '../lock.js';
+import { objectRelPath } from '../object-path.js';
+import { walkObjects } from './walk-objects.js';
+
+export interface Garbage {
+  hash: string;
+  /** Bytes of the file, or null when only an `object` row was left (no file). */
+  size: number | null;
+  hasFile: boolean;
+  hasRow: boolean;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  garbage: Garbage[];
+  files: number;
+  rows: number;
+  bytes: number;
+  /** Entries of objects/ that are not objects: left alone (fsck names them). */
+  stray: number;
+}
+
+// Referenced = named by step.object_hash, step_output.object_hash, step.log_hash or
+// run_input.object_hash. Candidates are every object file and every object row; the three
+// indexed columns are probed per candidate, step.log_hash (no index) through a temp table
+// filled by one pass over step.
+export const GC_SQL = {
+  setup: `
+    CREATE TEMP TABLE IF NOT EXISTS gc_candidate (hash TEXT PRIMARY KEY, size INTEGER, has_file INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TEMP TABLE IF NOT EXISTS gc_log (hash TEXT PRIMARY KEY) WITHOUT ROWID;
+    DELETE FROM gc_candidate;
+    DELETE FROM gc_log;`,
+  addFile: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) VALUES (?, ?, 1)`,
+  addRows: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) SELECT hash, NULL, 0 FROM object`,
+  fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM step WHERE log_hash IS NOT NULL`,
+  unreferenced: `SELECT g.hash, g.size, g.has_file AS hasFile, (o.hash IS NOT NULL) AS hasRow
+      FROM gc_candidate g LEFT JOIN object o ON o.hash = g.hash
+     WHERE NOT EXISTS (SELECT 1 FROM step WHERE object_hash = g.hash)
+       AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = g.hash)
+       AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = g.hash)
+       AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = g.hash)
+     ORDER BY g.hash`,
+  // Checked again in the DELETE itself, so that a row goes only if nothing names it; the lock
+  // keeps gc_log (the log hashes) true until the end.
+  deleteRow: `DELETE FROM object WHERE hash = :hash
+       AND NOT EXISTS (SELECT 1 FROM step WHERE object_hash = :hash)
+       AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = :hash)
+       AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = :hash)
+       AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = :hash)`,
+  teardown: `DROP TABLE IF EXISTS temp.gc_candidate; DROP TABLE IF EXISTS temp.gc_log;`,
+};
+
+/**
+ * gc: delete the object files and `object` rows that nothing references. It holds the db lock
+ * throughout, so no engine can commit a reference to an object while it is being deleted.
+ * Rows go first, files after: a crash in between leaves unreferenced files (the next gc takes
+ * them), never a row naming a missing file.
+ */
+export function collectGarbage(db: Database.Database, dbDir: string, options: { dryRun: boolean }): GcReport {
+  const lock = new DbLock(join(dbDir, 'lock'));
+  lock.acquire();
+  try {
+    const report: GcReport = { dryRun: options.dryRun, garbage: [], files: 0, rows: 0, bytes: 0, stray: 0 };
+    db.exec(GC_SQL.setup);
+    try {
+      const addFile = db.prepare(GC_SQL.addFile);
+      // Inserts in batches: a transaction each 10k rows, not an fsync-bound commit per row.
+      let batch: { hash: string; size: number }[] = [];
+      const flush = db.transaction((rows: { hash: string; size: number }[]) => {
+        for (const r of rows) addFile.run(r.hash, r.size);
+      });
+      for (const f of walkObjects(dbDir)) {
+        if (f.kind === 'stray') {
+          report.stray++;
+          continue;
+        }
+        const st = lstatSync(f.path, { throwIfNoEntry: false });
+        if (!st) continue;
+        batch.push({ hash: f.hash, size: st.size });
+        if (batch.length >= 10_000) {
+          flush(batch);
+          batch = [];
+        }
+      }
+      flush(batch);
+      db.exec(GC_SQL.addRows);
+      db.exec(GC_SQL.fillLogs);
+      report.garbage = (db.prepare(GC_SQL.unreferenced).all() as (Omit<Garbage, 'hasFile' | 'hasRow'> & { hasFile: number; hasRow: number })[])
+        .map((g) => ({ ...g, hasFile: Boolean(g.hasFile), hasRow: Boolean(g.hasRow) }));
+      for (const g of report.garbage) {
+        if (g.hasFile) report.files++;
+        if (g.hasRow) report.rows++;
+        report.bytes += g.size ?? 0;
+      }
+      if (!options.dryRun) {
+        const del = db.prepare(GC_SQL.deleteRow);
+        db.transaction(() => {
+          for (const g of report.garbage) if (g.hasRow) del.run({ hash: g.hash });
+        }).immediate();
+        for (const g of report.garbage) if (g.hasFile) removeObjectFile(dbDir, g.hash);
+      }
+    } finally {
+      db.exec(GC_SQL.teardown);
+    }
+    return report;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Unlink the file, then its shard directories if that left them empty. */
+function removeObjectFile(dbDir: string, hash: string): void {
+  const path = join(dbDir, objectRelPath(hash));
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  for (const dir of [dirname(path), dirname(dirname(path))]) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Not empty (or already gone): it stays.
+      return;
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import type Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { objectRelPath } from '../object-path.js';
+import type { FoundObject } from './find-object.js';
+import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
+
+/** Counts stop here: enough to say "10000+" without walking a million index entries. */
+export const COUNT_CAP = 10_000;
+
+export interface Produced extends StepRef {
+  /** The output name the step gave these bytes. */
+  name: string;
+}
+
+export interface Consumed extends StepRef {
+  /** The name the bytes arrived under (the step's INPUT_NAME). */
+  inputName: string;
+}
+
+export interface ObjectUsage {
+  hash: string;
+  size: number;
+  registered: boolean;
+  /** Path of the file in the store, and whether it is there with the right size. */
+  path: string;
+  file: 'ok' | 'missing' | 'wrong size';
+  runInputs: { name: string; runId: number }[];
+  producedBy: Produced[];
+  consumedBy: Consumed[];
+  logOf: StepRef[];
+  /** Totals, capped at COUNT_CAP; the lists above hold at most `limit` rows each. */
+  totals: { producedBy: number; consumedBy: number; logOf: number };
+}
+
+// Each query starts from an index on the hash (object_hash or log_hash) and joins by primary key.
+export const OBJECT_USAGE_SQL = {
+  runInputs: `SELECT name, run_id AS runId FROM run_input WHERE object_hash = ? ORDER BY name`,
+  producedBy: `SELECT ${STEP_REF_COLUMNS}, o.name AS name
+                 FROM step_output o JOIN step s ON s.id = o.step_id ${STEP_REF_JOINS}
+                WHERE o.object_hash = ? ORDER BY o.step_id, o.name LIMIT ?`,
+  consumedBy: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName
+                 FROM step s ${STEP_REF_JOINS} WHERE s.object_hash = ? ORDER BY s.id LIMIT ?`,
+  logOf: `SELECT ${STEP_REF_COLUMNS} FROM step s ${STEP_REF_JOINS} WHERE s.log_hash = ? ORDER BY s.id LIMIT ?`,
+  countProduced: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE object_hash = ? LIMIT ${COUNT_CAP})`,
+  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE object_hash = ? LIMIT ${COUNT_CAP})`,
+  countLogOf: `SELECT count(*) FROM (SELECT 1 FROM step WHERE log_hash = ? LIMIT ${COUNT_CAP})`,
+};
+
+/** Everything the db knows about one object: its names, who made it, who read it, whose log it is. */
+export function objectUsage(db: Database.Database, dbDir: string, obj: FoundObject, limit: number): ObjectUsage {
+  const q = (sql: string) => db.prepare(sql);
+  const rel = objectRelPath(obj.hash);
+  const st = statSync(join(dbDir, rel), { throwIfNoEntry: false });
+  const count = (sql: string) => q(sql).pluck().get(obj.hash) as number;
+  return {
+    hash: obj.hash,
+    size: obj.size,
+    registered: obj.registered,
+    path: join(dbDir, rel),
+    file: !st ? 'missing' : st.size !== obj.size ? 'wrong size' : 'ok',
+    runInputs: q(OBJECT_USAGE_SQL.runInputs).all(obj.hash) as ObjectUsage['runInputs'],
+    producedBy: (q(OBJECT_USAGE_SQL.producedBy).all(obj.hash, limit) as RawRow<Produced>[]).map((r) => toStepRef<Produced>(r)),
+    consumedBy: (q(OBJECT_USAGE_SQL.consumedBy).all(obj.hash, limit) as RawRow<Consumed>[]).map((r) => toStepRef<Consumed>(r)),
+    logOf: (q(OBJECT_USAGE_SQL.logOf).all(obj.hash, limit) as RawRow<StepRef>[]).map((r) => toStepRef<StepRef>(r)),
+    totals: {
+      producedBy: count(OBJECT_USAGE_SQL.countProduced),
+      consumedBy: count(OBJECT_USAGE_SQL.countConsumed),
+      logOf: count(OBJECT_USAGE_SQL.countLogOf),
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import type Database from 'better-sqlite3';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../../errors.js';
+import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
+
+export interface StepDetail extends StepRef {
+  inputName: string;
+  inputHash: string;
+  attempts: number;
+  exitCode: number | null;
+  error: string | null;
+  /** size is null when the log has no `object` row (fsck reports that). */
+  log: { hash: string; size: number | null } | null;
+  runId: number | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** For a running step: its working directory in tmp/, where the log is being written. */
+  workDir: string | null;
+}
+
+type Row = Omit<StepDetail, 'log' | 'workDir'> & { logHash: string | null; logSize: number | null };
+
+export const STEP_DETAIL_SQL = {
+  step: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName, s.object_hash AS inputHash, s.attempts,
+                s.exit_code AS exitCode, s.error, s.log_hash AS logHash, b.size AS logSize, s.run_id AS runId,
+                s.created_at AS createdAt, s.started_at AS startedAt, s.finished_at AS finishedAt
+           FROM step s ${STEP_REF_JOINS} LEFT JOIN object b ON b.hash = s.log_hash
+          WHERE s.id = ?`,
+  maxId: `SELECT max(id) FROM step`,
+};
+
+/** One step by id, with where its log is; a UserError (exit 2) for an id that is not a step. */
+export function stepDetail(db: Database.Database, dbDir: string, id: string): StepDetail {
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new UserError('EUSAGE', `log: "${id}" is not a step id (a positive integer, as status and show print them)`);
+  const row = db.prepare(STEP_DETAIL_SQL.step).get(Number(id)) as RawRow<Row> | undefined;
+  if (!row) {
+    const max = db.prepare(STEP_DETAIL_SQL.maxId).pluck().get() as number | null;
+    throw new UserError('ENOSTEP', `no step ${id} in ${dbDir} (${max === null ? 'it has no steps yet' : `step ids go from 1 to ${max}`})`);
+  }
+  const { logHash, logSize, ...rest } = toStepRef<Row>(row);
+  return {
+    ...rest,
+    log: logHash === null ? null : { hash: logHash, size: logSize },
+    workDir: rest.status === 'running' ? runningWorkDir(dbDir, rest.stepId) : null,
+  };
+}
+
+/** The engine works a step in tmp/step-<id>-XXXXXX (see execute-step.ts); its log file grows there. */
+function runningWorkDir(dbDir: string, stepId: number): string | null {
+  try {
+    const found = readdirSync(join(dbDir, 'tmp')).find((n) => n.startsWith(`step-${stepId}-`));
+    return found === undefined ? null : join(dbDir, 'tmp', found);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,122 @@
+import type Database from 'better-sqlite3';
+import { CURRENT_STEPS_CTE } from '../schema.js';
+
+export interface TaskVersionStatus {
+  name: string;
+  taskId: number;
+  version: string;
+  /** The version in the manifest of the latest run; the others are history. */
+  current: boolean;
+  pending: number;
+  running: number;
+  done: number;
+  failed: number;
+  /** Done steps the latest run did not execute: work found in the db instead of done again. */
+  reused: number;
+  /** Distinct objects among the outputs of the counted steps, and their bytes. */
+  objects: number;
+  bytes: number;
+}
+
+export interface RunInfo {
+  id: number;
+  manifest: string;
+  startedAt: number;
+  finishedAt: number | null;
+  exitCode: number | null;
+}
+
+export interface DbStatus {
+  latestRun: RunInfo | null;
+  tasks: TaskVersionStatus[];
+  /** Every object registered in the db, whatever references it. */
+  objects: number;
+  bytes: number;
+}
+
+const COUNTS = `s.task AS taskId,
+  sum(s.status = 'pending') AS pending, sum(s.status = 'running') AS running,
+  sum(s.status = 'done') AS done, sum(s.status = 'failed') AS failed,
+  sum(s.status = 'done' AND s.run_id IS NOT :latest) AS reused`;
+
+// Without -all only the current graph counts: superseded gather steps and what only old
+// versions reach are history even when their task version is current. The graph is walked
+// once into a temp table that both aggregates read (the CTE costs seconds on a million steps),
+// and CROSS JOIN keeps SQLite from scanning step to probe it.
+const CURRENT_FROM = `temp.status_step c CROSS JOIN step s ON s.id = c.id`;
+const OBJECTS = (from: string) => `SELECT d.task AS taskId, count(*) AS objects, coalesce(sum(b.size), 0) AS bytes
+      FROM (SELECT s.task AS task, o.object_hash AS hash FROM ${from} CROSS JOIN step_output o ON o.step_id = s.id
+             GROUP BY s.task, o.object_hash) d
+      LEFT JOIN object b ON b.hash = d.hash GROUP BY d.task`;
+
+export const TASK_STATUS_SQL = {
+  latestRun: `SELECT id, manifest, started_at AS startedAt, finished_at AS finishedAt, exit_code AS exitCode
+                FROM run ORDER BY id DESC LIMIT 1`,
+  currentVersions: `SELECT c.name, c.task_id AS taskId, t.version FROM current_task c JOIN task t ON t.id = c.task_id
+                     ORDER BY c.position`,
+  allVersions: `SELECT t.name, t.id AS taskId, t.version, c.position AS position, (c.task_id IS NOT NULL) AS current
+                  FROM task t LEFT JOIN current_task c ON c.name = t.name AND c.task_id = t.id
+                 ORDER BY t.name, t.id DESC`,
+  setup: `CREATE TEMP TABLE IF NOT EXISTS status_step (id INTEGER PRIMARY KEY); DELETE FROM temp.status_step;`,
+  fillCurrent: `INSERT OR IGNORE INTO temp.status_step(id) ${CURRENT_STEPS_CTE} SELECT id FROM cur`,
+  teardown: `DROP TABLE IF EXISTS temp.status_step`,
+  currentCounts: `SELECT ${COUNTS} FROM ${CURRENT_FROM} GROUP BY s.task`,
+  currentObjects: OBJECTS(CURRENT_FROM),
+  allCounts: `SELECT ${COUNTS} FROM step s GROUP BY s.task`,
+  allObjects: OBJECTS('step s'),
+  totals: `SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM object`,
+};
+
+type Counts = Pick<TaskVersionStatus, 'pending' | 'running' | 'done' | 'failed' | 'reused'>;
+
+/** Per task version: its steps by status, reuse, and the objects its outputs hold. */
+export function taskStatus(db: Database.Database, all: boolean): DbStatus {
+  const latestRun = (db.prepare(TASK_STATUS_SQL.latestRun).get() as RunInfo | undefined) ?? null;
+  const counts = new Map<number, Counts>();
+  const objects = new Map<number, { objects: number; bytes: number }>();
+  if (!all) {
+    db.exec(TASK_STATUS_SQL.setup);
+    db.prepare(TASK_STATUS_SQL.fillCurrent).run();
+  }
+  try {
+    for (const r of db.prepare(all ? TASK_STATUS_SQL.allCounts : TASK_STATUS_SQL.currentCounts)
+      .all({ latest: latestRun?.id ?? null }) as (Counts & { taskId: number })[]) counts.set(r.taskId, r);
+    for (const r of db.prepare(all ? TASK_STATUS_SQL.allObjects : TASK_STATUS_SQL.currentObjects)
+      .all() as { taskId: number; objects: number; bytes: number }[]) objects.set(r.taskId, r);
+  } finally {
+    if (!all) db.exec(TASK_STATUS_SQL.teardown);
+  }
+  const versions = all ? allVersionsInOrder(db) : (db.prepare(TASK_STATUS_SQL.currentVersions).all() as Version[]).map((v) => ({ ...v, current: true }));
+  const tasks = versions.map((v) => {
+    const c = counts.get(v.taskId);
+    const o = objects.get(v.taskId);
+    return {
+      ...v,
+      pending: c?.pending ?? 0, running: c?.running ?? 0, done: c?.done ?? 0, failed: c?.failed ?? 0,
+      // Reuse is a property of the current graph; an old version's steps are history, not reuse.
+      reused: v.current ? c?.reused ?? 0 : 0,
+      objects: o?.objects ?? 0, bytes: o?.bytes ?? 0,
+    };
+  });
+  const totals = db.prepare(TASK_STATUS_SQL.totals).get() as { objects: number; bytes: number };
+  return { latestRun, tasks, ...totals };
+}
+
+interface Version {
+  name: string;
+  taskId: number;
+  version: string;
+}
+
+/** Tasks in manifest order, each current version followed by its older ones; then tasks no longer in the manifest. */
+function allVersionsInOrder(db: Database.Database): (Version & { current: boolean })[] {
+  const rows = db.prepare(TASK_STATUS_SQL.allVersions).all() as (Version & { position: number | null; current: number })[];
+  const position = new Map<string, number>();
+  for (const r of rows) if (r.position !== null) position.set(r.name, r.position);
+  const rank = (name: string) => position.get(name) ?? Number.MAX_SAFE_INTEGER;
+  return rows
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => rank(a.r.name) - rank(b.r.name) || (a.r.name < b.r.name ? -1 : a.r.name > b.r.name ? 1 : 0)
+      || b.r.current - a.r.current || a.i - b.i)
+    .map(({ r }) => ({ name: r.name, taskId: r.taskId, version: r.version, current: Boolean(r.current) }));
+}

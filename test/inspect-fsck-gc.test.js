@@ -1,0 +1,123 @@
+// fsck finds damage by re-hashing; gc deletes what nothing references, and nothing else.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { cli, listObjects, objectPath, openDb, sha256, workspace } from './helpers.js';
+
+const CHAIN = `
+[[task]]
+name = "split"
+script = 'split -l 1 "$INPUT_FILE" "$OUTPUT_DIR/line-"'
+
+[[task]]
+name = "upper"
+script = 'tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/up"; echo "did $INPUT_NAME"'
+`;
+
+function chainDb(t) {
+  const ws = workspace(t, 'tp-inspect-');
+  ws.write('m.toml', CHAIN);
+  ws.write('in.txt', 'alpha\nbeta\n');
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  return ws;
+}
+
+/** A valid-looking object (right name, right bytes, read-only) that no row mentions. */
+function strayObject(db, text) {
+  const hash = sha256(text);
+  const path = objectPath(db, hash);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text, { mode: 0o444 });
+  return hash;
+}
+
+test('fsck of an intact db exits 0 with a one-line summary', (t) => {
+  const ws = chainDb(t);
+  const r = cli(['fsck', '-db', ws.db]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.stdout, `fsck: ${listObjects(ws.db).length} objects checked (${r.stdout.match(/\((.*)\)/)[1]}): 0 corrupt, 0 missing, 0 stray; ok\n`);
+});
+
+test('fsck reports a tampered object, a deleted one and a stray file, and exits 1', (t) => {
+  const ws = chainDb(t);
+  const tampered = sha256('ALPHA\n');
+  chmodSync(objectPath(ws.db, tampered), 0o644);
+  writeFileSync(objectPath(ws.db, tampered), 'ALPHA!\n');
+  const deleted = sha256('BETA\n');
+  unlinkSync(objectPath(ws.db, deleted));
+  writeFileSync(join(ws.db, 'objects', 'README'), 'not an object\n');
+  const r = cli(['fsck', '-db', ws.db]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`^corrupt +${tampered}: its 7 bytes hash to ${sha256('ALPHA!\n')}`, 'm'));
+  assert.match(r.stdout, new RegExp(`^missing +${deleted}: no file at .*; named by object row, step output$`, 'm'));
+  assert.match(r.stdout, /^stray +.*objects\/README: not in a shard directory$/m);
+  assert.match(r.stdout, new RegExp(`^writable +${tampered}`, 'm'));
+  assert.match(r.stdout, /\n?fsck: \d+ objects checked \(.*\): 1 corrupt, 1 missing, 1 stray, 1 writable\n$/);
+});
+
+test('gc deletes an object file and row nobody references, keeps every referenced one; fsck is clean after', async (t) => {
+  const ws = chainDb(t);
+  const before = listObjects(ws.db).map((o) => o.hash).sort();
+  const stray = strayObject(ws.db, 'nobody wants me\n');
+  // An orphan row too: registered, unreferenced (a crash between the object row and its step).
+  const orphan = strayObject(ws.db, 'orphan row\n');
+  const { default: Database } = await import('better-sqlite3');
+  const d = new Database(join(ws.db, 'pipeline.sqlite'));
+  d.prepare(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, 0)`).run(orphan, 11);
+  d.close();
+
+  const dry = cli(['gc', '-db', ws.db, '-dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, new RegExp(`^would delete ${stray}  16 B$`, 'm'));
+  assert.match(dry.stdout, new RegExp(`^would delete ${orphan}  11 B$`, 'm'));
+  assert.match(dry.stdout, /gc: would delete 2 object files \(27 B\) and 1 object row\n$/);
+  assert.ok(existsSync(objectPath(ws.db, stray)) && existsSync(objectPath(ws.db, orphan)));
+
+  const r = cli(['gc', '-db', ws.db]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^deleted ${stray}  16 B$`, 'm'));
+  assert.match(r.stdout, /gc: deleted 2 object files \(27 B\) and 1 object row\n$/);
+  assert.deepEqual(listObjects(ws.db).map((o) => o.hash).sort(), before);
+  // Its now-empty shard directories went with it.
+  assert.ok(!existsSync(dirname(objectPath(ws.db, stray))));
+  const db = await openDb(ws.db);
+  assert.equal(db.prepare(`SELECT count(*) FROM object WHERE hash IN (?, ?)`).pluck().get(stray, orphan), 0);
+  db.close();
+
+  assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
+  assert.equal(cli(['cat', '-db', ws.db, sha256('BETA\n')]).stdout, 'BETA\n');
+  const again = cli(['gc', '-db', ws.db]);
+  assert.match(again.stdout, /^gc: deleted 0 object files \(0 B\) and 0 object rows\n$/);
+});
+
+test('gc keeps the objects of old task versions and of logs: history is referenced', (t) => {
+  const ws = chainDb(t);
+  ws.write('m.toml', CHAIN.replace('tr a-z A-Z', 'tr a-z A-Z | rev'));
+  assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-quiet']).code, 0);
+  const before = listObjects(ws.db).length;
+  const r = cli(['gc', '-db', ws.db]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^gc: deleted 0 object files/);
+  assert.equal(listObjects(ws.db).length, before);
+  assert.ok(existsSync(objectPath(ws.db, sha256('ALPHA\n'))), 'the old version output is kept');
+  assert.ok(existsSync(objectPath(ws.db, sha256('did line-aa\n'))), 'a log is kept');
+});
+
+test('gc refuses to run beside a live engine: exit 2 naming its pid, nothing deleted', (t) => {
+  const ws = chainDb(t);
+  const stray = strayObject(ws.db, 'nobody wants me\n');
+  // This test process is alive: the lock is held, not stale.
+  writeFileSync(join(ws.db, 'lock'), `${process.pid}\n`);
+  t.after(() => rmSync(join(ws.db, 'lock'), { force: true }));
+  const r = cli(['gc', '-db', ws.db]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, new RegExp(`held by running process ${process.pid}`));
+  assert.ok(existsSync(objectPath(ws.db, stray)));
+  // A stale lock (its pid is gone) is taken over.
+  writeFileSync(join(ws.db, 'lock'), '999999999\n');
+  assert.equal(cli(['gc', '-db', ws.db]).code, 0);
+  assert.ok(!existsSync(objectPath(ws.db, stray)));
+  assert.ok(!existsSync(join(ws.db, 'lock')), 'gc releases the lock');
+});

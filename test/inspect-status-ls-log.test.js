@@ -1,0 +1,181 @@
+// status, ls and log: counts per task version, current outputs against history, a failed step's log.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cli, cliSpawn, exited, openDb, sha256, waitFor, workspace } from './helpers.js';
+
+const manifest = (upperScript) => `
+[[task]]
+name = "split"
+script = 'split -l 1 "$INPUT_FILE" "$OUTPUT_DIR/line-"'
+
+[[task]]
+name = "upper"
+script = '${upperScript}'
+`;
+const V1 = 'tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/up.txt"';
+const V2 = 'tr a-z A-Z < "$INPUT_FILE" | rev > "$OUTPUT_DIR/up.txt"';
+
+function run(ws, ...extra) {
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-quiet', ...extra]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+function twoVersionDb(t) {
+  const ws = workspace(t, 'tp-inspect-');
+  ws.write('m.toml', manifest(V1));
+  ws.write('in.txt', 'ab\ncd\n');
+  run(ws, '-input', ws.path('in.txt'));
+  ws.write('m.toml', manifest(V2));
+  run(ws);
+  return ws;
+}
+
+test('ls prints NAME<TAB>HASH<TAB>SIZE per current output, sorted; -json gives the same with step ids', async (t) => {
+  const ws = workspace(t, 'tp-inspect-');
+  ws.write('m.toml', manifest(V1));
+  ws.write('in.txt', 'ab\ncd\nab\n');
+  run(ws, '-input', ws.path('in.txt'));
+  const r = cli(['ls', '-db', ws.db, '-task', 'split']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, [
+    `line-aa\t${sha256('ab\n')}\t3`,
+    `line-ab\t${sha256('cd\n')}\t3`,
+    `line-ac\t${sha256('ab\n')}\t3`,
+    '',
+  ].join('\n'));
+  const up = cli(['ls', '-db', ws.db, '-task', 'upper']).stdout.trimEnd().split('\n').map((l) => l.split('\t'));
+  // Equal bytes under one name from two steps would be one line; here two steps, two contents.
+  assert.deepEqual(up, [['up.txt', sha256('AB\n'), '3'], ['up.txt', sha256('CD\n'), '3']].sort((a, b) => (a[1] < b[1] ? -1 : 1)));
+  const j = JSON.parse(cli(['ls', '-db', ws.db, '-task', 'upper', '-json']).stdout);
+  const d = await openDb(ws.db);
+  const stepOf = (h) => d.prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ?`).pluck().get(h);
+  assert.deepEqual(j.map((o) => Object.keys(o)), [['name', 'hash', 'size', 'steps'], ['name', 'hash', 'size', 'steps']]);
+  for (const o of j) assert.deepEqual(o.steps, [stepOf(o.hash)]);
+  d.close();
+});
+
+test('after an edit, ls and status show only the current version; -all adds the old one, marked', (t) => {
+  const ws = twoVersionDb(t);
+  const cur = cli(['ls', '-db', ws.db, '-task', 'upper']).stdout;
+  assert.ok(cur.includes(sha256('BA\n')) && cur.includes(sha256('DC\n')), cur);
+  assert.ok(!cur.includes(sha256('AB\n')), cur);
+  const all = cli(['ls', '-db', ws.db, '-task', 'upper', '-all']).stdout;
+  for (const s of ['AB\n', 'CD\n', 'BA\n', 'DC\n']) assert.ok(all.includes(sha256(s)), `${JSON.stringify(s)} in\n${all}`);
+
+  const status = cli(['status', '-db', ws.db]);
+  assert.equal(status.code, 0, status.stderr);
+  const rows = status.stdout.split('\n').filter((l) => /^(split|upper) /.test(l));
+  assert.equal(rows.length, 2, status.stdout);
+  assert.doesNotMatch(status.stdout, / old /);
+  assert.match(status.stdout, /history hidden \(-all shows it\)/);
+  const statusAll = cli(['status', '-db', ws.db, '-all']).stdout;
+  const upperRows = statusAll.split('\n').filter((l) => l.startsWith('upper '));
+  assert.equal(upperRows.length, 2, statusAll);
+  assert.match(upperRows[1], /^upper +[0-9a-f]{8} old /);
+
+  const j = JSON.parse(cli(['status', '-db', ws.db, '-all', '-json']).stdout);
+  const versions = j.tasks.filter((x) => x.name === 'upper');
+  assert.deepEqual(versions.map((v) => [v.current, v.done]), [[true, 2], [false, 2]]);
+  assert.deepEqual(Object.keys(j.tasks[0]),
+    ['name', 'taskId', 'version', 'current', 'pending', 'running', 'done', 'failed', 'reused', 'objects', 'bytes']);
+});
+
+test('status counts steps by state, reuse by the latest run, and the objects and bytes of the outputs', (t) => {
+  const ws = twoVersionDb(t);
+  const j = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout);
+  assert.equal(j.latestRun.id, 2);
+  assert.equal(j.latestRun.exitCode, 0);
+  const [split, upper] = j.tasks;
+  // Run 2 executed only the edited upper: split's step is reused, upper's two are new.
+  assert.deepEqual([split.name, split.done, split.reused, split.objects, split.bytes], ['split', 1, 1, 2, 6]);
+  assert.deepEqual([upper.name, upper.done, upper.reused, upper.objects, upper.bytes], ['upper', 2, 0, 2, 6]);
+  assert.equal(upper.pending + upper.running + upper.failed, 0);
+  // Nothing changes on a third run: everything is reuse.
+  run(ws);
+  const again = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout);
+  assert.deepEqual(again.tasks.map((x) => x.reused), [1, 2]);
+  const help = cli(['status', '--help']).stdout;
+  assert.match(help, /reused: done steps that the latest run did not execute/);
+});
+
+test('ls of an unknown task exits 2 and suggests the nearest name; a task gone from the manifest says so', (t) => {
+  const ws = twoVersionDb(t);
+  const r = cli(['ls', '-db', ws.db, '-task', 'uper']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no task "uper" in .* \(did you mean "upper"\?\)/);
+  const far = cli(['export', '-db', ws.db, '-task', 'zzzzzz', '-out', ws.path('o')]);
+  assert.equal(far.code, 2);
+  assert.match(far.stderr, /its tasks: split, upper/);
+  ws.write('m.toml', manifest(V2).replace('name = "upper"', 'name = "shout"'));
+  run(ws);
+  const gone = cli(['ls', '-db', ws.db, '-task', 'upper']);
+  assert.equal(gone.code, 0);
+  assert.equal(gone.stdout, '');
+  assert.match(gone.stderr, /not in the latest manifest/);
+  assert.notEqual(cli(['ls', '-db', ws.db, '-task', 'upper', '-all']).stdout, '');
+});
+
+test('log of a failed step prints its output, then exit code, error, status, attempts, timings, task and input', async (t) => {
+  const ws = workspace(t, 'tp-inspect-');
+  ws.write('m.toml', `
+[[task]]
+name = "boom"
+script = 'echo "reading $INPUT_NAME"; echo "it went wrong" >&2; exit 3'
+`);
+  ws.write('in.txt', 'x\n');
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-quiet']);
+  assert.equal(r.code, 1);
+  const d = await openDb(ws.db);
+  const id = d.prepare(`SELECT id FROM step WHERE status = 'failed'`).pluck().get();
+  d.close();
+  const log = cli(['log', '-db', ws.db, String(id)]);
+  assert.equal(log.code, 0, log.stderr);
+  const [out, details] = log.stdout.split(`--- step ${id} ---\n`);
+  assert.equal(out, 'reading in.txt\nit went wrong\n');
+  assert.match(details, /^step: +\d+$/m);
+  assert.match(details, /^task: +boom \(version [0-9a-f]{8}\)$/m);
+  assert.match(details, new RegExp(`^input: +in\\.txt ${sha256('x\n')}$`, 'm'));
+  assert.match(details, /^status: +failed$/m);
+  assert.match(details, /^exit code: 3$/m);
+  assert.match(details, /^error: +exit code 3$/m);
+  assert.match(details, /^attempts: +1$/m);
+  assert.match(details, /^started: +\d{4}-\d\d-\d\dT/m);
+  assert.match(details, /^finished: +\d{4}-\d\d-\d\dT/m);
+  assert.match(details, /^duration: +\d/m);
+  assert.match(details, /^log: +[0-9a-f]{64} \(29 B\)$/m);
+});
+
+test('log of an unknown step or a non-number exits 2', (t) => {
+  const ws = twoVersionDb(t);
+  const unknown = cli(['log', '-db', ws.db, '999']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no step 999 in .* \(step ids go from 1 to \d+\)/);
+  const bad = cli(['log', '-db', ws.db, 'abc']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /"abc" is not a step id/);
+});
+
+test('log and status of a step while it runs: its output so far, and the running count', async (t) => {
+  const ws = workspace(t, 'tp-inspect-');
+  ws.write('m.toml', `
+[[task]]
+name = "slow"
+script = 'echo "halfway there"; touch "$MARK"; sleep 30; echo never > "$OUTPUT_DIR/x"'
+`);
+  ws.write('in.txt', 'x\n');
+  const engine = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-quiet'], { env: { MARK: ws.path('mark') } });
+  const done = exited(engine);
+  t.after(() => engine.kill('SIGKILL'));
+  const { existsSync } = await import('node:fs');
+  await waitFor(() => existsSync(ws.path('mark')), 20_000, 'the script to start');
+  const log = cli(['log', '-db', ws.db, '1']);
+  assert.equal(log.code, 0, log.stderr);
+  assert.match(log.stdout, /^halfway there\n--- step 1 ---\n/);
+  assert.match(log.stdout, /^status: +running$/m);
+  assert.match(log.stdout, /^log: +\(running: the output above so far, from .*tmp\/step-1-[^/]+\/log\)$/m);
+  const status = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout);
+  assert.equal(status.tasks[0].running, 1);
+  assert.equal(status.latestRun.finishedAt, null);
+  engine.kill('SIGINT');
+  assert.equal((await done).code, 130);
+});
