@@ -40,6 +40,10 @@ async function finalState(db) {
 async function checkStore(db) {
   for (const o of listObjects(db)) assert.equal(sha256(readFileSync(o.path)), o.hash, `object ${o.hash} is corrupt`);
   const d = await openDb(db);
+  if (d.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'step'`).pluck().get() === 0) {
+    d.close();
+    return;
+  }
   const referenced = d.prepare(`SELECT hash FROM object UNION SELECT object_hash FROM step UNION SELECT object_hash FROM step_output
                                 UNION SELECT log_hash FROM step WHERE log_hash IS NOT NULL UNION SELECT object_hash FROM run_input`).pluck().all();
   d.close();
@@ -48,9 +52,13 @@ async function checkStore(db) {
 
 async function doneSteps(db) {
   const d = await openDb(db);
-  const rows = d.prepare(`SELECT id, run_id, finished_at FROM step WHERE status = 'done'`).all();
-  d.close();
-  return rows;
+  try {
+    // A kill during the very first start-up can leave a db whose schema is not created yet.
+    const hasSchema = d.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'step'`).pluck().get() === 1;
+    return hasSchema ? d.prepare(`SELECT id, run_id, finished_at FROM step WHERE status = 'done'`).all() : [];
+  } finally {
+    d.close();
+  }
 }
 
 test('kill -9 at many random instants, then run to the end: the same outputs as an uninterrupted run, and an intact store', { timeout: 300_000 }, async (t) => {

@@ -47,6 +47,7 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX idx_step_task ON step(task, status, id);
   CREATE INDEX idx_step_object ON step(object_hash);
+  CREATE INDEX idx_step_log ON step(log_hash);
 
   -- Provenance: the object of to_step was produced by from_step.
   CREATE TABLE step_link (
@@ -131,8 +132,9 @@ export function migrate(db: Database.Database): void {
  */
 export const CURRENT_STEPS_CTE = `
   WITH RECURSIVE cur(id) AS (
-    SELECT s.id FROM current_task c JOIN run_input i
-      JOIN step s ON s.task = c.task_id AND s.object_hash = i.object_hash
+    -- CROSS JOIN fixes the order: roots, their inputs, then each step by its unique key.
+    SELECT s.id FROM current_task c CROSS JOIN run_input i
+      CROSS JOIN step s ON s.task = c.task_id AND s.object_hash = i.object_hash
       WHERE c.is_root
     UNION
     SELECT s.id FROM current_task c
