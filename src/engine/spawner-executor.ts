@@ -25,7 +25,7 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
  * ExecaExecutor: each script leads its own process group, which gets SIGTERM on abort or
  * timeout and SIGKILL after the grace period, and whatever it left behind is killed when the
  * script exits. Output to a pipe (-verbose), or a system without /proc/<pid>/fd, goes to
- * the fallback executor.
+ * the fallback executor, and so does every step where neither python3 nor perl is installed.
  */
 export class SpawnerExecutor implements Executor {
   private helper: ChildProcess | null = null;
@@ -33,15 +33,18 @@ export class SpawnerExecutor implements Executor {
   private nextId = 1;
   private partial = '';
   private readonly procFd = `/proc/${process.pid}/fd`;
-  private readonly usable = process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
+  private usable = process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
 
   constructor(
     private readonly groups: ProcessGroups,
     private readonly options: { fallback?: Executor; graceMs?: number } = {},
-  ) {}
+  ) {
+    // The helper starts while the engine opens its db, not when the first step is ready.
+    if (this.usable && this.ensureHelper()) this.setRef(false);
+  }
 
   run(spec: SpawnSpec): Promise<SpawnResult> {
-    if (spec.stdout === 'pipe' || spec.stderr === 'pipe' || !this.usable) {
+    if (spec.stdout === 'pipe' || spec.stderr === 'pipe' || !this.usable || !this.ensureHelper()) {
       if (!this.options.fallback) throw new Error('SpawnerExecutor: piped output needs a fallback executor');
       return this.options.fallback.run(spec);
     }
@@ -55,8 +58,8 @@ export class SpawnerExecutor implements Executor {
         },
       };
       this.pending.set(id, p);
-      const helper = this.ensureHelper();
-      helper.stdin!.write(request(id, spec, this.procFd));
+      if (this.pending.size === 1) this.setRef(true);
+      this.helper!.stdin!.write(request(id, spec, this.procFd));
       if (spec.signal.aborted) p.onAbort();
       else spec.signal.addEventListener('abort', p.onAbort, { once: true });
       if (spec.timeoutMs !== null) {
@@ -82,12 +85,14 @@ export class SpawnerExecutor implements Executor {
     p.killTimer.unref();
   }
 
-  private ensureHelper(): ChildProcess {
-    if (this.helper) {
-      if (this.pending.size === 1) this.setRef(true);
-      return this.helper;
-    }
+  /** The running helper, started if needed; null when no helper can run here (no python3, no perl). */
+  private ensureHelper(): ChildProcess | null {
+    if (this.helper) return this.helper;
     const helper = startHelper();
+    if (helper === null) {
+      this.usable = false;
+      return null;
+    }
     this.helper = helper;
     this.partial = '';
     helper.stdout!.setEncoding('utf8');
@@ -149,7 +154,7 @@ export class SpawnerExecutor implements Executor {
       this.groups.remove(p.pid);
     }
     if (this.pending.size === 0) this.setRef(false);
-    p.resolve({ ...r, timedOut: p.timedOut, aborted: p.aborted });
+    p.resolve({ exitCode: r.exitCode, signal: r.signal, timedOut: p.timedOut, aborted: p.aborted, spawnError: r.spawnError });
   }
 
   private helperGone(helper: ChildProcess, why: string): void {

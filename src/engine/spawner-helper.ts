@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /**
  * The spawner's helper: a small long-lived perl process (perl-base is part of every Debian
@@ -42,7 +44,7 @@ sub child {
   $SIG{CHLD} = 'DEFAULT';
   $SIG{PIPE} = 'DEFAULT';
   %ENV = map { split /=/, $_, 2 } @$env;
-  exec { $argv->[0] } @$argv;
+  { no warnings; exec { $argv->[0] } @$argv; }
   die "$argv->[0]: $!\n";
 }
 sub launch {
@@ -101,8 +103,120 @@ while (1) {
 }
 `;
 
-/** Start a helper. TASK_PIPELINE_SPAWNER_PERL names another perl (hidden; for tests and odd systems). */
-export function startHelper(): ChildProcess {
-  const perl = process.env.TASK_PIPELINE_SPAWNER_PERL ?? 'perl';
-  return spawn(perl, ['-e', HELPER_SOURCE], { stdio: ['pipe', 'pipe', 'inherit'] });
+/**
+ * The same helper in Python: os.posix_spawn (vfork-like in glibc: no page tables copied, no
+ * copy-on-write faults), and SIGCHLD through signal.set_wakeup_fd, so an exit is never missed
+ * between two selects. posix_spawn has no chdir action: the helper, single-threaded, moves
+ * itself to the script's cwd first. A bare command name is looked up in the script's PATH,
+ * as execvp in the child would. Python ignores SIGPIPE and SIGXFSZ: the scripts get every
+ * signal back to its default.
+ */
+export const PY_HELPER_SOURCE = String.raw`
+import os, select, shutil, signal
+r, w = os.pipe()
+os.set_blocking(r, False)
+os.set_blocking(w, False)
+signal.set_wakeup_fd(w)
+signal.signal(signal.SIGCHLD, lambda *a: None)
+DEFAULTS = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP) and s < signal.SIGRTMIN]
+ids = {}
+where = {}
+here = None
+def reply(text):
+    os.write(1, text.encode())
+def reap():
+    while ids:
+        try:
+            pid, st = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        i = ids.pop(pid, None)
+        if i is None:
+            continue
+        if os.WIFSIGNALED(st):
+            reply('X %s - %d\n' % (i, os.WTERMSIG(st)))
+        else:
+            reply('X %s %d -\n' % (i, os.WEXITSTATUS(st)))
+def launch(payload):
+    global here
+    f = payload.split(b'\0')
+    i, cwd, out, err, argc = f[0].decode(), f[1], f[2], f[3], int(f[4])
+    argv = f[5:5 + argc]
+    env = dict(kv.split(b'=', 1) for kv in f[5 + argc:])
+    actions = [(os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0), (os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY, 0)]
+    if err == out:
+        actions.append((os.POSIX_SPAWN_DUP2, 1, 2))
+    else:
+        actions.append((os.POSIX_SPAWN_OPEN, 2, err, os.O_WRONLY, 0))
+    try:
+        if cwd != here:
+            os.chdir(cwd)
+            here = cwd
+        prog = argv[0]
+        if b'/' not in prog:
+            key = (prog, env.get(b'PATH'))
+            if key not in where:
+                found = shutil.which(prog.decode(), path=(env.get(b'PATH') or b'').decode())
+                where[key] = found.encode() if found else None
+            if where[key] is None:
+                raise FileNotFoundError('%s: command not found' % prog.decode())
+            prog = where[key]
+        pid = os.posix_spawn(prog, argv, env, file_actions=actions, setsid=True, setsigdef=DEFAULTS, setsigmask=[])
+    except OSError as e:
+        reply('F %s %s\n' % (i, str(e).replace('\n', ' ')))
+        return
+    ids[pid] = i
+    reply('S %s %d\n' % (i, pid))
+buf = b''
+while True:
+    reap()
+    ready = select.select([0, r], [], [])[0]
+    if r in ready:
+        try:
+            os.read(r, 4096)
+        except BlockingIOError:
+            pass
+    if 0 not in ready:
+        continue
+    data = os.read(0, 1 << 16)
+    if not data:
+        break
+    buf += data
+    while True:
+        nl = buf.find(b'\n')
+        if nl < 0:
+            break
+        n = int(buf[:nl])
+        if len(buf) < nl + 1 + n:
+            break
+        launch(buf[nl + 1:nl + 1 + n])
+        buf = buf[nl + 1 + n:]
+`;
+
+/**
+ * Start a helper: Python when python3 is on PATH, else perl; null when neither is (the
+ * executor then falls back). The hidden variable TASK_PIPELINE_SPAWNER_HELPER=python|perl
+ * forces one (for measurements and tests).
+ */
+export function startHelper(): ChildProcess | null {
+  const forced = process.env.TASK_PIPELINE_SPAWNER_HELPER;
+  const choice = forced ?? (onPath('python3') ? 'python' : onPath('perl') ? 'perl' : null);
+  if (choice === null) return null;
+  const [cmd, flag, source] = choice === 'python' ? ['python3', '-c', PY_HELPER_SOURCE] : ['perl', '-e', HELPER_SOURCE];
+  return spawn(cmd, [flag, source], { stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+function onPath(cmd: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, cmd), constants.X_OK);
+      return true;
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
 }

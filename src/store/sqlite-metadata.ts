@@ -12,6 +12,8 @@ export class SqliteMetadata implements MetadataStore {
 
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
+    // CROSS JOIN pins the join order where SQLite's planner, without statistics, would
+    // otherwise start from the wrong side and loop over every pair of steps.
     this.s = {
       insertRun: p(`INSERT INTO run(manifest, pid, started_at) VALUES (?, ?, ?)`),
       finishRun: p(`UPDATE run SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?`),
@@ -40,15 +42,15 @@ export class SqliteMetadata implements MetadataStore {
       insertLink: p(`INSERT INTO step_link(from_step_id, to_step_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
       reconcileSteps: p(`INSERT INTO step(task, object_hash, input_name, created_at)
                          SELECT :to, o.object_hash, o.name, :now
-                           FROM step s JOIN step_output o ON o.step_id = s.id
+                           FROM step s CROSS JOIN step_output o ON o.step_id = s.id
                           WHERE s.task = :from AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
                             AND (:match IS NULL OR tp_match(:match, o.name))
                           ORDER BY s.id, o.name
                          ON CONFLICT(task, object_hash) DO NOTHING`),
       reconcileLinks: p(`INSERT INTO step_link(from_step_id, to_step_id)
                          SELECT s.id, t.id
-                           FROM step s JOIN step_output o ON o.step_id = s.id
-                           JOIN step t ON t.task = :to AND t.object_hash = o.object_hash
+                           FROM step s CROSS JOIN step_output o ON o.step_id = s.id
+                           CROSS JOIN step t ON t.task = :to AND t.object_hash = o.object_hash
                           WHERE s.task = :from AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
                             AND (:match IS NULL OR tp_match(:match, o.name)) AND (t.status = 'done') = :done
                          ON CONFLICT DO NOTHING`),
