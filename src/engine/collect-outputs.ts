@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NamedObject } from '../store/metadata-store.js';
 import type { LocalObjectStore } from '../store/object-store.js';
@@ -15,27 +15,33 @@ export interface StoredOutput extends NamedObject {
   added: boolean;
 }
 
-/** Walk OUTPUT_DIR; every regular file becomes an object, named by its relative path. */
+/**
+ * Walk OUTPUT_DIR; every regular file becomes an object, named by its relative path, and
+ * is moved (not copied) into the store. On success OUTPUT_DIR is left empty for reuse.
+ */
 export async function collectOutputs(outDir: string, store: LocalObjectStore): Promise<StoredOutput[]> {
   const found: { name: string; path: string; size: number }[] = [];
-  walk(outDir, '', found);
+  const dirs: string[] = [];
+  walk(outDir, '', found, dirs);
   const outputs: StoredOutput[] = [];
   // Check everything before storing anything, so a bad entry leaves no stray object.
   for (const f of found) {
     const put = await store.adopt(f.path, f.size);
     outputs.push({ name: f.name, hash: put.hash, size: put.size, added: put.added });
   }
+  for (const d of dirs.reverse()) rmdirSync(d);
   return outputs;
 }
 
-function walk(dir: string, prefix: string, found: { name: string; path: string; size: number }[]): void {
+function walk(dir: string, prefix: string, found: { name: string; path: string; size: number }[], dirs: string[]): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
     const path = join(dir, entry.name);
     // Names are listed one per line (`HASH<TAB>NAME`) for gather steps and ls.
     if (/[\t\n\r]/.test(entry.name)) throw new BadOutputError(name, 'a name with a tab or newline,');
     if (entry.isDirectory()) {
-      walk(path, name, found);
+      dirs.push(path);
+      walk(path, name, found, dirs);
     } else if (entry.isFile()) {
       found.push({ name, path, size: statSync(path).size });
     } else {

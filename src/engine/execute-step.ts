@@ -1,19 +1,21 @@
-import {
-  chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync,
-  type Stats,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Observable } from 'rxjs';
 import { errnoCode } from '../errors.js';
+import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';
 import type { LocalObjectStore } from '../store/object-store.js';
 import { BadOutputError, collectOutputs, type StoredOutput } from './collect-outputs.js';
 import type { Executor, SpawnResult } from './executor.js';
+import { echoTo, tailOf } from './log-text.js';
 import { passes, type TaskPlan } from './plan.js';
+import { fillInputDir, placeCopy, safeBasename } from './step-input.js';
+import type { Slot, WorkSlots } from './work-slots.js';
 
 export interface StepContext {
   store: LocalObjectStore;
   executor: Executor;
+  slots: WorkSlots;
   manifestDir: string;
   /** Receives script output lines, already prefixed, when -verbose. */
   echo: ((line: string) => void) | null;
@@ -44,18 +46,26 @@ export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<S
   });
 }
 
+interface Prepared {
+  inputFile: string;
+  before: Stats;
+  gathered: string | null;
+  env: Record<string, string>;
+}
+
 async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal): Promise<StepResult> {
-  const work = mkdtempSync(join(ctx.store.tmpDir, `step-${step.id}-`));
+  const slot = ctx.slots.acquire();
+  let clean = false;
   try {
-    let prepared: Prepared;
     const startedAt = Date.now();
+    let prepared: Prepared;
     try {
-      prepared = prepare(ctx, step, work);
+      prepared = prepare(ctx, step, slot);
     } catch (err) {
       // A full disk or a missing object while setting up fails this step, not the run.
       return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
     }
-    const spawned = await spawn(ctx, step, work, prepared, signal);
+    const spawned = await spawn(ctx, step, slot, prepared, signal);
     if (spawned.aborted && !spawned.timedOut) return { kind: 'interrupted', step };
 
     let error = failureOf(spawned, step.plan.spec.timeout);
@@ -68,7 +78,7 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     let outputs: StoredOutput[] = [];
     if (error === null) {
       try {
-        outputs = await collectOutputs(prepared.outDir, ctx.store);
+        outputs = await collectOutputs(slot.outDir, ctx.store);
       } catch (err) {
         error = storeFailure(err, 'storing the outputs');
       }
@@ -76,87 +86,74 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     let log: ObjectRow | null = null;
     let logTail = '';
     try {
-      const put = await ctx.store.adopt(prepared.logPath);
-      log = { hash: put.hash, size: put.size };
-      if (error !== null) logTail = tailOf(ctx.store.pathOf(put.hash), put.size);
+      const size = statSync(slot.log).size;
+      if (size === 0) {
+        // Most scripts print nothing: the empty log stays in the slot for the next step.
+        log = { hash: EMPTY_HASH, size: 0 };
+      } else {
+        const put = await ctx.store.adopt(slot.log, size);
+        log = { hash: put.hash, size: put.size };
+        if (error !== null) logTail = tailOf(ctx.store.pathOf(put.hash), put.size);
+      }
     } catch (err) {
       error ??= storeFailure(err, 'storing the log');
     }
+    if (error === null) {
+      unlinkSync(prepared.inputFile);
+      if (prepared.gathered) rmSync(prepared.gathered, { recursive: true, force: true });
+      clean = true;
+    }
     return finished(step, startedAt, spawned.exitCode, error, outputs, log, logTail);
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    if (clean) ctx.slots.release(slot);
+    else ctx.slots.discard(slot);
   }
 }
 
-interface Prepared {
-  inputFile: string;
-  before: Stats;
-  outDir: string;
-  logPath: string;
-  env: Record<string, string>;
-}
-
-/** The step's private directory: its input (a copy), an empty OUTPUT_DIR, a scratch TMPDIR. */
-function prepare(ctx: StepContext, step: RunnableStep, work: string): Prepared {
+/** The step's input (a private copy), and INPUT_DIR for a gather step, in its slot. */
+function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
   const spec = step.plan.spec;
-  const inDir = join(work, 'in');
-  const outDir = join(work, 'out');
-  const scratch = join(work, 'scratch');
-  mkdirSync(inDir);
-  mkdirSync(outDir);
-  mkdirSync(scratch);
   const isSeed = step.input_name === '';
-  const inputFile = join(inDir, spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name));
-  // A private copy: whatever the script does to it, the stored object is untouched.
-  ctx.store.copyTo(step.object_hash, inputFile);
-  chmodSync(inputFile, 0o444);
+  const inputFile = join(slot.inDir, spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name));
+  placeCopy(ctx.store, step.object_hash, inputFile);
   const env: Record<string, string> = {
     ...step.plan.env,
     INPUT_FILE: inputFile,
     INPUT_NAME: step.input_name,
     INPUT_HASH: step.object_hash,
-    OUTPUT_DIR: outDir,
+    OUTPUT_DIR: slot.outDir,
     TASK_NAME: spec.name,
     STEP_ID: String(step.id),
-    TMPDIR: scratch,
+    TMPDIR: slot.scratch,
   };
-  if (spec.gather) env.INPUT_DIR = fillInputDir(ctx.store, inputFile, join(work, 'gathered'));
-  return { inputFile, before: statSync(inputFile), outDir, logPath: join(work, 'log'), env };
+  const gathered = spec.gather ? fillInputDir(ctx.store, inputFile, join(slot.dir, 'gathered')) : null;
+  if (gathered) env.INPUT_DIR = gathered;
+  return { inputFile, before: statSync(inputFile), gathered, env };
 }
 
-async function spawn(ctx: StepContext, step: RunnableStep, work: string, p: Prepared, signal: AbortSignal): Promise<SpawnResult> {
+async function spawn(ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, signal: AbortSignal): Promise<SpawnResult> {
   const spec = step.plan.spec;
-  const logFd = openSync(p.logPath, 'w');
+  const logFd = openSync(slot.log, 'w');
   let stdoutFd: number | null = null;
   try {
     if (spec.stdout !== null) {
-      const target = join(p.outDir, spec.stdout);
+      const target = join(slot.outDir, spec.stdout);
       mkdirSync(dirname(target), { recursive: true });
       stdoutFd = openSync(target, 'w');
     }
     return await ctx.executor.run({
-      argv: scriptArgv(spec.shell, spec.script, work),
+      argv: scriptArgv(spec.shell, spec.script, slot.dir),
       cwd: ctx.manifestDir,
       env: p.env,
       stdout: ctx.echo && stdoutFd === null ? 'pipe' : stdoutFd ?? logFd,
       stderr: ctx.echo ? 'pipe' : logFd,
       onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
-      // Left in the work dir so that the next run can kill the group if this engine is killed.
-      onSpawn: (pid) => writeQuiet(join(work, 'pgid'), String(pid)),
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
     });
   } finally {
     closeSync(logFd);
     if (stdoutFd !== null) closeSync(stdoutFd);
-  }
-}
-
-function writeQuiet(path: string, text: string): void {
-  try {
-    writeFileSync(path, text);
-  } catch {
-    // Best effort: without it, only a kill -9 of the engine could leave this script running.
   }
 }
 
@@ -184,10 +181,10 @@ function finished(
 }
 
 /** The shell runs the script as one argument; a shebang script is run as its own file. */
-function scriptArgv(shell: string[], script: string, work: string): string[] {
+function scriptArgv(shell: string[], script: string, dir: string): string[] {
   const text = script.trimStart();
   if (text.startsWith('#!')) {
-    const file = join(work, 'script');
+    const file = join(dir, 'script');
     writeFileSync(file, text, { mode: 0o755 });
     return [file];
   }
@@ -208,62 +205,4 @@ function storeFailure(err: unknown, what: string): string {
   if (code === 'ENOSPC') return `no space left on device while ${what}`;
   if (code === 'EDQUOT') return `disk quota exceeded while ${what}`;
   return `${what} failed: ${(err as Error).message}`;
-}
-
-/** An input name can hold directories (`a/b.txt`): the file keeps only its basename. */
-function safeBasename(name: string): string {
-  const b = basename(name);
-  return b === '' || b === '.' || b === '..' ? 'input' : b;
-}
-
-/** INPUT_DIR for a gather step: every listed object, read-only, under a unique name ending with its basename. */
-function fillInputDir(store: LocalObjectStore, listingFile: string, dir: string): string {
-  mkdirSync(dir);
-  const entries = readFileSync(listingFile, 'utf8').split('\n').filter((l) => l !== '').map((line) => {
-    const tab = line.indexOf('\t');
-    return { hash: line.slice(0, tab), name: line.slice(tab + 1) };
-  });
-  const counts = new Map<string, number>();
-  for (const e of entries) counts.set(safeBasename(e.name), (counts.get(safeBasename(e.name)) ?? 0) + 1);
-  const width = String(entries.length).length;
-  entries.forEach((e, i) => {
-    const base = safeBasename(e.name);
-    const unique = counts.get(base) === 1 ? base : `${String(i + 1).padStart(width, '0')}-${base}`;
-    const dest = join(dir, unique);
-    store.copyTo(e.hash, dest);
-    chmodSync(dest, 0o444);
-  });
-  return dir;
-}
-
-function echoTo(echo: (line: string) => void, prefix: string, logFd: number) {
-  const partial = { stdout: '', stderr: '' };
-  return (stream: 'stdout' | 'stderr', chunk: Buffer) => {
-    writeSync(logFd, chunk);
-    const text = partial[stream] + chunk.toString('utf8');
-    const lines = text.split('\n');
-    partial[stream] = lines.pop()!;
-    for (const line of lines) echo(prefix + line);
-  };
-}
-
-function tailOf(path: string, size: number, maxLines = 5): string {
-  const from = Math.max(0, size - 4096);
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(size - from);
-    readSyncAll(fd, buf, from);
-    return buf.toString('utf8').trimEnd().split('\n').slice(-maxLines).join('\n');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readSyncAll(fd: number, buf: Buffer, position: number): void {
-  let off = 0;
-  while (off < buf.length) {
-    const n = readSync(fd, buf, off, buf.length - off, position + off);
-    if (n === 0) break;
-    off += n;
-  }
 }

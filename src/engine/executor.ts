@@ -7,8 +7,6 @@ export interface SpawnSpec {
   stdout: number | 'pipe';
   stderr: number | 'pipe';
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
-  /** Called once the script's process (its group's leader) exists. */
-  onSpawn?: (pid: number) => void;
   timeoutMs: number | null;
   /** Aborting means: the run is being interrupted; stop the script. */
   signal: AbortSignal;

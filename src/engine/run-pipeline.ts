@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Manifest } from '../manifest/index.js';
 import { UserError } from '../errors.js';
@@ -9,9 +9,11 @@ import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { ExecaExecutor } from './execa-executor.js';
 import { ingestInputs, listInputs } from './ingest.js';
 import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
-import { ProcessGroups, signalGroup } from './process-groups.js';
+import { killLeftovers } from './leftovers.js';
+import { ProcessGroups } from './process-groups.js';
 import { newSummary, summaryJson, type RunSummary } from './run-summary.js';
 import { Scheduler, type ProgressSnapshot } from './scheduler.js';
+import { WorkSlots } from './work-slots.js';
 
 export interface RunOptions {
   manifest: Manifest;
@@ -52,6 +54,8 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     emptyTmp(join(o.dbDir, 'tmp'));
     meta = new SqliteMetadata(openDatabase(o.dbDir, { create: true }));
     const store = new LocalObjectStore(o.dbDir, { durable: o.durable });
+    // The empty object is the seed, and the log of every step that prints nothing.
+    const empty = await store.putBytes('');
     const runId = await meta.beginRun(o.manifest.path, process.pid);
     const summary = newSummary(runId, o.manifest.tasks.map((t) => t.name));
 
@@ -67,11 +71,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     summary.bytesAdded += ingested.bytes;
 
     const roots = plans.filter((p) => p.isRoot).map((p) => p.taskId);
-    let seed = null;
-    if (!(await meta.hasRunInputs())) {
-      const put = await store.putBytes('');
-      seed = { hash: put.hash, size: put.size };
-    }
+    const seed = (await meta.hasRunInputs()) ? null : { hash: empty.hash, size: empty.size };
     await meta.ensureRootSteps(roots, seed);
     // Edges in manifest order: reuse found here is credited to the consuming task.
     for (const e of graph.edges) {
@@ -81,10 +81,14 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       summary.tasks.get(name)!.reused += r.reused;
     }
 
+    const slots = new WorkSlots(store.tmpDir);
     const scheduler = new Scheduler({
       meta,
       store,
-      ctx: { store, executor: new ExecaExecutor(groups), manifestDir: o.manifest.dir, echo: o.echo, stop: o.stop },
+      ctx: {
+        store, executor: new ExecaExecutor(groups), slots, manifestDir: o.manifest.dir,
+        echo: o.echo, stop: o.stop,
+      },
       plans,
       runId,
       parallel: o.parallel,
@@ -93,7 +97,11 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       summary,
     });
     o.onStart?.(scheduler);
-    await scheduler.run();
+    try {
+      await scheduler.run();
+    } finally {
+      slots.close();
+    }
     summary.interrupted = o.stop.aborted;
     summary.wallMs = Date.now() - started;
     summary.maxRssKb = process.resourceUsage().maxRSS;
@@ -110,17 +118,13 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
 
 /**
  * tmp/ holds only the working files of running steps: whatever is there at start is a
- * crash's debris. A step directory names its script's process group: if the engine was
- * killed with -9, that script may still be running, and it goes first.
+ * crash's debris. If the engine was killed with -9, its scripts may still be running
+ * there: they go first.
  */
 function emptyTmp(tmp: string): void {
   mkdirSync(tmp, { recursive: true });
-  for (const name of readdirSync(tmp)) {
-    const pgidFile = join(tmp, name, 'pgid');
-    if (existsSync(pgidFile)) {
-      const pgid = Number.parseInt(readFileSync(pgidFile, 'utf8'), 10);
-      if (Number.isInteger(pgid) && pgid > 1) signalGroup(pgid, 'SIGKILL');
-    }
-    rmSync(join(tmp, name), { recursive: true, force: true });
-  }
+  const debris = readdirSync(tmp);
+  if (debris.length === 0) return;
+  killLeftovers(tmp);
+  for (const name of debris) rmSync(join(tmp, name), { recursive: true, force: true });
 }

@@ -1,0 +1,47 @@
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A step's working directory. Reused by the next step when left clean. */
+export interface Slot {
+  dir: string;
+  inDir: string;
+  outDir: string;
+  scratch: string;
+  log: string;
+}
+
+/**
+ * Working directories under tmp/, one per step in flight, kept from step to step: making
+ * and removing four directories per step costs more kernel time than many scripts take.
+ * A slot that a failure or an interrupt left in an unknown state is removed, not reused.
+ */
+export class WorkSlots {
+  private readonly free: Slot[] = [];
+  private next = 0;
+
+  constructor(private readonly tmpDir: string) {}
+
+  acquire(): Slot {
+    const reused = this.free.pop();
+    if (reused) return reused;
+    const dir = join(this.tmpDir, `slot-${this.next++}`);
+    const slot = { dir, inDir: join(dir, 'in'), outDir: join(dir, 'out'), scratch: join(dir, 'scratch'), log: join(dir, 'log') };
+    for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
+    return slot;
+  }
+
+  /** Give back a slot whose in/ and out/ the step has emptied; scratch/ is emptied here. */
+  release(slot: Slot): void {
+    for (const name of readdirSync(slot.scratch)) rmSync(join(slot.scratch, name), { recursive: true, force: true });
+    this.free.push(slot);
+  }
+
+  discard(slot: Slot): void {
+    rmSync(slot.dir, { recursive: true, force: true });
+  }
+
+  /** At the end of a run: tmp/ is left empty. */
+  close(): void {
+    for (const slot of this.free.splice(0)) this.discard(slot);
+  }
+}
