@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { LocalObjectStore } from '../store/object-store.js';
 
@@ -11,7 +11,6 @@ export function safeBasename(name: string): string {
 /** A private, read-only copy of an object: whatever a script does to it, the stored bytes are untouched. */
 export function placeCopy(store: LocalObjectStore, hash: string, dest: string): void {
   store.copyTo(hash, dest);
-  chmodSync(dest, 0o444);
 }
 
 /** INPUT_DIR for a gather step: every listed object, read-only, under a unique name ending with its basename. */
