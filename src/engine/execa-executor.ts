@@ -1,4 +1,4 @@
-import { execa, type Options } from 'execa';
+import type { Options } from 'execa';
 import type { Executor, SpawnResult, SpawnSpec } from './executor.js';
 import { signalGroup, type ProcessGroups } from './process-groups.js';
 
@@ -25,6 +25,8 @@ export class ExecaExecutor implements Executor {
       buffer: false,
       stripFinalNewline: false,
     };
+    // Loaded on first use: a run with nothing to do should not pay for it (~70 ms).
+    const { execa } = await import('execa');
     const child = execa(spec.argv[0]!, spec.argv.slice(1), options);
     const pid = child.pid;
     let timedOut = false;

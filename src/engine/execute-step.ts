@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Observable } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
 import { errnoCode } from '../errors.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';

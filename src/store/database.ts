@@ -32,7 +32,8 @@ export function openDatabase(dbDir: string, options: OpenOptions = {}): Database
     // NORMAL in WAL mode survives any process crash; only power loss may drop the last commits.
     db.pragma('synchronous = NORMAL');
   }
-  db.pragma('cache_size = -65536');
+  // 16 MiB of page cache: enough for the hot indexes, small beside the engine's memory budget.
+  db.pragma('cache_size = -16384');
   db.pragma('temp_store = MEMORY');
   registerFunctions(db);
   try {
