@@ -90,6 +90,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
         echo: o.echo, stop: o.stop,
       },
       plans,
+      edges: graph.edges,
       runId,
       parallel: o.parallel,
       only: o.tasks.length > 0 ? new Set(o.tasks.map((t) => ids.get(t)!)) : null,

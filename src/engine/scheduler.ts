@@ -2,7 +2,7 @@
 import { Observable } from 'rxjs/internal/Observable';
 import { mergeMap } from 'rxjs/internal/operators/mergeMap';
 import type { Subscriber } from 'rxjs/internal/Subscriber';
-import type { CommitEffect, LeafStep, MetadataStore, StepOutcome } from '../store/metadata-store.js';
+import type { CommitEffect, EdgeInput, LeafStep, MetadataStore, StepOutcome } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { executeStep$, type RunnableStep, type StepContext, type StepResult } from './execute-step.js';
 import { fireGather } from './gather.js';
@@ -51,6 +51,8 @@ export interface SchedulerOptions {
   store: ObjectStore;
   ctx: StepContext;
   plans: TaskPlan[];
+  /** The current graph's edges: what a gather's reused step flows along. */
+  edges: EdgeInput[];
   runId: number;
   parallel: number;
   /** Only these task ids launch steps (the -task flag); null for all. */
@@ -318,7 +320,17 @@ export class Scheduler {
         if (g.status === 'failed') await this.o.meta.release([g.stepId]);
         fired = true;
       } else if (!g.wasCurrent && g.status === 'done') {
+        // A listing seen before (an undo): its step is done, and what it produced flows on now,
+        // to whatever versions of the downstream tasks are current.
         this.o.summary.tasks.get(state.plan.spec.name)!.reused++;
+        for (const e of this.o.edges) {
+          if (e.fromTaskId !== state.plan.taskId) continue;
+          const r = await this.o.meta.reconcileEdge(e);
+          const target = this.states.get(e.toTaskId);
+          if (target && r.created > 0) target.exhausted = false;
+          if (target) this.o.summary.tasks.get(target.plan.spec.name)!.reused += r.reused;
+          fired = fired || r.created > 0;
+        }
       }
     }
     return fired;

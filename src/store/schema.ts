@@ -40,6 +40,7 @@ const MIGRATIONS: string[] = [
     error       TEXT,
     log_hash    TEXT    REFERENCES object(hash),
     run_id      INTEGER,            -- the run that last executed it
+    done_seq    INTEGER,            -- order in which steps became done: what reconcile has seen
     created_at  INTEGER NOT NULL,
     started_at  INTEGER,
     finished_at INTEGER,
@@ -48,6 +49,7 @@ const MIGRATIONS: string[] = [
   CREATE INDEX idx_step_task ON step(task, status, id);
   CREATE INDEX idx_step_object ON step(object_hash);
   CREATE INDEX idx_step_log ON step(log_hash);
+  CREATE INDEX idx_step_done ON step(task, done_seq) WHERE done_seq IS NOT NULL;
 
   -- Provenance: the object of to_step was produced by from_step.
   CREATE TABLE step_link (
@@ -93,6 +95,13 @@ const MIGRATIONS: string[] = [
     gather         INTEGER NOT NULL,
     spec           TEXT    NOT NULL,  -- the manifest entry as JSON
     gather_step_id INTEGER REFERENCES step(id)  -- a gather task's step over the latest listing
+  ) WITHOUT ROWID;
+
+  -- How far each edge has been reconciled: done_seq for task -> task edges (keyed with
+  -- their match), the run id for run inputs -> root. A re-run only looks past the mark.
+  CREATE TABLE reconciled (
+    edge  TEXT    PRIMARY KEY,
+    mark  INTEGER NOT NULL
   ) WITHOUT ROWID;
 
   CREATE TABLE current_edge (

@@ -34,8 +34,13 @@ export class SqliteMetadata implements MetadataStore {
       insertRunInput: p(`INSERT INTO run_input(object_hash, name, run_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
       anyRunInput: p(`SELECT EXISTS (SELECT 1 FROM run_input)`).pluck(),
       rootStepsFromInputs: p(`INSERT INTO step(task, object_hash, input_name, created_at)
-                              SELECT ?, object_hash, min(name), ? FROM run_input GROUP BY object_hash
+                              SELECT :task, object_hash, min(name), :now FROM run_input WHERE run_id > :mark GROUP BY object_hash
                               ON CONFLICT(task, object_hash) DO NOTHING`),
+      getMark: p(`SELECT mark FROM reconciled WHERE edge = ?`).pluck(),
+      setMark: p(`INSERT INTO reconciled(edge, mark) VALUES (?, ?) ON CONFLICT(edge) DO UPDATE SET mark = excluded.mark`),
+      maxRunInput: p(`SELECT max(run_id) FROM run_input`).pluck(),
+      maxDoneSeq: p(`SELECT max(done_seq) FROM step`).pluck(),
+      maxDoneSeqOf: p(`SELECT max(done_seq) FROM step WHERE task = ?`).pluck(),
       insertStep: p(`INSERT INTO step(task, object_hash, input_name, created_at) VALUES (?, ?, ?, ?)
                      ON CONFLICT(task, object_hash) DO NOTHING`),
       findStep: p(`SELECT id, status FROM step WHERE task = ? AND object_hash = ?`),
@@ -43,7 +48,7 @@ export class SqliteMetadata implements MetadataStore {
       reconcileSteps: p(`INSERT INTO step(task, object_hash, input_name, created_at)
                          SELECT :to, o.object_hash, o.name, :now
                            FROM step s CROSS JOIN step_output o ON o.step_id = s.id
-                          WHERE s.task = :from AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
+                          WHERE s.task = :from AND s.done_seq > :mark AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
                             AND (:match IS NULL OR tp_match(:match, o.name))
                           ORDER BY s.id, o.name
                          ON CONFLICT(task, object_hash) DO NOTHING`),
@@ -51,7 +56,7 @@ export class SqliteMetadata implements MetadataStore {
                          SELECT s.id, t.id
                            FROM step s CROSS JOIN step_output o ON o.step_id = s.id
                            CROSS JOIN step t ON t.task = :to AND t.object_hash = o.object_hash
-                          WHERE s.task = :from AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
+                          WHERE s.task = :from AND s.done_seq > :mark AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
                             AND (:match IS NULL OR tp_match(:match, o.name)) AND (t.status = 'done') = :done
                          ON CONFLICT DO NOTHING`),
       pendingPage: p(`SELECT id, task, object_hash, input_name, attempts FROM step
@@ -61,7 +66,7 @@ export class SqliteMetadata implements MetadataStore {
       markRunning: p(`UPDATE step SET status = 'running', run_id = ?, started_at = ? WHERE id = ? AND status = 'pending'`),
       release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status IN ('running', 'failed')`),
       finishStep: p(`UPDATE step SET status = ?, exit_code = ?, error = ?, log_hash = ?, run_id = ?, started_at = ?, finished_at = ?,
-                            attempts = attempts + 1
+                            done_seq = ?, attempts = attempts + 1
                       WHERE id = ?`),
       insertOutput: p(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, ?)
                        ON CONFLICT(step_id, name) DO UPDATE SET object_hash = excluded.object_hash`),
@@ -76,6 +81,13 @@ export class SqliteMetadata implements MetadataStore {
       gatherStepOf: p(`SELECT gather_step_id FROM current_task WHERE task_id = ?`).pluck(),
       setGatherStep: p(`UPDATE current_task SET gather_step_id = ? WHERE task_id = ?`),
     };
+  }
+
+  private doneSeq: number | undefined;
+
+  private nextDoneSeq(): number {
+    this.doneSeq ??= (this.s.maxDoneSeq.get() as number | null) ?? 0;
+    return ++this.doneSeq;
   }
 
   async beginRun(manifest: string, pid: number): Promise<number> {
@@ -146,10 +158,18 @@ export class SqliteMetadata implements MetadataStore {
       const now = Date.now();
       let created = 0;
       if (seed) this.s.insertObject.run(seed.hash, seed.size, now);
+      const latest = (this.s.maxRunInput.get() as number | null) ?? 0;
       for (const id of rootTaskIds) {
-        created += seed
-          ? this.s.insertStep.run(id, EMPTY_HASH, '', now).changes
-          : this.s.rootStepsFromInputs.run(id, now).changes;
+        if (seed) {
+          created += this.s.insertStep.run(id, EMPTY_HASH, '', now).changes;
+          continue;
+        }
+        // Only inputs added since this root version last looked: a re-run does not rescan them all.
+        const key = `inputs>${id}`;
+        const mark = (this.s.getMark.get(key) as number | undefined) ?? 0;
+        if (mark >= latest) continue;
+        created += this.s.rootStepsFromInputs.run({ task: id, now, mark }).changes;
+        this.s.setMark.run(key, latest);
       }
       return created;
     }).immediate();
@@ -159,11 +179,17 @@ export class SqliteMetadata implements MetadataStore {
     return this.db.transaction(() => {
       // Out of a gather task flows only its step over the latest listing, not superseded ones.
       const only = edge.fromGather ? (this.s.gatherStepOf.get(edge.fromTaskId) as number | null | undefined) ?? 0 : null;
-      const args = { from: edge.fromTaskId, to: edge.toTaskId, match: edge.match ? JSON.stringify(edge.match) : null, only };
+      const match = edge.match ? JSON.stringify(edge.match) : null;
+      // Steps done before the mark have flowed along this very edge (same versions, same match)
+      // already, at their commit or an earlier reconcile. A gather's one step is always looked at.
+      const key = `${edge.fromTaskId}>${edge.toTaskId}${match ?? ''}`;
+      const mark = edge.fromGather ? -1 : (this.s.getMark.get(key) as number | undefined) ?? -1;
+      const args = { from: edge.fromTaskId, to: edge.toTaskId, match, only, mark };
       // Links to steps that are already done are reuse; the rest point at new or pending work.
       const reused = this.s.reconcileLinks.run({ ...args, done: 1 }).changes;
       const created = this.s.reconcileSteps.run({ ...args, now: Date.now() }).changes;
       this.s.reconcileLinks.run({ ...args, done: 0 });
+      if (!edge.fromGather) this.s.setMark.run(key, (this.s.maxDoneSeqOf.get(edge.fromTaskId) as number | null) ?? -1);
       return { created, reused };
     }).immediate();
   }
@@ -201,7 +227,8 @@ export class SqliteMetadata implements MetadataStore {
       const now = Date.now();
       for (const o of outcomes) {
         if (o.log) this.s.insertObject.run(o.log.hash, o.log.size, now);
-        this.s.finishStep.run(o.status, o.exitCode, o.error, o.log?.hash ?? null, runId, o.startedAt, o.finishedAt, o.stepId);
+        const seq = o.status === 'done' ? this.nextDoneSeq() : null;
+        this.s.finishStep.run(o.status, o.exitCode, o.error, o.log?.hash ?? null, runId, o.startedAt, o.finishedAt, seq, o.stepId);
         if (o.status !== 'done') continue;
         this.s.clearOutputs.run(o.stepId);
         for (const out of o.outputs) {
