@@ -54,7 +54,7 @@ interface Prepared {
 }
 
 async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal): Promise<StepResult> {
-  const slot = ctx.slots.acquire();
+  const slot = ctx.slots.acquire(step.id);
   let clean = false;
   try {
     const startedAt = Date.now();

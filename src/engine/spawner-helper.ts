@@ -205,7 +205,9 @@ export function startHelper(): ChildProcess | null {
   const choice = forced ?? (onPath('python3') ? 'python' : onPath('perl') ? 'perl' : null);
   if (choice === null) return null;
   const [cmd, flag, source] = choice === 'python' ? ['python3', '-c', PY_HELPER_SOURCE] : ['perl', '-e', HELPER_SOURCE];
-  return spawn(cmd, [flag, source], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // Its own process group: a Ctrl-C on the terminal is the engine's to handle (scripts go back to
+  // pending), not a signal that kills the helper and fails the running steps.
+  return spawn(cmd, [flag, source], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
 }
 
 function onPath(cmd: string): boolean {

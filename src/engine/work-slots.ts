@@ -1,7 +1,7 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** A step's working directory. Reused by the next step when left clean. */
+/** A step's working directory, tmp/step-<id>/. Reused by the next step when left clean. */
 export interface Slot {
   dir: string;
   inDir: string;
@@ -13,20 +13,21 @@ export interface Slot {
 /**
  * Working directories under tmp/, one per step in flight, kept from step to step: making
  * and removing four directories per step costs more kernel time than many scripts take.
+ * A reused directory is renamed for its new step (one cheap call), so that tmp/step-<id>/
+ * always names the step working there (`task-pipeline log` reads a running step's log).
  * A slot that a failure or an interrupt left in an unknown state is removed, not reused.
  */
 export class WorkSlots {
   private readonly free: Slot[] = [];
-  private next = 0;
 
   constructor(private readonly tmpDir: string) {}
 
-  acquire(): Slot {
+  acquire(stepId: number): Slot {
+    const dir = join(this.tmpDir, `step-${stepId}`);
     const reused = this.free.pop();
-    if (reused) return reused;
-    const dir = join(this.tmpDir, `slot-${this.next++}`);
+    if (reused) renameSync(reused.dir, dir);
     const slot = { dir, inDir: join(dir, 'in'), outDir: join(dir, 'out'), scratch: join(dir, 'scratch'), log: join(dir, 'log') };
-    for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
+    if (!reused) for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
     return slot;
   }
 

@@ -47,10 +47,10 @@ export function stepDetail(db: Database.Database, dbDir: string, id: string): St
   };
 }
 
-/** The engine works a step in tmp/step-<id>-XXXXXX (see execute-step.ts); its log file grows there. */
+/** The engine works a step in tmp/step-<id>/ (see work-slots.ts); its log file grows there. */
 function runningWorkDir(dbDir: string, stepId: number): string | null {
   try {
-    const found = readdirSync(join(dbDir, 'tmp')).find((n) => n.startsWith(`step-${stepId}-`));
+    const found = readdirSync(join(dbDir, 'tmp')).find((n) => n === `step-${stepId}`);
     return found === undefined ? null : join(dbDir, 'tmp', found);
   } catch {
     return null;
