@@ -23,4 +23,6 @@ export interface SpawnResult {
 
 export interface Executor {
   run(spec: SpawnSpec): Promise<SpawnResult>;
+  /** Release what the executor holds (a helper process) at the end of a run. */
+  close?(): void;
 }

@@ -6,7 +6,7 @@ import { openDatabase } from '../store/database.js';
 import { DbLock } from '../store/lock.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
-import { ExecaExecutor } from './execa-executor.js';
+import { chooseExecutor } from './choose-executor.js';
 import { ingestInputs, listInputs } from './ingest.js';
 import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
 import { killLeftovers } from './leftovers.js';
@@ -82,11 +82,12 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     }
 
     const slots = new WorkSlots(store.tmpDir);
+    const executor = chooseExecutor(groups);
     const scheduler = new Scheduler({
       meta,
       store,
       ctx: {
-        store, executor: new ExecaExecutor(groups), slots, manifestDir: o.manifest.dir,
+        store, executor, slots, manifestDir: o.manifest.dir,
         echo: o.echo, stop: o.stop,
       },
       plans,
@@ -101,6 +102,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     try {
       await scheduler.run();
     } finally {
+      executor.close?.();
       slots.close();
     }
     summary.interrupted = o.stop.aborted;
