@@ -39,8 +39,10 @@ export class SqliteMetadata implements MetadataStore {
       getMark: p(`SELECT mark FROM reconciled WHERE edge = ?`).pluck(),
       setMark: p(`INSERT INTO reconciled(edge, mark) VALUES (?, ?) ON CONFLICT(edge) DO UPDATE SET mark = excluded.mark`),
       maxRunInput: p(`SELECT max(run_id) FROM run_input`).pluck(),
-      maxDoneSeq: p(`SELECT max(done_seq) FROM step`).pluck(),
-      maxDoneSeqOf: p(`SELECT max(done_seq) FROM step WHERE task = ?`).pluck(),
+      // Per task through idx_step_done: a plain max() over step would scan every row.
+      maxDoneSeq: p(`SELECT max((SELECT done_seq FROM step WHERE task = t.id AND done_seq IS NOT NULL
+                                   ORDER BY done_seq DESC LIMIT 1)) FROM task t`).pluck(),
+      maxDoneSeqOf: p(`SELECT done_seq FROM step WHERE task = ? AND done_seq IS NOT NULL ORDER BY done_seq DESC LIMIT 1`).pluck(),
       insertStep: p(`INSERT INTO step(task, object_hash, input_name, created_at) VALUES (?, ?, ?, ?)
                      ON CONFLICT(task, object_hash) DO NOTHING`),
       findStep: p(`SELECT id, status FROM step WHERE task = ? AND object_hash = ?`),
