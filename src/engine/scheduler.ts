@@ -35,6 +35,8 @@ interface TaskState {
   plan: TaskPlan;
   limit: number;
   running: number;
+  /** Finished, waiting for their batch to be committed. */
+  committing: number;
   retrying: number;
   queue: LeafStep[];
   cursor: number;
@@ -71,6 +73,7 @@ export class Scheduler {
   private readonly order: TaskState[];
   private rr = 0;
   private running = 0;
+  private committing = 0;
   private retryTimers = new Set<NodeJS.Timeout>();
   private readonly attemptsThisRun = new Map<number, number>();
   private readonly interrupted: number[] = [];
@@ -84,7 +87,7 @@ export class Scheduler {
   constructor(private readonly o: SchedulerOptions) {
     for (const plan of o.plans) {
       this.states.set(plan.taskId, {
-        plan, limit: plan.spec.parallel ?? Infinity, running: 0, retrying: 0, queue: [], cursor: 0,
+        plan, limit: plan.spec.parallel ?? Infinity, running: 0, committing: 0, retrying: 0, queue: [], cursor: 0,
         exhausted: false, selected: o.only === null || o.only.has(plan.taskId), done: 0, firedAt: -1,
       });
     }
@@ -171,6 +174,11 @@ export class Scheduler {
         });
       }
     }
+    // The slot is free as soon as the script is done: the next step starts while this one's
+    // commit waits for its batch. Until then it counts as committing (a gather waits for it).
+    this.finishSlot(step.task);
+    this.committing++;
+    this.states.get(step.task)!.committing++;
     this.writer.commit(outcome);
   }
 
@@ -200,8 +208,10 @@ export class Scheduler {
       if (s && n > 0) s.exhausted = false;
     }
     for (const out of outcomes) {
-      if (out.status === 'done') this.states.get(out.taskId)!.done++;
-      this.finishSlot(out.taskId);
+      const state = this.states.get(out.taskId)!;
+      if (out.status === 'done') state.done++;
+      state.committing--;
+      this.committing--;
     }
     for (const [taskId, n] of effect.reused) {
       const s = this.states.get(taskId);
@@ -259,12 +269,13 @@ export class Scheduler {
       const fired = this.stopping ? false : await this.fireGathers();
       if (launched === 0 && !fired && !this.pumpAgain) break;
     }
-    if (this.running === 0 && (this.stopping || this.retryTimers.size === 0)) {
+    const settled = this.running === 0 && (this.committing === 0 || this.failed !== null);
+    if (settled && (this.stopping || this.retryTimers.size === 0)) {
       for (const t of this.retryTimers) clearTimeout(t);
       this.retryTimers.clear();
       await this.writer.drain();
       if (this.interrupted.length > 0) await this.o.meta.release(this.interrupted.splice(0));
-      if (this.running === 0 && this.source) {
+      if (this.running === 0 && (this.committing === 0 || this.failed !== null) && this.source) {
         this.o.summary.heldBack = [...this.heldBack];
         const source = this.source;
         this.source = null;
@@ -305,7 +316,7 @@ export class Scheduler {
       const closure = state.plan.closure.map((id) => this.states.get(id)!);
       const doneSum = closure.reduce((n, s) => n + s.done, 0);
       if (state.firedAt === doneSum) continue;
-      if (closure.some((s) => s.running > 0 || s.retrying > 0 || s.queue.length > 0 || (s.selected && !s.exhausted))) continue;
+      if (closure.some((s) => s.running > 0 || s.committing > 0 || s.retrying > 0 || s.queue.length > 0 || (s.selected && !s.exhausted))) continue;
       let busy = false;
       for (const s of closure) if ((await this.o.meta.unfinishedCount(s.plan.taskId)) > 0) busy = true;
       if (busy) {
