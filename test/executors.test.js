@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cli, cliSpawn, exited, isAlive, openDb, waitFor, workspace } from './helpers.js';
+
+// Both spawn paths keep the same contract: the spawner helper (the default) and execa (the
+// fallback, forced with TASK_PIPELINE_EXECUTOR=execa).
+for (const executor of ['spawner', 'execa']) {
+  const env = { TASK_PIPELINE_EXECUTOR: executor };
+
+  test(`${executor}: environment, exit codes, signals, timeouts, missing interpreters`, async (t) => {
+    const ws = workspace(t);
+    ws.write('m.toml', `
+[[task]]
+name = "env"
+env = { EXTRA = "x y" }
+script = 'printf "%s|%s|%s|%s\\n" "$EXTRA" "$TASK_NAME" "$(pwd)" "$(basename "$INPUT_FILE")" > "$OUTPUT_DIR/e"; echo to-log; echo err >&2'
+
+[[task]]
+name = "exit3"
+inputs = []
+script = 'exit 3'
+
+[[task]]
+name = "selfkill"
+inputs = []
+script = 'kill -TERM $$'
+
+[[task]]
+name = "slow"
+inputs = []
+timeout = 0.3
+script = 'sleep 30'
+
+[[task]]
+name = "nosuchshell"
+inputs = []
+shell = ["/nonexistent/shell", "-c"]
+script = 'true'
+`);
+    const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /exit3 step \d+: exit code 3/);
+    assert.match(r.stderr, /selfkill step \d+: killed by SIGTERM/);
+    assert.match(r.stderr, /slow step \d+: timed out after 0\.3s/);
+    assert.match(r.stderr, /nosuchshell step \d+: could not start the script/);
+    const d = await openDb(ws.db);
+    const row = d.prepare(`SELECT o.object_hash AS hash, s.log_hash AS log FROM step_output o JOIN step s ON s.id = o.step_id`).get();
+    d.close();
+    const { objectPath } = await import('./helpers.js');
+    assert.equal(readFileSync(objectPath(ws.db, row.hash), 'utf8'), `x y|env|${ws.dir}|seed\n`);
+    assert.equal(readFileSync(objectPath(ws.db, row.log), 'utf8'), 'to-log\nerr\n');
+  });
+
+  test(`${executor}: SIGINT stops the scripts and the next run finishes`, async (t) => {
+    const ws = workspace(t);
+    ws.write('m.toml', `[[task]]\nname = "s"\nscript = 'echo $$ > "$PIDS/$INPUT_NAME"; sleep "\${SLEEP:-30}"; echo > "$OUTPUT_DIR/x"'\n`);
+    for (const n of [1, 2]) ws.write(`in/${n}`, `${n}\n`);
+    ws.write('pids/.keep', '');
+    const pids = () => readdirSync(ws.path('pids')).filter((f) => f !== '.keep').map((f) => Number(ws.read(`pids/${f}`)));
+    const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '2'], { env: { ...env, PIDS: ws.path('pids') } });
+    const done = exited(child);
+    await waitFor(() => pids().length === 2, 20_000, 'both scripts to start');
+    child.kill('SIGINT');
+    assert.equal((await done).code, 130);
+    for (const pid of pids()) assert.equal(isAlive(pid), false);
+    const again = cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env: { ...env, PIDS: ws.path('pids'), SLEEP: '0' } });
+    assert.equal(again.code, 0, again.stderr);
+  });
+}
