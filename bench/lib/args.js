@@ -1,0 +1,64 @@
+import { availableParallelism } from 'node:os';
+
+export const ALL = ['B1', 'B2', 'B3', 'B4'];
+
+const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
+  --n N              B1/B3: lines in the input file, so 2N+1 script runs (default 20000)
+  --big-mib M        B2: size of the big file in MiB (default 1024)
+  --pending P        B4: pending steps in the generated db (default 1000000)
+  --b4-seconds S     B4: let the engine run this long after its first step, then SIGINT (default 3)
+  --repeat R         runs of each contender, alternating (default 3)
+  --only B1,B3       run only these benchmarks (default all)
+  --jobs J           -parallel for the engine, -P/-j for the peers (default: cpus = ${availableParallelism()})
+  --executors LIST   engine variants to compare (default spawner, the engine's default): spawner,
+                     execa, spawner-perl, spawner-python, any with experiments (bench/lib/experiments.js)
+                     after '+', e.g. spawner,execa,execa+smallcopy
+  --out FILE         where the markdown results go (default bench/RESULTS.md)
+  --keep             keep bench/work/ (default: big files and dbs removed at the end)
+Environment: BENCH_N, BENCH_BIG_MIB, BENCH_PENDING, BENCH_REPEAT, BENCH_ONLY, BENCH_JOBS, BENCH_EXECUTORS.`;
+
+export function parseBenchArgs(argv, env = process.env) {
+  const o = {
+    n: num(env.BENCH_N, 20000),
+    bigMib: num(env.BENCH_BIG_MIB, 1024),
+    pending: num(env.BENCH_PENDING, 1_000_000),
+    b4Seconds: num(env.BENCH_B4_SECONDS, 3),
+    repeat: num(env.BENCH_REPEAT, 3),
+    only: list(env.BENCH_ONLY) ?? ALL,
+    jobs: num(env.BENCH_JOBS, availableParallelism()),
+    executors: list(env.BENCH_EXECUTORS) ?? ['spawner'],
+    out: 'bench/RESULTS.md',
+    keep: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].replace(/^--?/, '').split(/=(.*)/s);
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case 'n': o.n = num(value()); break;
+      case 'big-mib': o.bigMib = num(value()); break;
+      case 'pending': o.pending = num(value()); break;
+      case 'b4-seconds': o.b4Seconds = num(value()); break;
+      case 'repeat': o.repeat = num(value()); break;
+      case 'only': o.only = list(value()).map((b) => b.toUpperCase()); break;
+      case 'jobs': o.jobs = num(value()); break;
+      case 'executors': o.executors = list(value()); break;
+      case 'out': o.out = value(); break;
+      case 'keep': o.keep = true; break;
+      case 'help': case 'h': console.log(HELP); process.exit(0); break;
+      default: throw new Error(`unknown flag ${argv[i]}\n${HELP}`);
+    }
+  }
+  for (const b of o.only) if (!ALL.includes(b)) throw new Error(`--only: unknown benchmark ${b} (known: ${ALL.join(', ')})`);
+  return o;
+}
+
+function num(v, fallback) {
+  if (v === undefined || v === '') return fallback;
+  const n = Number(String(v).replace(/_/g, ''));
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive number: ${v}`);
+  return n;
+}
+
+function list(v) {
+  return v === undefined || v === '' ? undefined : String(v).split(',').map((s) => s.trim()).filter(Boolean);
+}

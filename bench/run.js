@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// npm run bench [-- flags]: the engine against its peers, side by side (SPEC 7). Not a test.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseBenchArgs } from './lib/args.js';
+import { runB1 } from './lib/b1.js';
+import { runB2 } from './lib/b2.js';
+import { runB3 } from './lib/b3.js';
+import { runB4 } from './lib/b4.js';
+import { have, machine } from './lib/machine.js';
+import { hasTime } from './lib/measure.js';
+import { markdown } from './lib/report.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const o = parseBenchArgs(process.argv.slice(2));
+const work = join(here, 'work');
+mkdirSync(work, { recursive: true });
+const log = (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+const notes = [];
+if (!hasTime()) notes.push('/usr/bin/time is missing (apt-get install -y time): no peak RSS figures.');
+if (!have('parallel')) notes.push('GNU parallel is missing (apt-get install -y parallel): that B1 peer was skipped.');
+for (const n of notes) log(n);
+for (const tool of ['make', 'openssl', 'xargs', 'split', 'tr', 'wc']) if (!have(tool)) throw new Error(`${tool} is needed by the peers`);
+
+const m = machine();
+log(`${m.cores} cores, Node ${m.node}, Linux ${m.kernel}; ${JSON.stringify(o)}`);
+const results = [];
+const benches = { B1: runB1, B2: runB2, B3: runB3, B4: runB4 };
+// A benchmark that fails (a contender's wrong output, an engine error) is reported, and the others still run.
+let failed = 0;
+try {
+  for (const b of ['B1', 'B3', 'B2', 'B4']) {
+    if (!o.only.includes(b)) continue;
+    try {
+      results.push(...(await benches[b](o, work, log)));
+    } catch (err) {
+      failed++;
+      log(`${b} FAILED: ${err.message}`);
+      notes.push(`${b} failed: ${err.message.split('\n')[0]}`);
+    }
+  }
+} finally {
+  if (!o.keep) for (const d of ['b1', 'b2', 'b4']) rmSync(join(work, d), { recursive: true, force: true });
+}
+const text = markdown(o, m, results, notes);
+writeFileSync(o.out, text);
+console.log(`\n${text}`);
+log(`written to ${o.out}`);
+process.exitCode = failed > 0 ? 1 : 0;
