@@ -30,9 +30,19 @@ export function markdown(o, m, results, notes) {
   }
   const b4 = results.filter((r) => r.bench === 'B4');
   if (b4.length) {
-    out.push('## B4', '', '| contender | pending steps | time to first step started, median ms (max) | peak RSS MB median (max) | steps/s after the first | runs |', '|---|---:|---:|---:|---:|---:|');
+    out.push('## B4', '',
+      'Cold: the first start after the run that left the pending steps (it reconciles what that run finished). Warm: the next start.', '',
+      '| contender | start | pending steps | time to first step started, median ms (max) | peak RSS MB median (max) | steps/s after the first | runs | steps failed by the interrupt |',
+      '|---|---|---:|---:|---:|---:|---:|---:|');
     for (const r of b4) {
-      out.push(`| ${r.name} | ${Math.min(...r.pending)} | ${median(r.firstMs).toFixed(0)} (${Math.max(...r.firstMs).toFixed(0)}) | ${mb(median(r.rssKb))} (${mb(Math.max(...r.rssKb))}) | ${median(r.rate).toFixed(0)} | ${r.ms.length} |`);
+      for (const kind of ['cold', 'warm']) {
+        const ms = r[kind];
+        const rss = ms.map((m) => m.rssKb);
+        const failed = ms.reduce((a, m) => a + m.failed, 0);
+        out.push(`| ${r.name} | ${kind} | ${Math.min(...ms.map((m) => m.pending))} | ${median(ms.map((m) => m.firstMs)).toFixed(0)} (${Math.max(...ms.map((m) => m.firstMs)).toFixed(0)}) | ` +
+          `${mb(median(rss))} (${mb(Math.max(...rss))}) | ${median(ms.map((m) => m.rate)).toFixed(0)} | ${ms.length} | ${failed} |`);
+        if (failed > 0) notes.push(`B4 ${r.name}, ${kind}: ${failed} step(s) recorded failed across a SIGINT to the engine's process group (they should go back to pending); see bench/README.md, B4.`);
+      }
     }
     out.push('');
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Summarise `strace -f -ff -T -o DIR/t <engine>`: syscalls of the engine process only
 // (its main thread and its libuv/V8 threads), not of the scripts it spawned.
-// A traced task that ever calls execve, other than the first (node itself), is a child.
+// A traced task that ever calls execve, other than node's own, is a child (a script or the helper).
 // usage: strace -f -ff [-T] -o DIR/t -e trace=file,desc,process node dist/cli/main.js ...
 //        node bench/profile/strace-summary.js DIR [STEPS]
 import { readdirSync, readFileSync } from 'node:fs';
@@ -15,7 +15,10 @@ if (!dir) {
 const steps = Number(stepsArg ?? 1);
 const files = readdirSync(dir).filter((f) => /\.\d+$/.test(f))
   .map((f) => ({ f, pid: Number(f.slice(f.lastIndexOf('.') + 1)) })).sort((a, b) => a.pid - b.pid);
-const main = files[0].pid;
+// The engine's main thread is the task whose first call is the execve of node itself (pids
+// may wrap around, so not necessarily the smallest).
+const firstLine = (f) => readFileSync(join(dir, f), 'utf8').split('\n', 1)[0];
+const main = (files.find(({ f }) => /^execve\("[^"]*\/node"/.test(firstLine(f))) ?? files[0]).pid;
 const line = /^(?:\d+\s+)?([a-z_0-9]+)\((.*)\)\s+=\s+(-?\w+)(?:\s+(\w+))?.*?(?:<([\d.]+)>)?$/;
 const perThread = [];
 const total = new Map();

@@ -69,6 +69,10 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     if (spawned.aborted && !spawned.timedOut) return { kind: 'interrupted', step };
 
     let error = failureOf(spawned, step.plan.spec.timeout);
+    // A Ctrl-C reaches the whole terminal process group: a script caught between fork and
+    // setsid dies of it before the engine stops it. A failure during an interrupt is not the
+    // script's: the step goes back to pending.
+    if (error !== null && ctx.stop.aborted) return { kind: 'interrupted', step };
     if (error === null) {
       const after = statSync(prepared.inputFile, { throwIfNoEntry: false });
       if (!after || after.size !== prepared.before.size || after.mtimeMs !== prepared.before.mtimeMs) {

@@ -149,8 +149,8 @@ export class SpawnerExecutor implements Executor {
     clearTimeout(p.killTimer);
     p.spec.signal.removeEventListener('abort', p.onAbort);
     if (p.pid !== null) {
-      // The script is done when its leader exits: whatever it left running in its group goes with it.
-      signalGroup(p.pid, 'SIGKILL');
+      // The script is done when its leader exits: the helper has already killed what it left in
+      // its group (a kill from here would cost an ESRCH exception on nearly every step).
       this.groups.remove(p.pid);
     }
     if (this.pending.size === 0) this.setRef(false);

@@ -12,7 +12,8 @@ import { delimiter, join } from 'node:path';
  * `id, cwd, stdout path, stderr path, argc, argv..., NAME=value...`. Paths are /proc/<pid>/fd/<n>
  * of the engine's own open files; the same path for both opens it once (one file offset).
  * Replies on its stdout, one line each: `S id pid` started, `F id message` could not start,
- * `X id code signo` exited (`-` for the half that does not apply).
+ * `X id code signo` exited (`-` for the half that does not apply), sent once the helper has
+ * SIGKILLed what the script left in its process group.
  * Each script is a session and process-group leader (setsid), stdin /dev/null, exactly the
  * given environment. EOF on stdin ends the helper (the engine is gone).
  */
@@ -27,6 +28,7 @@ sub reap {
     my $st = $?;
     my $id = delete $id_of{$pid};
     next unless defined $id;
+    kill 'KILL', -$pid;
     if ($st & 127) { print "X $id - ", ($st & 127), "\n" } else { print "X $id ", ($st >> 8), " -\n" }
   }
 }
@@ -135,6 +137,11 @@ def reap():
         i = ids.pop(pid, None)
         if i is None:
             continue
+        # Whatever the script left running in its group goes with it (no error if nothing is left).
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
         if os.WIFSIGNALED(st):
             reply('X %s - %d\n' % (i, os.WTERMSIG(st)))
         else:

@@ -86,6 +86,8 @@ export class SqliteMetadata implements MetadataStore {
   }
 
   private doneSeq: number | undefined;
+  /** Edges whose marks advance with every commit: a committed step has fanned out along all of them. */
+  private markedEdges: string[] = [];
 
   private nextDoneSeq(): number {
     this.doneSeq ??= (this.s.maxDoneSeq.get() as number | null) ?? 0;
@@ -113,6 +115,7 @@ export class SqliteMetadata implements MetadataStore {
   }
 
   async setCurrentGraph(tasks: CurrentTaskInput[], edges: EdgeInput[]): Promise<void> {
+    this.markedEdges = edges.filter((e) => !e.fromGather && !e.toGather).map(edgeKey);
     this.db.transaction(() => {
       // A gather task whose version is unchanged keeps its latest listing step.
       const kept = new Map<number, number>();
@@ -184,7 +187,7 @@ export class SqliteMetadata implements MetadataStore {
       const match = edge.match ? JSON.stringify(edge.match) : null;
       // Steps done before the mark have flowed along this very edge (same versions, same match)
       // already, at their commit or an earlier reconcile. A gather's one step is always looked at.
-      const key = `${edge.fromTaskId}>${edge.toTaskId}${match ?? ''}`;
+      const key = edgeKey(edge);
       const mark = edge.fromGather ? -1 : (this.s.getMark.get(key) as number | undefined) ?? -1;
       const args = { from: edge.fromTaskId, to: edge.toTaskId, match, only, mark };
       // Links to steps that are already done are reuse; the rest point at new or pending work.
@@ -245,6 +248,9 @@ export class SqliteMetadata implements MetadataStore {
           else if (linked && target.status === 'done') effect.reused.set(f.taskId, (effect.reused.get(f.taskId) ?? 0) + 1);
         }
       }
+      // Every step done so far has flowed along the current edges (at a reconcile, or just now
+      // at its commit): the next run's reconcile need not look at any of them again.
+      if (this.doneSeq !== undefined) for (const key of this.markedEdges) this.s.setMark.run(key, this.doneSeq);
     }).immediate();
     return effect;
   }
@@ -269,4 +275,9 @@ export class SqliteMetadata implements MetadataStore {
   async close(): Promise<void> {
     this.db.close();
   }
+}
+
+/** The key of an edge's reconcile mark: its task versions and its match, so a changed edge starts afresh. */
+function edgeKey(edge: EdgeInput): string {
+  return `${edge.fromTaskId}>${edge.toTaskId}${edge.match ? JSON.stringify(edge.match) : ''}`;
 }
