@@ -35,14 +35,22 @@ export type StepResult =
 export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<StepResult> {
   return new Observable<StepResult>((subscriber) => {
     const abort = new AbortController();
+    let settled = false;
     runStep(ctx, step, AbortSignal.any([abort.signal, ctx.stop])).then(
       (result) => {
+        settled = true;
         subscriber.next(result);
         subscriber.complete();
       },
-      (err: unknown) => subscriber.error(err),
+      (err: unknown) => {
+        settled = true;
+        subscriber.error(err);
+      },
     );
-    return () => abort.abort();
+    // Teardown also runs after completion: only an unfinished step has a script to stop.
+    return () => {
+      if (!settled) abort.abort();
+    };
   });
 }
 
@@ -70,8 +78,9 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
 
     let error = failureOf(spawned, step.plan.spec.timeout);
     // A Ctrl-C reaches the whole terminal process group: a script caught between fork and
-    // setsid dies of it before the engine stops it. A failure during an interrupt is not the
-    // script's: the step goes back to pending.
+    // setsid dies of it, possibly before the engine's own handler has run. A failure during an
+    // interrupt is not the script's: the step goes back to pending.
+    if (spawned.signal === 'SIGINT' && !ctx.stop.aborted) await new Promise((r) => setTimeout(r, 50));
     if (error !== null && ctx.stop.aborted) return { kind: 'interrupted', step };
     if (error === null) {
       const after = statSync(prepared.inputFile, { throwIfNoEntry: false });
