@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { cli, countLines, isEmptyDir, listObjects, objectPath, openDb, sha256, workspace } from './helpers.js';
+import { linesOf } from './helpers.js';
 
 // Every script appends "task input" to $RUNS, so a test can count what really ran.
 const CHAIN = `
@@ -28,11 +29,7 @@ wc -c < "$INPUT_FILE" | tr -d ' ' > "$OUTPUT_DIR/n"
 `;
 
 function runsOf(ws) {
-  try {
-    return ws.read('runs').split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
+  return linesOf(ws.path('runs'));
 }
 
 async function outputsOf(db, task) {

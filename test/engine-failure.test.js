@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cli, isEmptyDir, openDb, workspace } from './helpers.js';
+import { linesOf } from './helpers.js';
 
 const PIPE = (bad) => `
 [[task]]
@@ -23,7 +24,7 @@ cat "$INPUT_FILE" "$INPUT_FILE" > "$OUTPUT_DIR/twice"
 '''
 `;
 
-const runs = (ws) => { try { return ws.read('runs').split('\n').filter(Boolean); } catch { return []; } };
+const runs = (ws) => linesOf(ws.path('runs'));
 
 test('one failing step: exit 1, siblings and their descendants complete; the fixed re-run runs only what failed and what follows', async (t) => {
   const ws = workspace(t);

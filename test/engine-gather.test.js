@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cli, objectPath, openDb, workspace } from './helpers.js';
+import { linesOf } from './helpers.js';
 
 const SUM = (sumScript) => `
 [[task]]
@@ -20,7 +21,7 @@ ${sumScript}
 '''
 `;
 const AWK = `cat "$INPUT_DIR"/* | awk '{s+=$1} END {print s}' > "$OUTPUT_DIR/total"`;
-const runs = (ws) => { try { return ws.read('runs').split('\n').filter(Boolean); } catch { return []; } };
+const runs = (ws) => linesOf(ws.path('runs'));
 
 async function total(db) {
   const d = await openDb(db);

@@ -72,13 +72,18 @@ function safeReaddir(d) {
   }
 }
 
+/** The lines scripts appended to a file (one per script run), or [] before any ran. */
+export function linesOf(path) {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
+}
+
 /** A counter file per script run: scripts append a line, tests count them. */
 export function countLines(path) {
-  try {
-    return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').length;
-  } catch {
-    return 0;
-  }
+  return linesOf(path).length;
 }
 
 export function isEmptyDir(path) {
