@@ -1,9 +1,7 @@
 import type { Options } from 'execa';
 import type { Executor, SpawnResult, SpawnSpec } from './executor.js';
-import { signalGroup, type ProcessGroups } from './process-groups.js';
+import { KILL_GRACE_MS, signalGroup, terminateGroup, type ProcessGroups } from './process-groups.js';
 
-/** SIGTERM first; whatever ignores it for this long gets SIGKILL. */
-export const KILL_GRACE_MS = 3000;
 
 export class ExecaExecutor implements Executor {
   constructor(private readonly groups: ProcessGroups, private readonly graceMs = KILL_GRACE_MS) {}
@@ -33,10 +31,7 @@ export class ExecaExecutor implements Executor {
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
     const stop = () => {
-      if (pid === undefined) return;
-      signalGroup(pid, 'SIGTERM');
-      killTimer ??= setTimeout(() => signalGroup(pid, 'SIGKILL'), this.graceMs);
-      killTimer.unref();
+      if (pid !== undefined) killTimer = terminateGroup(pid, this.graceMs, killTimer);
     };
     const onAbort = () => {
       aborted = true;

@@ -9,7 +9,7 @@ import { BadOutputError, collectOutputs, type StoredOutput } from './collect-out
 import type { Executor, SpawnResult } from './executor.js';
 import { echoTo, tailOf } from './log-text.js';
 import { passes, type TaskPlan } from './plan.js';
-import { fillInputDir, placeCopy, safeBasename } from './step-input.js';
+import { fillInputDir, safeBasename } from './step-input.js';
 import type { Slot, WorkSlots } from './work-slots.js';
 
 export interface StepContext {
@@ -128,7 +128,8 @@ function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
   const spec = step.plan.spec;
   const isSeed = step.input_name === '';
   const inputFile = join(slot.inDir, spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name));
-  placeCopy(ctx.store, step.object_hash, inputFile);
+  // A private read-only copy: whatever the script does to it, the stored bytes are untouched.
+  ctx.store.copyTo(step.object_hash, inputFile);
   const env: Record<string, string> = {
     ...step.plan.env,
     INPUT_FILE: inputFile,

@@ -32,3 +32,19 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
     if (errnoCode(err) !== 'ESRCH') throw err;
   }
 }
+
+/** SIGTERM first; whatever ignores it for this long gets SIGKILL. */
+export const KILL_GRACE_MS = 3000;
+
+/**
+ * Stop a script's process group: SIGTERM now, SIGKILL after the grace period. Returns the
+ * pending SIGKILL timer (unref'd) so that a caller whose script exits in time can clear it;
+ * pass the timer from an earlier call to escalate only once.
+ */
+export function terminateGroup(pid: number, graceMs: number, pending?: NodeJS.Timeout): NodeJS.Timeout {
+  signalGroup(pid, 'SIGTERM');
+  if (pending) return pending;
+  const timer = setTimeout(() => signalGroup(pid, 'SIGKILL'), graceMs);
+  timer.unref();
+  return timer;
+}

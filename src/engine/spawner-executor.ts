@@ -1,9 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import { KILL_GRACE_MS } from './execa-executor.js';
 import type { Executor, SpawnResult, SpawnSpec } from './executor.js';
-import { signalGroup, type ProcessGroups } from './process-groups.js';
+import { KILL_GRACE_MS, signalGroup, terminateGroup, type ProcessGroups } from './process-groups.js';
 import { startHelper } from './spawner-helper.js';
 
 interface Pending {
@@ -79,10 +78,7 @@ export class SpawnerExecutor implements Executor {
 
   private stop(p: Pending): void {
     if (p.pid === null) return; // signalled as soon as the helper reports the pid
-    signalGroup(p.pid, 'SIGTERM');
-    const pid = p.pid;
-    p.killTimer ??= setTimeout(() => signalGroup(pid, 'SIGKILL'), this.options.graceMs ?? KILL_GRACE_MS);
-    p.killTimer.unref();
+    p.killTimer = terminateGroup(p.pid, this.options.graceMs ?? KILL_GRACE_MS, p.killTimer);
   }
 
   /** The running helper, started if needed; null when no helper can run here (no python3, no perl). */

@@ -8,11 +8,6 @@ export function safeBasename(name: string): string {
   return b === '' || b === '.' || b === '..' ? 'input' : b;
 }
 
-/** A private, read-only copy of an object: whatever a script does to it, the stored bytes are untouched. */
-export function placeCopy(store: LocalObjectStore, hash: string, dest: string): void {
-  store.copyTo(hash, dest);
-}
-
 /** INPUT_DIR for a gather step: every listed object, read-only, under a unique name ending with its basename. */
 export function fillInputDir(store: LocalObjectStore, listingFile: string, dir: string): string {
   mkdirSync(dir);
@@ -26,7 +21,7 @@ export function fillInputDir(store: LocalObjectStore, listingFile: string, dir: 
   entries.forEach((e, i) => {
     const base = safeBasename(e.name);
     const unique = counts.get(base) === 1 ? base : `${String(i + 1).padStart(width, '0')}-${base}`;
-    placeCopy(store, e.hash, join(dir, unique));
+    store.copyTo(e.hash, join(dir, unique));
   });
   return dir;
 }
