@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { errnoCode } from '../errors.js';
@@ -82,9 +82,10 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     // interrupt is not the script's: the step goes back to pending.
     if (spawned.signal === 'SIGINT' && !ctx.stop.aborted) await new Promise((r) => setTimeout(r, 50));
     if (error !== null && ctx.stop.aborted) return { kind: 'interrupted', step };
+    let after: Stats | undefined;
     if (error === null) {
-      const after = statSync(prepared.inputFile, { throwIfNoEntry: false });
-      if (!after || after.size !== prepared.before.size || after.mtimeMs !== prepared.before.mtimeMs) {
+      after = lstatSync(prepared.inputFile, { throwIfNoEntry: false });
+      if (!after || after.ino !== prepared.before.ino || after.size !== prepared.before.size || after.mtimeMs !== prepared.before.mtimeMs) {
         error = 'the script modified its INPUT_FILE (inputs are read-only; write to OUTPUT_DIR instead)';
       }
     }
@@ -112,7 +113,9 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       error ??= storeFailure(err, 'storing the log');
     }
     if (error === null) {
-      unlinkSync(prepared.inputFile);
+      // A copy that the script linked elsewhere (into OUTPUT_DIR, say) must never be rewritten.
+      if (after!.nlink === 1) slot.input = prepared.inputFile;
+      else unlinkSync(prepared.inputFile);
       if (prepared.gathered) rmSync(prepared.gathered, { recursive: true, force: true });
       clean = true;
     }
@@ -129,7 +132,8 @@ function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
   const isSeed = step.input_name === '';
   const inputFile = join(slot.inDir, spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name));
   // A private read-only copy: whatever the script does to it, the stored bytes are untouched.
-  ctx.store.copyTo(step.object_hash, inputFile);
+  ctx.store.copyTo(step.object_hash, inputFile, slot.input ?? undefined);
+  slot.input = null;
   const env: Record<string, string> = {
     ...step.plan.env,
     INPUT_FILE: inputFile,
@@ -142,7 +146,7 @@ function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
   };
   const gathered = spec.gather ? fillInputDir(ctx.store, inputFile, join(slot.dir, 'gathered')) : null;
   if (gathered) env.INPUT_DIR = gathered;
-  return { inputFile, before: statSync(inputFile), gathered, env };
+  return { inputFile, before: lstatSync(inputFile), gathered, env };
 }
 
 async function spawn(ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, signal: AbortSignal): Promise<SpawnResult> {

@@ -180,6 +180,7 @@ export class Scheduler {
     this.committing++;
     this.states.get(step.task)!.committing++;
     this.writer.commit(outcome);
+    this.pump();
   }
 
   private scheduleRetry(step: RunnableStep, tries: number): void {
@@ -191,7 +192,8 @@ export class Scheduler {
       state.retrying--;
       if (!this.o.stop.aborted) {
         // The failure (and its log) is committed; the retry runs it again as a new attempt.
-        void this.o.meta.release([step.id]).then(() => {
+        // Its failure must be written before it is released.
+        void this.writer.drain().then(() => this.o.meta.release([step.id])).then(() => {
           state.queue.unshift({ id: step.id, task: step.task, object_hash: step.object_hash, input_name: step.input_name, attempts: step.attempts + tries });
           this.pump();
         }, (err: unknown) => this.fail(err));
@@ -203,9 +205,17 @@ export class Scheduler {
   }
 
   private afterCommit(outcomes: StepOutcome[], effect: CommitEffect): void {
-    for (const [taskId, n] of effect.newPending) {
+    for (const [taskId, steps] of effect.created) {
       const s = this.states.get(taskId);
-      if (s && n > 0) s.exhausted = false;
+      if (!s) continue;
+      // Caught up with the db (its last page was empty): the new steps are all it lacks, and
+      // they are run as they are, without being read back. Otherwise they are paged in turn.
+      if (s.selected && s.exhausted && steps !== null && s.queue.length + steps.length <= PAGE) {
+        s.queue.push(...steps);
+        s.cursor = steps[steps.length - 1]!.id;
+      } else {
+        s.exhausted = false;
+      }
     }
     for (const out of outcomes) {
       const state = this.states.get(out.taskId)!;
@@ -266,6 +276,8 @@ export class Scheduler {
         launched++;
         this.source.next({ ...leaf, plan: state.plan });
       }
+      // A free slot with nothing to run may be waiting for what a commit creates.
+      if (this.running < this.o.parallel && this.committing > 0) this.writer.flushSoon();
       const fired = this.stopping ? false : await this.fireGathers();
       if (launched === 0 && !fired && !this.pumpAgain) break;
     }

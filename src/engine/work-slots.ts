@@ -1,5 +1,5 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** A step's working directory, tmp/step-<id>/. Reused by the next step when left clean. */
 export interface Slot {
@@ -8,6 +8,8 @@ export interface Slot {
   outDir: string;
   scratch: string;
   log: string;
+  /** The previous step's input copy, kept to be overwritten by the next (see LocalObjectStore.copyTo). */
+  input: string | null;
 }
 
 /**
@@ -26,12 +28,13 @@ export class WorkSlots {
     const dir = join(this.tmpDir, `step-${stepId}`);
     const reused = this.free.pop();
     if (reused) renameSync(reused.dir, dir);
-    const slot = { dir, inDir: join(dir, 'in'), outDir: join(dir, 'out'), scratch: join(dir, 'scratch'), log: join(dir, 'log') };
+    const slot: Slot = { dir, inDir: join(dir, 'in'), outDir: join(dir, 'out'), scratch: join(dir, 'scratch'), log: join(dir, 'log'), input: null };
     if (!reused) for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
+    else if (reused.input !== null) slot.input = join(slot.inDir, basename(reused.input));
     return slot;
   }
 
-  /** Give back a slot whose in/ and out/ the step has emptied; scratch/ is emptied here. */
+  /** Give back a slot whose out/ the step has emptied (in/ holds at most slot.input); scratch/ is emptied here. */
   release(slot: Slot): void {
     for (const name of readdirSync(slot.scratch)) rmSync(join(slot.scratch, name), { recursive: true, force: true });
     this.free.push(slot);

@@ -68,9 +68,23 @@ export interface StepOutcome {
   fanOut: FanOut[];
 }
 
+/** What the engine writes in one transaction: steps it has started, and steps that finished. */
+export interface CommitBatch {
+  /** Steps launched (status running). A step that also finishes in the same batch need not be listed. */
+  claims: number[];
+  outcomes: StepOutcome[];
+  now: number;
+}
+
+/** At most this many created steps are listed per task in a CommitEffect; beyond it, null (page them). */
+export const CREATED_LISTED = 256;
+
 export interface CommitEffect {
-  /** Per task id, how many new pending steps the commit created. */
-  newPending: Map<number, number>;
+  /**
+   * Per task id, the pending steps the commit created, in id order, so that the engine can run
+   * them without reading them back; null when there were more than CREATED_LISTED.
+   */
+  created: Map<number, LeafStep[] | null>;
   /** Per task id, links made to steps that were already done: work found instead of done. */
   reused: Map<number, number>;
 }
@@ -106,10 +120,10 @@ export interface MetadataStore {
   unfinishedCount(taskId: number): Promise<number>;
   /** Per status, the steps of one task version: for progress. */
   taskCounts(taskId: number): Promise<Record<StepStatus, number>>;
-  markRunning(stepIds: number[], runId: number, now: number): Promise<void>;
   /** Failed or interrupted steps go back to pending (the run did not finish them). */
   release(stepIds: number[]): Promise<void>;
-  commit(outcomes: StepOutcome[], runId: number): Promise<CommitEffect>;
+  /** Claims and finished steps, their outputs and the steps those outputs feed, at once. */
+  commit(batch: CommitBatch, runId: number): Promise<CommitEffect>;
   gatherListing(gatherTaskId: number): Promise<ListingEntry[]>;
   ensureGatherStep(taskId: number, listing: NamedObject, fromStepIds: number[]): Promise<GatherStep>;
   close(): Promise<void>;

@@ -1,9 +1,10 @@
 import type Database from 'better-sqlite3';
 import { EMPTY_HASH } from './object-path.js';
+import { CREATED_LISTED } from './metadata-store.js';
 import { CURRENT_STEPS_CTE } from './schema.js';
 import type {
-  CommitEffect, CurrentTaskInput, EdgeInput, GatherStep, LeafStep, ListingEntry, MetadataStore, NamedObject,
-  ObjectRow, StepOutcome, StepStatus, TaskVersionInput,
+  CommitBatch, CommitEffect, CurrentTaskInput, EdgeInput, GatherStep, LeafStep, ListingEntry, MetadataStore, NamedObject,
+  ObjectRow, StepStatus, TaskVersionInput,
 } from './metadata-store.js';
 
 /** The SQLite metadata store: every statement prepared once, every write batched in a transaction. */
@@ -213,23 +214,18 @@ export class SqliteMetadata implements MetadataStore {
     return counts;
   }
 
-  async markRunning(stepIds: number[], runId: number, now: number): Promise<void> {
-    this.db.transaction(() => {
-      for (const id of stepIds) this.s.markRunning.run(runId, now, id);
-    }).immediate();
-  }
-
   async release(stepIds: number[]): Promise<void> {
     this.db.transaction(() => {
       for (const id of stepIds) this.s.release.run(id);
     }).immediate();
   }
 
-  /** Finished steps, their outputs and the downstream steps those outputs feed, in one transaction. */
-  async commit(outcomes: StepOutcome[], runId: number): Promise<CommitEffect> {
-    const effect: CommitEffect = { newPending: new Map(), reused: new Map() };
+  /** Claims, finished steps, their outputs and the downstream steps those outputs feed, in one transaction. */
+  async commit(batch: CommitBatch, runId: number): Promise<CommitEffect> {
+    const effect: CommitEffect = { created: new Map(), reused: new Map() };
+    const { claims, outcomes, now } = batch;
     this.db.transaction(() => {
-      const now = Date.now();
+      for (const id of claims) this.s.markRunning.run(runId, now, id);
       for (const o of outcomes) {
         if (o.log) this.s.insertObject.run(o.log.hash, o.log.size, now);
         const seq = o.status === 'done' ? this.nextDoneSeq() : null;
@@ -241,11 +237,16 @@ export class SqliteMetadata implements MetadataStore {
           this.s.insertOutput.run(o.stepId, out.name, out.hash);
         }
         for (const f of o.fanOut) {
-          const created = this.s.insertStep.run(f.taskId, f.hash, f.name, now).changes > 0;
+          const inserted = this.s.insertStep.run(f.taskId, f.hash, f.name, now);
+          if (inserted.changes > 0) {
+            const id = Number(inserted.lastInsertRowid);
+            this.s.insertLink.run(o.stepId, id);
+            listCreated(effect.created, { id, task: f.taskId, object_hash: f.hash, input_name: f.name, attempts: 0 });
+            continue;
+          }
           const target = this.s.findStep.get(f.taskId, f.hash) as { id: number; status: StepStatus };
           const linked = this.s.insertLink.run(o.stepId, target.id).changes > 0;
-          if (created) effect.newPending.set(f.taskId, (effect.newPending.get(f.taskId) ?? 0) + 1);
-          else if (linked && target.status === 'done') effect.reused.set(f.taskId, (effect.reused.get(f.taskId) ?? 0) + 1);
+          if (linked && target.status === 'done') effect.reused.set(f.taskId, (effect.reused.get(f.taskId) ?? 0) + 1);
         }
       }
       // Every step done so far has flowed along the current edges (at a reconcile, or just now
@@ -275,6 +276,14 @@ export class SqliteMetadata implements MetadataStore {
   async close(): Promise<void> {
     this.db.close();
   }
+}
+
+function listCreated(created: CommitEffect['created'], step: LeafStep): void {
+  const list = created.get(step.task);
+  if (list === undefined) created.set(step.task, [step]);
+  else if (list === null) return;
+  else if (list.length < CREATED_LISTED) list.push(step);
+  else created.set(step.task, null);
 }
 
 /** The key of an edge's reconcile mark: its task versions and its match, so a changed edge starts afresh. */
