@@ -3,10 +3,15 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cli, cliSpawn, exited, isAlive, openDb, waitFor, workspace } from './helpers.js';
 
-// Both spawn paths keep the same contract: the spawner helper (the default) and execa (the
-// fallback, forced with TASK_PIPELINE_EXECUTOR=execa).
-for (const executor of ['spawner', 'execa']) {
-  const env = { TASK_PIPELINE_EXECUTOR: executor };
+// Every spawn path keeps the same contract: the spawner with its python3 helper (the default),
+// with its perl helper (where python3 is missing), and execa (the fallback, forced with
+// TASK_PIPELINE_EXECUTOR=execa).
+const variants = {
+  spawner: { TASK_PIPELINE_EXECUTOR: 'spawner' },
+  'spawner-perl': { TASK_PIPELINE_EXECUTOR: 'spawner', TASK_PIPELINE_SPAWNER_HELPER: 'perl' },
+  execa: { TASK_PIPELINE_EXECUTOR: 'execa' },
+};
+for (const [executor, env] of Object.entries(variants)) {
 
   test(`${executor}: environment, exit codes, signals, timeouts, missing interpreters`, async (t) => {
     const ws = workspace(t);

@@ -1,4 +1,4 @@
-import { readdirSync, rmdirSync, statSync } from 'node:fs';
+import { readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NamedObject } from '../store/metadata-store.js';
 import type { LocalObjectStore } from '../store/object-store.js';
@@ -20,20 +20,20 @@ export interface StoredOutput extends NamedObject {
  * is moved (not copied) into the store. On success OUTPUT_DIR is left empty for reuse.
  */
 export async function collectOutputs(outDir: string, store: LocalObjectStore): Promise<StoredOutput[]> {
-  const found: { name: string; path: string; size: number }[] = [];
+  const found: { name: string; path: string }[] = [];
   const dirs: string[] = [];
   walk(outDir, '', found, dirs);
   const outputs: StoredOutput[] = [];
   // Check everything before storing anything, so a bad entry leaves no stray object.
   for (const f of found) {
-    const put = await store.adopt(f.path, f.size);
+    const put = await store.adopt(f.path);
     outputs.push({ name: f.name, hash: put.hash, size: put.size, added: put.added });
   }
   for (const d of dirs.reverse()) rmdirSync(d);
   return outputs;
 }
 
-function walk(dir: string, prefix: string, found: { name: string; path: string; size: number }[], dirs: string[]): void {
+function walk(dir: string, prefix: string, found: { name: string; path: string }[], dirs: string[]): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
     const path = join(dir, entry.name);
@@ -43,7 +43,7 @@ function walk(dir: string, prefix: string, found: { name: string; path: string; 
       dirs.push(path);
       walk(path, name, found, dirs);
     } else if (entry.isFile()) {
-      found.push({ name, path, size: statSync(path).size });
+      found.push({ name, path });
     } else {
       throw new BadOutputError(name, kindOf(entry));
     }

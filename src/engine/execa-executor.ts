@@ -9,7 +9,7 @@ export class ExecaExecutor implements Executor {
   async run(spec: SpawnSpec): Promise<SpawnResult> {
     const options: Options = {
       cwd: spec.cwd,
-      env: spec.env,
+      env: spec.baseEnv ? { ...spec.baseEnv, ...spec.env } : spec.env,
       extendEnv: false,
       stdin: 'ignore',
       // execa's types list only fds 3-9; any open fd works at run time and lets the child

@@ -1,4 +1,4 @@
-import { closeSync, lstatSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, rmSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { errnoCode } from '../errors.js';
@@ -73,7 +73,7 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       // A full disk or a missing object while setting up fails this step, not the run.
       return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
     }
-    const spawned = await spawn(ctx, step, slot, prepared, signal);
+    const { spawned, logSize } = await spawn(ctx, step, slot, prepared, signal);
     if (spawned.aborted && !spawned.timedOut) return { kind: 'interrupted', step };
 
     let error = failureOf(spawned, step.plan.spec.timeout);
@@ -100,12 +100,11 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     let log: ObjectRow | null = null;
     let logTail = '';
     try {
-      const size = statSync(slot.log).size;
-      if (size === 0) {
+      if (logSize === 0) {
         // Most scripts print nothing: the empty log stays in the slot for the next step.
         log = { hash: EMPTY_HASH, size: 0 };
       } else {
-        const put = await ctx.store.adopt(slot.log, size);
+        const put = await ctx.store.adopt(slot.log);
         log = { hash: put.hash, size: put.size };
         if (error !== null) logTail = tailOf(ctx.store.pathOf(put.hash), put.size);
       }
@@ -132,10 +131,9 @@ function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
   const isSeed = step.input_name === '';
   const inputFile = join(slot.inDir, spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name));
   // A private read-only copy: whatever the script does to it, the stored bytes are untouched.
-  ctx.store.copyTo(step.object_hash, inputFile, slot.input ?? undefined);
+  const before = ctx.store.copyTo(step.object_hash, inputFile, slot.input ?? undefined);
   slot.input = null;
   const env: Record<string, string> = {
-    ...step.plan.env,
     INPUT_FILE: inputFile,
     INPUT_NAME: step.input_name,
     INPUT_HASH: step.object_hash,
@@ -146,10 +144,12 @@ function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
   };
   const gathered = spec.gather ? fillInputDir(ctx.store, inputFile, join(slot.dir, 'gathered')) : null;
   if (gathered) env.INPUT_DIR = gathered;
-  return { inputFile, before: lstatSync(inputFile), gathered, env };
+  return { inputFile, before, gathered, env };
 }
 
-async function spawn(ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, signal: AbortSignal): Promise<SpawnResult> {
+async function spawn(
+  ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, signal: AbortSignal,
+): Promise<{ spawned: SpawnResult; logSize: number }> {
   const spec = step.plan.spec;
   const logFd = openSync(slot.log, 'w');
   let stdoutFd: number | null = null;
@@ -159,16 +159,18 @@ async function spawn(ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepar
       mkdirSync(dirname(target), { recursive: true });
       stdoutFd = openSync(target, 'w');
     }
-    return await ctx.executor.run({
+    const spawned = await ctx.executor.run({
       argv: scriptArgv(spec.shell, spec.script, slot.dir),
       cwd: ctx.manifestDir,
       env: p.env,
+      baseEnv: step.plan.env,
       stdout: ctx.echo && stdoutFd === null ? 'pipe' : stdoutFd ?? logFd,
       stderr: ctx.echo ? 'pipe' : logFd,
       onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
     });
+    return { spawned, logSize: fstatSync(logFd).size };
   } finally {
     closeSync(logFd);
     if (stdoutFd !== null) closeSync(stdoutFd);

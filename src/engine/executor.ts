@@ -2,7 +2,10 @@
 export interface SpawnSpec {
   argv: string[];
   cwd: string;
+  /** The script's environment: baseEnv (when given) with env's variables over it. */
   env: Record<string, string>;
+  /** Shared by many steps (the engine's environment and the task's `env`): an executor may send it once. */
+  baseEnv?: Record<string, string>;
   /** A file descriptor to write into directly, or 'pipe' to receive the bytes through onOutput. */
   stdout: number | 'pipe';
   stderr: number | 'pipe';

@@ -32,6 +32,8 @@ export class SpawnerExecutor implements Executor {
   private nextId = 1;
   private partial = '';
   private readonly procFd = `/proc/${process.pid}/fd`;
+  /** Base environments the running helper holds, by identity. */
+  private bases = new Map<Record<string, string>, number>();
   private usable = process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
 
   constructor(
@@ -58,7 +60,7 @@ export class SpawnerExecutor implements Executor {
       };
       this.pending.set(id, p);
       if (this.pending.size === 1) this.setRef(true);
-      this.helper!.stdin!.write(request(id, spec, this.procFd));
+      this.helper!.stdin!.write(this.request(id, spec));
       if (spec.signal.aborted) p.onAbort();
       else spec.signal.addEventListener('abort', p.onAbort, { once: true });
       if (spec.timeoutMs !== null) {
@@ -68,6 +70,23 @@ export class SpawnerExecutor implements Executor {
         }, spec.timeoutMs);
       }
     });
+  }
+
+  /** A run request; a base environment not yet sent to this helper goes first, once. */
+  private request(id: number, spec: SpawnSpec): Buffer {
+    let base = '';
+    if (spec.baseEnv) {
+      let n = this.bases.get(spec.baseEnv);
+      if (n === undefined) {
+        n = this.bases.size + 1;
+        this.bases.set(spec.baseEnv, n);
+        this.helper!.stdin!.write(message(['E', String(n), ...envFields(spec.baseEnv)]));
+      }
+      base = String(n);
+    }
+    const { procFd } = this;
+    return message(['R', String(id), spec.cwd, `${procFd}/${spec.stdout}`, `${procFd}/${spec.stderr}`, base,
+      String(spec.argv.length), ...spec.argv, ...envFields(spec.env)]);
   }
 
   /** Stop the helper (it would also go by itself when the engine exits and its stdin closes). */
@@ -91,6 +110,7 @@ export class SpawnerExecutor implements Executor {
     }
     this.helper = helper;
     this.partial = '';
+    this.bases = new Map();
     helper.stdout!.setEncoding('utf8');
     helper.stdout!.on('data', (chunk: string) => this.onData(chunk));
     helper.stdin!.on('error', () => {}); // a dead helper is reported by 'exit' below
@@ -164,9 +184,13 @@ export class SpawnerExecutor implements Executor {
   }
 }
 
-function request(id: number, spec: SpawnSpec, procFd: string): Buffer {
-  const fields = [String(id), spec.cwd, `${procFd}/${spec.stdout}`, `${procFd}/${spec.stderr}`, String(spec.argv.length), ...spec.argv];
-  for (const [k, v] of Object.entries(spec.env)) fields.push(`${k}=${v}`);
+function envFields(env: Record<string, string>): string[] {
+  const fields: string[] = [];
+  for (const k in env) fields.push(`${k}=${env[k]}`);
+  return fields;
+}
+
+function message(fields: string[]): Buffer {
   const payload = Buffer.from(fields.join('\0'));
   return Buffer.concat([Buffer.from(`${payload.length}\n`), payload]);
 }

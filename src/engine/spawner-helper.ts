@@ -8,9 +8,11 @@ import { delimiter, join } from 'node:path';
  * fraction of forking the engine, whose fork copies the page tables of a 100 MB heap, and it
  * happens outside the engine's event loop.
  *
- * Requests on its stdin: `<byte length>\n<payload>`, payload = NUL-separated
- * `id, cwd, stdout path, stderr path, argc, argv..., NAME=value...`. Paths are /proc/<pid>/fd/<n>
- * of the engine's own open files; the same path for both opens it once (one file offset).
+ * Messages on its stdin: `<byte length>\n<payload>`, payload NUL-separated fields:
+ * `E, n, NAME=value...` defines base environment n (sent once, used by many runs);
+ * `R, id, cwd, stdout path, stderr path, base n or empty, argc, argv..., NAME=value...` runs a
+ * script with base n and these variables over it. Paths are /proc/<pid>/fd/<n> of the engine's
+ * own open files; the same path for both opens it once (one file offset).
  * Replies on its stdout, one line each: `S id pid` started, `F id message` could not start,
  * `X id code signo` exited (`-` for the half that does not apply), sent once the helper has
  * SIGKILLed what the script left in its process group.
@@ -49,10 +51,14 @@ sub child {
   { no warnings; exec { $argv->[0] } @$argv; }
   die "$argv->[0]: $!\n";
 }
+my %bases;
 sub launch {
   my @f = split /\0/, $_[0], -1;
-  my ($id, $cwd, $out, $err, $argc) = splice(@f, 0, 5);
+  my $kind = shift @f;
+  if ($kind eq 'E') { my $n = shift @f; $bases{$n} = [@f]; return }
+  my ($id, $cwd, $out, $err, $base, $argc) = splice(@f, 0, 6);
   my @argv = splice(@f, 0, $argc);
+  unshift @f, @{$bases{$base}} if $base ne '';
   # Perl opens pipes close-on-exec: the error pipe reads EOF once exec succeeds.
   pipe(my $er, my $ew) or do { print "F $id pipe: $!\n"; return };
   my $pid = fork();
@@ -146,12 +152,17 @@ def reap():
             reply('X %s - %d\n' % (i, os.WTERMSIG(st)))
         else:
             reply('X %s %d -\n' % (i, os.WEXITSTATUS(st)))
+bases = {}
 def launch(payload):
     global here
     f = payload.split(b'\0')
-    i, cwd, out, err, argc = f[0].decode(), f[1], f[2], f[3], int(f[4])
-    argv = f[5:5 + argc]
-    env = dict(kv.split(b'=', 1) for kv in f[5 + argc:])
+    if f[0] == b'E':
+        bases[f[1]] = dict(kv.split(b'=', 1) for kv in f[2:])
+        return
+    i, cwd, out, err, base, argc = f[1].decode(), f[2], f[3], f[4], f[5], int(f[6])
+    argv = f[7:7 + argc]
+    env = dict(bases[base]) if base else {}
+    env.update(kv.split(b'=', 1) for kv in f[7 + argc:])
     actions = [(os.POSIX_SPAWN_OPEN, 0, '/dev/null', os.O_RDONLY, 0), (os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY, 0)]
     if err == out:
         actions.append((os.POSIX_SPAWN_DUP2, 1, 2))

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, readSync, statSync } from 'node:fs';
 
 /** Below this size a file is hashed with one read: cheaper than a stream, and still bounded memory. */
 const ONE_READ_LIMIT = 1 << 20;
@@ -23,6 +23,22 @@ export async function hashFile(path: string, knownSize?: number): Promise<FileDi
     total += (chunk as Buffer).length;
   }
   return { hash: h.digest('hex'), size: total };
+}
+
+/**
+ * SHA-256 of an open file in one read, or null when it is too big for one (hash it streamed).
+ * The bytes read are what is hashed, whatever the size said.
+ */
+export function hashOpenFile(fd: number, size: number): FileDigest | null {
+  if (size > ONE_READ_LIMIT) return null;
+  const buf = Buffer.allocUnsafe(size);
+  let off = 0;
+  while (off < size) {
+    const n = readSync(fd, buf, off, size - off, off);
+    if (n === 0) break;
+    off += n;
+  }
+  return { hash: createHash('sha256').update(buf.subarray(0, off)).digest('hex'), size: off };
 }
 
 export function hashBytes(bytes: Buffer | string): string {

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, copyFileSync, constants as fsc, createReadStream, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readSync,
+  chmodSync, closeSync, copyFileSync, fchmodSync, constants as fsc, createReadStream, fstatSync, ftruncateSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync,
   renameSync, statSync, unlinkSync, writeFileSync, type Stats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
-import { hashFile, type FileDigest } from './hash-file.js';
+import { hashFile, hashOpenFile, type FileDigest } from './hash-file.js';
 import { objectRelPath, objectShardDir } from './object-path.js';
 
 export interface PutResult extends FileDigest {
@@ -20,7 +20,7 @@ export interface PutResult extends FileDigest {
  */
 export interface ObjectStore {
   /** Take ownership of a finished file in the store's tmp/ and move it under its hash. */
-  adopt(tmpFile: string, knownSize?: number): Promise<PutResult>;
+  adopt(tmpFile: string): Promise<PutResult>;
   /** Copy an outside file in, hashing while it streams. */
   ingest(srcFile: string): Promise<PutResult>;
   putBytes(bytes: Buffer | string): Promise<PutResult>;
@@ -30,9 +30,9 @@ export interface ObjectStore {
   /**
    * A private read-only copy at dest: a script cannot alter the stored bytes through it. With
    * `reuse`, an earlier copy (no other link to it) is renamed to dest and overwritten instead of
-   * a new file being made.
+   * a new file being made. Returns the copy's stat, to tell later whether the script changed it.
    */
-  copyTo(hash: string, dest: string, reuse?: string): void;
+  copyTo(hash: string, dest: string, reuse?: string): Stats;
 }
 
 /** Objects up to this size are copied through memory (see copyTo). */
@@ -63,13 +63,22 @@ export class LocalObjectStore implements ObjectStore {
     return join(this.tmpDir, `${label}.${process.pid}.${randomBytes(6).toString('hex')}`);
   }
 
-  async adopt(tmpFile: string, knownSize?: number): Promise<PutResult> {
-    const digest = await hashFile(tmpFile, knownSize);
-    return this.place(tmpFile, digest);
+  async adopt(tmpFile: string): Promise<PutResult> {
+    // A small file (nearly every output) costs one open: size, bytes and read-only mode through it.
+    const fd = openSync(tmpFile, 'r');
+    let digest: FileDigest | null;
+    try {
+      digest = hashOpenFile(fd, fstatSync(fd).size);
+      if (digest) fchmodSync(fd, 0o444);
+    } finally {
+      closeSync(fd);
+    }
+    if (digest) return this.place(tmpFile, digest, true);
+    return this.place(tmpFile, await hashFile(tmpFile), false);
   }
 
   /** Rename a hashed temp file into place. An existing object of the right size wins (same bytes). */
-  private place(tmpFile: string, digest: FileDigest): PutResult {
+  private place(tmpFile: string, digest: FileDigest, readOnly: boolean): PutResult {
     const final = this.pathOf(digest.hash);
     const existing = statSync(final, { throwIfNoEntry: false });
     if (existing && existing.size === digest.size) {
@@ -77,7 +86,7 @@ export class LocalObjectStore implements ObjectStore {
       return { ...digest, added: false };
     }
     // A missing object, or a damaged one (wrong size) that these verified bytes now repair.
-    chmodSync(tmpFile, 0o444);
+    if (!readOnly) chmodSync(tmpFile, 0o444);
     if (this.durable) fsyncPath(tmpFile);
     this.ensureShard(digest.hash);
     renameSync(tmpFile, final);
@@ -110,7 +119,7 @@ export class LocalObjectStore implements ObjectStore {
       throw err;
     }
     await out.close();
-    return this.place(tmp, { hash: h.digest('hex'), size });
+    return this.place(tmp, { hash: h.digest('hex'), size }, false);
   }
 
   async putBytes(bytes: Buffer | string): Promise<PutResult> {
@@ -122,12 +131,13 @@ export class LocalObjectStore implements ObjectStore {
       unlinkQuiet(tmp);
       throw err;
     }
-    return this.place(tmp, { hash: createHash('sha256').update(buf).digest('hex'), size: buf.length });
+    return this.place(tmp, { hash: createHash('sha256').update(buf).digest('hex'), size: buf.length }, false);
   }
 
-  copyTo(hash: string, dest: string, reuse?: string): void {
+  copyTo(hash: string, dest: string, reuse?: string): Stats {
     const src = this.pathOf(hash);
     const fd = openSync(src, 'r');
+    let bytes: Buffer | null = null;
     try {
       const size = fstatSync(fd).size;
       if (size <= SMALL_COPY) {
@@ -140,17 +150,27 @@ export class LocalObjectStore implements ObjectStore {
           if (n === 0) break;
           off += n;
         }
-        if (reuse === undefined) writeFileSync(dest, buf.subarray(0, off), { mode: 0o444 });
-        else overwrite(reuse, dest, buf.subarray(0, off));
-        return;
+        bytes = buf.subarray(0, off);
       }
     } finally {
       closeSync(fd);
     }
+    if (bytes !== null) return reuse === undefined ? writeNew(dest, bytes) : overwrite(reuse, dest, bytes);
     if (reuse !== undefined) unlinkSync(reuse);
     // FICLONE makes this a reflink on filesystems that have them, a kernel-side copy elsewhere.
     copyFileSync(src, dest, fsc.COPYFILE_FICLONE);
     chmodSync(dest, 0o444);
+    return lstatSync(dest);
+  }
+}
+
+function writeNew(dest: string, bytes: Buffer): Stats {
+  const fd = openSync(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o444);
+  try {
+    writeFileSync(fd, bytes);
+    return fstatSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -161,7 +181,7 @@ export class LocalObjectStore implements ObjectStore {
  * written over the old ones and the file cut to length after: a truncation to zero first would
  * make ext4 (auto_da_alloc) flush the file at close, a disk write per step.
  */
-function overwrite(old: string, dest: string, bytes: Buffer): void {
+function overwrite(old: string, dest: string, bytes: Buffer): Stats {
   if (old !== dest) renameSync(old, dest);
   let fd: number;
   let unlocked = false;
@@ -177,10 +197,11 @@ function overwrite(old: string, dest: string, bytes: Buffer): void {
   try {
     writeFileSync(fd, bytes);
     ftruncateSync(fd, bytes.length);
+    if (unlocked) fchmodSync(fd, 0o444);
+    return fstatSync(fd);
   } finally {
     closeSync(fd);
   }
-  if (unlocked) chmodSync(dest, 0o444);
 }
 
 function fsyncPath(path: string): void {

@@ -73,7 +73,6 @@ export class SqliteMetadata implements MetadataStore {
                       WHERE id = ?`),
       insertOutput: p(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, ?)
                        ON CONFLICT(step_id, name) DO UPDATE SET object_hash = excluded.object_hash`),
-      clearOutputs: p(`DELETE FROM step_output WHERE step_id = ?`),
       gatherListing: p(`${CURRENT_STEPS_CTE}
                         SELECT DISTINCT o.object_hash AS hash, o.name AS name, s.id AS stepId
                           FROM cur JOIN step s ON s.id = cur.id AND s.status = 'done'
@@ -231,7 +230,6 @@ export class SqliteMetadata implements MetadataStore {
         const seq = o.status === 'done' ? this.nextDoneSeq() : null;
         this.s.finishStep.run(o.status, o.exitCode, o.error, o.log?.hash ?? null, runId, o.startedAt, o.finishedAt, seq, o.stepId);
         if (o.status !== 'done') continue;
-        this.s.clearOutputs.run(o.stepId);
         for (const out of o.outputs) {
           this.s.insertObject.run(out.hash, out.size, now);
           this.s.insertOutput.run(o.stepId, out.name, out.hash);
