@@ -60,16 +60,51 @@ script = 'true'
   test(`${executor}: SIGINT stops the scripts and the next run finishes`, async (t) => {
     const ws = workspace(t);
     ws.write('m.toml', `[[task]]\nname = "s"\nscript = 'echo $$ > "$PIDS/$INPUT_NAME"; sleep "\${SLEEP:-30}"; echo > "$OUTPUT_DIR/x"'\n`);
-    for (const n of [1, 2]) ws.write(`in/${n}`, `${n}\n`);
+    // Four inputs, two at a time: two scripts run, and the engine has the next two ready.
+    for (const n of [1, 2, 3, 4]) ws.write(`in/${n}`, `${n}\n`);
     ws.write('pids/.keep', '');
     const pids = () => readdirSync(ws.path('pids')).filter((f) => f !== '.keep').map((f) => Number(ws.read(`pids/${f}`)));
     const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '2'], { env: { ...env, PIDS: ws.path('pids') } });
     const done = exited(child);
-    await waitFor(() => pids().length === 2, 20_000, 'both scripts to start');
+    await waitFor(() => pids().length === 2, 20_000, 'two scripts to start');
+    await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGINT');
     assert.equal((await done).code, 130);
+    assert.equal(pids().length, 2, 'the steps waiting their turn never started');
     for (const pid of pids()) assert.equal(isAlive(pid), false);
+    const d = await openDb(ws.db);
+    assert.deepEqual(d.prepare(`SELECT status, count(*) AS n FROM step GROUP BY status`).all(), [{ status: 'pending', n: 4 }]);
+    d.close();
     const again = cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env: { ...env, PIDS: ws.path('pids'), SLEEP: '0' } });
     assert.equal(again.code, 0, again.stderr);
+    assert.equal(pids().length, 4);
+  });
+
+  test(`${executor}: -parallel bounds the scripts running at once; a timeout counts from the script's start`, (t) => {
+    const ws = workspace(t);
+    // Each script logs its start and end; replaying the log gives how many ran at once.
+    ws.write('m.toml', `[[task]]
+name = "w"
+timeout = 1
+script = 'echo "+ $INPUT_NAME" >> "$LOG"; sleep 0.6; echo "- $INPUT_NAME" >> "$LOG"; cp "$INPUT_FILE" "$OUTPUT_DIR/o"'
+`);
+    for (let n = 1; n <= 4; n++) ws.write(`in/${n}`, `${n}\n`);
+    const most = (parallel) => {
+      ws.write(`log-${parallel}`, '');
+      const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.path(`db-${parallel}`), '-input', ws.path('in'), '-parallel', String(parallel)],
+        { env: { ...env, LOG: ws.path(`log-${parallel}`) } });
+      // Steps of 0.6 s: one handed over while another runs waits its turn for longer than the
+      // 1 s timeout would allow if it counted from the moment the step was handed over.
+      assert.equal(r.code, 0, r.stderr);
+      let now = 0;
+      let max = 0;
+      for (const line of ws.read(`log-${parallel}`).split('\n').filter(Boolean)) {
+        now += line.startsWith('+') ? 1 : -1;
+        max = Math.max(max, now);
+      }
+      return max;
+    };
+    assert.equal(most(1), 1);
+    assert.equal(most(2), 2);
   });
 }

@@ -1,5 +1,6 @@
 import { ExecaExecutor } from './execa-executor.js';
 import type { Executor } from './executor.js';
+import { LimitedExecutor } from './limited-executor.js';
 import type { ProcessGroups } from './process-groups.js';
 import { SpawnerExecutor } from './spawner-executor.js';
 
@@ -7,10 +8,11 @@ import { SpawnerExecutor } from './spawner-executor.js';
  * The spawner (a small helper process that forks the scripts) is the default: forking the
  * engine itself costs ~1.4 ms of its event loop per step (bench/RESULTS.md). execa stays as
  * the fallback (piped -verbose output, no python3/perl, no /proc) and can be forced with
- * TASK_PIPELINE_EXECUTOR=execa.
+ * TASK_PIPELINE_EXECUTOR=execa. Both run at most `limit` scripts at once, however many steps
+ * the engine has asked them to run.
  */
-export function chooseExecutor(groups: ProcessGroups): Executor {
-  const execa = new ExecaExecutor(groups);
+export function chooseExecutor(groups: ProcessGroups, limit: number): Executor {
+  const execa = new LimitedExecutor(new ExecaExecutor(groups), limit);
   if (process.env.TASK_PIPELINE_EXECUTOR === 'execa') return execa;
-  return new SpawnerExecutor(groups, { fallback: execa });
+  return new SpawnerExecutor(groups, { limit, fallback: execa });
 }

@@ -1,5 +1,4 @@
 import { readdirSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { NamedObject } from '../store/metadata-store.js';
 import type { LocalObjectStore } from '../store/object-store.js';
 
@@ -36,7 +35,7 @@ export async function collectOutputs(outDir: string, store: LocalObjectStore): P
 function walk(dir: string, prefix: string, found: { name: string; path: string }[], dirs: string[]): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-    const path = join(dir, entry.name);
+    const path = `${dir}/${entry.name}`;
     // Names are listed one per line (`HASH<TAB>NAME`) for gather steps and ls.
     if (/[\t\n\r]/.test(entry.name)) throw new BadOutputError(name, 'a name with a tab or newline,');
     if (entry.isDirectory()) {

@@ -31,14 +31,27 @@ export type StepResult =
   | { kind: 'finished'; step: RunnableStep; outcome: StepOutcome; added: StoredOutput[]; logTail: string }
   | { kind: 'interrupted'; step: RunnableStep };
 
+/**
+ * What a running step emits: `exited` once its script is done (or could not start), so that
+ * its slot can start the next script while this step's outputs are stored, then its result.
+ */
+export type StepEvent = { kind: 'exited'; step: RunnableStep } | StepResult;
+
 /** A step as an Observable: subscribing runs it; unsubscribing (teardown) stops its script. */
-export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<StepResult> {
-  return new Observable<StepResult>((subscriber) => {
+export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<StepEvent> {
+  return new Observable<StepEvent>((subscriber) => {
     const abort = new AbortController();
     let settled = false;
-    runStep(ctx, step, AbortSignal.any([abort.signal, ctx.stop])).then(
+    let exited = false;
+    const onExited = () => {
+      if (exited) return;
+      exited = true;
+      subscriber.next({ kind: 'exited', step });
+    };
+    runStep(ctx, step, AbortSignal.any([abort.signal, ctx.stop]), onExited).then(
       (result) => {
         settled = true;
+        onExited();
         subscriber.next(result);
         subscriber.complete();
       },
@@ -61,7 +74,7 @@ interface Prepared {
   env: Record<string, string>;
 }
 
-async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal): Promise<StepResult> {
+async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal, onExited: () => void): Promise<StepResult> {
   const slot = ctx.slots.acquire(step.id);
   let clean = false;
   try {
@@ -74,6 +87,7 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
     }
     const { spawned, logSize } = await spawn(ctx, step, slot, prepared, signal);
+    onExited();
     if (spawned.aborted && !spawned.timedOut) return { kind: 'interrupted', step };
 
     let error = failureOf(spawned, step.plan.spec.timeout);
@@ -129,7 +143,7 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
 function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
   const spec = step.plan.spec;
   const isSeed = step.input_name === '';
-  const inputFile = join(slot.inDir, spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name));
+  const inputFile = `${slot.inDir}/${spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name)}`;
   // A private read-only copy: whatever the script does to it, the stored bytes are untouched.
   const before = ctx.store.copyTo(step.object_hash, inputFile, slot.input ?? undefined);
   slot.input = null;

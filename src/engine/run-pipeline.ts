@@ -82,7 +82,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     }
 
     const slots = new WorkSlots(store.tmpDir);
-    const executor = chooseExecutor(groups);
+    const executor = chooseExecutor(groups, o.parallel);
     const scheduler = new Scheduler({
       meta,
       store,

@@ -4,7 +4,7 @@ import { mergeMap } from 'rxjs/internal/operators/mergeMap';
 import type { Subscriber } from 'rxjs/internal/Subscriber';
 import type { CommitEffect, EdgeInput, LeafStep, MetadataStore, StepOutcome } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { executeStep$, type RunnableStep, type StepContext, type StepResult } from './execute-step.js';
+import { executeStep$, type RunnableStep, type StepContext, type StepEvent } from './execute-step.js';
 import { fireGather } from './gather.js';
 import type { TaskPlan } from './plan.js';
 import type { RunSummary } from './run-summary.js';
@@ -34,7 +34,10 @@ export interface ProgressSnapshot {
 interface TaskState {
   plan: TaskPlan;
   limit: number;
+  /** Launched (running, or ready in the executor's queue) and not yet exited: what the task's `parallel` limits. */
   running: number;
+  /** Scripts done, outputs being stored. */
+  collecting: number;
   /** Finished, waiting for their batch to be committed. */
   committing: number;
   retrying: number;
@@ -73,6 +76,7 @@ export class Scheduler {
   private readonly order: TaskState[];
   private rr = 0;
   private running = 0;
+  private collecting = 0;
   private committing = 0;
   private retryTimers = new Set<NodeJS.Timeout>();
   private readonly attemptsThisRun = new Map<number, number>();
@@ -87,7 +91,7 @@ export class Scheduler {
   constructor(private readonly o: SchedulerOptions) {
     for (const plan of o.plans) {
       this.states.set(plan.taskId, {
-        plan, limit: plan.spec.parallel ?? Infinity, running: 0, committing: 0, retrying: 0, queue: [], cursor: 0,
+        plan, limit: plan.spec.parallel ?? Infinity, running: 0, collecting: 0, committing: 0, retrying: 0, queue: [], cursor: 0,
         exhausted: false, selected: o.only === null || o.only.has(plan.taskId), done: 0, firedAt: -1,
       });
     }
@@ -95,8 +99,13 @@ export class Scheduler {
     this.writer = new WriteBatcher(o.meta, o.runId, (outs, effect) => this.afterCommit(outs, effect), (err) => this.fail(err));
   }
 
-  get activeSteps(): number {
-    return this.running;
+  /**
+   * Steps launched and not yet exited: twice `parallel`. The executor runs `parallel` scripts at
+   * once and holds the others ready, so that a script starts the moment another exits instead
+   * of when this event loop gets round to it (on two cores that wait left a fifth of B1 idle).
+   */
+  private get launchLimit(): number {
+    return 2 * this.o.parallel;
   }
 
   /** Where the run stands, per task: for a live progress display. */
@@ -129,9 +138,10 @@ export class Scheduler {
       const onStop = () => this.pump();
       this.o.stop.addEventListener('abort', onStop, { once: true });
       leaves$
-        .pipe(mergeMap((step) => executeStep$(this.o.ctx, step), this.o.parallel))
+        // The source bounds what runs (launch()), so mergeMap never has to hold a step back.
+        .pipe(mergeMap((step) => executeStep$(this.o.ctx, step)))
         .subscribe({
-          next: (result) => this.onResult(result),
+          next: (event) => this.onEvent(event),
           error: (err: unknown) => {
             this.o.stop.removeEventListener('abort', onStop);
             reject(err);
@@ -145,10 +155,22 @@ export class Scheduler {
     });
   }
 
-  private onResult(result: StepResult): void {
+  private onEvent(event: StepEvent): void {
+    if (event.kind === 'exited') {
+      // The script is done: its slot takes the next step while this one's outputs are stored.
+      this.running--;
+      this.collecting++;
+      const state = this.states.get(event.step.task)!;
+      state.running--;
+      state.collecting++;
+      this.pump();
+      return;
+    }
+    this.collecting--;
+    this.states.get(event.step.task)!.collecting--;
+    const result = event;
     if (result.kind === 'interrupted') {
       this.interrupted.push(result.step.id);
-      this.finishSlot(result.step.task);
       this.pump();
       return;
     }
@@ -174,9 +196,7 @@ export class Scheduler {
         });
       }
     }
-    // The slot is free as soon as the script is done: the next step starts while this one's
-    // commit waits for its batch. Until then it counts as committing (a gather waits for it).
-    this.finishSlot(step.task);
+    // Until its batch is written it counts as committing (a gather waits for it).
     this.committing++;
     this.states.get(step.task)!.committing++;
     this.writer.commit(outcome);
@@ -230,11 +250,6 @@ export class Scheduler {
     this.pump();
   }
 
-  private finishSlot(taskId: number): void {
-    this.running--;
-    this.states.get(taskId)!.running--;
-  }
-
   private fail(err: unknown): void {
     this.failed ??= err;
     this.pump();
@@ -266,7 +281,9 @@ export class Scheduler {
     for (;;) {
       this.pumpAgain = false;
       let launched = 0;
-      while (!this.stopping && this.running < this.o.parallel && this.source) {
+      // Storing outputs may lag behind fast scripts (big files): it holds back new scripts once
+      // more than twice `parallel` steps wait on it.
+      while (!this.stopping && this.running < this.launchLimit && this.collecting < 2 * this.o.parallel && this.source) {
         const state = await this.nextReady();
         if (!state) break;
         const leaf = state.queue.shift()!;
@@ -277,17 +294,17 @@ export class Scheduler {
         this.source.next({ ...leaf, plan: state.plan });
       }
       // A free slot with nothing to run may be waiting for what a commit creates.
-      if (this.running < this.o.parallel && this.committing > 0) this.writer.flushSoon();
+      if (this.running < this.launchLimit && this.committing > 0) this.writer.flushSoon();
       const fired = this.stopping ? false : await this.fireGathers();
       if (launched === 0 && !fired && !this.pumpAgain) break;
     }
-    const settled = this.running === 0 && (this.committing === 0 || this.failed !== null);
+    const settled = this.running === 0 && this.collecting === 0 && (this.committing === 0 || this.failed !== null);
     if (settled && (this.stopping || this.retryTimers.size === 0)) {
       for (const t of this.retryTimers) clearTimeout(t);
       this.retryTimers.clear();
       await this.writer.drain();
       if (this.interrupted.length > 0) await this.o.meta.release(this.interrupted.splice(0));
-      if (this.running === 0 && (this.committing === 0 || this.failed !== null) && this.source) {
+      if (this.running === 0 && this.collecting === 0 && (this.committing === 0 || this.failed !== null) && this.source) {
         this.o.summary.heldBack = [...this.heldBack];
         const source = this.source;
         this.source = null;
@@ -328,7 +345,7 @@ export class Scheduler {
       const closure = state.plan.closure.map((id) => this.states.get(id)!);
       const doneSum = closure.reduce((n, s) => n + s.done, 0);
       if (state.firedAt === doneSum) continue;
-      if (closure.some((s) => s.running > 0 || s.committing > 0 || s.retrying > 0 || s.queue.length > 0 || (s.selected && !s.exhausted))) continue;
+      if (closure.some((s) => s.running > 0 || s.collecting > 0 || s.committing > 0 || s.retrying > 0 || s.queue.length > 0 || (s.selected && !s.exhausted))) continue;
       let busy = false;
       for (const s of closure) if ((await this.o.meta.unfinishedCount(s.plan.taskId)) > 0) busy = true;
       if (busy) {

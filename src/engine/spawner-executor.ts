@@ -36,9 +36,13 @@ export class SpawnerExecutor implements Executor {
   private bases = new Map<Record<string, string>, number>();
   private usable = process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
 
+  /**
+   * `limit`: at most this many scripts run at once; runs asked for beyond it wait in the
+   * helper's queue (and in the fallback's), so the engine may ask ahead.
+   */
   constructor(
     private readonly groups: ProcessGroups,
-    private readonly options: { fallback?: Executor; graceMs?: number } = {},
+    private readonly options: { limit: number; fallback?: Executor; graceMs?: number },
   ) {
     // The helper starts while the engine opens its db, not when the first step is ready.
     if (this.usable && this.ensureHelper()) this.setRef(false);
@@ -55,7 +59,9 @@ export class SpawnerExecutor implements Executor {
         spec, pid: null, timedOut: false, aborted: false, resolve,
         onAbort: () => {
           p.aborted = true;
-          this.stop(p);
+          // Still queued in the helper: it is taken out (a `Q` reply); started: it is stopped.
+          if (p.pid === null) this.helper?.stdin?.write(message(['C', String(id)]));
+          else this.stop(p);
         },
       };
       this.pending.set(id, p);
@@ -63,12 +69,6 @@ export class SpawnerExecutor implements Executor {
       this.helper!.stdin!.write(this.request(id, spec));
       if (spec.signal.aborted) p.onAbort();
       else spec.signal.addEventListener('abort', p.onAbort, { once: true });
-      if (spec.timeoutMs !== null) {
-        p.timeoutTimer = setTimeout(() => {
-          p.timedOut = true;
-          this.stop(p);
-        }, spec.timeoutMs);
-      }
     });
   }
 
@@ -103,7 +103,7 @@ export class SpawnerExecutor implements Executor {
   /** The running helper, started if needed; null when no helper can run here (no python3, no perl). */
   private ensureHelper(): ChildProcess | null {
     if (this.helper) return this.helper;
-    const helper = startHelper();
+    const helper = startHelper(this.options.limit);
     if (helper === null) {
       this.usable = false;
       return null;
@@ -147,7 +147,16 @@ export class SpawnerExecutor implements Executor {
     if (kind === 'S') {
       p.pid = Number(a);
       this.groups.add(p.pid);
-      if (p.aborted || p.timedOut) this.stop(p);
+      // The timeout counts from the start, not from the time spent in the queue.
+      if (p.spec.timeoutMs !== null) {
+        p.timeoutTimer = setTimeout(() => {
+          p.timedOut = true;
+          this.stop(p);
+        }, p.spec.timeoutMs);
+      }
+      if (p.aborted) this.stop(p);
+    } else if (kind === 'Q') {
+      this.finish(id, p, { exitCode: null, signal: null, spawnError: null });
     } else if (kind === 'F') {
       this.finish(id, p, { exitCode: null, signal: null, spawnError: line.slice(line.indexOf(' ', 2) + 1) });
     } else if (kind === 'X') {

@@ -11,9 +11,12 @@ import { delimiter, join } from 'node:path';
  * Messages on its stdin: `<byte length>\n<payload>`, payload NUL-separated fields:
  * `E, n, NAME=value...` defines base environment n (sent once, used by many runs);
  * `R, id, cwd, stdout path, stderr path, base n or empty, argc, argv..., NAME=value...` runs a
- * script with base n and these variables over it. Paths are /proc/<pid>/fd/<n> of the engine's
+ * script with base n and these variables over it, as soon as fewer scripts than the limit (its
+ * argument) run: the engine keeps the next steps queued here, so that a script starts the
+ * moment another exits, however busy the engine is; `C, id` cancels a run still queued. Paths are /proc/<pid>/fd/<n> of the engine's
  * own open files; the same path for both opens it once (one file offset).
  * Replies on its stdout, one line each: `S id pid` started, `F id message` could not start,
+ * `Q id` cancelled before it started,
  * `X id code signo` exited (`-` for the half that does not apply), sent once the helper has
  * SIGKILLed what the script left in its process group.
  * Each script is a session and process-group leader (setsid), stdin /dev/null, exactly the
@@ -23,6 +26,8 @@ export const HELPER_SOURCE = String.raw`
 use strict; use warnings; use POSIX ();
 $| = 1;
 my %id_of;
+my $limit = $ARGV[0] // 1e9;
+my @queue;
 $SIG{CHLD} = sub {};
 $SIG{PIPE} = 'IGNORE';
 sub reap {
@@ -52,10 +57,24 @@ sub child {
   die "$argv->[0]: $!\n";
 }
 my %bases;
-sub launch {
+sub handle {
   my @f = split /\0/, $_[0], -1;
-  my $kind = shift @f;
-  if ($kind eq 'E') { my $n = shift @f; $bases{$n} = [@f]; return }
+  my $kind = $f[0];
+  if ($kind eq 'E') { $bases{$f[1]} = [@f[2 .. $#f]]; return }
+  if ($kind eq 'C') {
+    my $before = @queue;
+    @queue = grep { $_->[1] ne $f[1] } @queue;
+    print "Q $f[1]\n" if @queue < $before;
+    return;
+  }
+  push @queue, \@f;
+}
+sub start_queued {
+  launch(shift @queue) while @queue && keys(%id_of) < $limit;
+}
+sub launch {
+  my @f = @{$_[0]};
+  shift @f;
   my ($id, $cwd, $out, $err, $base, $argc) = splice(@f, 0, 6);
   my @argv = splice(@f, 0, $argc);
   unshift @f, @{$bases{$base}} if $base ne '';
@@ -93,6 +112,7 @@ my $rin = '';
 vec($rin, 0, 1) = 1;
 while (1) {
   reap();
+  start_queued();
   # SIGCHLD interrupts select; the timeout only covers one arriving just before it blocks.
   my $n = select(my $rout = $rin, undef, undef, %id_of ? 0.005 : undef);
   next unless $n > 0;
@@ -106,8 +126,9 @@ while (1) {
     last if length($buf) < $nl + 1 + $len;
     my $payload = substr($buf, $nl + 1, $len);
     substr($buf, 0, $nl + 1 + $len) = '';
-    launch($payload);
+    handle($payload);
   }
+  start_queued();
 }
 `;
 
@@ -120,7 +141,9 @@ while (1) {
  * signal back to its default.
  */
 export const PY_HELPER_SOURCE = String.raw`
-import os, select, shutil, signal
+import collections, os, select, shutil, signal, sys
+limit = int(sys.argv[1]) if len(sys.argv) > 1 else 1 << 30
+queue = collections.deque()
 r, w = os.pipe()
 os.set_blocking(r, False)
 os.set_blocking(w, False)
@@ -153,12 +176,23 @@ def reap():
         else:
             reply('X %s %d -\n' % (i, os.WEXITSTATUS(st)))
 bases = {}
-def launch(payload):
-    global here
+def handle(payload):
     f = payload.split(b'\0')
     if f[0] == b'E':
         bases[f[1]] = dict(kv.split(b'=', 1) for kv in f[2:])
-        return
+    elif f[0] == b'C':
+        for q in queue:
+            if q[1] == f[1]:
+                queue.remove(q)
+                reply('Q %s\n' % f[1].decode())
+                break
+    else:
+        queue.append(f)
+def start_queued():
+    while queue and len(ids) < limit:
+        launch(queue.popleft())
+def launch(f):
+    global here
     i, cwd, out, err, base, argc = f[1].decode(), f[2], f[3], f[4], f[5], int(f[6])
     argv = f[7:7 + argc]
     env = dict(bases[base]) if base else {}
@@ -190,6 +224,7 @@ def launch(payload):
 buf = b''
 while True:
     reap()
+    start_queued()
     ready = select.select([0, r], [], [])[0]
     if r in ready:
         try:
@@ -209,8 +244,9 @@ while True:
         n = int(buf[:nl])
         if len(buf) < nl + 1 + n:
             break
-        launch(buf[nl + 1:nl + 1 + n])
+        handle(buf[nl + 1:nl + 1 + n])
         buf = buf[nl + 1 + n:]
+    start_queued()
 `;
 
 /**
@@ -218,14 +254,14 @@ while True:
  * executor then falls back). The hidden variable TASK_PIPELINE_SPAWNER_HELPER=python|perl
  * forces one (for measurements and tests).
  */
-export function startHelper(): ChildProcess | null {
+export function startHelper(limit: number): ChildProcess | null {
   const forced = process.env.TASK_PIPELINE_SPAWNER_HELPER;
   const choice = forced ?? (onPath('python3') ? 'python' : onPath('perl') ? 'perl' : null);
   if (choice === null) return null;
   const [cmd, flag, source] = choice === 'python' ? ['python3', '-c', PY_HELPER_SOURCE] : ['perl', '-e', HELPER_SOURCE];
   // Its own process group: a Ctrl-C on the terminal is the engine's to handle (scripts go back to
   // pending), not a signal that kills the helper and fails the running steps.
-  return spawn(cmd, [flag, source], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  return spawn(cmd, [flag, source, String(limit)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
 }
 
 function onPath(cmd: string): boolean {

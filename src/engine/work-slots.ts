@@ -22,15 +22,16 @@ export interface Slot {
 export class WorkSlots {
   private readonly free: Slot[] = [];
 
+  /** tmpDir is normalised (the store's): slot paths are built by concatenation. */
   constructor(private readonly tmpDir: string) {}
 
   acquire(stepId: number): Slot {
-    const dir = join(this.tmpDir, `step-${stepId}`);
+    const dir = `${this.tmpDir}/step-${stepId}`;
     const reused = this.free.pop();
     if (reused) renameSync(reused.dir, dir);
-    const slot: Slot = { dir, inDir: join(dir, 'in'), outDir: join(dir, 'out'), scratch: join(dir, 'scratch'), log: join(dir, 'log'), input: null };
+    const slot: Slot = { dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, input: null };
     if (!reused) for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
-    else if (reused.input !== null) slot.input = join(slot.inDir, basename(reused.input));
+    else if (reused.input !== null) slot.input = `${slot.inDir}/${basename(reused.input)}`;
     return slot;
   }
 

@@ -1,5 +1,3 @@
-import { join } from 'node:path';
-
 /** A lowercase hex SHA-256: the name of every object. */
 export const HASH_RE = /^[0-9a-f]{64}$/;
 
@@ -11,9 +9,9 @@ export const EMPTY_HASH = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca4959
  * Two levels of 256 keep every directory small even at tens of millions of objects.
  */
 export function objectRelPath(hash: string): string {
-  return join('objects', hash.slice(0, 2), hash.slice(2, 4), hash.slice(4));
+  return `objects/${hash.slice(0, 2)}/${hash.slice(2, 4)}/${hash.slice(4)}`;
 }
 
 export function objectShardDir(hash: string): string {
-  return join('objects', hash.slice(0, 2), hash.slice(2, 4));
+  return `objects/${hash.slice(0, 2)}/${hash.slice(2, 4)}`;
 }

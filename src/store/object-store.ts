@@ -44,15 +44,18 @@ export class LocalObjectStore implements ObjectStore {
   private readonly durable: boolean;
   /** Shard directories known to exist, so that a put costs no mkdir after the first. */
   private readonly shards = new Set<string>();
+  /** The root, normalised once: paths below it are built by concatenation (path.join per step adds up). */
+  private readonly base: string;
 
   constructor(dbDir: string, options: { durable?: boolean } = {}) {
     this.root = dbDir;
+    this.base = join(dbDir, '.');
     this.tmpDir = join(dbDir, 'tmp');
     this.durable = options.durable ?? false;
   }
 
   pathOf(hash: string): string {
-    return join(this.root, objectRelPath(hash));
+    return `${this.base}/${objectRelPath(hash)}`;
   }
 
   stat(hash: string): Stats | undefined {
@@ -97,7 +100,7 @@ export class LocalObjectStore implements ObjectStore {
   private ensureShard(hash: string): void {
     const shard = objectShardDir(hash);
     if (this.shards.has(shard)) return;
-    mkdirSync(join(this.root, shard), { recursive: true });
+    mkdirSync(`${this.base}/${shard}`, { recursive: true });
     this.shards.add(shard);
   }
 
