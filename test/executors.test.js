@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cli, cliSpawn, exited, isAlive, openDb, waitFor, workspace } from './helpers.js';
 
-// Every spawn path keeps the same contract: the spawner with its python3 helper (the default),
-// with its perl helper (where python3 is missing), and execa (the fallback, forced with
-// TASK_PIPELINE_EXECUTOR=execa).
+// Every spawn path keeps the same contract: the spawner with its C helper (the default, built
+// by `npm run build`), with its python3 helper (no C compiler), with its perl helper (no
+// python3 either), and execa (the fallback, forced with TASK_PIPELINE_EXECUTOR=execa).
 const variants = {
-  spawner: { TASK_PIPELINE_EXECUTOR: 'spawner' },
+  spawner: { TASK_PIPELINE_EXECUTOR: 'spawner', TASK_PIPELINE_SPAWNER_HELPER: 'c' },
+  'spawner-python': { TASK_PIPELINE_EXECUTOR: 'spawner', TASK_PIPELINE_SPAWNER_HELPER: 'python' },
   'spawner-perl': { TASK_PIPELINE_EXECUTOR: 'spawner', TASK_PIPELINE_SPAWNER_HELPER: 'perl' },
   execa: { TASK_PIPELINE_EXECUTOR: 'execa' },
 };

@@ -281,11 +281,15 @@ export class Scheduler {
     for (;;) {
       this.pumpAgain = false;
       let launched = 0;
+      let starved = false;
       // Storing outputs may lag behind fast scripts (big files): it holds back new scripts once
       // more than twice `parallel` steps wait on it.
       while (!this.stopping && this.running < this.launchLimit && this.collecting < 2 * this.o.parallel && this.source) {
         const state = await this.nextReady();
-        if (!state) break;
+        if (!state) {
+          starved = true;
+          break;
+        }
         const leaf = state.queue.shift()!;
         this.running++;
         state.running++;
@@ -294,7 +298,7 @@ export class Scheduler {
         this.source.next({ ...leaf, plan: state.plan });
       }
       // A free slot with nothing to run may be waiting for what a commit creates.
-      if (this.running < this.launchLimit && this.committing > 0) this.writer.flushSoon();
+      if (starved && this.committing > 0) this.writer.flushSoon();
       const fired = this.stopping ? false : await this.fireGathers();
       if (launched === 0 && !fired && !this.pumpAgain) break;
     }

@@ -10,6 +10,7 @@ interface Pending {
   pid: number | null;
   timedOut: boolean;
   aborted: boolean;
+  finished: boolean;
   killTimer?: NodeJS.Timeout;
   timeoutTimer?: NodeJS.Timeout;
   onAbort: () => void;
@@ -56,12 +57,14 @@ export class SpawnerExecutor implements Executor {
     return new Promise<SpawnResult>((resolve) => {
       const id = this.nextId++;
       const p: Pending = {
-        spec, pid: null, timedOut: false, aborted: false, resolve,
+        spec, pid: null, timedOut: false, aborted: false, finished: false, resolve,
         onAbort: () => {
           p.aborted = true;
-          // Still queued in the helper: it is taken out (a `Q` reply); started: it is stopped.
+          // Still queued in the helper: it is taken out (a `Q` reply); started: it is stopped,
+          // a turn later, so that every cancel of this interrupt reaches the helper before a
+          // killed script frees a slot for a step being cancelled.
           if (p.pid === null) this.helper?.stdin?.write(message(['C', String(id)]));
-          else this.stop(p);
+          else setImmediate(() => this.stop(p));
         },
       };
       this.pending.set(id, p);
@@ -96,7 +99,7 @@ export class SpawnerExecutor implements Executor {
   }
 
   private stop(p: Pending): void {
-    if (p.pid === null) return; // signalled as soon as the helper reports the pid
+    if (p.pid === null || p.finished) return; // signalled as soon as the helper reports the pid
     p.killTimer = terminateGroup(p.pid, this.options.graceMs ?? KILL_GRACE_MS, p.killTimer);
   }
 
@@ -170,6 +173,7 @@ export class SpawnerExecutor implements Executor {
 
   private finish(id: number, p: Pending, r: Pick<SpawnResult, 'exitCode' | 'signal' | 'spawnError'>): void {
     this.pending.delete(id);
+    p.finished = true;
     clearTimeout(p.timeoutTimer);
     clearTimeout(p.killTimer);
     p.spec.signal.removeEventListener('abort', p.onAbort);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The spawner's helper: a small long-lived perl process (perl-base is part of every Debian
@@ -110,24 +111,26 @@ sub launch {
 my $buf = '';
 my $rin = '';
 vec($rin, 0, 1) = 1;
+# Each turn reads what the engine sent before reaping: a cancel written before a kill is
+# seen before the killed script's slot could start the step it cancels.
 while (1) {
-  reap();
-  start_queued();
   # SIGCHLD interrupts select; the timeout only covers one arriving just before it blocks.
   my $n = select(my $rout = $rin, undef, undef, %id_of ? 0.005 : undef);
-  next unless $n > 0;
-  my $r = sysread(STDIN, $buf, 1 << 16, length $buf);
-  if (!defined $r) { next if $!{EINTR}; last }
-  last if $r == 0;
-  while (1) {
-    my $nl = index($buf, "\n");
-    last if $nl < 0;
-    my $len = substr($buf, 0, $nl);
-    last if length($buf) < $nl + 1 + $len;
-    my $payload = substr($buf, $nl + 1, $len);
-    substr($buf, 0, $nl + 1 + $len) = '';
-    handle($payload);
+  if ($n > 0) {
+    my $r = sysread(STDIN, $buf, 1 << 16, length $buf);
+    if (!defined $r) { next if $!{EINTR}; last }
+    last if $r == 0;
+    while (1) {
+      my $nl = index($buf, "\n");
+      last if $nl < 0;
+      my $len = substr($buf, 0, $nl);
+      last if length($buf) < $nl + 1 + $len;
+      my $payload = substr($buf, $nl + 1, $len);
+      substr($buf, 0, $nl + 1 + $len) = '';
+      handle($payload);
+    }
   }
+  reap();
   start_queued();
 }
 `;
@@ -222,57 +225,61 @@ def launch(f):
     ids[pid] = i
     reply('S %s %d\n' % (i, pid))
 buf = b''
+# Each turn reads what the engine sent before reaping: a cancel written before a kill is
+# seen before the killed script's slot could start the step it cancels.
 while True:
-    reap()
-    start_queued()
     ready = select.select([0, r], [], [])[0]
     if r in ready:
         try:
             os.read(r, 4096)
         except BlockingIOError:
             pass
-    if 0 not in ready:
-        continue
-    data = os.read(0, 1 << 16)
-    if not data:
-        break
-    buf += data
-    while True:
-        nl = buf.find(b'\n')
-        if nl < 0:
+    if 0 in ready:
+        data = os.read(0, 1 << 16)
+        if not data:
             break
-        n = int(buf[:nl])
-        if len(buf) < nl + 1 + n:
-            break
-        handle(buf[nl + 1:nl + 1 + n])
-        buf = buf[nl + 1 + n:]
+        buf += data
+        while True:
+            nl = buf.find(b'\n')
+            if nl < 0:
+                break
+            n = int(buf[:nl])
+            if len(buf) < nl + 1 + n:
+                break
+            handle(buf[nl + 1:nl + 1 + n])
+            buf = buf[nl + 1 + n:]
+    reap()
     start_queued()
 `;
 
+/** Where `npm run build` puts the C helper (native/spawner.c), when a C compiler was there. */
+export const NATIVE_HELPER = fileURLToPath(new URL('./native/task-pipeline-spawner', import.meta.url));
+
 /**
- * Start a helper: Python when python3 is on PATH, else perl; null when neither is (the
- * executor then falls back). The hidden variable TASK_PIPELINE_SPAWNER_HELPER=python|perl
- * forces one (for measurements and tests).
+ * Start a helper: the C one when it was built, else Python when python3 is on PATH, else perl;
+ * null when none is (the executor then falls back). The hidden variable
+ * TASK_PIPELINE_SPAWNER_HELPER=c|python|perl forces one (for measurements and tests).
  */
 export function startHelper(limit: number): ChildProcess | null {
   const forced = process.env.TASK_PIPELINE_SPAWNER_HELPER;
-  const choice = forced ?? (onPath('python3') ? 'python' : onPath('perl') ? 'perl' : null);
+  const choice = forced ?? (executable(NATIVE_HELPER) ? 'c' : onPath('python3') ? 'python' : onPath('perl') ? 'perl' : null);
   if (choice === null) return null;
-  const [cmd, flag, source] = choice === 'python' ? ['python3', '-c', PY_HELPER_SOURCE] : ['perl', '-e', HELPER_SOURCE];
+  const [cmd, args] = choice === 'c' ? [NATIVE_HELPER, []]
+    : choice === 'python' ? ['python3', ['-c', PY_HELPER_SOURCE]] : ['perl', ['-e', HELPER_SOURCE]];
   // Its own process group: a Ctrl-C on the terminal is the engine's to handle (scripts go back to
   // pending), not a signal that kills the helper and fails the running steps.
-  return spawn(cmd, [flag, source, String(limit)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  return spawn(cmd, [...args, String(limit)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
 }
 
 function onPath(cmd: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    try {
-      accessSync(join(dir, cmd), constants.X_OK);
-      return true;
-    } catch {
-      // not in this directory
-    }
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && executable(join(dir, cmd)));
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return false;
 }

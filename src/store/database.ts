@@ -31,6 +31,9 @@ export function openDatabase(dbDir: string, options: OpenOptions = {}): Database
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode survives any process crash; only power loss may drop the last commits.
     db.pragma('synchronous = NORMAL');
+    // Checkpoint every ~32 MiB of WAL, not 4 MiB: the hot index pages a run rewrites over and
+    // over are copied back to the db file once per checkpoint (B1: 30% fewer writes).
+    db.pragma('wal_autocheckpoint = 8192');
   }
   // 16 MiB of page cache: enough for the hot indexes, small beside the engine's memory budget.
   db.pragma('cache_size = -16384');
