@@ -41,6 +41,9 @@ export type StepEvent = { kind: 'exited'; step: RunnableStep } | StepResult;
 export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<StepEvent> {
   return new Observable<StepEvent>((subscriber) => {
     const abort = new AbortController();
+    const live = stoppable(ctx.stop);
+    if (ctx.stop.aborted) abort.abort();
+    live.add(abort);
     let settled = false;
     let exited = false;
     const onExited = () => {
@@ -48,15 +51,17 @@ export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<S
       exited = true;
       subscriber.next({ kind: 'exited', step });
     };
-    runStep(ctx, step, AbortSignal.any([abort.signal, ctx.stop]), onExited).then(
+    runStep(ctx, step, abort.signal, onExited).then(
       (result) => {
         settled = true;
+        live.delete(abort);
         onExited();
         subscriber.next(result);
         subscriber.complete();
       },
       (err: unknown) => {
         settled = true;
+        live.delete(abort);
         subscriber.error(err);
       },
     );
@@ -65,6 +70,25 @@ export function executeStep$(ctx: StepContext, step: RunnableStep): Observable<S
       if (!settled) abort.abort();
     };
   });
+}
+
+const stoppables = new WeakMap<AbortSignal, Set<AbortController>>();
+
+/**
+ * The steps running under a stop signal: one listener on it aborts them all (an
+ * AbortSignal.any per step costs more than the rest of the step's bookkeeping).
+ */
+function stoppable(stop: AbortSignal): Set<AbortController> {
+  let live = stoppables.get(stop);
+  if (!live) {
+    const steps = new Set<AbortController>();
+    stop.addEventListener('abort', () => {
+      for (const a of steps) a.abort();
+    }, { once: true });
+    stoppables.set(stop, steps);
+    live = steps;
+  }
+  return live;
 }
 
 interface Prepared {

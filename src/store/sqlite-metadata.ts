@@ -86,6 +86,7 @@ export class SqliteMetadata implements MetadataStore {
   }
 
   private doneSeq: number | undefined;
+  private emptyRegistered = false;
   /** Edges whose marks advance with every commit: a committed step has fanned out along all of them. */
   private markedEdges: string[] = [];
 
@@ -226,7 +227,11 @@ export class SqliteMetadata implements MetadataStore {
     this.db.transaction(() => {
       for (const id of claims) this.s.markRunning.run(runId, now, id);
       for (const o of outcomes) {
-        if (o.log) this.s.insertObject.run(o.log.hash, o.log.size, now);
+        // Nearly every log is empty: the empty object's row is written once per run, not per step.
+        if (o.log && (o.log.hash !== EMPTY_HASH || !this.emptyRegistered)) {
+          this.s.insertObject.run(o.log.hash, o.log.size, now);
+          this.emptyRegistered ||= o.log.hash === EMPTY_HASH;
+        }
         const seq = o.status === 'done' ? this.nextDoneSeq() : null;
         this.s.finishStep.run(o.status, o.exitCode, o.error, o.log?.hash ?? null, runId, o.startedAt, o.finishedAt, seq, o.stepId);
         if (o.status !== 'done') continue;
