@@ -11,7 +11,7 @@ const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
   --only B1,B3       run only these benchmarks (default all)
   --jobs J           -parallel for the engine, -P/-j for the peers (default: cpus = ${availableParallelism()})
   --executors LIST   engine variants to compare (default spawner, the engine's default): spawner,
-                     execa, spawner-perl, spawner-python, any with experiments (bench/lib/experiments.js)
+                     spawner-c, spawner-python, spawner-perl (force its helper), execa, any with experiments (bench/lib/experiments.js)
                      after '+', e.g. spawner,execa,execa+smallcopy
   --out FILE         where the markdown results go (default bench/RESULTS.md)
   --keep             keep bench/work/ (default: big files and dbs removed at the end)
