@@ -74,6 +74,7 @@ export interface SchedulerOptions {
 export class Scheduler {
   private readonly states = new Map<number, TaskState>();
   private readonly order: TaskState[];
+  private readonly hasGathers: boolean;
   private rr = 0;
   private running = 0;
   private collecting = 0;
@@ -96,6 +97,7 @@ export class Scheduler {
       });
     }
     this.order = [...this.states.values()];
+    this.hasGathers = this.order.some((s) => s.plan.spec.gather);
     this.writer = new WriteBatcher(o.meta, o.runId, (outs, effect) => this.afterCommit(outs, effect), (err) => this.fail(err));
   }
 
@@ -285,7 +287,8 @@ export class Scheduler {
       // Storing outputs may lag behind fast scripts (big files): it holds back new scripts once
       // more than twice `parallel` steps wait on it.
       while (!this.stopping && this.running < this.launchLimit && this.collecting < 2 * this.o.parallel && this.source) {
-        const state = await this.nextReady();
+        const now = this.readyNow();
+        const state = now === undefined ? await this.nextReady() : now;
         if (!state) {
           starved = true;
           break;
@@ -299,7 +302,7 @@ export class Scheduler {
       }
       // A free slot with nothing to run may be waiting for what a commit creates.
       if (starved && this.committing > 0) this.writer.flushSoon();
-      const fired = this.stopping ? false : await this.fireGathers();
+      const fired = this.stopping || !this.hasGathers ? false : await this.fireGathers();
       if (launched === 0 && !fired && !this.pumpAgain) break;
     }
     const settled = this.running === 0 && this.collecting === 0 && (this.committing === 0 || this.failed !== null);
@@ -315,6 +318,23 @@ export class Scheduler {
         source.complete();
       }
     }
+  }
+
+  /**
+   * The task whose turn it is, when that is known without reading the db: the same choice as
+   * nextReady() makes, without a promise per launch.
+   */
+  private readyNow(): TaskState | null | undefined {
+    for (let i = 0; i < this.order.length; i++) {
+      const state = this.order[(this.rr + i) % this.order.length]!;
+      if (!state.selected || state.running >= state.limit) continue;
+      if (state.queue.length === 0 && !state.exhausted) return undefined; // its next page decides
+      if (state.queue.length > 0) {
+        this.rr = (this.rr + i + 1) % this.order.length;
+        return state;
+      }
+    }
+    return null;
   }
 
   private async nextReady(): Promise<TaskState | undefined> {
