@@ -107,3 +107,16 @@ script = 'chmod u+w "$INPUT_FILE"; echo overwritten > "$INPUT_FILE"; echo x > "$
   const h = sha256('precious\n');
   assert.equal(fsck.readFileSync(objectPath(ws.db, h), 'utf8'), 'precious\n');
 });
+
+test('a hard link a script keeps to its INPUT_FILE keeps that step\'s bytes', (t) => {
+  // One slot reused step after step: its input copy is rewritten for the next step unless the
+  // script linked it elsewhere, as here, where a later rewrite would change what it kept.
+  const ws = workspace(t);
+  ws.write('m.toml', `[[task]]\nname = "keep"\nscript = 'ln "$INPUT_FILE" "$KEEP/$INPUT_NAME"; echo ok > "$OUTPUT_DIR/o"'\n`);
+  const inputs = [1, 2, 3, 4, 5, 6, 7, 8];
+  for (const n of inputs) ws.write(`in/${n}.txt`, `input number ${n}\n`);
+  ws.write('kept/.keep', '');
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '1'], { env: { KEEP: ws.path('kept') } });
+  assert.equal(r.code, 0, r.stderr);
+  for (const n of inputs) assert.equal(ws.read(`kept/${n}.txt`), `input number ${n}\n`);
+});
