@@ -11,7 +11,7 @@ import { SpawnerExecutor } from '../dist/engine/spawner-executor.js';
 const dir = mkdtempSync(join(tmpdir(), 'exec-check-'));
 const groups = new ProcessGroups();
 const execa = new ExecaExecutor(groups, 300);
-const spawner = new SpawnerExecutor(groups, { fallback: execa, graceMs: 300 });
+const spawner = new SpawnerExecutor(groups, { limit: 64, fallback: execa, graceMs: 300 });
 const env = { PATH: process.env.PATH, GREETING: 'hi there', EMPTY: '' };
 const sh = (script) => ['sh', '-e', '-c', script];
 const cases = [
