@@ -31,6 +31,12 @@ export async function hashFile(path: string, knownSize?: number): Promise<FileDi
  */
 export function hashOpenFile(fd: number, size: number): FileDigest | null {
   if (size > ONE_READ_LIMIT) return null;
+  const bytes = readOpenFile(fd, size);
+  return { hash: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
+}
+
+/** Up to `size` bytes of an open file from its start: fewer if it is shorter. */
+export function readOpenFile(fd: number, size: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
   let off = 0;
   while (off < size) {
@@ -38,7 +44,7 @@ export function hashOpenFile(fd: number, size: number): FileDigest | null {
     if (n === 0) break;
     off += n;
   }
-  return { hash: createHash('sha256').update(buf.subarray(0, off)).digest('hex'), size: off };
+  return buf.subarray(0, off);
 }
 
 export function hashBytes(bytes: Buffer | string): string {

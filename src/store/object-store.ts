@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, copyFileSync, fchmodSync, constants as fsc, createReadStream, fstatSync, ftruncateSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync,
+  chmodSync, closeSync, copyFileSync, fchmodSync, constants as fsc, createReadStream, fstatSync, ftruncateSync, fsyncSync, lstatSync, mkdirSync, openSync,
   renameSync, statSync, unlinkSync, writeFileSync, type Stats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
-import { hashFile, hashOpenFile, type FileDigest } from './hash-file.js';
+import { hashFile, hashOpenFile, readOpenFile, type FileDigest } from './hash-file.js';
 import { objectRelPath, objectShardDir } from './object-path.js';
 
 export interface PutResult extends FileDigest {
@@ -146,14 +146,7 @@ export class LocalObjectStore implements ObjectStore {
       if (size <= SMALL_COPY) {
         // Read and write: on ext4 a file made by copy_file_range costs ~1 ms to unlink later,
         // one written plainly a few microseconds.
-        const buf = Buffer.allocUnsafe(size);
-        let off = 0;
-        while (off < size) {
-          const n = readSync(fd, buf, off, size - off, off);
-          if (n === 0) break;
-          off += n;
-        }
-        bytes = buf.subarray(0, off);
+        bytes = readOpenFile(fd, size);
       }
     } finally {
       closeSync(fd);
