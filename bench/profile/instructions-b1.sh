@@ -10,19 +10,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 CLI=$HERE/../../dist/cli/main.js
 OUT=$HERE/../work/instructions
 mkdir -p "$OUT" && cd "$OUT"
-i=1; : > input.txt
-while [ $i -le "$N" ]; do printf 'line %06d of the quick brown fox jumps over the lazy dog\n' $i; i=$((i + 1)); done >> input.txt
-cat > b1.toml <<'TOML'
-[[task]]
-name = "split"
-script = 'split -l 1 -d -a 6 "$INPUT_FILE" "$OUTPUT_DIR/line-"'
-[[task]]
-name = "upper"
-script = 'tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME"'
-[[task]]
-name = "count"
-script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME"'
-TOML
+. "$HERE/b1-fixture.sh"
 cat > xargs.sh <<'SH'
 split -l 1 -d -a 6 ../input.txt lines/line-
 ls lines | xargs -P 2 -n 1 sh -e -c 'tr a-z A-Z < "lines/$1" > "up/$1"' sh
