@@ -29,6 +29,14 @@ function setup(t, trap) {
 const pidsOf = (ws) => readdirSync(ws.path('pids')).filter((f) => f !== '.keep')
   .flatMap((f) => readFileSync(ws.path('pids', f), 'utf8').trim().split(' ').map(Number));
 
+/** A run in the background, once its two scripts (each a shell and its sleep) have started. */
+async function startRun(ws, env) {
+  const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env });
+  const done = exited(child);
+  await waitFor(() => pidsOf(ws).length === 4, 20_000, 'two scripts to start');
+  return { child, done, pids: pidsOf(ws) };
+}
+
 async function statuses(db) {
   const d = await openDb(db);
   const rows = d.prepare(`SELECT status, count(*) AS n FROM step GROUP BY status`).all();
@@ -40,10 +48,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   test(`${sig}: stop launching, stop the running scripts and their children, steps back to pending, exit 130; the next run finishes`, async (t) => {
     const ws = setup(t);
     const env = { PIDS: ws.path('pids') };
-    const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env });
-    const done = exited(child);
-    await waitFor(() => pidsOf(ws).length === 4, 20_000, 'two scripts to start');
-    const pids = pidsOf(ws);
+    const { child, done, pids } = await startRun(ws, env);
     child.kill(sig);
     const r = await done;
     assert.equal(r.code, 130, r.stderr);
@@ -62,10 +67,7 @@ test('a script that ignores SIGTERM is killed after the grace period; a second C
   const ws = setup(t, "trap '' TERM");
   const env = { PIDS: ws.path('pids') };
   // The sleeping child does not inherit the ignored TERM as a shell builtin would; make it ignore too.
-  const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env });
-  const done = exited(child);
-  await waitFor(() => pidsOf(ws).length === 4, 20_000, 'two scripts to start');
-  const pids = pidsOf(ws);
+  const { child, done, pids } = await startRun(ws, env);
   const t0 = Date.now();
   child.kill('SIGINT');
   await new Promise((r) => setTimeout(r, 300));
@@ -80,10 +82,7 @@ test('a script that ignores SIGTERM is killed after the grace period; a second C
 test('kill -9 of the engine: the next run kills the orphaned scripts and completes', async (t) => {
   const ws = setup(t);
   const env = { PIDS: ws.path('pids') };
-  const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env });
-  const done = exited(child);
-  await waitFor(() => pidsOf(ws).length === 4, 20_000, 'two scripts to start');
-  const pids = pidsOf(ws);
+  const { child, done, pids } = await startRun(ws, env);
   child.kill('SIGKILL');
   await done;
   assert.ok(pids.some(isAlive), 'scripts outlive a kill -9 of the engine');
@@ -96,10 +95,7 @@ test('kill -9 of the engine: the next run kills the orphaned scripts and complet
 test('a script that ignores SIGTERM is killed with SIGKILL after the grace period on a single Ctrl-C', async (t) => {
   const ws = setup(t, "trap '' TERM");
   const env = { PIDS: ws.path('pids') };
-  const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env });
-  const done = exited(child);
-  await waitFor(() => pidsOf(ws).length === 4, 20_000, 'two scripts to start');
-  const pids = pidsOf(ws);
+  const { child, done, pids } = await startRun(ws, env);
   child.kill('SIGINT');
   const r = await done;
   assert.equal(r.code, 130, r.stderr);
