@@ -1,10 +1,10 @@
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, rmSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { errnoCode } from '../errors.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';
-import type { LocalObjectStore } from '../store/object-store.js';
+import { closeCopy, type LocalObjectStore } from '../store/object-store.js';
 import { BadOutputError, collectOutputs, type StoredOutput } from './collect-outputs.js';
 import type { Executor, SpawnResult } from './executor.js';
 import { echoTo, tailOf } from './log-text.js';
@@ -151,8 +151,10 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     }
     if (error === null) {
       // A copy that the script linked elsewhere (into OUTPUT_DIR, say) must never be rewritten.
-      if (after!.nlink === 1) slot.input = prepared.inputFile;
-      else unlinkSync(prepared.inputFile);
+      if (after!.nlink !== 1 && slot.input !== null) {
+        closeCopy(slot.input, true);
+        slot.input = null;
+      }
       if (prepared.gathered) rmSync(prepared.gathered, { recursive: true, force: true });
       clean = true;
     }
@@ -169,8 +171,9 @@ function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
   const isSeed = step.input_name === '';
   const inputFile = `${slot.inDir}/${spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name)}`;
   // A private read-only copy: whatever the script does to it, the stored bytes are untouched.
-  const before = ctx.store.copyTo(step.object_hash, inputFile, slot.input ?? undefined);
-  slot.input = null;
+  // The slot holds the copy throughout: a copy that fails is closed by the slot's discard.
+  slot.input = ctx.store.copyTo(step.object_hash, inputFile, slot.input);
+  const before = slot.input.stats;
   const env: Record<string, string> = {
     INPUT_FILE: inputFile,
     INPUT_NAME: step.input_name,
@@ -189,7 +192,10 @@ async function spawn(
   ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, signal: AbortSignal,
 ): Promise<{ spawned: SpawnResult; logSize: number }> {
   const spec = step.plan.spec;
-  const logFd = openSync(slot.log, 'w');
+  // An empty log from the step before is reused as it is (the helper opens it again, from 0).
+  const logFd = slot.logFd ?? openSync(slot.log, 'w');
+  slot.logFd = null;
+  let keepLog = false;
   let stdoutFd: number | null = null;
   try {
     if (spec.stdout !== null) {
@@ -208,9 +214,12 @@ async function spawn(
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
     });
-    return { spawned, logSize: fstatSync(logFd).size };
+    const logSize = fstatSync(logFd).size;
+    keepLog = logSize === 0;
+    return { spawned, logSize };
   } finally {
-    closeSync(logFd);
+    if (keepLog) slot.logFd = logFd;
+    else closeSync(logFd);
     if (stdoutFd !== null) closeSync(stdoutFd);
   }
 }

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { LocalObjectStore } from '../store/object-store.js';
+import { closeCopy, type LocalObjectStore } from '../store/object-store.js';
 
 /** An input name can hold directories (`a/b.txt`): the file keeps only its basename. */
 export function safeBasename(name: string): string {
@@ -21,7 +21,7 @@ export function fillInputDir(store: LocalObjectStore, listingFile: string, dir: 
   entries.forEach((e, i) => {
     const base = safeBasename(e.name);
     const unique = counts.get(base) === 1 ? base : `${String(i + 1).padStart(width, '0')}-${base}`;
-    store.copyTo(e.hash, join(dir, unique));
+    closeCopy(store.copyTo(e.hash, join(dir, unique)), false);
   });
   return dir;
 }

@@ -1,5 +1,6 @@
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { closeCopy, type InputCopy } from '../store/object-store.js';
 
 /** A step's working directory, tmp/step-<id>/. Reused by the next step when left clean. */
 export interface Slot {
@@ -8,8 +9,10 @@ export interface Slot {
   outDir: string;
   scratch: string;
   log: string;
-  /** The previous step's input copy, kept to be overwritten by the next (see LocalObjectStore.copyTo). */
-  input: string | null;
+  /** The step's input copy, kept to be overwritten by the next step's (see LocalObjectStore.copyTo). */
+  input: InputCopy | null;
+  /** The log, kept open while the steps here leave it empty (most do): then it needs no new file. */
+  logFd: number | null;
 }
 
 /**
@@ -29,9 +32,16 @@ export class WorkSlots {
     const dir = `${this.tmpDir}/step-${stepId}`;
     const reused = this.free.pop();
     if (reused) renameSync(reused.dir, dir);
-    const slot: Slot = { dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, input: null };
-    if (!reused) for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
-    else if (reused.input !== null) slot.input = `${slot.inDir}/${basename(reused.input)}`;
+    const slot: Slot = {
+      dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, input: null, logFd: null,
+    };
+    if (!reused) {
+      for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
+    } else {
+      // Open descriptors follow their files through the rename.
+      slot.logFd = reused.logFd;
+      if (reused.input !== null) slot.input = { ...reused.input, path: `${slot.inDir}/${basename(reused.input.path)}` };
+    }
     return slot;
   }
 
@@ -42,6 +52,10 @@ export class WorkSlots {
   }
 
   discard(slot: Slot): void {
+    if (slot.input !== null) closeCopy(slot.input, false);
+    if (slot.logFd !== null) closeSync(slot.logFd);
+    slot.input = null;
+    slot.logFd = null;
     rmSync(slot.dir, { recursive: true, force: true });
   }
 

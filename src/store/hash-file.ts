@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, readSync, statSync } from 'node:fs';
 
 /** Below this size a file is hashed with one read: cheaper than a stream, and still bounded memory. */
-const ONE_READ_LIMIT = 1 << 20;
+export const ONE_READ_LIMIT = 1 << 20;
 
 export interface FileDigest {
   hash: string;
@@ -23,16 +23,6 @@ export async function hashFile(path: string, knownSize?: number): Promise<FileDi
     total += (chunk as Buffer).length;
   }
   return { hash: h.digest('hex'), size: total };
-}
-
-/**
- * SHA-256 of an open file in one read, or null when it is too big for one (hash it streamed).
- * The bytes read are what is hashed, whatever the size said.
- */
-export function hashOpenFile(fd: number, size: number): FileDigest | null {
-  if (size > ONE_READ_LIMIT) return null;
-  const bytes = readOpenFile(fd, size);
-  return { hash: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
 }
 
 /** Up to `size` bytes of an open file from its start: fewer if it is shorter. */

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync, closeSync, copyFileSync, fchmodSync, constants as fsc, createReadStream, fstatSync, ftruncateSync, fsyncSync, lstatSync, mkdirSync, openSync,
-  renameSync, statSync, unlinkSync, writeFileSync, type Stats,
+  renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
-import { hashFile, hashOpenFile, readOpenFile, type FileDigest } from './hash-file.js';
+import { hashBytes, hashFile, ONE_READ_LIMIT, readOpenFile, type FileDigest } from './hash-file.js';
 import { objectRelPath, objectShardDir } from './object-path.js';
 
 export interface PutResult extends FileDigest {
@@ -30,13 +30,38 @@ export interface ObjectStore {
   /**
    * A private read-only copy at dest: a script cannot alter the stored bytes through it. With
    * `reuse`, an earlier copy (no other link to it) is renamed to dest and overwritten instead of
-   * a new file being made. Returns the copy's stat, to tell later whether the script changed it.
+   * a new file being made. The copy's stat tells later whether the script changed it; a small
+   * copy keeps its file open for that next overwrite until closeCopy().
    */
-  copyTo(hash: string, dest: string, reuse?: string): Stats;
+  copyTo(hash: string, dest: string, reuse?: InputCopy | null): InputCopy;
+}
+
+export interface InputCopy {
+  path: string;
+  /** Open for writing (a small copy), so that overwriting it for the next step costs no open. */
+  fd: number | null;
+  /** As the copy was made. */
+  stats: Stats;
+}
+
+/** Close a copy's file; with `remove`, delete it too. */
+export function closeCopy(copy: InputCopy, remove: boolean): void {
+  if (copy.fd !== null) closeSync(copy.fd);
+  copy.fd = null;
+  if (remove) unlinkQuiet(copy.path);
 }
 
 /** Objects up to this size are copied through memory (see copyTo). */
 const SMALL_COPY = 1 << 20;
+/**
+ * The bytes of objects up to this size just stored or read are kept (latin1 strings, no
+ * buffer pool slabs held), up to RECENT_TOTAL in all: the step a new object feeds usually
+ * starts soon after, and its input copy then costs no open and read of the object.
+ */
+const RECENT_OBJECT = 1 << 16;
+const RECENT_TOTAL = 16 << 20;
+/** What an entry costs beyond its bytes (map slot, string header), for the bound. */
+const RECENT_OVERHEAD = 128;
 
 export class LocalObjectStore implements ObjectStore {
   readonly root: string;
@@ -46,6 +71,8 @@ export class LocalObjectStore implements ObjectStore {
   private readonly shards = new Set<string>();
   /** The root, normalised once: paths below it are built by concatenation (path.join per step adds up). */
   private readonly base: string;
+  private readonly recent = new Map<string, string>();
+  private recentSize = 0;
 
   constructor(dbDir: string, options: { durable?: boolean } = {}) {
     this.root = dbDir;
@@ -69,15 +96,47 @@ export class LocalObjectStore implements ObjectStore {
   async adopt(tmpFile: string): Promise<PutResult> {
     // A small file (nearly every output) costs one open: size, bytes and read-only mode through it.
     const fd = openSync(tmpFile, 'r');
-    let digest: FileDigest | null;
+    let digest: FileDigest | null = null;
     try {
-      digest = hashOpenFile(fd, fstatSync(fd).size);
-      if (digest) fchmodSync(fd, 0o444);
+      const size = fstatSync(fd).size;
+      if (size <= ONE_READ_LIMIT) {
+        const bytes = readOpenFile(fd, size);
+        digest = { hash: hashBytes(bytes), size: bytes.length };
+        fchmodSync(fd, 0o444);
+        this.remember(digest.hash, bytes);
+      }
     } finally {
       closeSync(fd);
     }
     if (digest) return this.place(tmpFile, digest, true);
     return this.place(tmpFile, await hashFile(tmpFile), false);
+  }
+
+  private remember(hash: string, bytes: Buffer): void {
+    if (bytes.length > RECENT_OBJECT || this.recent.has(hash)) return;
+    this.recent.set(hash, bytes.toString('latin1'));
+    this.recentSize += bytes.length + RECENT_OVERHEAD;
+    for (const [old, text] of this.recent) {
+      if (this.recentSize <= RECENT_TOTAL) break;
+      this.recent.delete(old);
+      this.recentSize -= text.length + RECENT_OVERHEAD;
+    }
+  }
+
+  /** The bytes of a small object (from memory when just seen), or null for a big one. */
+  private smallBytes(hash: string): Buffer | null {
+    const text = this.recent.get(hash);
+    if (text !== undefined) return Buffer.from(text, 'latin1');
+    const fd = openSync(this.pathOf(hash), 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size > SMALL_COPY) return null;
+      const bytes = readOpenFile(fd, size);
+      this.remember(hash, bytes);
+      return bytes;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Rename a hashed temp file into place. An existing object of the right size wins (same bytes). */
@@ -137,67 +196,59 @@ export class LocalObjectStore implements ObjectStore {
     return this.place(tmp, { hash: createHash('sha256').update(buf).digest('hex'), size: buf.length }, false);
   }
 
-  copyTo(hash: string, dest: string, reuse?: string): Stats {
-    const src = this.pathOf(hash);
-    const fd = openSync(src, 'r');
-    let bytes: Buffer | null = null;
-    try {
-      const size = fstatSync(fd).size;
-      if (size <= SMALL_COPY) {
-        // Read and write: on ext4 a file made by copy_file_range costs ~1 ms to unlink later,
-        // one written plainly a few microseconds.
-        bytes = readOpenFile(fd, size);
-      }
-    } finally {
-      closeSync(fd);
+  copyTo(hash: string, dest: string, reuse?: InputCopy | null): InputCopy {
+    // Read and write: on ext4 a file made by copy_file_range costs ~1 ms to unlink later, one
+    // written plainly a few microseconds.
+    const bytes = this.smallBytes(hash);
+    if (bytes !== null) {
+      if (reuse && reuse.fd !== null) return overwrite(reuse, dest, bytes);
+      if (reuse) closeCopy(reuse, true);
+      return writeNew(dest, bytes);
     }
-    if (bytes !== null) return reuse === undefined ? writeNew(dest, bytes) : overwrite(reuse, dest, bytes);
-    if (reuse !== undefined) unlinkSync(reuse);
+    if (reuse) closeCopy(reuse, true);
     // FICLONE makes this a reflink on filesystems that have them, a kernel-side copy elsewhere.
-    copyFileSync(src, dest, fsc.COPYFILE_FICLONE);
+    copyFileSync(this.pathOf(hash), dest, fsc.COPYFILE_FICLONE);
     chmodSync(dest, 0o444);
-    return lstatSync(dest);
+    return { path: dest, fd: null, stats: lstatSync(dest) };
   }
 }
 
-function writeNew(dest: string, bytes: Buffer): Stats {
+/** A new read-only file, kept open for writing: created by this open, it needs no write permission. */
+function writeNew(dest: string, bytes: Buffer): InputCopy {
   const fd = openSync(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o444);
   try {
-    writeFileSync(fd, bytes);
-    return fstatSync(fd);
-  } finally {
+    writeAll(fd, bytes);
+    return { path: dest, fd, stats: fstatSync(fd) };
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
 }
 
 /**
- * Rewrite a read-only file in place under a new name. Allocating an inode is the dearest part of
- * making a small file on ext4 (without a journal it scans past every inode deleted in the last
- * minutes), and a step per input would otherwise make and delete one each time. The bytes are
- * written over the old ones and the file cut to length after: a truncation to zero first would
- * make ext4 (auto_da_alloc) flush the file at close, a disk write per step.
+ * Rewrite a copy in place under a new name, through the descriptor it kept. Allocating an inode
+ * is the dearest part of making a small file on ext4 (without a journal it scans past every
+ * inode deleted in the last minutes), and a step per input would otherwise make and delete one
+ * each time. The bytes are written over the old ones and the file cut to length after: a
+ * truncation to zero first would make ext4 (auto_da_alloc) flush the file at close, a disk
+ * write per step.
  */
-function overwrite(old: string, dest: string, bytes: Buffer): Stats {
-  if (old !== dest) renameSync(old, dest);
-  let fd: number;
-  let unlocked = false;
+function overwrite(old: InputCopy, dest: string, bytes: Buffer): InputCopy {
+  const fd = old.fd!;
+  old.fd = null;
   try {
-    fd = openSync(dest, fsc.O_WRONLY);
-  } catch (err) {
-    if (errnoCode(err) !== 'EACCES') throw err;
-    // Not root: the owner may lift its own read-only mode for the write.
-    chmodSync(dest, 0o600);
-    unlocked = true;
-    fd = openSync(dest, fsc.O_WRONLY);
-  }
-  try {
-    writeFileSync(fd, bytes);
+    if (old.path !== dest) renameSync(old.path, dest);
+    writeAll(fd, bytes);
     ftruncateSync(fd, bytes.length);
-    if (unlocked) fchmodSync(fd, 0o444);
-    return fstatSync(fd);
-  } finally {
+    return { path: dest, fd, stats: fstatSync(fd) };
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
+}
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off, off);
 }
 
 function fsyncPath(path: string): void {
