@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { cli, countLines, isEmptyDir, listObjects, objectPath, openDb, sha256, workspace } from './helpers.js';
 import { linesOf } from './helpers.js';
 
@@ -167,4 +167,35 @@ touch "$TMPDIR/scratch"
   assert.equal(report.out_empty, '0');
   assert.equal(report.tool, 'hello-from-tool');
   assert.equal(report.writable_input, 'no');
+});
+
+test('TMPDIR is empty for every step, also in a working directory reused after its scratch settled', async (t) => {
+  const ws = workspace(t);
+  // Slow steps, one at a time. Each working directory (known by its scratch dir's inode) is
+  // left alone by the first step there (after which the engine trusts its unchanged mtime
+  // instead of listing it), written to by the second, checked by the third, and so on.
+  ws.write('m.toml', `
+[[task]]
+name = "scratch"
+parallel = 1
+script = """
+uses="$STATE/$(stat -c %i "$TMPDIR")"
+n=$(cat "$uses" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$uses"
+ls -A "$TMPDIR" | wc -l | tr -d ' ' > "$OUTPUT_DIR/seen"
+if [ $((n % 2)) = 1 ]; then mkdir "$TMPDIR/d"; touch "$TMPDIR/d/f" "$TMPDIR/left-$INPUT_NAME"; fi
+sleep 0.3
+"""
+`);
+  const names = 'abcdefghijkl'.split('');
+  for (const n of names) ws.write(`inputs/${n}`, n);
+  mkdirSync(ws.path('state'));
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('inputs'), '-parallel', '1'], { env: { STATE: ws.path('state') } });
+  assert.equal(r.code, 0, r.stderr);
+  const outs = await outputsOf(ws.db, 'scratch');
+  assert.equal(outs.length, names.length);
+  for (const o of outs) assert.equal(readFileSync(objectPath(ws.db, o.hash), 'utf8'), '0\n');
+  // The test means something only if some directory was used three times or more.
+  const uses = readdirSync(ws.path('state')).map((f) => Number(readFileSync(ws.path(`state/${f}`), 'utf8')));
+  assert.ok(Math.max(...uses) >= 3, `uses per working directory: ${uses}`);
 });

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { closeCopy, type InputCopy } from '../store/object-store.js';
 
@@ -13,7 +13,12 @@ export interface Slot {
   input: InputCopy | null;
   /** The log, kept open while the steps here leave it empty (most do): then it needs no new file. */
   logFd: number | null;
+  /** scratch/'s mtime when it was last found empty, if old enough to be trusted (see release). */
+  scratchClean: number | null;
 }
+
+/** A directory modified this long ago keeps its mtime until its next change, whatever the clock's tick. */
+const SETTLED_MS = 100;
 
 /**
  * Working directories under tmp/, one per step in flight, kept from step to step: making
@@ -33,13 +38,14 @@ export class WorkSlots {
     const reused = this.free.pop();
     if (reused) renameSync(reused.dir, dir);
     const slot: Slot = {
-      dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, input: null, logFd: null,
+      dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, input: null, logFd: null, scratchClean: null,
     };
     if (!reused) {
       for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
     } else {
       // Open descriptors follow their files through the rename.
       slot.logFd = reused.logFd;
+      slot.scratchClean = reused.scratchClean;
       if (reused.input !== null) slot.input = { ...reused.input, path: `${slot.inDir}/${basename(reused.input.path)}` };
     }
     return slot;
@@ -47,7 +53,15 @@ export class WorkSlots {
 
   /** Give back a slot whose out/ the step has emptied (in/ holds at most slot.input); scratch/ is emptied here. */
   release(slot: Slot): void {
-    for (const name of readdirSync(slot.scratch)) rmSync(join(slot.scratch, name), { recursive: true, force: true });
+    // Most scripts never use TMPDIR: an unchanged mtime says so in one call, where a listing
+    // takes five. A change made within the clock tick of the last one could leave the mtime as
+    // it was, so only an mtime older than any tick is trusted.
+    const clean = slot.scratchClean;
+    if (clean === null || statSync(slot.scratch).mtimeMs !== clean) {
+      for (const name of readdirSync(slot.scratch)) rmSync(join(slot.scratch, name), { recursive: true, force: true });
+      const mtime = statSync(slot.scratch).mtimeMs;
+      slot.scratchClean = Date.now() - mtime > SETTLED_MS ? mtime : null;
+    }
     this.free.push(slot);
   }
 

@@ -96,20 +96,18 @@ export class LocalObjectStore implements ObjectStore {
   async adopt(tmpFile: string): Promise<PutResult> {
     // A small file (nearly every output) costs one open: size, bytes and read-only mode through it.
     const fd = openSync(tmpFile, 'r');
-    let digest: FileDigest | null = null;
     try {
       const size = fstatSync(fd).size;
       if (size <= ONE_READ_LIMIT) {
         const bytes = readOpenFile(fd, size);
-        digest = { hash: hashBytes(bytes), size: bytes.length };
-        fchmodSync(fd, 0o444);
+        const digest = { hash: hashBytes(bytes), size: bytes.length };
         this.remember(digest.hash, bytes);
+        return this.place(tmpFile, digest, fd);
       }
     } finally {
       closeSync(fd);
     }
-    if (digest) return this.place(tmpFile, digest, true);
-    return this.place(tmpFile, await hashFile(tmpFile), false);
+    return this.place(tmpFile, await hashFile(tmpFile), null);
   }
 
   private remember(hash: string, bytes: Buffer): void {
@@ -139,8 +137,11 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
-  /** Rename a hashed temp file into place. An existing object of the right size wins (same bytes). */
-  private place(tmpFile: string, digest: FileDigest, readOnly: boolean): PutResult {
+  /**
+   * Rename a hashed temp file into place (made read-only through `fd` when it is open). An
+   * existing object of the right size wins (same bytes).
+   */
+  private place(tmpFile: string, digest: FileDigest, fd: number | null): PutResult {
     const final = this.pathOf(digest.hash);
     const existing = statSync(final, { throwIfNoEntry: false });
     if (existing && existing.size === digest.size) {
@@ -148,8 +149,12 @@ export class LocalObjectStore implements ObjectStore {
       return { ...digest, added: false };
     }
     // A missing object, or a damaged one (wrong size) that these verified bytes now repair.
-    if (!readOnly) chmodSync(tmpFile, 0o444);
-    if (this.durable) fsyncPath(tmpFile);
+    if (fd !== null) fchmodSync(fd, 0o444);
+    else chmodSync(tmpFile, 0o444);
+    if (this.durable) {
+      if (fd !== null) fsyncSync(fd);
+      else fsyncPath(tmpFile);
+    }
     this.ensureShard(digest.hash);
     renameSync(tmpFile, final);
     if (this.durable) fsyncPath(dirname(final));
@@ -181,7 +186,7 @@ export class LocalObjectStore implements ObjectStore {
       throw err;
     }
     await out.close();
-    return this.place(tmp, { hash: h.digest('hex'), size }, false);
+    return this.place(tmp, { hash: h.digest('hex'), size }, null);
   }
 
   async putBytes(bytes: Buffer | string): Promise<PutResult> {
@@ -193,7 +198,7 @@ export class LocalObjectStore implements ObjectStore {
       unlinkQuiet(tmp);
       throw err;
     }
-    return this.place(tmp, { hash: createHash('sha256').update(buf).digest('hex'), size: buf.length }, false);
+    return this.place(tmp, { hash: createHash('sha256').update(buf).digest('hex'), size: buf.length }, null);
   }
 
   copyTo(hash: string, dest: string, reuse?: InputCopy | null): InputCopy {
