@@ -33,6 +33,10 @@ test('on a terminal, progress is drawn in place: per task done/total, and rate a
   assert.match(r.stdout, /slow\s+\[[#.]{16}\]\s+\d+\/40/, 'a line per task with done/total');
   assert.match(r.stdout, /steps run, [\d.]+ steps\/s/, 'a rate');
   assert.match(r.stdout, /\x1b\[\d+A/, 'redrawn in place');
+  // Steps queued ahead in the executor are not counted as running: only scripts that started.
+  const running = [...r.stdout.matchAll(/(\d+) running/g)].map((m) => Number(m[1]));
+  assert.ok(running.length > 0, 'a running count');
+  assert.ok(Math.max(...running) <= 2, `running counts ${running}: at most -parallel`);
   assert.match(r.stdout, /done: 41 steps run/, 'then the summary');
 });
 

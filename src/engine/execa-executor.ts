@@ -39,6 +39,7 @@ export class ExecaExecutor implements Executor {
     };
     if (pid !== undefined) {
       this.groups.add(pid);
+      spec.onStart?.();
       // The script is done when its leader exits: a child it daemonised must not hold the
       // step (or a pipe) open, nor outlive it.
       child.once('exit', () => signalGroup(pid, 'SIGKILL'));

@@ -12,6 +12,12 @@ import { passes, type TaskPlan } from './plan.js';
 import { fillInputDir, safeBasename } from './step-input.js';
 import type { Slot, WorkSlots } from './work-slots.js';
 
+/**
+ * A directory never shrinks on ext4: an OUTPUT_DIR that held this many files is replaced, or
+ * every later step in its slot would list (and create in) a directory of thousands of empty entries.
+ */
+const MANY_OUTPUTS = 256;
+
 export interface StepContext {
   store: LocalObjectStore;
   executor: Executor;
@@ -21,6 +27,8 @@ export interface StepContext {
   echo: ((line: string) => void) | null;
   /** The run is being interrupted: every running script is stopped. */
   stop: AbortSignal;
+  /** Told when a step's script starts (+1) and when it ends (-1): what is running, as opposed to queued. */
+  scripts?: (taskId: number, delta: 1 | -1) => void;
 }
 
 export interface RunnableStep extends LeafStep {
@@ -156,6 +164,7 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
         slot.input = null;
       }
       if (prepared.gathered) rmSync(prepared.gathered, { recursive: true, force: true });
+      if (outputs.length > MANY_OUTPUTS) ctx.slots.renewOutDir(slot);
       clean = true;
     }
     return finished(step, startedAt, spawned.exitCode, error, outputs, log, logTail);
@@ -196,6 +205,7 @@ async function spawn(
   const logFd = slot.logFd ?? openSync(slot.log, 'w');
   slot.logFd = null;
   let keepLog = false;
+  let started = false;
   let stdoutFd: number | null = null;
   try {
     if (spec.stdout !== null) {
@@ -213,7 +223,12 @@ async function spawn(
       onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
+      onStart: ctx.scripts && (() => {
+        started = true;
+        ctx.scripts!(step.task, 1);
+      }),
     });
+    if (started) ctx.scripts!(step.task, -1);
     const logSize = fstatSync(logFd).size;
     keepLog = logSize === 0;
     return { spawned, logSize };

@@ -13,6 +13,8 @@ export interface SpawnSpec {
   timeoutMs: number | null;
   /** Aborting means: the run is being interrupted; stop the script. */
   signal: AbortSignal;
+  /** Called when the script has started (a run may wait in the executor's queue before). */
+  onStart?: () => void;
 }
 
 export interface SpawnResult {

@@ -13,6 +13,8 @@ import { WriteBatcher } from './write-batcher.js';
 /** Leaves are read from the db this many at a time per task: memory stays bounded at any db size. */
 const PAGE = 256;
 const RETRY_BASE_MS = 250;
+/** Steps held ready in the executor beyond those running, at least (see launchLimit). */
+const AHEAD = 32;
 const RETRY_MAX_MS = 10_000;
 
 export interface TaskProgress {
@@ -36,6 +38,8 @@ interface TaskState {
   limit: number;
   /** Launched (running, or ready in the executor's queue) and not yet exited: what the task's `parallel` limits. */
   running: number;
+  /** Scripts started and not yet exited. */
+  scripts: number;
   /** Scripts done, outputs being stored. */
   collecting: number;
   /** Finished, waiting for their batch to be committed. */
@@ -88,26 +92,30 @@ export class Scheduler {
   private pumpAgain = false;
   private failed: unknown = null;
   private readonly writer: WriteBatcher;
+  private readonly ctx: StepContext;
 
   constructor(private readonly o: SchedulerOptions) {
     for (const plan of o.plans) {
       this.states.set(plan.taskId, {
-        plan, limit: plan.spec.parallel ?? Infinity, running: 0, collecting: 0, committing: 0, retrying: 0, queue: [], cursor: 0,
+        plan, limit: plan.spec.parallel ?? Infinity, running: 0, scripts: 0, collecting: 0, committing: 0, retrying: 0, queue: [], cursor: 0,
         exhausted: false, selected: o.only === null || o.only.has(plan.taskId), done: 0, firedAt: -1,
       });
     }
     this.order = [...this.states.values()];
     this.hasGathers = this.order.some((s) => s.plan.spec.gather);
+    this.ctx = { ...o.ctx, scripts: (taskId, delta) => { this.states.get(taskId)!.scripts += delta; } };
     this.writer = new WriteBatcher(o.meta, o.runId, (outs, effect) => this.afterCommit(outs, effect), (err) => this.fail(err));
   }
 
   /**
-   * Steps launched and not yet exited: twice `parallel`. The executor runs `parallel` scripts at
-   * once and holds the others ready, so that a script starts the moment another exits instead
-   * of when this event loop gets round to it (on two cores that wait left a fifth of B1 idle).
+   * Steps launched and not yet exited: `parallel` running, and up to AHEAD more ready in the
+   * executor's queue, so that a script starts the moment another exits instead of when this
+   * event loop gets round to it. The queue must outlast the longest time the event loop is
+   * busy elsewhere, a batch's transaction (a few ms): with only `parallel` ready, on two cores
+   * the scripts of B1 waited through every commit.
    */
   private get launchLimit(): number {
-    return 2 * this.o.parallel;
+    return this.o.parallel + Math.max(this.o.parallel, AHEAD);
   }
 
   /** Where the run stands, per task: for a live progress display. */
@@ -120,7 +128,7 @@ export class Scheduler {
         name: st.plan.spec.name,
         done: c.done,
         total: c.done + c.pending + c.running + c.failed,
-        running: st.running,
+        running: st.scripts,
         failed: counts.failed,
         ran: counts.ran,
       });
@@ -141,7 +149,7 @@ export class Scheduler {
       this.o.stop.addEventListener('abort', onStop, { once: true });
       leaves$
         // The source bounds what runs (launch()), so mergeMap never has to hold a step back.
-        .pipe(mergeMap((step) => executeStep$(this.o.ctx, step)))
+        .pipe(mergeMap((step) => executeStep$(this.ctx, step)))
         .subscribe({
           next: (event) => this.onEvent(event),
           error: (err: unknown) => {

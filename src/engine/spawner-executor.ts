@@ -150,6 +150,7 @@ export class SpawnerExecutor implements Executor {
     if (kind === 'S') {
       p.pid = Number(a);
       this.groups.add(p.pid);
+      p.spec.onStart?.();
       // The timeout counts from the start, not from the time spent in the queue.
       if (p.spec.timeoutMs !== null) {
         p.timeoutTimer = setTimeout(() => {

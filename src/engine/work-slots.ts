@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { closeCopy, type InputCopy } from '../store/object-store.js';
 
@@ -63,6 +63,12 @@ export class WorkSlots {
       slot.scratchClean = Date.now() - mtime > SETTLED_MS ? mtime : null;
     }
     this.free.push(slot);
+  }
+
+  /** A new, empty out/ in place of the old one (emptied by the step). */
+  renewOutDir(slot: Slot): void {
+    rmdirSync(slot.outDir);
+    mkdirSync(slot.outDir);
   }
 
   discard(slot: Slot): void {

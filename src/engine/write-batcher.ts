@@ -1,13 +1,14 @@
 import type { CommitEffect, MetadataStore, StepOutcome } from '../store/metadata-store.js';
 
 /**
- * A batch is written at the latest this long after its first write arrives... (B1: 50 ms
- * rather than 10 halves the WAL writes: the hash-keyed index pages a step dirties are shared
- * by more steps of a bigger batch.)
+ * A batch is written at the latest this long after its first write arrives... The hash-keyed
+ * index pages a step dirties are shared by more steps of a bigger batch: at B1's pace, 100 ms
+ * and 512 writes take a third fewer WAL writes than 50 ms and 256 (and 10 ms twice as many).
+ * The scheduler keeps enough steps queued in the executor to outlast a transaction this size.
  */
-const BATCH_MS = 50;
+const BATCH_MS = 100;
 /** ...or as soon as it holds this many. */
-const BATCH_MAX = 256;
+const BATCH_MAX = 512;
 
 /**
  * Claims and finished steps are written in batches, one transaction each: a transaction costs
@@ -22,6 +23,7 @@ export class WriteBatcher {
   private outcomes: StepOutcome[] = [];
   private timer: NodeJS.Timeout | null = null;
   private soon = false;
+  private lastFlush = 0;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -56,6 +58,9 @@ export class WriteBatcher {
 
   private schedule(): void {
     if (this.claims.length + this.outcomes.length >= BATCH_MAX) this.flushSoon();
+    // After a quiet spell the first write goes at once (with what joins it this turn): slow
+    // steps show as running, and their results, without waiting for a batch that never fills.
+    else if (this.timer === null && Date.now() - this.lastFlush > BATCH_MS) this.flushSoon();
     else this.timer ??= setTimeout(() => this.flushNow(), BATCH_MS);
   }
 
@@ -75,6 +80,7 @@ export class WriteBatcher {
       claims = claims.filter((id) => !finished.has(id));
     }
     const now = Date.now();
+    this.lastFlush = now;
     this.chain = this.chain.then(async () => {
       const effect = await this.meta.commit({ claims, outcomes, now }, this.runId);
       if (outcomes.length > 0) this.onCommitted(outcomes, effect);
