@@ -169,6 +169,31 @@ touch "$TMPDIR/scratch"
   assert.equal(report.writable_input, 'no');
 });
 
+test('outputs and input copies of every size around the read boundaries keep their exact bytes', async (t) => {
+  const ws = workspace(t);
+  // 64 KiB is read in one call without a stat, 1 MiB through one read after a stat, bigger streamed.
+  const sizes = [0, 1, 65535, 65536, 65537, 1048576, 1048577];
+  ws.write('m.toml', `
+[[task]]
+name = "make"
+script = 'for n in ${sizes.join(' ')}; do head -c $n /dev/urandom > "$OUTPUT_DIR/f$n"; done'
+[[task]]
+name = "copy"
+script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/copy"'
+`);
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db]);
+  assert.equal(r.code, 0, r.stderr);
+  const made = await outputsOf(ws.db, 'make');
+  assert.equal(made.length, sizes.length);
+  for (const o of made) {
+    const bytes = readFileSync(objectPath(ws.db, o.hash));
+    assert.equal(bytes.length, Number(o.name.slice(1)), o.name);
+    assert.equal(sha256(bytes), o.hash, o.name);
+  }
+  const copies = await outputsOf(ws.db, 'copy');
+  assert.deepEqual(copies.map((c) => c.hash).sort(), made.map((m) => m.hash).sort());
+});
+
 test('TMPDIR is empty for every step, also in a working directory reused after its scratch settled', async (t) => {
   const ws = workspace(t);
   // Slow steps, one at a time. Each working directory (known by its scratch dir's inode) is

@@ -25,6 +25,19 @@ export async function hashFile(path: string, knownSize?: number): Promise<FileDi
   return { hash: h.digest('hex'), size: total };
 }
 
+/** What readWhole reads in one call; larger files need their size first. */
+const WHOLE_READ = 1 << 16;
+const wholeBuf = Buffer.allocUnsafe(WHOLE_READ);
+
+/**
+ * All of an open regular file, from its start, when it is smaller than 64 KiB (one read that
+ * comes back short has met the end of the file): no fstat, no Stats object. Null when bigger.
+ */
+export function readWhole(fd: number): Buffer | null {
+  const n = readSync(fd, wholeBuf, 0, WHOLE_READ, 0);
+  return n === WHOLE_READ ? null : Buffer.from(wholeBuf.subarray(0, n));
+}
+
 /** Up to `size` bytes of an open file from its start: fewer if it is shorter. */
 export function readOpenFile(fd: number, size: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
