@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, readSync, statSync } from 'node:fs';
+import { createReadStream, fstatSync, readFileSync, readSync, statSync } from 'node:fs';
 
 /** Below this size a file is hashed with one read: cheaper than a stream, and still bounded memory. */
 export const ONE_READ_LIMIT = 1 << 20;
@@ -25,17 +25,20 @@ export async function hashFile(path: string, knownSize?: number): Promise<FileDi
   return { hash: h.digest('hex'), size: total };
 }
 
-/** What readWhole reads in one call; larger files need their size first. */
+/** Files smaller than this are read in one call, without asking their size first. */
 const WHOLE_READ = 1 << 16;
 const wholeBuf = Buffer.allocUnsafe(WHOLE_READ);
 
 /**
- * All of an open regular file, from its start, when it is smaller than 64 KiB (one read that
- * comes back short has met the end of the file): no fstat, no Stats object. Null when bigger.
+ * All of an open regular file if it holds at most `limit` bytes, else null. Under 64 KiB it
+ * costs one read (a read that comes back short has met the end of the file): no fstat, no
+ * Stats object.
  */
-export function readWhole(fd: number): Buffer | null {
+export function readSmallFile(fd: number, limit: number): Buffer | null {
   const n = readSync(fd, wholeBuf, 0, WHOLE_READ, 0);
-  return n === WHOLE_READ ? null : Buffer.from(wholeBuf.subarray(0, n));
+  if (n < WHOLE_READ) return Buffer.from(wholeBuf.subarray(0, n));
+  const size = fstatSync(fd).size;
+  return size > limit ? null : readOpenFile(fd, size);
 }
 
 /** Up to `size` bytes of an open file from its start: fewer if it is shorter. */

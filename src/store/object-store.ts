@@ -6,7 +6,7 @@ import {
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
-import { hashBytes, hashFile, ONE_READ_LIMIT, readOpenFile, readWhole, type FileDigest } from './hash-file.js';
+import { hashBytes, hashFile, ONE_READ_LIMIT, readSmallFile, type FileDigest } from './hash-file.js';
 import { objectRelPath, objectShardDir } from './object-path.js';
 
 export interface PutResult extends FileDigest {
@@ -97,7 +97,7 @@ export class LocalObjectStore implements ObjectStore {
     // A small file (nearly every output) costs one open: size, bytes and read-only mode through it.
     const fd = openSync(tmpFile, 'r');
     try {
-      const bytes = readWhole(fd) ?? readUpTo(fd, ONE_READ_LIMIT);
+      const bytes = readSmallFile(fd, ONE_READ_LIMIT);
       if (bytes !== null) {
         const digest = { hash: hashBytes(bytes), size: bytes.length };
         this.remember(digest.hash, bytes);
@@ -126,7 +126,7 @@ export class LocalObjectStore implements ObjectStore {
     if (text !== undefined) return Buffer.from(text, 'latin1');
     const fd = openSync(this.pathOf(hash), 'r');
     try {
-      const bytes = readWhole(fd) ?? readUpTo(fd, SMALL_COPY);
+      const bytes = readSmallFile(fd, SMALL_COPY);
       if (bytes === null) return null;
       this.remember(hash, bytes);
       return bytes;
@@ -248,12 +248,6 @@ function overwrite(old: InputCopy, dest: string, bytes: Buffer): InputCopy {
     closeSync(fd);
     throw err;
   }
-}
-
-/** The whole open file if it is at most `limit` bytes, else null. */
-function readUpTo(fd: number, limit: number): Buffer | null {
-  const size = fstatSync(fd).size;
-  return size > limit ? null : readOpenFile(fd, size);
 }
 
 function writeAll(fd: number, bytes: Buffer): void {
