@@ -11,11 +11,6 @@ CLI=$HERE/../../dist/cli/main.js
 OUT=$HERE/../work/instructions
 mkdir -p "$OUT" && cd "$OUT"
 . "$HERE/b1-fixture.sh"
-cat > xargs.sh <<'SH'
-split -l 1 -d -a 6 ../input.txt lines/line-
-ls lines | xargs -P 2 -n 1 sh -e -c 'tr a-z A-Z < "lines/$1" > "up/$1"' sh
-ls up | xargs -P 2 -n 1 sh -e -c 'wc -c < "up/$1" > "cnt/$1"' sh
-SH
 # A new db or tree each run (called in $(...), so a counter would not survive: the clock does).
 fresh() { echo "run-$(date +%s%N)"; }
 stat_of() { awk -F, '$3 ~ /^instructions/ {i=$1} $3 ~ /^task-clock/ {t=$1} END {printf "%7.0f M instructions %7.0f ms CPU", i/1e6, t}'; }
@@ -23,12 +18,12 @@ echo "== B1, N=$N ($((2 * N + 1)) steps)"
 d=$(fresh); echo "engine, whole tree:  $(perf stat -x, -e instructions,task-clock -- node "$CLI" -manifest b1.toml -db "$d" -input input.txt -quiet 2>&1 | stat_of)"
 d=$(fresh); echo "engine, main thread: $(perf stat -x, -i -e instructions,task-clock -- node "$CLI" -manifest b1.toml -db "$d" -input input.txt -quiet 2>&1 | stat_of)"
 d=$(fresh); mkdir -p "$d/lines" "$d/up" "$d/cnt"
-echo "xargs, whole tree:   $(cd "$d" && perf stat -x, -e instructions,task-clock -- sh ../xargs.sh 2>&1 | stat_of)"
+echo "xargs, whole tree:   $(perf stat -x, -e instructions,task-clock -- sh xargs.sh "$d" 2>&1 | stat_of)"
 echo "== per command, whole machine (millions of instructions)"
 d=$(fresh); perf record -q -a -e instructions -c 1000000 -o engine.data -- node "$CLI" -manifest b1.toml -db "$d" -input input.txt -quiet 2>/dev/null
 d=$(fresh); mkdir -p "$d/lines" "$d/up" "$d/cnt"
-(cd "$d" && perf record -q -a -e instructions -c 1000000 -o ../xargs.data -- sh ../xargs.sh 2>/dev/null)
+perf record -q -a -e instructions -c 1000000 -o xargs.data -- sh xargs.sh "$d" 2>/dev/null
 for f in engine xargs; do
   echo "$f: $(perf report -i $f.data --sort comm --stdio -n 2>/dev/null | awk '!/^#/ && NF >= 3 && $2 > 20 {printf "%s %s  ", $3, $2}')"
 done
-cd .. && rm -rf "$OUT"
+cd "$HERE" && rm -rf "$OUT"
