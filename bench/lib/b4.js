@@ -75,11 +75,13 @@ script = '''[ -e ${sq(marker)} ] || date +%s%N > ${sq(marker)}'''
 
 /**
  * One engine start on the db: time from spawning it to its first script, then --b4-seconds of
- * work, then SIGINT. Returns the measures, and how many steps this run recorded failed.
+ * work, then SIGINT. Returns the measures, and how many steps this run recorded failed; null
+ * when there was nothing left to start (a small --pending, all done by the run before).
  */
 async function startOnce(o, work, dir, { manifest, marker, db }, variant) {
   rmSync(marker, { force: true });
   const before = stepCounts(db);
+  if ((before.pending ?? 0) === 0) return null;
   let child;
   const run = timed(engineArgv(variant, ['-manifest', manifest, '-db', db, '-quiet']), {
     cwd: dir, env: engineEnv(variant), tmpDir: work, onStart: (c) => { child = c; },
@@ -136,6 +138,10 @@ export async function runB4(o, work, log) {
         execFileSync('cp', ['-a', template, built.db]);
         for (const kind of ['cold', 'warm']) {
           const m = await startOnce(o, work, dir, built, e);
+          if (m === null) {
+            log(`B4 rep ${rep}/${o.repeat} engine (${e}) ${kind}: nothing left pending (--pending is smaller than one window's work), skipped`);
+            continue;
+          }
           results[i][kind].push(m);
           log(`B4 rep ${rep}/${o.repeat} engine (${e}) ${kind}: ${m.pending} pending, first step after ${m.firstMs.toFixed(0)} ms, ` +
             `${m.ran} steps run, peak RSS ${m.rssKb} KiB${m.failed ? `, ${m.failed} FAILED across the interrupt` : ''}`);

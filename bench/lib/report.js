@@ -37,6 +37,7 @@ export function markdown(o, m, results, notes) {
     for (const r of b4) {
       for (const kind of ['cold', 'warm']) {
         const ms = r[kind];
+        if (ms.length === 0) continue; // nothing was left pending for this start
         const rss = ms.map((m) => m.rssKb);
         const failed = ms.reduce((a, m) => a + m.failed, 0);
         out.push(`| ${r.name} | ${kind} | ${Math.min(...ms.map((m) => m.pending))} | ${median(ms.map((m) => m.firstMs)).toFixed(0)} (${Math.max(...ms.map((m) => m.firstMs)).toFixed(0)}) | ` +

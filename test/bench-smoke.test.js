@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, workspace } from './helpers.js';
+
+// `npm run bench` itself, at toy sizes: every benchmark runs the real engine and its peers, checks
+// that they produced the same outputs, and prints its table and ratios. No time is asserted.
+test('the bench runs B1-B4 with their peers and prints a table and an engine/peer ratio for each', (t) => {
+  const missing = ['make', 'openssl', 'xargs'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  if (missing.length > 0) {
+    t.skip(`the bench's peers need ${missing.join(', ')}`);
+    return;
+  }
+  const ws = workspace(t);
+  const out = ws.path('results.md');
+  const r = spawnSync(process.execPath, [
+    join(ROOT, 'bench', 'run.js'), '--n', '20', '--big-mib', '1', '--pending', '50', '--b4-seconds', '1', '--repeat', '1', '--out', out,
+  ], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const md = readFileSync(out, 'utf8');
+  for (const section of ['## B1', '## B2', '## B3', '## B4', '## Targets (SPEC 7)']) assert.ok(md.includes(section), section);
+  assert.match(md, /^\| engine \(spawner\) \/ \| [\d.]+x \| .*[\d.]+x \|$/m, 'B1: the engine against xargs, and make');
+  assert.match(md, /^\| B1 ratio \(median\/median\) \| xargs -P \d+ \|.* make -j\d+ -r \|$/m);
+  assert.match(md, /^\| B2 ratio .*\n.*\n\| engine \(spawner\) \/ \| [\d.]+x \|$/m, 'B2: the engine against cp + openssl + mv');
+  assert.match(md, /^\| engine re-run \/ \| [\d.]+x \|$/m, 'B3: the no-op re-run against make');
+  assert.match(md, /^\| engine \(spawner\) \| cold \| 50 \| \d+ \(\d+\) \|/m, 'B4: time to the first step of 50 pending');
+  assert.match(md, /Measured .* on \d+ cores/, 'the machine');
+  // A B4 start with nothing left pending is reported as skipped, not waited on.
+  assert.match(r.stdout, /warm: nothing left pending/);
+  assert.equal(existsSync(join(ROOT, 'bench', 'work', 'b1')), false, 'the run trees are removed at the end');
+});
