@@ -141,7 +141,9 @@ export class LocalObjectStore implements ObjectStore {
    */
   private place(tmpFile: string, digest: FileDigest, fd: number | null): PutResult {
     const final = this.pathOf(digest.hash);
-    const existing = statSync(final, { throwIfNoEntry: false });
+    // A shard directory this put has just made holds nothing yet: no need to look for the object.
+    const fresh = this.ensureShard(digest.hash);
+    const existing = fresh ? undefined : statSync(final, { throwIfNoEntry: false });
     if (existing && existing.size === digest.size) {
       unlinkSync(tmpFile);
       return { ...digest, added: false };
@@ -153,17 +155,18 @@ export class LocalObjectStore implements ObjectStore {
       if (fd !== null) fsyncSync(fd);
       else fsyncPath(tmpFile);
     }
-    this.ensureShard(digest.hash);
     renameSync(tmpFile, final);
     if (this.durable) fsyncPath(dirname(final));
     return { ...digest, added: true };
   }
 
-  private ensureShard(hash: string): void {
+  /** Make the object's shard directory if needed; true when it did not exist before. */
+  private ensureShard(hash: string): boolean {
     const shard = objectShardDir(hash);
-    if (this.shards.has(shard)) return;
-    mkdirSync(`${this.base}/${shard}`, { recursive: true });
+    if (this.shards.has(shard)) return false;
+    const made = mkdirSync(`${this.base}/${shard}`, { recursive: true });
     this.shards.add(shard);
+    return made !== undefined;
   }
 
   async ingest(srcFile: string): Promise<PutResult> {
