@@ -172,7 +172,7 @@ script = 'echo "halfway there"; touch "$MARK"; sleep 30; echo never > "$OUTPUT_D
   assert.equal(log.code, 0, log.stderr);
   assert.match(log.stdout, /^halfway there\n--- step 1 ---\n/);
   assert.match(log.stdout, /^status: +running$/m);
-  assert.match(log.stdout, /^log: +\(running: the output above so far, from .*tmp\/step-1\/log\)$/m);
+  assert.match(log.stdout, /^log: +\(running: the output above so far, from .*tmp\/slot-\d+\/log\)$/m);
   const status = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout);
   assert.equal(status.tasks[0].running, 1);
   assert.equal(status.latestRun.finishedAt, null);

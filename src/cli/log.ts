@@ -1,5 +1,6 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { errnoCode, UserError } from '../errors.js';
+import { runningStepDir } from '../engine/running-scripts.js';
 import { openDatabase } from '../store/database.js';
 import { copyUnverified, copyVerified } from '../store/inspect/read-object.js';
 import { stepDetail, type StepDetail } from '../store/inspect/step-detail.js';
@@ -22,12 +23,15 @@ export const command: Command = {
     if (id === undefined || extra !== undefined) throw new UserError('EUSAGE', "log: give one STEP_ID; see 'task-pipeline log --help'");
     const dbDir = String(args.flags.db);
     const db = openDatabase(dbDir, {});
-    let step: StepDetail;
+    let detail: StepDetail;
     try {
-      step = stepDetail(db, dbDir, id);
+      detail = stepDetail(db, dbDir, id);
     } finally {
       db.close();
     }
+    // A running step's log grows in its working directory, found through its script.
+    const workDir = detail.status === 'running' ? runningStepDir(resolve(dbDir, 'tmp'), detail.stepId) : null;
+    const step = { ...detail, workDir };
     let last = -1;
     const see = (c: Buffer) => {
       if (c.length > 0) last = c[c.length - 1]!;
@@ -53,10 +57,12 @@ export const command: Command = {
   },
 };
 
-function formatDetail(s: StepDetail): string {
+function formatDetail(s: StepDetail & { workDir: string | null }): string {
   const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
   const log = s.log === null
-    ? s.workDir !== null ? `(running: the output above so far, from ${s.workDir}/log)` : s.status === 'pending' ? '(none: the step has not run yet)' : '(none stored)'
+    ? s.workDir !== null ? `(running: the output above so far, from ${s.workDir}/log)`
+      : s.status === 'running' ? '(running: not stored yet)'
+      : s.status === 'pending' ? '(none: the step has not run yet)' : '(none stored)'
     : `${s.log.hash}${s.log.size === null ? '' : ` (${formatBytes(s.log.size)})`}`;
   const rows: [string, string][] = [
     ['step', `${s.stepId}`],

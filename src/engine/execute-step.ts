@@ -107,7 +107,7 @@ interface Prepared {
 }
 
 async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal, onExited: () => void): Promise<StepResult> {
-  const slot = ctx.slots.acquire(step.id);
+  const slot = ctx.slots.acquire();
   let clean = false;
   try {
     const startedAt = Date.now();

@@ -9,7 +9,7 @@ import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { chooseExecutor } from './choose-executor.js';
 import { ingestInputs, listInputs } from './ingest.js';
 import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
-import { killLeftovers } from './leftovers.js';
+import { killLeftovers } from './running-scripts.js';
 import { ProcessGroups } from './process-groups.js';
 import { newSummary, summaryJson, type RunSummary } from './run-summary.js';
 import { Scheduler, type ProgressSnapshot } from './scheduler.js';

@@ -1,8 +1,8 @@
-import { closeSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { closeSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { closeCopy, type InputCopy } from '../store/object-store.js';
 
-/** A step's working directory, tmp/step-<id>/. Reused by the next step when left clean. */
+/** A step's working directory, tmp/slot-<n>/. Reused by the next step when left clean. */
 export interface Slot {
   dir: string;
   inDir: string;
@@ -23,31 +23,26 @@ const SETTLED_MS = 100;
 /**
  * Working directories under tmp/, one per step in flight, kept from step to step: making
  * and removing four directories per step costs more kernel time than many scripts take.
- * A reused directory is renamed for its new step (one cheap call), so that tmp/step-<id>/
- * always names the step working there (`task-pipeline log` reads a running step's log).
- * A slot that a failure or an interrupt left in an unknown state is removed, not reused.
+ * A slot keeps its name whichever step works in it: renaming it for each step cost a
+ * rename per step. `task-pipeline log` finds a running step's slot through its script's
+ * environment instead (running-scripts.ts). A slot that a failure or an interrupt left in
+ * an unknown state is removed, not reused.
  */
 export class WorkSlots {
   private readonly free: Slot[] = [];
+  private made = 0;
 
   /** tmpDir is normalised (the store's): slot paths are built by concatenation. */
   constructor(private readonly tmpDir: string) {}
 
-  acquire(stepId: number): Slot {
-    const dir = `${this.tmpDir}/step-${stepId}`;
+  acquire(): Slot {
     const reused = this.free.pop();
-    if (reused) renameSync(reused.dir, dir);
+    if (reused) return reused;
+    const dir = `${this.tmpDir}/slot-${this.made++}`;
     const slot: Slot = {
       dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, input: null, logFd: null, scratchClean: null,
     };
-    if (!reused) {
-      for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
-    } else {
-      // Open descriptors follow their files through the rename.
-      slot.logFd = reused.logFd;
-      slot.scratchClean = reused.scratchClean;
-      if (reused.input !== null) slot.input = { ...reused.input, path: `${slot.inDir}/${basename(reused.input.path)}` };
-    }
+    for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
     return slot;
   }
 

@@ -6,7 +6,8 @@
  *           E n NAME=value...                                  base environment n
  *           R id cwd stdout stderr base argc argv... NAME=value...  run (queued while `limit` run)
  *           C id                                               cancel a run still queued
- * stdout: `S id pid`, `F id message`, `Q id`, `X id code -` or `X id - signo`, one line each.
+ * stdout: `S id pid`, `F id message`, `Q id`, `X id code -` or `X id - signo`, one line each,
+ *         written together at the end of each turn of the loop.
  *
  * Scripts are started with posix_spawn (vfork-like: nothing of this process is copied), each
  * the leader of a new session, stdin /dev/null, every signal at its default and none blocked,
@@ -62,6 +63,23 @@ static long limit = 1L << 30;
 static sigset_t child_default;
 static int wake[2];
 
+/* Replies wait here until the end of the loop's turn: the `X` of a script and the `S` of the
+ * one started in its place go in one write, one wakeup of the engine instead of two. */
+static char out_buf[1 << 16];
+static size_t out_len;
+
+static void flush_replies(void) {
+  for (char *p = out_buf; out_len > 0;) {
+    ssize_t w = write(1, p, out_len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      exit(0); /* the engine is gone */
+    }
+    p += w;
+    out_len -= (size_t)w;
+  }
+}
+
 static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void reply(const char *fmt, ...) {
   char line[4096];
@@ -74,15 +92,9 @@ static void reply(const char *fmt, ...) {
     n = sizeof line - 1;
     line[n - 1] = '\n';
   }
-  for (char *p = line; n > 0;) {
-    ssize_t w = write(1, p, (size_t)n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      exit(0); /* the engine is gone */
-    }
-    p += w;
-    n -= (int)w;
-  }
+  if (out_len + (size_t)n > sizeof out_buf) flush_replies();
+  memcpy(out_buf + out_len, line, (size_t)n);
+  out_len += (size_t)n;
 }
 
 /* The value of NAME in an environment given as NAME=value strings, or NULL. */
@@ -337,5 +349,6 @@ int main(int argc, char **argv) {
     }
     reap();
     start_queued();
+    flush_replies();
   }
 }

@@ -1,6 +1,4 @@
 import type Database from 'better-sqlite3';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
 
@@ -16,11 +14,9 @@ export interface StepDetail extends StepRef {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
-  /** For a running step: its working directory in tmp/, where the log is being written. */
-  workDir: string | null;
 }
 
-type Row = Omit<StepDetail, 'log' | 'workDir'> & { logHash: string | null; logSize: number | null };
+type Row = Omit<StepDetail, 'log'> & { logHash: string | null; logSize: number | null };
 
 export const STEP_DETAIL_SQL = {
   step: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName, s.object_hash AS inputHash, s.attempts,
@@ -43,16 +39,5 @@ export function stepDetail(db: Database.Database, dbDir: string, id: string): St
   return {
     ...rest,
     log: logHash === null ? null : { hash: logHash, size: logSize },
-    workDir: rest.status === 'running' ? runningWorkDir(dbDir, rest.stepId) : null,
   };
-}
-
-/** The engine works a step in tmp/step-<id>/ (see work-slots.ts); its log file grows there. */
-function runningWorkDir(dbDir: string, stepId: number): string | null {
-  try {
-    const found = readdirSync(join(dbDir, 'tmp')).find((n) => n === `step-${stepId}`);
-    return found === undefined ? null : join(dbDir, 'tmp', found);
-  } catch {
-    return null;
-  }
 }
