@@ -121,3 +121,42 @@ test('gc refuses to run beside a live engine: exit 2 naming its pid, nothing del
   assert.ok(!existsSync(objectPath(ws.db, stray)));
   assert.ok(!existsSync(join(ws.db, 'lock')), 'gc releases the lock');
 });
+
+test('gc finds the steps of an input hash through UNIQUE(task, object_hash): none of its statements scans step', async (t) => {
+  const ws = chainDb(t);
+  const { GC_SQL } = await import('../dist/store/inspect/collect-garbage.js');
+  const { default: Database } = await import('better-sqlite3');
+  const d = new Database(join(ws.db, 'pipeline.sqlite'));
+  t.after(() => d.close());
+  d.exec(GC_SQL.setup);
+  // As gc runs its deletes: its own NOT EXISTS checks stand in for SQLite's foreign-key check.
+  d.pragma('foreign_keys = OFF');
+  for (const [key, args] of [['unreferenced', []], ['deleteRow', [{ hash: 'x' }]]]) {
+    const plan = d.prepare(`EXPLAIN QUERY PLAN ${GC_SQL[key]}`).all(...args).map((r) => r.detail);
+    assert.ok(!plan.some((l) => /^SCAN step( |$)/.test(l)), `${key} scans step:\n${plan.join('\n')}`);
+    assert.ok(plan.some((l) => /SEARCH step USING COVERING INDEX sqlite_autoindex_step_1 \(task=\? AND object_hash=\?\)/.test(l)), `${key}:\n${plan.join('\n')}`);
+  }
+});
+
+test('a db of schema 1 is brought forward: idx_step_object dropped, show and gc still find the steps of an input', async (t) => {
+  const ws = chainDb(t);
+  const { default: Database } = await import('better-sqlite3');
+  const old = new Database(join(ws.db, 'pipeline.sqlite'));
+  old.exec('CREATE INDEX idx_step_object ON step(object_hash)');
+  old.pragma('user_version = 1');
+  old.close();
+  const input = sha256('beta\n');
+  const show = cli(['show', '-db', ws.db, input]);
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, /upper/);
+  const d = await openDb(ws.db);
+  assert.equal(d.pragma('user_version', { simple: true }), 2);
+  assert.equal(d.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'idx_step_object'`).pluck().get(), 0);
+  d.close();
+  const stray = strayObject(ws.db, 'nobody wants me either\n');
+  const gc = cli(['gc', '-db', ws.db]);
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.match(gc.stdout, new RegExp(`^deleted ${stray}  `, 'm'));
+  assert.match(gc.stdout, /gc: deleted 1 object file /);
+  assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
+});

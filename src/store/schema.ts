@@ -112,6 +112,12 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (from_task_id, to_task_id)
   ) WITHOUT ROWID;
   `,
+  // 2: no index on step(object_hash). Its random keys cost a page write in nearly every
+  // batch for every new step; the lookups by input hash (show, gc) go through
+  // UNIQUE(task, object_hash) with `task IN (SELECT id FROM task)` instead: one probe per task version.
+  `
+  DROP INDEX idx_step_object;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

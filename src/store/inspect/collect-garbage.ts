@@ -25,9 +25,9 @@ export interface GcReport {
 }
 
 // Referenced = named by step.object_hash, step_output.object_hash, step.log_hash or
-// run_input.object_hash. Candidates are every object file and every object row; the three
-// indexed columns are probed per candidate, step.log_hash (no index) through a temp table
-// filled by one pass over step.
+// run_input.object_hash. Candidates are every object file and every object row; the indexed
+// columns are probed per candidate (step.object_hash through UNIQUE(task, object_hash), one
+// probe per task version), step.log_hash through a temp table filled by one pass over step.
 export const GC_SQL = {
   setup: `
     CREATE TEMP TABLE IF NOT EXISTS gc_candidate (hash TEXT PRIMARY KEY, size INTEGER, has_file INTEGER NOT NULL) WITHOUT ROWID;
@@ -39,7 +39,7 @@ export const GC_SQL = {
   fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM step WHERE log_hash IS NOT NULL`,
   unreferenced: `SELECT g.hash, g.size, g.has_file AS hasFile, (o.hash IS NOT NULL) AS hasRow
       FROM gc_candidate g LEFT JOIN object o ON o.hash = g.hash
-     WHERE NOT EXISTS (SELECT 1 FROM step WHERE object_hash = g.hash)
+     WHERE NOT EXISTS (SELECT 1 FROM step WHERE task IN (SELECT id FROM task) AND object_hash = g.hash)
        AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = g.hash)
        AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = g.hash)
        AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = g.hash)
@@ -47,7 +47,7 @@ export const GC_SQL = {
   // Checked again in the DELETE itself, so that a row goes only if nothing names it; the lock
   // keeps gc_log (the log hashes) true until the end.
   deleteRow: `DELETE FROM object WHERE hash = :hash
-       AND NOT EXISTS (SELECT 1 FROM step WHERE object_hash = :hash)
+       AND NOT EXISTS (SELECT 1 FROM step WHERE task IN (SELECT id FROM task) AND object_hash = :hash)
        AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = :hash)
        AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = :hash)
        AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = :hash)`,
@@ -97,10 +97,18 @@ export function collectGarbage(db: Database.Database, dbDir: string, options: { 
         report.bytes += g.size ?? 0;
       }
       if (!options.dryRun) {
-        const del = db.prepare(GC_SQL.deleteRow);
-        db.transaction(() => {
-          for (const g of report.garbage) if (g.hasRow) del.run({ hash: g.hash });
-        }).immediate();
+        // deleteRow checks every reference itself. SQLite's own foreign-key check would look for
+        // steps by object_hash alone, which no index serves (schema.ts, 2): a scan of every step
+        // for every row deleted.
+        db.pragma('foreign_keys = OFF');
+        try {
+          const del = db.prepare(GC_SQL.deleteRow);
+          db.transaction(() => {
+            for (const g of report.garbage) if (g.hasRow) del.run({ hash: g.hash });
+          }).immediate();
+        } finally {
+          db.pragma('foreign_keys = ON');
+        }
         for (const g of report.garbage) if (g.hasFile) removeObjectFile(dbDir, g.hash);
       }
     } finally {

@@ -34,16 +34,17 @@ export interface ObjectUsage {
 }
 
 // Each query starts from an index on the hash (object_hash or log_hash) and joins by primary key.
+// Steps by input hash: one probe of UNIQUE(task, object_hash) per task version (see schema.ts, 2).
 export const OBJECT_USAGE_SQL = {
   runInputs: `SELECT name, run_id AS runId FROM run_input WHERE object_hash = ? ORDER BY name`,
   producedBy: `SELECT ${STEP_REF_COLUMNS}, o.name AS name
                  FROM step_output o JOIN step s ON s.id = o.step_id ${STEP_REF_JOINS}
                 WHERE o.object_hash = ? ORDER BY o.step_id, o.name LIMIT ?`,
   consumedBy: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName
-                 FROM step s ${STEP_REF_JOINS} WHERE s.object_hash = ? ORDER BY s.id LIMIT ?`,
+                 FROM step s ${STEP_REF_JOINS} WHERE s.task IN (SELECT id FROM task) AND s.object_hash = ? ORDER BY s.id LIMIT ?`,
   logOf: `SELECT ${STEP_REF_COLUMNS} FROM step s ${STEP_REF_JOINS} WHERE s.log_hash = ? ORDER BY s.id LIMIT ?`,
   countProduced: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE object_hash = ? LIMIT ${COUNT_CAP})`,
-  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE object_hash = ? LIMIT ${COUNT_CAP})`,
+  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE task IN (SELECT id FROM task) AND object_hash = ? LIMIT ${COUNT_CAP})`,
   countLogOf: `SELECT count(*) FROM (SELECT 1 FROM step WHERE log_hash = ? LIMIT ${COUNT_CAP})`,
 };
 
