@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { cli, cliSpawn, exited, isAlive, openDb, waitFor, workspace } from './helpers.js';
+import { cli, cliSpawn, exited, isAlive, isEmptyDir, listObjects, openDb, sha256, waitFor, workspace } from './helpers.js';
 
 // Every spawn path keeps the same contract: the spawner with its C helper (the default, built
 // by `npm run build`), with its python3 helper (no C compiler), with its perl helper (no
@@ -108,4 +108,74 @@ script = 'echo "+ $INPUT_NAME" >> "$LOG"; sleep 0.6; echo "- $INPUT_NAME" >> "$L
     assert.equal(most(1), 1);
     assert.equal(most(2), 2);
   });
+
+  // The C helper stores a successful step's outputs and log itself (native/collect.c); the
+  // others leave that to the engine (collect-outputs.ts). Both keep the same rules.
+  test(`${executor}: what a step leaves is stored by the same rules: names, sizes, logs, bad entries, a changed input`, async (t) => {
+    const ws = workspace(t);
+    ws.write('m.toml', `
+[[task]]
+name = "nested"
+inputs = []
+script = 'mkdir -p "$OUTPUT_DIR/a/b"; echo deep > "$OUTPUT_DIR/a/b/c"; : > "$OUTPUT_DIR/empty"; echo spaced > "$OUTPUT_DIR/sp ace"; echo hello'
+
+[[task]]
+name = "big"
+inputs = []
+script = 'head -c 1500000 /dev/zero > "$OUTPUT_DIR/big"; echo small > "$OUTPUT_DIR/small"'
+
+[[task]]
+name = "loud"
+inputs = []
+script = 'echo quiet > "$OUTPUT_DIR/q"; head -c 1200000 /dev/zero | tr "\\\\0" x'
+
+[[task]]
+name = "symlink"
+inputs = []
+script = 'echo data > "$OUTPUT_DIR/real"; ln -s /etc/passwd "$OUTPUT_DIR/l"'
+
+[[task]]
+name = "fifo"
+inputs = []
+script = 'echo data > "$OUTPUT_DIR/real2"; mkfifo "$OUTPUT_DIR/f"'
+
+[[task]]
+name = "tabbed"
+inputs = []
+script = 'echo data > "$OUTPUT_DIR/real3"; echo x > "$OUTPUT_DIR/a$(printf "\\\\t")b"'
+
+[[task]]
+name = "vandal"
+inputs = []
+script = 'chmod u+w "$INPUT_FILE"; echo changed >> "$INPUT_FILE"; echo o > "$OUTPUT_DIR/o"'
+`);
+    const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-durable'], { env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /symlink step \d+: OUTPUT_DIR holds a symlink "l": only regular files can be outputs/);
+    assert.match(r.stderr, /fifo step \d+: OUTPUT_DIR holds a FIFO "f": only regular files can be outputs/);
+    assert.match(r.stderr, /tabbed step \d+: OUTPUT_DIR holds a name with a tab or newline, "a\tb"/);
+    assert.match(r.stderr, /vandal step \d+: the script modified its INPUT_FILE/);
+    const d = await openDb(ws.db);
+    const rows = d.prepare(`SELECT t.name AS task, o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
+      JOIN task t ON t.id = s.task ORDER BY 1, 2`).all().map((x) => `${x.task} ${x.name} ${x.hash}`);
+    const logs = Object.fromEntries(d.prepare(`SELECT t.name AS task, s.log_hash AS log FROM step s JOIN task t ON t.id = s.task`).all().map((x) => [x.task, x.log]));
+    d.close();
+    const EMPTY = sha256('');
+    const zeros = sha256(Buffer.alloc(1500000));
+    const xs = sha256('x'.repeat(1200000));
+    assert.deepEqual(rows, [
+      `big big ${zeros}`, `big small ${sha256('small\n')}`, `loud q ${sha256('quiet\n')}`,
+      `nested a/b/c ${sha256('deep\n')}`, `nested empty ${EMPTY}`, `nested sp ace ${sha256('spaced\n')}`,
+    ]);
+    assert.equal(logs.nested, sha256('hello\n'));
+    assert.equal(logs.loud, xs);
+    assert.equal(logs.big, EMPTY);
+    // Nothing of a failed step is stored: every object is one of these.
+    const expected = [EMPTY, zeros, xs, sha256('small\n'), sha256('quiet\n'), sha256('deep\n'), sha256('spaced\n'), sha256('hello\n')];
+    assert.deepEqual(listObjects(ws.db).map((o) => o.hash).sort(), expected.sort());
+    for (const o of listObjects(ws.db)) assert.equal((await import('node:fs')).statSync(o.path).mode & 0o777, 0o444);
+    assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
+    assert.ok(isEmptyDir(ws.path('db', 'tmp')));
+  });
 }
+

@@ -37,7 +37,7 @@ function walk(dir: string, prefix: string, found: { name: string; path: string }
     const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
     const path = `${dir}/${entry.name}`;
     // Names are listed one per line (`HASH<TAB>NAME`) for gather steps and ls.
-    if (/[\t\n\r]/.test(entry.name)) throw new BadOutputError(name, 'a name with a tab or newline,');
+    if (/[\t\n\r]/.test(entry.name)) throw new BadOutputError(name, BAD_OUTPUT_KINDS.name!);
     if (entry.isDirectory()) {
       dirs.push(path);
       walk(path, name, found, dirs);
@@ -49,9 +49,18 @@ function walk(dir: string, prefix: string, found: { name: string; path: string }
   }
 }
 
+/** How BadOutputError names each kind of entry; the C helper reports the keys (native/collect.c). */
+export const BAD_OUTPUT_KINDS: Record<string, string> = {
+  name: 'a name with a tab or newline,',
+  symlink: 'a symlink',
+  fifo: 'a FIFO',
+  socket: 'a socket',
+  device: 'a device file',
+};
+
 function kindOf(entry: { isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
-  if (entry.isSymbolicLink()) return 'a symlink';
-  if (entry.isFIFO()) return 'a FIFO';
-  if (entry.isSocket()) return 'a socket';
-  return 'a device file';
+  if (entry.isSymbolicLink()) return BAD_OUTPUT_KINDS.symlink!;
+  if (entry.isFIFO()) return BAD_OUTPUT_KINDS.fifo!;
+  if (entry.isSocket()) return BAD_OUTPUT_KINDS.socket!;
+  return BAD_OUTPUT_KINDS.device!;
 }

@@ -5,8 +5,8 @@ import { errnoCode } from '../errors.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';
 import { closeCopy, type LocalObjectStore } from '../store/object-store.js';
-import { BadOutputError, collectOutputs, type StoredOutput } from './collect-outputs.js';
-import type { Executor, SpawnResult } from './executor.js';
+import { BAD_OUTPUT_KINDS, BadOutputError, collectOutputs, type StoredOutput } from './collect-outputs.js';
+import type { Collected, Executor, SpawnResult } from './executor.js';
 import { echoTo, tailOf } from './log-text.js';
 import { passes, type TaskPlan } from './plan.js';
 import { fillInputDir, safeBasename } from './step-input.js';
@@ -128,38 +128,15 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     // interrupt is not the script's: the step goes back to pending.
     if (spawned.signal === 'SIGINT' && !ctx.stop.aborted) await new Promise((r) => setTimeout(r, 50));
     if (error !== null && ctx.stop.aborted) return { kind: 'interrupted', step };
-    let after: Stats | undefined;
-    if (error === null) {
-      after = lstatSync(prepared.inputFile, { throwIfNoEntry: false });
-      if (!after || after.ino !== prepared.before.ino || after.size !== prepared.before.size || after.mtimeMs !== prepared.before.mtimeMs) {
-        error = 'the script modified its INPUT_FILE (inputs are read-only; write to OUTPUT_DIR instead)';
-      }
-    }
-    let outputs: StoredOutput[] = [];
-    if (error === null) {
-      try {
-        outputs = await collectOutputs(slot.outDir, ctx.store);
-      } catch (err) {
-        error = storeFailure(err, 'storing the outputs');
-      }
-    }
-    let log: ObjectRow | null = null;
-    let logTail = '';
-    try {
-      if (logSize === 0) {
-        // Most scripts print nothing: the empty log stays in the slot for the next step.
-        log = { hash: EMPTY_HASH, size: 0 };
-      } else {
-        const put = await ctx.store.adopt(slot.log);
-        log = { hash: put.hash, size: put.size };
-        if (error !== null) logTail = tailOf(ctx.store.pathOf(put.hash), put.size);
-      }
-    } catch (err) {
-      error ??= storeFailure(err, 'storing the log');
-    }
+    const stored = spawned.collected
+      ? await fromExecutor(spawned.collected, error)
+      : await storeHere(ctx, slot, prepared, logSize, error);
+    ({ error } = stored);
+    const { outputs, log } = stored;
+    const logTail = error !== null && log !== null && log.size > 0 ? tailOf(ctx.store.pathOf(log.hash), log.size) : '';
     if (error === null) {
       // A copy that the script linked elsewhere (into OUTPUT_DIR, say) must never be rewritten.
-      if (after!.nlink !== 1 && slot.input !== null) {
+      if (stored.linked && slot.input !== null) {
         closeCopy(slot.input, true);
         slot.input = null;
       }
@@ -172,6 +149,60 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     if (clean) ctx.slots.release(slot);
     else ctx.slots.discard(slot);
   }
+}
+
+const MODIFIED_INPUT = 'the script modified its INPUT_FILE (inputs are read-only; write to OUTPUT_DIR instead)';
+
+interface Stored {
+  error: string | null;
+  outputs: StoredOutput[];
+  log: ObjectRow | null;
+  /** INPUT_FILE has another link now. */
+  linked: boolean;
+}
+
+/** Check the input, store the outputs, then the log: the engine's own path (collect-outputs.ts, LocalObjectStore). */
+async function storeHere(ctx: StepContext, slot: Slot, prepared: Prepared, logSize: number, failed: string | null): Promise<Stored> {
+  let error = failed;
+  let after: Stats | undefined;
+  if (error === null) {
+    const before = prepared.before;
+    after = lstatSync(prepared.inputFile, { throwIfNoEntry: false });
+    if (!after || after.ino !== before.ino || after.size !== before.size || after.mtimeMs !== before.mtimeMs) error = MODIFIED_INPUT;
+  }
+  let outputs: StoredOutput[] = [];
+  if (error === null) {
+    try {
+      outputs = await collectOutputs(slot.outDir, ctx.store);
+    } catch (err) {
+      error = storeFailure(err, 'storing the outputs');
+    }
+  }
+  let log: ObjectRow | null = null;
+  try {
+    if (logSize === 0) {
+      // Most scripts print nothing: the empty log stays in the slot for the next step.
+      log = { hash: EMPTY_HASH, size: 0 };
+    } else {
+      const put = await ctx.store.adopt(slot.log);
+      log = { hash: put.hash, size: put.size };
+    }
+  } catch (err) {
+    error ??= storeFailure(err, 'storing the log');
+  }
+  return { error, outputs, log, linked: after !== undefined && after.nlink !== 1 };
+}
+
+/** What the C helper did with the same rules (native/collect.c), in the engine's words. */
+async function fromExecutor(c: Collected, failed: string | null): Promise<Stored> {
+  let error = failed;
+  if (error === null) {
+    if (c.result === 'changed') error = MODIFIED_INPUT;
+    else if (c.result === 'bad') error = new BadOutputError(c.detail[1]!, BAD_OUTPUT_KINDS[c.detail[0]!] ?? 'a special file').message;
+    else if (c.result === 'err') error = failureText(c.detail[1], `${c.detail[1]}: ${c.detail[2]}`, c.detail[0] === 'log' ? 'storing the log' : 'storing the outputs');
+  }
+  const outputs = error === null ? c.outputs : [];
+  return { error, outputs, log: c.log, linked: c.linked };
 }
 
 /** The step's input (a private copy), and INPUT_DIR for a gather step, in its slot. */
@@ -223,6 +254,7 @@ async function spawn(
       onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
+      collect: { objects: ctx.store.objectsDir, outDir: slot.outDir, inputFile: p.inputFile, log: slot.log, durable: ctx.store.durable },
       onStart: ctx.scripts && (() => {
         started = true;
         ctx.scripts!(step.task, 1);
@@ -283,8 +315,11 @@ function failureOf(r: SpawnResult, timeout: number | null): string | null {
 
 function storeFailure(err: unknown, what: string): string {
   if (err instanceof BadOutputError) return err.message;
-  const code = errnoCode(err);
+  return failureText(errnoCode(err), (err as Error).message, what);
+}
+
+function failureText(code: string | undefined, message: string, what: string): string {
   if (code === 'ENOSPC') return `no space left on device while ${what}`;
   if (code === 'EDQUOT') return `disk quota exceeded while ${what}`;
-  return `${what} failed: ${(err as Error).message}`;
+  return `${what} failed: ${message}`;
 }

@@ -15,6 +15,31 @@ export interface SpawnSpec {
   signal: AbortSignal;
   /** Called when the script has started (a run may wait in the executor's queue before). */
   onStart?: () => void;
+  /**
+   * What to store if the script exits 0, for an executor that can store outputs where it ran
+   * (the C spawner helper); others ignore it, and the engine stores them (execute-step.ts).
+   */
+  collect?: CollectSpec;
+}
+
+export interface CollectSpec {
+  objects: string;
+  outDir: string;
+  inputFile: string;
+  log: string;
+  durable: boolean;
+}
+
+/** What the executor stored for a step whose script exited 0 (see native/collect.c). */
+export interface Collected {
+  result: 'ok' | 'changed' | 'bad' | 'err';
+  outputs: { name: string; hash: string; size: number; added: boolean }[];
+  /** INPUT_FILE has another link: its copy must not be reused. */
+  linked: boolean;
+  /** null: the log failed to be stored (the error says why); size 0: the empty log, left in place. */
+  log: { hash: string; size: number } | null;
+  /** bad: [kind, entry]; err: [stage, errno name, message]. */
+  detail: string[];
 }
 
 export interface SpawnResult {
@@ -24,6 +49,8 @@ export interface SpawnResult {
   aborted: boolean;
   /** The script could not be started at all (missing shell, not executable...). */
   spawnError: string | null;
+  /** Set when the executor stored the step's outputs and log itself. */
+  collected?: Collected;
 }
 
 export interface Executor {

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { Executor, SpawnResult, SpawnSpec } from './executor.js';
+import { EMPTY_HASH } from '../store/object-path.js';
+import type { Collected, Executor, SpawnResult, SpawnSpec } from './executor.js';
 import { KILL_GRACE_MS, signalGroup, terminateGroup, type ProcessGroups } from './process-groups.js';
-import { startHelper } from './spawner-helper.js';
+import { startHelper, type HelperKind } from './spawner-helper.js';
 
 interface Pending {
   spec: SpawnSpec;
@@ -13,6 +14,9 @@ interface Pending {
   finished: boolean;
   killTimer?: NodeJS.Timeout;
   timeoutTimer?: NodeJS.Timeout;
+  /** The outputs the C helper stored (`O` lines), then its summary (`K`). */
+  outputs?: Collected['outputs'];
+  collected?: Collected;
   onAbort: () => void;
   resolve: (r: SpawnResult) => void;
 }
@@ -29,6 +33,7 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
  */
 export class SpawnerExecutor implements Executor {
   private helper: ChildProcess | null = null;
+  private kind: HelperKind | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private partial = '';
@@ -88,8 +93,11 @@ export class SpawnerExecutor implements Executor {
       base = String(n);
     }
     const { procFd } = this;
-    return message(['R', String(id), spec.cwd, `${procFd}/${spec.stdout}`, `${procFd}/${spec.stderr}`, base,
-      String(spec.argv.length), ...spec.argv, ...envFields(spec.env)]);
+    const head = [String(id), spec.cwd, `${procFd}/${spec.stdout}`, `${procFd}/${spec.stderr}`, base];
+    const c = spec.collect;
+    // The C helper stores the outputs itself when the script succeeds (native/collect.c).
+    const collect = c && this.kind === 'c' ? [c.objects, c.outDir, c.inputFile, c.log, c.durable ? 'd' : ''] : null;
+    return message([collect ? 'P' : 'R', ...head, ...(collect ?? []), String(spec.argv.length), ...spec.argv, ...envFields(spec.env)]);
   }
 
   /** Stop the helper (it would also go by itself when the engine exits and its stdin closes). */
@@ -106,12 +114,14 @@ export class SpawnerExecutor implements Executor {
   /** The running helper, started if needed; null when no helper can run here (no python3, no perl). */
   private ensureHelper(): ChildProcess | null {
     if (this.helper) return this.helper;
-    const helper = startHelper(this.options.limit);
-    if (helper === null) {
+    const started = startHelper(this.options.limit);
+    if (started === null) {
       this.usable = false;
       return null;
     }
+    const helper = started.process;
     this.helper = helper;
+    this.kind = started.kind;
     this.partial = '';
     this.bases = new Map();
     helper.stdout!.setEncoding('utf8');
@@ -143,11 +153,18 @@ export class SpawnerExecutor implements Executor {
   }
 
   private onLine(line: string): void {
-    const [kind, idText, a, b] = line.split(' ');
+    const [kind, idText, a, b] = line.split(' ', 4);
     const id = Number(idText);
     const p = this.pending.get(id);
     if (!p) return;
-    if (kind === 'S') {
+    if (kind === 'O') {
+      // O id added size hash name: the name is the rest of the line.
+      const hash = line.split(' ', 5)[4]!;
+      const name = line.slice(nthSpace(line, 5) + 1);
+      (p.outputs ??= []).push({ name, hash, size: Number(b), added: a === '1' });
+    } else if (kind === 'K') {
+      p.collected = parseSummary(line, p.outputs ?? []);
+    } else if (kind === 'S') {
       p.pid = Number(a);
       this.groups.add(p.pid);
       p.spec.onStart?.();
@@ -184,7 +201,9 @@ export class SpawnerExecutor implements Executor {
       this.groups.remove(p.pid);
     }
     if (this.pending.size === 0) this.setRef(false);
-    p.resolve({ exitCode: r.exitCode, signal: r.signal, timedOut: p.timedOut, aborted: p.aborted, spawnError: r.spawnError });
+    p.resolve({
+      exitCode: r.exitCode, signal: r.signal, timedOut: p.timedOut, aborted: p.aborted, spawnError: r.spawnError, collected: p.collected,
+    });
   }
 
   private helperGone(helper: ChildProcess, why: string): void {
@@ -196,6 +215,42 @@ export class SpawnerExecutor implements Executor {
       this.finish(id, p, { exitCode: null, signal: null, spawnError: why });
     }
   }
+}
+
+/** The position of the n-th space (1-based) in line. */
+function nthSpace(line: string, n: number): number {
+  let at = -1;
+  for (let i = 0; i < n; i++) at = line.indexOf(' ', at + 1);
+  return at;
+}
+
+/** `K id result linked log [detail]`; undefined for `js` (nothing was stored: the engine does it all). */
+function parseSummary(line: string, outputs: Collected['outputs']): Collected | undefined {
+  const [, , result, linked, log] = line.split(' ', 5);
+  if (result === 'js') return undefined;
+  const rest = line.slice(nthSpace(line, 5) + 1);
+  const detail = result === 'bad' ? splitFirst(rest, 1) : result === 'err' ? splitFirst(rest, 2) : [];
+  const colon = log!.indexOf(':');
+  return {
+    result: result as Collected['result'],
+    outputs,
+    linked: linked === '1',
+    log: log === '0' ? { hash: EMPTY_HASH, size: 0 } : colon > 0 ? { size: Number(log!.slice(0, colon)), hash: log!.slice(colon + 1) } : null,
+    detail,
+  };
+}
+
+/** The first n space-separated words of text, and the rest as one last item. */
+function splitFirst(text: string, n: number): string[] {
+  const out: string[] = [];
+  let rest = text;
+  for (let i = 0; i < n; i++) {
+    const sp = rest.indexOf(' ');
+    out.push(sp < 0 ? rest : rest.slice(0, sp));
+    rest = sp < 0 ? '' : rest.slice(sp + 1);
+  }
+  out.push(rest);
+  return out;
 }
 
 function envFields(env: Record<string, string>): string[] {

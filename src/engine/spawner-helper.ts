@@ -252,6 +252,9 @@ while True:
     start_queued()
 `;
 
+/** Only the C helper also stores a step's outputs (`P` runs, native/collect.c). */
+export type HelperKind = 'c' | 'python' | 'perl';
+
 /** Where `npm run build` puts the C helper (native/spawner.c), when a C compiler was there. */
 export const NATIVE_HELPER = fileURLToPath(new URL('./native/task-pipeline-spawner', import.meta.url));
 
@@ -260,15 +263,15 @@ export const NATIVE_HELPER = fileURLToPath(new URL('./native/task-pipeline-spawn
  * null when none is (the executor then falls back). The hidden variable
  * TASK_PIPELINE_SPAWNER_HELPER=c|python|perl forces one (for measurements and tests).
  */
-export function startHelper(limit: number): ChildProcess | null {
-  const forced = process.env.TASK_PIPELINE_SPAWNER_HELPER;
+export function startHelper(limit: number): { process: ChildProcess; kind: HelperKind } | null {
+  const forced = process.env.TASK_PIPELINE_SPAWNER_HELPER as HelperKind | undefined;
   const choice = forced ?? (executable(NATIVE_HELPER) ? 'c' : onPath('python3') ? 'python' : onPath('perl') ? 'perl' : null);
   if (choice === null) return null;
   const [cmd, args] = choice === 'c' ? [NATIVE_HELPER, []]
     : choice === 'python' ? ['python3', ['-c', PY_HELPER_SOURCE]] : ['perl', ['-e', HELPER_SOURCE]];
   // Its own process group: a Ctrl-C on the terminal is the engine's to handle (scripts go back to
   // pending), not a signal that kills the helper and fails the running steps.
-  return spawn(cmd, [...args, String(limit)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  return { process: spawn(cmd, [...args, String(limit)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true }), kind: choice };
 }
 
 function onPath(cmd: string): boolean {

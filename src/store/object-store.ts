@@ -66,7 +66,9 @@ const RECENT_OVERHEAD = 128;
 export class LocalObjectStore implements ObjectStore {
   readonly root: string;
   readonly tmpDir: string;
-  private readonly durable: boolean;
+  /** <db>/objects, for a writer outside this process (the C helper, native/collect.c). */
+  readonly objectsDir: string;
+  readonly durable: boolean;
   /** Shard directories known to exist, so that a put costs no mkdir after the first. */
   private readonly shards = new Set<string>();
   /** The root, normalised once: paths below it are built by concatenation (path.join per step adds up). */
@@ -78,6 +80,7 @@ export class LocalObjectStore implements ObjectStore {
     this.root = dbDir;
     this.base = join(dbDir, '.');
     this.tmpDir = join(dbDir, 'tmp');
+    this.objectsDir = join(dbDir, 'objects');
     this.durable = options.durable ?? false;
   }
 

@@ -5,8 +5,12 @@
  * stdin:  `<byte length>\n<payload>`, payload NUL-separated fields:
  *           E n NAME=value...                                  base environment n
  *           R id cwd stdout stderr base argc argv... NAME=value...  run (queued while `limit` run)
+ *           P id cwd stdout stderr base objects outdir input log flags argc argv... NAME=value...
+ *                                                              run, and when it exits 0 store its
+ *                                                              outputs and log (collect.c)
  *           C id                                               cancel a run still queued
- * stdout: `S id pid`, `F id message`, `Q id`, `X id code -` or `X id - signo`, one line each,
+ * stdout: `S id pid`, `F id message`, `Q id`, `X id code -` or `X id - signo`, one line each
+ *         (a P run's `O` and `K` lines come before its `X`),
  *         written together at the end of each turn of the loop.
  *
  * Scripts are started with posix_spawn (vfork-like: nothing of this process is copied), each
@@ -27,6 +31,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "collect.h"
 
 struct fields { char **v; size_t n; };
 
@@ -52,7 +58,7 @@ static struct fields split(char *payload, size_t len) {
 struct request { char *payload; struct fields f; struct request *next; };
 static struct request *queue_head, *queue_tail;
 
-struct running { pid_t pid; char *id; };
+struct running { pid_t pid; char *id; struct collect_spec *collect; };
 static struct running *running;
 static size_t running_n, running_cap;
 
@@ -80,21 +86,26 @@ static void flush_replies(void) {
   }
 }
 
-static void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void reply(const char *fmt, ...) {
-  char line[4096];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n >= sizeof line) {
-    n = sizeof line - 1;
-    line[n - 1] = '\n';
+void reply(const char *fmt, ...) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = sizeof out_buf - out_len;
+    int n = vsnprintf(out_buf + out_len, room, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < room) {
+      out_len += (size_t)n;
+      return;
+    }
+    if (out_len == 0) {
+      /* Longer than the whole buffer: cut, still one line. */
+      out_buf[sizeof out_buf - 2] = '\n';
+      out_len = sizeof out_buf - 1;
+      return;
+    }
+    flush_replies();
   }
-  if (out_len + (size_t)n > sizeof out_buf) flush_replies();
-  memcpy(out_buf + out_len, line, (size_t)n);
-  out_len += (size_t)n;
 }
 
 /* The value of NAME in an environment given as NAME=value strings, or NULL. */
@@ -129,17 +140,28 @@ static void one_line(char *s) {
   for (; *s; s++) if (*s == '\n' || *s == '\r') *s = ' ';
 }
 
+static void free_collect(struct collect_spec *c) {
+  if (!c) return;
+  free(c->objects);
+  free(c->out_dir);
+  free(c->input);
+  free(c->log);
+  free(c);
+}
+
 static void launch(struct request *r) {
   struct fields *f = &r->f;
-  if (f->n < 7) { reply("F %s malformed request\n", f->n > 1 ? f->v[1] : "?"); return; }
+  /* P: R with five more fields after base: objects, OUTPUT_DIR, INPUT_FILE, log, flags. */
+  size_t argc_at = strcmp(f->v[0], "P") == 0 ? 11 : 6;
+  if (f->n < argc_at + 1) { reply("F %s malformed request\n", f->n > 1 ? f->v[1] : "?"); return; }
   char *id = f->v[1], *cwd = f->v[2], *out = f->v[3], *err = f->v[4], *base = f->v[5];
-  long argc = strtol(f->v[6], NULL, 10);
-  if (argc < 1 || (size_t)(7 + argc) > f->n) { reply("F %s malformed request\n", id); return; }
-  char **extra = f->v + 7 + argc;
-  size_t extra_n = f->n - 7 - (size_t)argc;
+  long argc = strtol(f->v[argc_at], NULL, 10);
+  if (argc < 1 || argc_at + 1 + (size_t)argc > f->n) { reply("F %s malformed request\n", id); return; }
+  char **extra = f->v + argc_at + 1 + argc;
+  size_t extra_n = f->n - argc_at - 1 - (size_t)argc;
   char **argv = malloc(((size_t)argc + 1) * sizeof *argv);
   if (!argv) abort();
-  memcpy(argv, f->v + 7, (size_t)argc * sizeof *argv);
+  memcpy(argv, f->v + argc_at + 1, (size_t)argc * sizeof *argv);
   argv[argc] = NULL;
   /* The last field is empty when the payload ends with NUL; it is not a variable. */
   while (extra_n > 0 && extra[extra_n - 1][0] == '\0') extra_n--;
@@ -185,6 +207,17 @@ static void launch(struct request *r) {
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &child_default);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  struct collect_spec *collect = NULL;
+  if (argc_at == 11) {
+    collect = calloc(1, sizeof *collect);
+    if (!collect) abort();
+    collect->objects = strdup(f->v[6]);
+    collect->out_dir = strdup(f->v[7]);
+    collect->input = strdup(f->v[8]);
+    collect->log = strdup(f->v[9]);
+    collect->durable = strchr(f->v[10], 'd') != NULL;
+    collect_note_input(collect);
+  }
   pid_t pid;
   int rc = posix_spawn(&pid, prog, &fa, &at, argv, env);
   posix_spawn_file_actions_destroy(&fa);
@@ -197,6 +230,7 @@ static void launch(struct request *r) {
     one_line(msg);
     reply("F %s %s\n", id, msg);
     free(prog);
+    free_collect(collect);
     return;
   }
   free(prog);
@@ -207,6 +241,7 @@ static void launch(struct request *r) {
   }
   running[running_n].pid = pid;
   running[running_n].id = strdup(id);
+  running[running_n].collect = collect;
   running_n++;
   reply("S %s %d\n", id, (int)pid);
 }
@@ -227,22 +262,45 @@ static void start_queued(void) {
   }
 }
 
+/* Scripts that exited, in the order reaped: answered after the next ones have started. */
+struct exited { char *id; int status; struct collect_spec *collect; };
+
 static void reap(void) {
+  struct exited *done = NULL;
+  size_t done_n = 0, done_cap = 0;
   for (;;) {
     int st;
     pid_t pid = waitpid(-1, &st, WNOHANG);
-    if (pid <= 0) return;
+    if (pid <= 0) break;
     for (size_t i = 0; i < running_n; i++) {
       if (running[i].pid != pid) continue;
       /* Whatever the script left running in its group goes with it. */
       kill(-pid, SIGKILL);
-      if (WIFSIGNALED(st)) reply("X %s - %d\n", running[i].id, WTERMSIG(st));
-      else reply("X %s %d -\n", running[i].id, WEXITSTATUS(st));
-      free(running[i].id);
+      if (done_n == done_cap) {
+        done_cap = done_cap ? done_cap * 2 : 4;
+        done = realloc(done, done_cap * sizeof *done);
+        if (!done) abort();
+      }
+      done[done_n++] = (struct exited){ running[i].id, st, running[i].collect };
       running[i] = running[--running_n];
       break;
     }
   }
+  if (done_n == 0) return;
+  /* The freed slots take their next scripts before the outputs of these are stored. */
+  start_queued();
+  for (size_t i = 0; i < done_n; i++) {
+    struct exited *e = &done[i];
+    if (WIFSIGNALED(e->status)) {
+      reply("X %s - %d\n", e->id, WTERMSIG(e->status));
+    } else {
+      if (e->collect && WEXITSTATUS(e->status) == 0) collect_step(e->id, e->collect);
+      reply("X %s %d -\n", e->id, WEXITSTATUS(e->status));
+    }
+    free(e->id);
+    free_collect(e->collect);
+  }
+  free(done);
 }
 
 static void handle(char *payload, size_t len) {
@@ -276,7 +334,7 @@ static void handle(char *payload, size_t len) {
       break;
     }
     free_request(r);
-  } else if (strcmp(kind, "R") == 0) {
+  } else if (strcmp(kind, "R") == 0 || strcmp(kind, "P") == 0) {
     if (queue_tail) queue_tail->next = r;
     else queue_head = r;
     queue_tail = r;
