@@ -177,5 +177,18 @@ script = 'chmod u+w "$INPUT_FILE"; echo changed >> "$INPUT_FILE"; echo o > "$OUT
     assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
     assert.ok(isEmptyDir(ws.path('db', 'tmp')));
   });
+
+  // The engine hands over up to 64 steps beyond -parallel and writes them to the helper in
+  // batches as its queue runs low: far more steps than that must all run, in any order.
+  test(`${executor}: many more steps than are handed over at once all run`, async (t) => {
+    const ws = workspace(t);
+    ws.write('m.toml', `[[task]]\nname = "n"\nscript = 'cp "$INPUT_FILE" "$OUTPUT_DIR/copy"'\n`);
+    for (let n = 0; n < 300; n++) ws.write(`in/${n}`, `${n}\n`);
+    const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '1', '-quiet'], { env, timeout: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const d = await openDb(ws.db);
+    assert.deepEqual(d.prepare(`SELECT status, count(*) AS n FROM step GROUP BY status`).all(), [{ status: 'done', n: 300 }]);
+    d.close();
+  });
 }
 

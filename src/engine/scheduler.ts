@@ -14,7 +14,7 @@ import { WriteBatcher } from './write-batcher.js';
 const PAGE = 256;
 const RETRY_BASE_MS = 250;
 /** Steps held ready in the executor beyond those running, at least (see launchLimit). */
-const AHEAD = 32;
+const AHEAD = 64;
 const RETRY_MAX_MS = 10_000;
 
 export interface TaskProgress {

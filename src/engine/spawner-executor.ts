@@ -21,6 +21,15 @@ interface Pending {
   resolve: (r: SpawnResult) => void;
 }
 
+/**
+ * Requests wait in the engine until fewer than this many are queued in the helper, then go in
+ * one write. Each write to the helper's pipe wakes it on the other core: ~45 µs of the engine's
+ * thread per write here (an IPI is a VM exit on this kind of machine), one per step when sent
+ * one by one. The scheduler hands over up to 64 more than `-parallel` (scheduler.ts, AHEAD), so
+ * the helper keeps at least this many ready while the engine is busy (a commit, a big store).
+ */
+const REFILL_BELOW = 32;
+
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name]));
 
 /**
@@ -34,6 +43,11 @@ const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) =
 export class SpawnerExecutor implements Executor {
   private helper: ChildProcess | null = null;
   private kind: HelperKind | null = null;
+  /** Requests not yet written to the helper, by id (see REFILL_BELOW). */
+  private readonly outbox = new Map<number, Buffer>();
+  /** Written to the helper and not yet started, failed or cancelled there. */
+  private queuedInHelper = 0;
+  private flushScheduled = false;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private partial = '';
@@ -68,16 +82,42 @@ export class SpawnerExecutor implements Executor {
           // Still queued in the helper: it is taken out (a `Q` reply); started: it is stopped,
           // a turn later, so that every cancel of this interrupt reaches the helper before a
           // killed script frees a slot for a step being cancelled.
-          if (p.pid === null) this.helper?.stdin?.write(message(['C', String(id)]));
+          // Not written yet: it simply never is.
+          if (this.outbox.delete(id)) {
+            setImmediate(() => {
+              if (!p.finished) this.finish(id, p, { exitCode: null, signal: null, spawnError: null });
+            });
+          }
+          else if (p.pid === null) this.helper?.stdin?.write(message(['C', String(id)]));
           else setImmediate(() => this.stop(p));
         },
       };
       this.pending.set(id, p);
       if (this.pending.size === 1) this.setRef(true);
-      this.helper!.stdin!.write(this.request(id, spec));
+      this.outbox.set(id, this.request(id, spec));
+      this.scheduleFlush();
       if (spec.signal.aborted) p.onAbort();
       else spec.signal.addEventListener('abort', p.onAbort, { once: true });
     });
+  }
+
+  /** At the end of this turn: the requests of the turn go together. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Write what waits in the outbox if the helper is running low. */
+  private flush(): void {
+    if (this.outbox.size === 0 || this.queuedInHelper >= REFILL_BELOW || !this.helper) return;
+    const requests = [...this.outbox.values()];
+    this.outbox.clear();
+    this.queuedInHelper += requests.length;
+    this.helper.stdin!.write(requests.length === 1 ? requests[0]! : Buffer.concat(requests));
   }
 
   /** A run request; a base environment not yet sent to this helper goes first, once. */
@@ -157,6 +197,11 @@ export class SpawnerExecutor implements Executor {
     const id = Number(idText);
     const p = this.pending.get(id);
     if (!p) return;
+    if (kind === 'S' || kind === 'F' || kind === 'Q') {
+      // One fewer waiting in the helper: top it up if it runs low.
+      this.queuedInHelper--;
+      this.flush();
+    }
     if (kind === 'O') {
       // O id added size hash name: the name is the rest of the line.
       const hash = line.split(' ', 5)[4]!;
@@ -209,6 +254,8 @@ export class SpawnerExecutor implements Executor {
   private helperGone(helper: ChildProcess, why: string): void {
     if (this.helper !== helper) return;
     this.helper = null;
+    this.outbox.clear();
+    this.queuedInHelper = 0;
     // Scripts it had started keep running in their own groups: kill them, report the steps as not started.
     for (const [id, p] of this.pending) {
       if (p.pid !== null) signalGroup(p.pid, 'SIGKILL');
