@@ -11,7 +11,8 @@
  *           C id                                               cancel a run still queued
  * stdout: `S id pid`, `F id message`, `Q id`, `X id code -` or `X id - signo`, one line each
  *         (a P run's `O` and `K` lines come before its `X`),
- *         written together at the end of each turn of the loop.
+ *         written together: at the end of a turn of the loop when no run is queued, else
+ *         once the oldest has waited REPLY_DELAY_MS.
  *
  * Scripts are started with posix_spawn (vfork-like: nothing of this process is copied), each
  * the leader of a new session, stdin /dev/null, every signal at its default and none blocked,
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,10 +71,24 @@ static long limit = 1L << 30;
 static sigset_t child_default;
 static int wake[2];
 
-/* Replies wait here until the end of the loop's turn: the `X` of a script and the `S` of the
- * one started in its place go in one write, one wakeup of the engine instead of two. */
+/* Replies wait here, at least until the end of the loop's turn: the `X` of a script and the
+ * `S` of the one started in its place go in one write, one wakeup of the engine instead of two. */
 static char out_buf[1 << 16];
 static size_t out_len;
+/* When the oldest reply still in out_buf was written there. */
+static long out_since;
+/*
+ * How long a reply may wait for others while runs are queued here. Each write wakes the
+ * engine on the other core (an IPI, a VM exit on this kind of machine); scripts of a few ms
+ * end several to a write. The engine keeps enough queued here to cover it (spawner-executor.ts).
+ */
+#define REPLY_DELAY_MS 4
+
+static long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void flush_replies(void) {
   for (char *p = out_buf; out_len > 0;) {
@@ -95,6 +111,7 @@ void reply(const char *fmt, ...) {
     va_end(ap);
     if (n < 0) return;
     if ((size_t)n < room) {
+      if (out_len == 0) out_since = now_ms();
       out_len += (size_t)n;
       return;
     }
@@ -102,6 +119,7 @@ void reply(const char *fmt, ...) {
       /* Longer than the whole buffer: cut, still one line. */
       out_buf[sizeof out_buf - 2] = '\n';
       out_len = sizeof out_buf - 1;
+      out_since = now_ms();
       return;
     }
     flush_replies();
@@ -373,7 +391,12 @@ int main(int argc, char **argv) {
    * seen before the killed script's slot could start the step it cancels. */
   for (;;) {
     struct pollfd p[2] = { { 0, POLLIN, 0 }, { wake[0], POLLIN, 0 } };
-    if (poll(p, 2, -1) < 0 && errno != EINTR) return 1;
+    int timeout = -1;
+    if (out_len > 0) {
+      long waited = now_ms() - out_since;
+      timeout = waited >= REPLY_DELAY_MS ? 0 : (int)(REPLY_DELAY_MS - waited);
+    }
+    if (poll(p, 2, timeout) < 0 && errno != EINTR) return 1;
     if (p[1].revents & POLLIN) {
       char drain[256];
       while (read(wake[0], drain, sizeof drain) > 0) {}
@@ -407,6 +430,8 @@ int main(int argc, char **argv) {
     }
     reap();
     start_queued();
-    flush_replies();
+    /* Replies wait up to REPLY_DELAY_MS for company while the engine has queued enough here to
+     * keep every slot busy; with nothing queued it must hear at once, to send more. */
+    if (out_len > 0 && (!queue_head || now_ms() - out_since >= REPLY_DELAY_MS)) flush_replies();
   }
 }
