@@ -129,7 +129,7 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     if (spawned.signal === 'SIGINT' && !ctx.stop.aborted) await new Promise((r) => setTimeout(r, 50));
     if (error !== null && ctx.stop.aborted) return { kind: 'interrupted', step };
     const stored = spawned.collected
-      ? await fromExecutor(spawned.collected, error)
+      ? fromExecutor(spawned.collected, error)
       : await storeHere(ctx, slot, prepared, logSize, error);
     ({ error } = stored);
     const { outputs, log } = stored;
@@ -194,7 +194,7 @@ async function storeHere(ctx: StepContext, slot: Slot, prepared: Prepared, logSi
 }
 
 /** What the C helper did with the same rules (native/collect.c), in the engine's words. */
-async function fromExecutor(c: Collected, failed: string | null): Promise<Stored> {
+function fromExecutor(c: Collected, failed: string | null): Stored {
   let error = failed;
   if (error === null) {
     if (c.result === 'changed') error = MODIFIED_INPUT;

@@ -79,16 +79,14 @@ export class SpawnerExecutor implements Executor {
         spec, pid: null, timedOut: false, aborted: false, finished: false, resolve,
         onAbort: () => {
           p.aborted = true;
-          // Still queued in the helper: it is taken out (a `Q` reply); started: it is stopped,
-          // a turn later, so that every cancel of this interrupt reaches the helper before a
-          // killed script frees a slot for a step being cancelled.
-          // Not written yet: it simply never is.
+          // Not written to the helper yet: it simply never is. Queued there: it is taken out (a
+          // `Q` reply). Started: it is stopped, a turn later, so that every cancel of this
+          // interrupt reaches the helper before a killed script frees a slot for a step being cancelled.
           if (this.outbox.delete(id)) {
             setImmediate(() => {
               if (!p.finished) this.finish(id, p, { exitCode: null, signal: null, spawnError: null });
             });
-          }
-          else if (p.pid === null) this.helper?.stdin?.write(message(['C', String(id)]));
+          } else if (p.pid === null) this.helper?.stdin?.write(message(['C', String(id)]));
           else setImmediate(() => this.stop(p));
         },
       };

@@ -122,6 +122,15 @@ const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/**
+ * The condition "steps (of `alias`) whose input is `hash`", one probe of UNIQUE(task,
+ * object_hash) per task version: there is no index on object_hash alone (migration 2).
+ */
+export function stepInputIs(alias: string, hash: string): string {
+  const a = alias === '' ? '' : `${alias}.`;
+  return `${a}task IN (SELECT id FROM task) AND ${a}object_hash = ${hash}`;
+}
+
 /** Thrown when the db was written by a newer engine. */
 export class SchemaTooNewError extends Error {
   constructor(readonly found: number) {

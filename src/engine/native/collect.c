@@ -27,10 +27,6 @@
 
 #include "sha256.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE 1
-#endif
-
 struct file { char *path; char *name; off_t size; };
 struct list { struct file *v; size_t n, cap; };
 struct dirs { char **v; size_t n, cap; };

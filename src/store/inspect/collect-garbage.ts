@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { errnoCode } from '../../errors.js';
 import { DbLock } from '../lock.js';
 import { objectRelPath } from '../object-path.js';
+import { stepInputIs } from '../schema.js';
 import { walkObjects } from './walk-objects.js';
 
 export interface Garbage {
@@ -39,7 +40,7 @@ export const GC_SQL = {
   fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM step WHERE log_hash IS NOT NULL`,
   unreferenced: `SELECT g.hash, g.size, g.has_file AS hasFile, (o.hash IS NOT NULL) AS hasRow
       FROM gc_candidate g LEFT JOIN object o ON o.hash = g.hash
-     WHERE NOT EXISTS (SELECT 1 FROM step WHERE task IN (SELECT id FROM task) AND object_hash = g.hash)
+     WHERE NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', 'g.hash')})
        AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = g.hash)
        AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = g.hash)
        AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = g.hash)
@@ -47,7 +48,7 @@ export const GC_SQL = {
   // Checked again in the DELETE itself, so that a row goes only if nothing names it; the lock
   // keeps gc_log (the log hashes) true until the end.
   deleteRow: `DELETE FROM object WHERE hash = :hash
-       AND NOT EXISTS (SELECT 1 FROM step WHERE task IN (SELECT id FROM task) AND object_hash = :hash)
+       AND NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', ':hash')})
        AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = :hash)
        AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = :hash)
        AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = :hash)`,

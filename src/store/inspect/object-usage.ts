@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { objectRelPath } from '../object-path.js';
+import { stepInputIs } from '../schema.js';
 import type { FoundObject } from './find-object.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
 
@@ -41,10 +42,10 @@ export const OBJECT_USAGE_SQL = {
                  FROM step_output o JOIN step s ON s.id = o.step_id ${STEP_REF_JOINS}
                 WHERE o.object_hash = ? ORDER BY o.step_id, o.name LIMIT ?`,
   consumedBy: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName
-                 FROM step s ${STEP_REF_JOINS} WHERE s.task IN (SELECT id FROM task) AND s.object_hash = ? ORDER BY s.id LIMIT ?`,
+                 FROM step s ${STEP_REF_JOINS} WHERE ${stepInputIs('s', '?')} ORDER BY s.id LIMIT ?`,
   logOf: `SELECT ${STEP_REF_COLUMNS} FROM step s ${STEP_REF_JOINS} WHERE s.log_hash = ? ORDER BY s.id LIMIT ?`,
   countProduced: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE object_hash = ? LIMIT ${COUNT_CAP})`,
-  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE task IN (SELECT id FROM task) AND object_hash = ? LIMIT ${COUNT_CAP})`,
+  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE ${stepInputIs('', '?')} LIMIT ${COUNT_CAP})`,
   countLogOf: `SELECT count(*) FROM (SELECT 1 FROM step WHERE log_hash = ? LIMIT ${COUNT_CAP})`,
 };
 
