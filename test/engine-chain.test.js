@@ -52,13 +52,14 @@ test('a three-task chain runs each script once per distinct object, stores by SH
 
   const runs = runsOf(ws);
   assert.equal(runs.filter((l) => l.startsWith('split')).length, 1);
-  // Two equal lines are one object, hence one step: 3 distinct lines, not 4.
-  assert.equal(runs.filter((l) => l.startsWith('upper')).length, 3);
+  // A step is (task version, bytes, name): the two "alpha" lines are line-aa and line-ac, two
+  // items, so upper runs 4 times; both write `up` = ALPHA, one item for count, which runs 3 times.
+  assert.equal(runs.filter((l) => l.startsWith('upper')).length, 4);
   assert.equal(runs.filter((l) => l.startsWith('count')).length, 3);
 
   const ups = await outputsOf(ws.db, 'upper');
   const upBytes = ups.map((o) => readFileSync(objectPath(ws.db, o.hash), 'utf8')).sort();
-  assert.deepEqual(upBytes, ['ALPHA\n', 'BETA\n', 'GAMMA\n']);
+  assert.deepEqual(upBytes, ['ALPHA\n', 'ALPHA\n', 'BETA\n', 'GAMMA\n']);
   const counts = await outputsOf(ws.db, 'count');
   assert.deepEqual(counts.map((o) => readFileSync(objectPath(ws.db, o.hash), 'utf8')).sort(), ['5\n', '6\n', '6\n']);
 
@@ -104,8 +105,9 @@ test('adding an input file processes only what is new', async (t) => {
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('b.txt')], { env });
   assert.equal(r.code, 0, r.stderr);
   const newRuns = runsOf(ws).slice(before);
-  // b.txt is split once; only "delta" is new below it ("beta" was done for a.txt).
-  assert.deepEqual(newRuns.sort(), ['count up', 'split b.txt', 'upper line-ab']);
+  // b.txt is split once. Its parts are new items (line-aa now holds "beta", line-ab "delta"),
+  // but `up` = BETA was counted for a.txt already: only DELTA is new to count.
+  assert.deepEqual(newRuns.sort(), ['count up', 'split b.txt', 'upper line-aa', 'upper line-ab']);
 });
 
 test('a root with no input runs once on an empty INPUT_FILE, and never again while unchanged', (t) => {

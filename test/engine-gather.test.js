@@ -47,14 +47,14 @@ test('a gather task sums a fan-out; one new input re-runs the fan-out for it onl
   assert.deepEqual(runs(ws).slice(before), ['square 4.txt', 'total']);
   assert.equal(await total(ws.db), '30');
 
-  // The listing handed to the gather: sorted HASH<TAB>NAME lines, one per upstream output.
+  // The listing handed to the gather: sorted HASH<TAB>NAME<TAB>FROM lines, one per upstream output.
   const d = await openDb(ws.db);
   const listingHash = d.prepare(`SELECT s.object_hash FROM current_task c JOIN step s ON s.id = c.gather_step_id WHERE c.name='total'`).pluck().get();
   d.close();
   const listing = readFileSync(objectPath(ws.db, listingHash), 'utf8').trim().split('\n');
   assert.equal(listing.length, 4);
   assert.deepEqual([...listing].sort(), listing);
-  for (const line of listing) assert.match(line, /^[0-9a-f]{64}\tsq$/);
+  for (const line of listing) assert.match(line, /^[0-9a-f]{64}\tsq\t[1-4]\.txt$/);
 
   // Change the gather's script, then change it back: the second change re-runs nothing.
   before = runs(ws).length;

@@ -7,8 +7,9 @@ import { cli, objectPath, sha256, workspace } from './helpers.js';
 import { safeRelativePath } from '../dist/store/inspect/safe-name.js';
 import { planExport } from '../dist/store/inspect/export-plan.js';
 
-// Two inputs, two steps: each leaves a nested file, a same-named file with its own bytes, a same-named
-// file with equal bytes, and a name made of dots that is still inside OUTPUT_DIR.
+// Two inputs, two steps: each leaves a nested file of its own name, a same-named file with its own bytes,
+// a same-named file with equal bytes, and a name made of dots that is still inside OUTPUT_DIR. A name
+// both steps left goes under the item each came from (FROM/NAME), whatever the bytes.
 const EMIT = `
 [[task]]
 name = "emit"
@@ -44,21 +45,20 @@ test('export materialises nested names as directories, hard-linked to the store'
   const out = ws.path('out');
   const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out]);
   assert.equal(r.code, 0, r.stderr);
-  const [first] = [sha256('from one.txt\n'), sha256('from two.txt\n')].sort();
-  const second = first === sha256('from one.txt\n') ? sha256('from two.txt\n') : sha256('from one.txt\n');
   assert.deepEqual(tree(out), [
-    'const.txt', 'nested/', 'nested/..x', 'nested/deep/', 'nested/deep/one.txt', 'nested/deep/two.txt',
-    'same.txt', `same.txt~${second.slice(0, 8)}`,
+    'nested/', 'nested/deep/', 'nested/deep/one.txt', 'nested/deep/two.txt',
+    'one.txt/', 'one.txt/const.txt', 'one.txt/nested/', 'one.txt/nested/..x', 'one.txt/same.txt',
+    'two.txt/', 'two.txt/const.txt', 'two.txt/nested/', 'two.txt/nested/..x', 'two.txt/same.txt',
   ]);
   assert.equal(readFileSync(join(out, 'nested/deep/two.txt'), 'utf8'), 'two\n');
-  assert.equal(sha256(readFileSync(join(out, 'same.txt'))), first);
-  assert.equal(sha256(readFileSync(join(out, `same.txt~${second.slice(0, 8)}`))), second);
+  assert.equal(readFileSync(join(out, 'one.txt/same.txt'), 'utf8'), 'from one.txt\n');
+  assert.equal(readFileSync(join(out, 'two.txt/same.txt'), 'utf8'), 'from two.txt\n');
   // A hard link: the very inode of the read-only object.
-  const linked = statSync(join(out, 'const.txt'));
+  const linked = statSync(join(out, 'one.txt/const.txt'));
   assert.equal(linked.ino, statSync(objectPath(ws.db, sha256('constant\n'))).ino);
   assert.equal(linked.mode & 0o777, 0o444);
-  assert.match(r.stdout, new RegExp(`same\\.txt~${second.slice(0, 8)}: another output already has the name "same\\.txt"`));
-  assert.match(r.stdout, /exported 6 files of task emit to .* \(6 linked, 0 copied, 0 already there\)/);
+  assert.match(r.stdout, /6 outputs share a name with outputs of other steps: each written under the item it came from, as FROM\/NAME \(e\.g\. one\.txt\/const\.txt\)/);
+  assert.match(r.stdout, /exported 8 files of task emit to .* \(8 linked, 0 copied, 0 already there\)/);
 });
 
 test('export again into the same directory keeps identical files and writes nothing new', (t) => {
@@ -68,14 +68,14 @@ test('export again into the same directory keeps identical files and writes noth
   assert.equal(first.code, 0, first.stderr);
   const again = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out]);
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stdout, /\(0 linked, 0 copied, 6 already there\)/);
+  assert.match(again.stdout, /\(0 linked, 0 copied, 8 already there\)/);
   // A plain copy with the same bytes is as good as the link.
   const other = ws.path('other');
-  mkdirSync(other);
-  writeFileSync(join(other, 'const.txt'), 'constant\n');
+  mkdirSync(join(other, 'one.txt'), { recursive: true });
+  writeFileSync(join(other, 'one.txt/const.txt'), 'constant\n');
   const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', other]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /\(5 linked, 0 copied, 1 already there\)/);
+  assert.match(r.stdout, /\(7 linked, 0 copied, 1 already there\)/);
 });
 
 test('export across filesystems copies (a hard link cannot cross them), read-only like the store', (t) => {
@@ -89,22 +89,22 @@ test('export across filesystems copies (a hard link cannot cross them), read-onl
   t.after(() => rmSync(out, { recursive: true, force: true }));
   const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /\(0 linked, 6 copied, 0 already there\)/);
+  assert.match(r.stdout, /\(0 linked, 8 copied, 0 already there\)/);
   assert.equal(readFileSync(join(out, 'nested/deep/one.txt'), 'utf8'), 'one\n');
-  assert.equal(statSync(join(out, 'const.txt')).mode & 0o777, 0o444);
+  assert.equal(statSync(join(out, 'one.txt/const.txt')).mode & 0o777, 0o444);
 });
 
 test('export refuses, writing nothing, when a different file or a symlink is in the way', (t) => {
   const ws = emitDb(t);
   const out = ws.path('out');
-  mkdirSync(out);
-  writeFileSync(join(out, 'const.txt'), 'my own notes\n');
+  mkdirSync(join(out, 'one.txt'), { recursive: true });
+  writeFileSync(join(out, 'one.txt/const.txt'), 'my own notes\n');
   const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /export refused, nothing written/);
   assert.match(r.stderr, /const\.txt exists with other content/);
-  assert.deepEqual(tree(out), ['const.txt']);
-  assert.equal(readFileSync(join(out, 'const.txt'), 'utf8'), 'my own notes\n');
+  assert.deepEqual(tree(out), ['one.txt/', 'one.txt/const.txt']);
+  assert.equal(readFileSync(join(out, 'one.txt/const.txt'), 'utf8'), 'my own notes\n');
 
   // A symlinked directory would lead the writes elsewhere.
   const elsewhere = ws.path('elsewhere');
@@ -129,7 +129,8 @@ test('hostile names held in the db stay inside -out, and export says it renamed 
   const { default: Database } = await import('better-sqlite3');
   const d = new Database(ws.path('db', 'pipeline.sqlite'));
   // No script can leave such names, but the db is data: a hand-edited or foreign db may hold anything.
-  d.prepare(`UPDATE step_output SET name = '../escape.txt' WHERE name = 'const.txt'`).run();
+  // One step's const.txt only: the other keeps the name, which only it holds then.
+  d.prepare(`UPDATE step_output SET name = '../escape.txt' WHERE name = 'const.txt' AND step_id = (SELECT min(step_id) FROM step_output)`).run();
   d.prepare(`UPDATE step_output SET name = '/abs/evil.txt' WHERE name = 'nested/deep/one.txt'`).run();
   d.prepare(`UPDATE step_output SET name = 'nested/../../../up.txt' WHERE name = 'nested/deep/two.txt'`).run();
   d.close();
@@ -170,20 +171,27 @@ test('the name sanitiser keeps every name a plain relative path', () => {
   }
 });
 
-test('the export plan tells equal names apart and keeps files off paths needed as directories', () => {
+test('the export plan puts names several steps left under FROM, and keeps files off paths needed as directories', () => {
   const h = (c) => c.repeat(64);
   const plan = planExport([
-    { name: 'a', hash: h('1'), size: 1, steps: [1] },
-    { name: 'a/b', hash: h('2'), size: 1, steps: [2] },
-    { name: 'x', hash: h('3'), size: 1, steps: [3] },
-    { name: 'x', hash: h('4'), size: 1, steps: [4] },
-    { name: '../x', hash: h('3'), size: 1, steps: [5] },
+    { name: 'a', hash: h('1'), size: 1, from: 'in1', step: 1 },
+    { name: 'a/b', hash: h('2'), size: 1, from: 'in2', step: 2 },
+    { name: 'x', hash: h('3'), size: 1, from: 'in3', step: 3 },
+    { name: 'x', hash: h('3'), size: 1, from: '', step: 4 },
+    { name: '../y', hash: h('5'), size: 1, from: 'in5', step: 5 },
+    { name: 'y', hash: h('5'), size: 1, from: 'in6', step: 6 },
+    { name: 'z', hash: h('7'), size: 1, from: 'p', step: 7 },
+    { name: 'z', hash: h('8'), size: 1, from: 'p', step: 8 },
   ]);
   assert.deepEqual(plan.map((e) => [e.path, e.renamed, e.merged]), [
     ['a~11111111', 'duplicate', false],
     ['a/b', null, false],
-    ['x', null, false],
-    ['x~44444444', 'duplicate', false],
-    ['x', 'sanitised', true],
+    ['in3/x', 'shared', false],
+    ['_/x', 'shared', false],
+    ['y', 'sanitised', false],
+    ['y', null, true],
+    // Two steps over items of one name (bytes from two upstream tasks): the second is told apart by its hash.
+    ['p/z', 'shared', false],
+    ['p/z~88888888', 'duplicate', false],
   ]);
 });

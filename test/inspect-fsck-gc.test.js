@@ -150,7 +150,7 @@ test('a db of schema 1 is brought forward: idx_step_object dropped, show and gc 
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /upper/);
   const d = await openDb(ws.db);
-  assert.equal(d.pragma('user_version', { simple: true }), 2);
+  assert.equal(d.pragma('user_version', { simple: true }), 3);
   assert.equal(d.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'idx_step_object'`).pluck().get(), 0);
   d.close();
   const stray = strayObject(ws.db, 'nobody wants me either\n');

@@ -42,7 +42,8 @@ test('show lists every name of an object and the steps that produced and consume
   const steps = await stepsByTask(ws.db);
   const [split] = steps('split');
   const alpha = sha256('alpha\n');
-  const upperOfAlpha = steps('upper').find((s) => s.hash === alpha);
+  // Two items (line-aa, line-ac) with these bytes: two upper steps consume the one object.
+  const [upperOfAa, upperOfAc] = steps('upper').filter((s) => s.hash === alpha);
 
   const r = cli(['show', '-db', ws.db, alpha.slice(0, 8)]);
   assert.equal(r.code, 0, r.stderr);
@@ -54,7 +55,8 @@ test('show lists every name of an object and the steps that produced and consume
   assert.match(r.stdout, /line-ac {2}\(output\)/);
   assert.match(r.stdout, /produced by: 2 steps/);
   assert.match(r.stdout, new RegExp(`\\n +${split.id} +split +[0-9a-f]{8} +done +as line-aa\\n`));
-  assert.match(r.stdout, new RegExp(`\\n +${upperOfAlpha.id} +upper +[0-9a-f]{8} +done +input line-aa\\n`));
+  assert.match(r.stdout, new RegExp(`\\n +${upperOfAa.id} +upper +[0-9a-f]{8} +done +input line-aa\\n`));
+  assert.match(r.stdout, new RegExp(`\\n +${upperOfAc.id} +upper +[0-9a-f]{8} +done +input line-ac\\n`));
   assert.match(r.stdout, /log of: no step/);
 
   const j = JSON.parse(cli(['show', '-db', ws.db, alpha, '-json']).stdout);
@@ -63,7 +65,8 @@ test('show lists every name of an object and the steps that produced and consume
   assert.equal(j.file, 'ok');
   assert.deepEqual(j.producedBy.map((p) => [p.stepId, p.task, p.name, p.status, p.current]),
     [[split.id, 'split', 'line-aa', 'done', true], [split.id, 'split', 'line-ac', 'done', true]]);
-  assert.deepEqual(j.consumedBy.map((c) => [c.stepId, c.task, c.inputName]), [[upperOfAlpha.id, 'upper', 'line-aa']]);
+  assert.deepEqual(j.consumedBy.map((c) => [c.stepId, c.task, c.inputName]),
+    [[upperOfAa.id, 'upper', 'line-aa'], [upperOfAc.id, 'upper', 'line-ac']]);
   assert.deepEqual(j.runInputs, []);
   assert.deepEqual(j.logOf, []);
 });
@@ -86,13 +89,14 @@ test('show names a run input by its -input name, and a log by its step', async (
 test('lineage walks from a gathered object through two tasks back to the input file by name (text)', async (t) => {
   const ws = pipelineDb(t);
   const steps = await stepsByTask(ws.db);
-  const all = sha256('ALPHA\nBETA\n');
+  // INPUT_DIR holds one file per listing line, in listing order (line-aa__line-aa.up, ...).
+  const all = sha256('ALPHA\nBETA\nALPHA\n');
   const r = cli(['lineage', '-db', ws.db, all.slice(0, 8)]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   const [total] = steps('total');
   const [split] = steps('split');
-  assert.match(lines[0], new RegExp(`^${all.slice(0, 12)}  all  11 B  <- total step ${total.id} gather over listing [0-9a-f]{12} \\(2 objects\\)$`));
+  assert.match(lines[0], new RegExp(`^${all.slice(0, 12)}  all  17 B  <- total step ${total.id} gather over listing [0-9a-f]{12} \\(3 objects\\)$`));
   const text = r.stdout;
   assert.match(text, new RegExp(`[├└]─ ${sha256('ALPHA\n').slice(0, 12)}  line-aa\\.up  6 B  <- upper step \\d+\\n`));
   assert.match(text, new RegExp(`[├└]─ ${sha256('alpha\n').slice(0, 12)}  line-aa  6 B  <- split step ${split.id} as line-aa, line-ac\\n`));

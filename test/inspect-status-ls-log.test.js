@@ -30,7 +30,7 @@ function twoVersionDb(t) {
   return ws;
 }
 
-test('ls prints NAME<TAB>HASH<TAB>SIZE per current output, sorted; -json gives the same with step ids', async (t) => {
+test('ls prints NAME<TAB>HASH<TAB>SIZE<TAB>FROM per current output, sorted; -json gives the same with step ids', async (t) => {
   const ws = workspace(t, 'tp-inspect-');
   ws.write('m.toml', manifest(V1));
   ws.write('in.txt', 'ab\ncd\nab\n');
@@ -38,19 +38,21 @@ test('ls prints NAME<TAB>HASH<TAB>SIZE per current output, sorted; -json gives t
   const r = cli(['ls', '-db', ws.db, '-task', 'split']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, [
-    `line-aa\t${sha256('ab\n')}\t3`,
-    `line-ab\t${sha256('cd\n')}\t3`,
-    `line-ac\t${sha256('ab\n')}\t3`,
+    `line-aa\t${sha256('ab\n')}\t3\tin.txt`,
+    `line-ab\t${sha256('cd\n')}\t3\tin.txt`,
+    `line-ac\t${sha256('ab\n')}\t3\tin.txt`,
     '',
   ].join('\n'));
   const up = cli(['ls', '-db', ws.db, '-task', 'upper']).stdout.trimEnd().split('\n').map((l) => l.split('\t'));
-  // Equal bytes under one name from two steps would be one line; here two steps, two contents.
-  assert.deepEqual(up, [['up.txt', sha256('AB\n'), '3'], ['up.txt', sha256('CD\n'), '3']].sort((a, b) => (a[1] < b[1] ? -1 : 1)));
+  // One line per step: line-aa and line-ac are two items with equal bytes, each its own step.
+  assert.deepEqual(up, [['up.txt', sha256('AB\n'), '3', 'line-aa'], ['up.txt', sha256('CD\n'), '3', 'line-ab'],
+    ['up.txt', sha256('AB\n'), '3', 'line-ac']]);
   const j = JSON.parse(cli(['ls', '-db', ws.db, '-task', 'upper', '-json']).stdout);
   const d = await openDb(ws.db);
   const stepOf = (h) => d.prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ?`).pluck().get(h);
-  assert.deepEqual(j.map((o) => Object.keys(o)), [['name', 'hash', 'size', 'steps'], ['name', 'hash', 'size', 'steps']]);
-  for (const o of j) assert.deepEqual(o.steps, [stepOf(o.hash)]);
+  assert.deepEqual(j.map((o) => Object.keys(o)), Array(3).fill(['name', 'hash', 'size', 'from', 'step']));
+  const stepsOf = (h) => d.prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ? ORDER BY s.id`).pluck().all(h);
+  assert.deepEqual(j.map((o) => o.step), [stepsOf(sha256('AB\n'))[0], stepOf(sha256('CD\n')), stepsOf(sha256('AB\n'))[1]]);
   d.close();
 });
 
@@ -77,7 +79,7 @@ test('after an edit, ls and status show only the current version; -all adds the 
   const versions = j.tasks.filter((x) => x.name === 'upper');
   assert.deepEqual(versions.map((v) => [v.current, v.done]), [[true, 2], [false, 2]]);
   assert.deepEqual(Object.keys(j.tasks[0]),
-    ['name', 'taskId', 'version', 'current', 'pending', 'running', 'done', 'failed', 'reused', 'objects', 'bytes']);
+    ['name', 'taskId', 'version', 'current', 'pending', 'running', 'done', 'failed', 'reused', 'merged', 'objects', 'bytes', 'changed']);
 });
 
 test('status counts steps by state, reuse by the latest run, and the objects and bytes of the outputs', (t) => {

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
 import {
   loadManifest, ManifestError, formatProblem, compileGlob, globError, matchesAny, taskVersion, canonicalJson,
   DEFAULT_SHELL,
 } from '../dist/manifest/index.js';
+import { versionChange, previousVersionChanges } from '../dist/store/inspect/version-change.js';
 
 // Each call gets its own temp dir, removed when the test ends.
 function withManifest(t, text, name = 'm.toml') {
@@ -72,7 +75,7 @@ describe('valid manifests', () => {
     assert.deepEqual(m.tasks.map((x) => x.index), [0, 1, 2]);
     const [split] = m.tasks;
     assert.equal(split.script, 'split -l 1000 "$INPUT_FILE" "$OUTPUT_DIR/part-"\n');
-    assert.deepEqual(split.shell, ['sh', '-e', '-c']);
+    assert.deepEqual(split.shell, ['bash', '-euo', 'pipefail', '-c']);
     assert.deepEqual(split.env, {});
     assert.equal(split.match, null);
     assert.equal(split.parallel, null);
@@ -80,6 +83,8 @@ describe('valid manifests', () => {
     assert.equal(split.retries, 0);
     assert.equal(split.stdout, null);
     assert.equal(split.gather, false);
+    assert.deepEqual(split.files, []);
+    assert.equal(split.maxRounds, 1000);
   });
 
   test('explicit fields are kept', (t) => {
@@ -96,8 +101,9 @@ parallel = 4
 timeout = 1.5
 retries = 2
 env = { LC_ALL = "C" }
-shell = ["bash", "-euo", "pipefail", "-c"]
+shell = ["sh", "-e", "-c"]
 stdout = "out/count.txt"
+max_rounds = 25
 script = 'wc -l < "$INPUT_FILE"'
 
 [[task]]
@@ -120,8 +126,9 @@ A_B = "1"
     assert.equal(count.timeout, 1.5);
     assert.equal(count.retries, 2);
     assert.deepEqual(count.env, { LC_ALL: 'C' });
-    assert.deepEqual(count.shell, ['bash', '-euo', 'pipefail', '-c']);
+    assert.deepEqual(count.shell, ['sh', '-e', '-c']);
     assert.equal(count.stdout, 'out/count.txt');
+    assert.equal(count.maxRounds, 25);
     assert.deepEqual(root2.inputs, []);
     assert.equal(total.gather, true);
     assert.deepEqual(total.env, { A_B: '1' });
@@ -219,6 +226,14 @@ describe('manifest errors', () => {
     ['stdout = "a/../../x"', 'stdout', 'must not contain "..", got "a/../../x"'],
     ['stdout = "a//b"', 'stdout', 'must be a plain relative path (no empty or "." segments), got "a//b"'],
     ['gather = "yes"', 'gather', 'must be true or false, got string "yes"'],
+    ['max_rounds = 0', 'max_rounds', 'must be a positive integer, got integer 0'],
+    ['max_rounds = "x"', 'max_rounds', 'must be a positive integer, got string "x"'],
+    ['max_rounds = 2.5', 'max_rounds', 'must be a positive integer, got float 2.5'],
+    ['files = "tools/*.py"', 'files', 'must be an array of glob patterns, got string "tools/*.py" (write ["tools/*.py"])'],
+    ['files = [1]', 'files', 'item 1 must be a string, got integer 1'],
+    ['files = { a = "x" }', 'files', 'must be an array of glob patterns, got a table'],
+    ['files = ["/etc/passwd"]', 'files', '"/etc/passwd" must be relative to the manifest\'s directory, not an absolute path'],
+    ['files = ["tools/[a-"]', 'files', 'bad glob "tools/[a-": unclosed "["'],
   ];
   for (const [line, field, message] of wrongTypes) {
     test(`wrong type: ${line}`, (t) => {
@@ -450,8 +465,8 @@ describe('taskVersion', () => {
   });
 
   test('the default shell written out or omitted gives the same version', (t) => {
-    assert.deepEqual(DEFAULT_SHELL, ['sh', '-e', '-c']);
-    assert.equal(taskVersion(base(t)), taskVersion(base(t, 'shell = ["sh", "-e", "-c"]\n')));
+    assert.deepEqual(DEFAULT_SHELL, ['bash', '-euo', 'pipefail', '-c']);
+    assert.equal(taskVersion(base(t)), taskVersion(base(t, 'shell = ["bash", "-euo", "pipefail", "-c"]\n')));
     assert.equal(taskVersion(base(t)), taskVersion(base(t, 'env = {}\n')));
   });
 
@@ -460,6 +475,7 @@ describe('taskVersion', () => {
     const others = [
       load(t, '[[task]]\nname = "a"\nscript = "echo hi!"\n').tasks[0],
       base(t, 'shell = ["bash", "-c"]\n'),
+      base(t, 'shell = ["sh", "-e", "-c"]\n'),
       base(t, 'env = { A = "1" }\n'),
       base(t, 'stdout = "out"\n'),
     ].map(taskVersion);
@@ -467,11 +483,11 @@ describe('taskVersion', () => {
     assert.equal(new Set(others).size, others.length);
   });
 
-  test('ignores name, parallel, timeout, retries, inputs, match, gather position', (t) => {
+  test('ignores name, parallel, timeout, retries, inputs, match, max_rounds, gather position', (t) => {
     const v = taskVersion(base(t));
     const spec = base(t);
-    assert.equal(taskVersion({ ...spec, name: 'b', parallel: 3, timeout: 9, retries: 5, inputs: ['x'], match: ['*'], line: 40, index: 7 }), v);
-    assert.equal(taskVersion(base(t, 'parallel = 2\ntimeout = 5\nretries = 1\ninputs = []\nmatch = ["*"]\n')), v);
+    assert.equal(taskVersion({ ...spec, name: 'b', parallel: 3, timeout: 9, retries: 5, inputs: ['x'], match: ['*'], maxRounds: 3, line: 40, index: 7 }), v);
+    assert.equal(taskVersion(base(t, 'parallel = 2\ntimeout = 5\nretries = 1\ninputs = []\nmatch = ["*"]\nmax_rounds = 9\n')), v);
   });
 
   test('env key order does not matter', (t) => {
@@ -488,5 +504,221 @@ describe('canonicalJson', () => {
   test('refuses values with no JSON form', () => {
     assert.throws(() => canonicalJson(NaN), TypeError);
     assert.throws(() => canonicalJson(1n), TypeError);
+  });
+});
+
+const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+
+/** A temp tree: { 'rel/path': 'content' } files, then the manifest at `manifest` (relative). */
+function tree(t, files, manifest, text) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-files-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const [rel, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), content);
+  }
+  const file = path.join(dir, manifest);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+  return { dir, file, mdir: path.dirname(file) };
+}
+
+/** The formatted problems of a manifest that must fail, with its path and directory made short. */
+function problemsAt(file) {
+  try {
+    loadManifest(file);
+  } catch (err) {
+    assert.ok(err instanceof ManifestError, `expected ManifestError, got ${err}`);
+    return err.problems.map((p) => formatProblem({ ...p, file: 'm.toml' }).replaceAll(path.dirname(file), 'DIR'));
+  }
+  assert.fail('manifest was accepted');
+}
+
+describe('files', () => {
+  const FILES = {
+    'proj/tools/a.py': 'a', 'proj/tools/b.py': 'bb', 'proj/tools/c.sh': 'c', 'proj/tools/sub/d.py': 'd',
+    'proj/lib/top.sh': 'top', 'proj/lib/x/y/z.sh': 'z', 'proj/lib/x/readme.txt': 'r', 'proj/lib/dir.sh/inner.txt': 'i',
+    'shared/s.sh': 's', 'other/real.py': 'real bytes',
+  };
+  const withFiles = (t, list, extra = {}) => {
+    const files = `files = [${list.map((p) => JSON.stringify(p)).join(', ')}]\n`;
+    return tree(t, { ...FILES, ...extra }, 'proj/m.toml', task('a', files));
+  };
+  const pathsOf = (file) => loadManifest(file).tasks[0].files.map((f) => f.path);
+
+  test('are expanded, sorted, each with the SHA-256 of its bytes', (t) => {
+    const { file } = withFiles(t, ['tools/*.py', 'lib/**/*.sh']);
+    assert.deepEqual(loadManifest(file).tasks[0].files, [
+      { path: 'lib/top.sh', hash: sha256('top') },
+      { path: 'lib/x/y/z.sh', hash: sha256('z') },
+      { path: 'tools/a.py', hash: sha256('a') },
+      { path: 'tools/b.py', hash: sha256('bb') },
+    ]);
+  });
+
+  test('* and ? stop at "/", ** crosses it, classes; directories never match', (t) => {
+    assert.deepEqual(pathsOf(withFiles(t, ['tools/?.py']).file), ['tools/a.py', 'tools/b.py']);
+    assert.deepEqual(pathsOf(withFiles(t, ['tools/[b-c].*']).file), ['tools/b.py', 'tools/c.sh']);
+    assert.deepEqual(pathsOf(withFiles(t, ['tools/**']).file), ['tools/a.py', 'tools/b.py', 'tools/c.sh', 'tools/sub/d.py']);
+    assert.deepEqual(pathsOf(withFiles(t, ['*/*/*.py']).file), ['tools/sub/d.py']);
+    assert.deepEqual(pathsOf(withFiles(t, ['lib/*']).file), ['lib/top.sh'], 'lib/x and lib/dir.sh are directories');
+    assert.deepEqual(pathsOf(withFiles(t, ['**/*.sh']).file), ['lib/top.sh', 'lib/x/y/z.sh', 'tools/c.sh']);
+    assert.deepEqual(pathsOf(withFiles(t, ['lib/x/readme.txt']).file), ['lib/x/readme.txt']);
+  });
+
+  test('duplicates are listed once, "./" is dropped, "../" reaches beside the manifest directory', (t) => {
+    assert.deepEqual(pathsOf(withFiles(t, ['tools/a.py', './tools/*.py', 'tools/[a]*']).file), ['tools/a.py', 'tools/b.py']);
+    const { file } = withFiles(t, ['../shared/*.sh']);
+    assert.deepEqual(loadManifest(file).tasks[0].files, [{ path: '../shared/s.sh', hash: sha256('s') }]);
+  });
+
+  test('a symlink to a file counts, with its target bytes; a dangling one does not; a symlink cycle ends', (t) => {
+    const { dir, file } = withFiles(t, ['tools/**/*.py']);
+    fs.symlinkSync('../../other/real.py', path.join(dir, 'proj/tools/link.py'));
+    fs.symlinkSync('nowhere.py', path.join(dir, 'proj/tools/dangling.py'));
+    fs.symlinkSync('..', path.join(dir, 'proj/tools/sub/loop'));
+    const files = loadManifest(file).tasks[0].files;
+    assert.deepEqual(files.find((f) => f.path === 'tools/link.py'), { path: 'tools/link.py', hash: sha256('real bytes') });
+    assert.ok(!files.some((f) => f.path.includes('dangling')));
+    assert.ok(files.some((f) => f.path === 'tools/sub/d.py'));
+  });
+
+  test('a pattern that matches no file is an error, each one, with the directory it is relative to', (t) => {
+    const { file } = withFiles(t, ['tools/*.py', 'tools/*.rb', 'nope/**', 'lib/x/y']);
+    assert.deepEqual(problemsAt(file), [
+      'm.toml:4: task "a": field "files": "tools/*.rb" matches no file (relative to DIR)',
+      'm.toml:4: task "a": field "files": "nope/**" matches no file (relative to DIR)',
+      'm.toml:4: task "a": field "files": "lib/x/y" matches no file (relative to DIR)',
+    ]);
+  });
+
+  test('errors come with the others, in line order', (t) => {
+    const { file } = tree(t, FILES, 'proj/m.toml', `${task('a', 'files = ["tools/*.rb"]\n')}${task('b', 'parallel = 0\nfiles = ["/abs", "[x", "lib/*.rb", "lib/*.sh"]\n')}`);
+    assert.deepEqual(problemsAt(file), [
+      'm.toml:4: task "a": field "files": "tools/*.rb" matches no file (relative to DIR)',
+      'm.toml:8: task "b": field "parallel": must be a positive integer, got integer 0',
+      'm.toml:9: task "b": field "files": "/abs" must be relative to the manifest\'s directory, not an absolute path',
+      'm.toml:9: task "b": field "files": bad glob "[x": unclosed "["',
+      'm.toml:9: task "b": field "files": "lib/*.rb" matches no file (relative to DIR)',
+    ]);
+  });
+
+  test('the version includes the files\' bytes, not their times; without files it is the old formula', (t) => {
+    const { dir, file } = withFiles(t, ['tools/*.py']);
+    const spec = loadManifest(file).tasks[0];
+    const v1 = taskVersion(spec);
+    const old = sha256(canonicalJson({ script: spec.script, shell: spec.shell, env: spec.env, stdout: spec.stdout }));
+    assert.notEqual(v1, old);
+    const files = Object.fromEntries(spec.files.map((f) => [f.path, f.hash]));
+    assert.equal(v1, sha256(canonicalJson({ script: spec.script, shell: spec.shell, env: spec.env, stdout: spec.stdout, files })));
+    assert.equal(taskVersion({ ...spec, files: [] }), old);
+    assert.equal(taskVersion(load(t, task('a')).tasks[0]), old);
+    assert.equal(taskVersion(load(t, task('a', 'files = []\n')).tasks[0]), old);
+
+    const a = path.join(dir, 'proj/tools/a.py');
+    fs.utimesSync(a, new Date(2000, 1, 1), new Date(2000, 1, 1));
+    fs.writeFileSync(a, 'a');
+    assert.equal(taskVersion(loadManifest(file).tasks[0]), v1, 'same bytes rewritten, other times');
+    fs.writeFileSync(a, 'a2');
+    const v2 = taskVersion(loadManifest(file).tasks[0]);
+    assert.notEqual(v2, v1);
+    fs.writeFileSync(path.join(dir, 'proj/tools/new.py'), '');
+    assert.notEqual(taskVersion(loadManifest(file).tasks[0]), v2, 'a new matching file');
+  });
+});
+
+describe('the default shell needs bash', () => {
+  const withPath = (t, value) => {
+    const saved = process.env.PATH;
+    process.env.PATH = value;
+    t.after(() => {
+      process.env.PATH = saved;
+    });
+  };
+  const emptyDir = (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-nobash-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  };
+  const MESSAGE = 'field "shell": bash is not installed (not on PATH); set shell = ["sh", "-e", "-c"] or install bash';
+
+  test('without bash on PATH, a task with no shell is an error on its header line', (t) => {
+    withPath(t, emptyDir(t));
+    assert.deepEqual(problemsOf(t, `${task('a')}\n${task('b')}`), [
+      `m.toml:1: task "a": ${MESSAGE}`,
+      `m.toml:5: task "b": ${MESSAGE}`,
+    ]);
+  });
+
+  test('a non-executable bash does not count; an executable one in any PATH directory does', (t) => {
+    const dir = emptyDir(t);
+    fs.writeFileSync(path.join(dir, 'bash'), '', { mode: 0o644 });
+    withPath(t, `/nonexistent:${dir}`);
+    assert.equal(one(t, task('a')), `m.toml:1: task "a": ${MESSAGE}`);
+    fs.chmodSync(path.join(dir, 'bash'), 0o755);
+    assert.deepEqual(load(t, task('a')).tasks[0].shell, ['bash', '-euo', 'pipefail', '-c']);
+  });
+
+  test('an explicit shell, or a shebang script, needs no bash', (t) => {
+    withPath(t, emptyDir(t));
+    const m = load(t, `${task('a', 'shell = ["sh", "-e", "-c"]\n')}
+[[task]]
+name = "b"
+script = """
+#!/bin/sh
+echo hi
+"""
+`);
+    assert.deepEqual(m.tasks.map((x) => x.name), ['a', 'b']);
+    // A shell that is itself wrong is reported as such, not as missing bash.
+    assert.equal(one(t, task('a', 'shell = []\n')), 'm.toml:4: task "a": field "shell": must not be empty: it needs at least the program to run');
+  });
+});
+
+describe('versionChange', () => {
+  const def = (extra = {}) => canonicalJson({ script: 'echo', shell: ['bash', '-c'], env: {}, stdout: null, ...extra });
+
+  test('names each changed field in reading order', () => {
+    assert.deepEqual(versionChange(def(), def()), []);
+    assert.deepEqual(versionChange(def(), def({ script: 'echo 2' })), ['script']);
+    assert.deepEqual(versionChange(def(), def({ env: { A: '1' } })), ['env']);
+    assert.deepEqual(versionChange(def({ env: { A: '1', B: '2' } }), def({ env: { B: '2', A: '1' } })), []);
+    assert.deepEqual(versionChange(def(), def({ stdout: 'o', shell: ['sh'], script: 'x', env: { A: '' } })), ['script', 'shell', 'env', 'stdout']);
+    assert.deepEqual(versionChange(def(), def({ later: 1 })), ['later']);
+  });
+
+  test('names each file added, removed or changed, by path', () => {
+    const f = (files) => def({ files });
+    assert.deepEqual(versionChange(f({ 'tools/clean.py': 'aa' }), f({ 'tools/clean.py': 'bb' })), ['files: tools/clean.py']);
+    assert.deepEqual(versionChange(def(), f({ 'tools/new.py': 'aa' })), ['files: +tools/new.py']);
+    assert.deepEqual(versionChange(f({ 'tools/old.py': 'aa' }), def()), ['files: -tools/old.py']);
+    assert.deepEqual(
+      versionChange(f({ b: '1', c: '1', d: '1' }), def({ script: 'y', files: { a: '1', c: '2', d: '1' } })),
+      ['script', 'files: +a', 'files: -b', 'files: c'],
+    );
+  });
+
+  test('a damaged definition is named as such', () => {
+    assert.deepEqual(versionChange('{not json', def()), ['definition']);
+    assert.deepEqual(versionChange('[]', def()), ['definition']);
+  });
+
+  test('previousVersionChanges diffs against the same name\'s highest older id', () => {
+    const db = new Database(':memory:');
+    db.exec(`CREATE TABLE task (id INTEGER PRIMARY KEY, name TEXT NOT NULL, script TEXT NOT NULL, version TEXT NOT NULL,
+             definition TEXT NOT NULL, created_at INTEGER NOT NULL)`);
+    const add = (id, name, d) => db.prepare('INSERT INTO task VALUES (?, ?, ?, ?, ?, 0)').run(id, name, 'x', sha256(d), d);
+    add(1, 'a', def());
+    add(2, 'b', def());
+    add(3, 'a', def({ script: 'v2' }));
+    add(4, 'b', def({ files: { 'x.sh': '1' } }));
+    add(5, 'a', def({ script: 'v2', env: { A: '1' } }));
+    assert.equal(previousVersionChanges(db, 'a', 1), null);
+    assert.equal(previousVersionChanges(db, 'b', 2), null);
+    assert.deepEqual(previousVersionChanges(db, 'a', 3), ['script']);
+    assert.deepEqual(previousVersionChanges(db, 'b', 4), ['files: +x.sh']);
+    assert.deepEqual(previousVersionChanges(db, 'a', 5), ['env']);
+    assert.equal(previousVersionChanges(db, 'a', 99), null, 'no such version');
+    db.close();
   });
 });

@@ -4,6 +4,7 @@ import type { Command } from './command.js';
 export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
   run: { summary: 'run a manifest over the db (the default command)', load: () => import('./run.js') },
   status: { summary: 'per task version: pending/running/done/failed/reused, objects, bytes', load: () => import('./status.js') },
+  inputs: { summary: 'the run inputs (name, hash, size); `inputs rm NAME|GLOB...` retires some', load: () => import('./inputs.js') },
   cat: { summary: "an object's bytes to stdout", load: () => import('./cat.js') },
   show: { summary: 'an object: size, path, names, producing and consuming steps', load: () => import('./show.js') },
   lineage: { summary: 'the provenance tree of an object back to the run inputs', load: () => import('./lineage.js') },

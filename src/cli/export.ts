@@ -51,15 +51,25 @@ export const command: Command = {
 function formatExport(done: ExportDone[], out: string, task: string, verbose: boolean): string {
   const lines: string[] = [];
   const count = { linked: 0, copied: 0, present: 0, merged: 0 };
+  let shared: ExportDone['entry'] | null = null;
+  let sharedCount = 0;
   for (const d of done) {
     count[d.action]++;
     const e = d.entry;
+    if (e.renamed === 'shared' && !e.merged) {
+      shared ??= e;
+      sharedCount++;
+    }
     const why = e.merged ? `output "${e.name}" holds the same bytes: one file`
       : e.renamed === 'sanitised' ? `name "${e.name}" would leave the directory; written as ${e.path}`
       : e.renamed === 'duplicate' ? `another output already has the name "${e.name}"; these bytes (${e.hash.slice(0, 8)}) written as ${e.path}`
       : null;
     if (why !== null) lines.push(`${e.path}: ${why}`);
-    else if (verbose) lines.push(`${e.path}: ${d.action} ${e.hash.slice(0, 12)}`);
+    else if (verbose) lines.push(`${e.path}: ${d.action} ${e.hash.slice(0, 12)}${e.renamed === 'shared' ? ` (from "${e.from}")` : ''}`);
+  }
+  if (shared !== null) {
+    lines.push(`${sharedCount} output${sharedCount === 1 ? '' : 's'} share${sharedCount === 1 ? 's' : ''} a name with outputs of other steps: ` +
+      `each written under the item it came from, as FROM/NAME (e.g. ${shared.path})`);
   }
   const files = count.linked + count.copied + count.present;
   const parts = [`${count.linked} linked`, `${count.copied} copied`, `${count.present} already there`];

@@ -6,7 +6,7 @@ import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 
 export const command: Command = {
   name: 'ls',
-  summary: "List a task's current outputs, one per line: NAME<TAB>HASH<TAB>SIZE.",
+  summary: "List a task's current outputs, one per line: NAME<TAB>HASH<TAB>SIZE<TAB>FROM.",
   usage: 'ls [-db ./db] -task NAME [-all] [-json]',
   examples: ['task-pipeline ls -db ./db -task count', "task-pipeline ls -db ./db -task count | cut -f2 | xargs -n1 task-pipeline cat -db ./db"],
   flags: {
@@ -17,8 +17,9 @@ export const command: Command = {
     ...COMMON_FLAGS,
   },
   notes: [
-    'Sorted by name, then hash. Equal bytes under one name from several steps are one line.',
-    'SIZE is in bytes. Names never hold a tab or a newline (the engine refuses such outputs).',
+    'One line per output of each step: FROM is the item the step processed (its INPUT_NAME), so three inputs',
+    'that each give an output n are three lines. Sorted by name, then FROM. SIZE is in bytes.',
+    'Names never hold a tab or a newline (the engine refuses such outputs and inputs).',
   ],
   async run(args, io) {
     if (args.positionals.length > 0) throw new UserError('EUSAGE', `ls: unexpected argument "${args.positionals[0]}"; give the task with -task NAME`);
@@ -41,7 +42,7 @@ export const command: Command = {
       } else {
         let chunk = '';
         for (const o of taskOutputs(db, task.name, all)) {
-          chunk += `${o.name}\t${o.hash}\t${o.size ?? ''}\n`;
+          chunk += `${o.name}\t${o.hash}\t${o.size ?? ''}\t${o.from}\n`;
           if (chunk.length >= 1 << 16) {
             io.stdout.write(chunk);
             chunk = '';

@@ -9,11 +9,26 @@ export function formatSummary(s: RunSummary, dbDir: string): string {
   const lines = [
     table(['task', 'ran', 'reused', 'failed'], rows),
     '',
-    `${s.interrupted ? 'interrupted' : s.failures.length > 0 ? 'finished with failures' : 'done'}: ` +
+    `${s.interrupted ? 'interrupted' : s.failures.length > 0 ? 'finished with failures' : s.cut.size > 0 ? 'incomplete' : 'done'}: ` +
       `${ran} steps run, ${reused} reused, ${s.failures.length} failed; ` +
       `${s.objectsAdded} objects added (${formatBytes(s.bytesAdded)})` +
-      `${s.inputsAdded > 0 ? `, ${s.inputsAdded} new inputs` : ''}; ${formatDuration(s.wallMs)}`,
+      `${s.inputsAdded > 0 ? `, ${s.inputsAdded} new input${s.inputsAdded === 1 ? '' : 's'}` : ''}` +
+      `${s.inputsReplaced > 0 ? `, ${s.inputsReplaced} input${s.inputsReplaced === 1 ? '' : 's'} replaced` : ''}; ${formatDuration(s.wallMs)}`,
   ];
+  if (s.inputsMissing.length > 0) {
+    const n = s.inputsMissing.length;
+    const shown = s.inputsMissing.slice(0, 3).map((x) => JSON.stringify(x)).join(', ');
+    lines.push(`${n} current input${n === 1 ? ' is' : 's are'} no longer in the directories given (${shown}${n > 3 ? ', ...' : ''}): ` +
+      `they stay current; retire them with: task-pipeline inputs rm -db ${dbDir} NAME...`);
+  }
+  for (const [task, n] of s.merged) {
+    lines.push(`note: ${task}: ${n} item${n === 1 ? '' : 's'} came from more than one upstream step with the same name and bytes, ` +
+      `and ran once; to keep the outputs of different inputs apart, name them after $INPUT_NAME`);
+  }
+  for (const [task, c] of s.cut) {
+    lines.push(`cycle cut: ${task}: ${c.steps} step${c.steps === 1 ? '' : 's'} beyond max_rounds = ${c.maxRounds} generations ` +
+      `were not run; raise max_rounds on task "${task}" if the cycle should go on`);
+  }
   for (const g of s.heldBack) {
     lines.push(`gather "${g}" did not run: steps upstream of it failed or were not run; fix them and run again`);
   }

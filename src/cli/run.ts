@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { UserError } from '../errors.js';
 import { runPipeline } from '../engine/run-pipeline.js';
+import { runExitCode } from '../engine/run-summary.js';
 import { loadManifest } from '../manifest/index.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 import { ProgressView } from './progress.js';
@@ -65,7 +66,7 @@ export const command: Command = {
       progress?.stop();
       if (!f.quiet) io.stdout.write(formatSummary(summary, dbDir));
       io.stderr.write(formatFailures(summary, dbDir));
-      return summary.interrupted ? 130 : summary.failures.length > 0 ? 1 : 0;
+      return runExitCode(summary);
     } finally {
       progress?.stop();
       process.off('SIGINT', onSignal);

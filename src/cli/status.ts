@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
 import { taskStatus, type DbStatus } from '../store/inspect/task-status.js';
+import { previousVersionChange, type PreviousVersionChange } from '../store/inspect/version-change.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes, table } from './format.js';
 
@@ -16,9 +17,11 @@ export const command: Command = {
     ...COMMON_FLAGS,
   },
   notes: [
-    'Without -all, only the current graph counts: the steps of the current task versions that the run inputs reach (SPEC 3).',
+    'Without -all, only the current graph counts: the steps of the current task versions that the current run inputs reach.',
     'reused: done steps that the latest run did not execute: their results were found in the db (from an earlier run,',
     '  or the same bytes reaching the task again) instead of being computed again.',
+    'merged: items that reached the task from more than one step with the same name and bytes (each ran once);',
+    '  name outputs after $INPUT_NAME to keep the results of different inputs apart.',
     'objects, bytes: the distinct objects among the outputs of the counted steps, and their total size.',
   ],
   async run(args, io) {
@@ -27,7 +30,10 @@ export const command: Command = {
     const db = openDatabase(dbDir, {});
     try {
       const s = taskStatus(db, Boolean(args.flags.all));
-      io.stdout.write(args.flags.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s, dbDir, Boolean(args.flags.all)));
+      // What made each version new: the fields and files that differ from the version before it.
+      const changes = new Map(s.tasks.map((t) => [t.taskId, previousVersionChange(db, t.name, t.taskId)]));
+      const json = { ...s, tasks: s.tasks.map((t) => ({ ...t, changed: changes.get(t.taskId)?.changed ?? null })) };
+      io.stdout.write(args.flags.json ? `${JSON.stringify(json, null, 2)}\n` : formatStatus(s, dbDir, Boolean(args.flags.all), changes));
       return 0;
     } finally {
       db.close();
@@ -35,17 +41,25 @@ export const command: Command = {
   },
 };
 
-function formatStatus(s: DbStatus, dbDir: string, all: boolean): string {
+function formatStatus(s: DbStatus, dbDir: string, all: boolean, changes: Map<number, PreviousVersionChange | null>): string {
   if (s.tasks.length === 0) return `${dbDir}: no tasks yet\n`;
   const rows = s.tasks.map((t) => [
-    t.name, `${t.version.slice(0, 8)}${t.current ? '' : ' old'}`, t.pending, t.running, t.done, t.failed, t.reused, t.objects, formatBytes(t.bytes),
+    t.name, `${t.version.slice(0, 8)}${t.current ? '' : ' old'}`, t.pending, t.running, t.done, t.failed, t.reused, t.merged, t.objects,
+    formatBytes(t.bytes),
   ]);
   const r = s.latestRun;
   const run = r === null ? 'no run yet'
     : `latest run ${r.id}: ${r.finishedAt === null ? `started ${new Date(r.startedAt).toISOString()}, not finished (running, or killed)`
       : `finished ${new Date(r.finishedAt).toISOString()}, exit ${r.exitCode}`}`;
+  const grid = table(['task', 'version', 'pending', 'running', 'done', 'failed', 'reused', 'merged', 'objects', 'bytes'], rows).split('\n');
+  // Under each current task that has an older version: what made this one new.
+  const withChanges = [grid[0]!, ...s.tasks.flatMap((t, i) => {
+    const c = t.current ? changes.get(t.taskId) : null;
+    if (!c) return [grid[i + 1]!];
+    return [grid[i + 1]!, `  new version (was ${c.version.slice(0, 8)})${c.changed.length > 0 ? `: ${c.changed.join(', ')}` : ''}`];
+  })];
   const lines = [
-    table(['task', 'version', 'pending', 'running', 'done', 'failed', 'reused', 'objects', 'bytes'], rows),
+    withChanges.join('\n'),
     '',
     `${run}; db: ${s.objects} objects, ${formatBytes(s.bytes)}${all ? '' : '; history hidden (-all shows it)'}`,
   ];

@@ -278,7 +278,8 @@ function finished(
   const done = error === null;
   const kept = done ? outputs : [];
   const fanOut = done ? step.plan.downstream.flatMap((d) =>
-    kept.filter((o) => passes(d.match, o.name)).map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash }))) : [];
+    kept.filter((o) => passes(d.match, o.name))
+      .map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash, round: d.cycle ? step.round + 1 : 0 }))) : [];
   const outcome: StepOutcome = {
     stepId: step.id,
     taskId: step.task,

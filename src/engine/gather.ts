@@ -1,19 +1,17 @@
 import type { GatherStep, MetadataStore } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
+import { listingLine } from '../store/listing.js';
 
 /**
- * Fire a gather task: its input is a listing object, one `HASH<TAB>NAME` line per output
- * of the current steps upstream, sorted. Equal listings are equal objects, so the same set
- * of inputs never runs the gather twice.
+ * Fire a gather task: its input is a listing object, one `HASH<TAB>NAME<TAB>FROM` line per
+ * output of each current step upstream (FROM: the item that step processed), sorted. Every
+ * step's outputs count, so three inputs that each yield `n` = `3` are three lines; equal
+ * listings are equal objects, so the same set of upstream results never runs the gather twice.
  */
 export async function fireGather(meta: MetadataStore, store: ObjectStore, taskId: number): Promise<GatherStep> {
   const entries = await meta.gatherListing(taskId);
-  const lines = [...new Set(entries.map((e) => `${e.hash}\t${e.name}`))].sort(byBytes);
-  const put = await store.putBytes(lines.length === 0 ? '' : `${lines.join('\n')}\n`);
+  const lines = entries.map((e) => Buffer.from(listingLine(e.hash, e.name, e.fromName))).sort(Buffer.compare);
+  const put = await store.putBytes(Buffer.concat(lines));
   const from = [...new Set(entries.map((e) => e.stepId))];
   return meta.ensureGatherStep(taskId, { hash: put.hash, size: put.size, name: 'listing' }, from);
-}
-
-function byBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -5,6 +5,8 @@ import type { CurrentTaskInput, EdgeInput, TaskVersionInput } from '../store/met
 export interface Downstream {
   taskId: number;
   match: string[] | null;
+  /** The edge closes a cycle's path (both tasks in one cycle): the step it feeds is a round further. */
+  cycle: boolean;
 }
 
 /** A task of the manifest as the engine runs it: its current version id and its edges. */
@@ -25,7 +27,11 @@ export function taskVersionInputs(manifest: Manifest): TaskVersionInput[] {
     name: t.name,
     script: t.script,
     version: taskVersion(t),
-    definition: canonicalJson({ script: t.script, shell: t.shell, env: t.env, stdout: t.stdout }),
+    // What taskVersion hashes: `files` ({path: sha256}) only when the task lists some.
+    definition: canonicalJson({
+      script: t.script, shell: t.shell, env: t.env, stdout: t.stdout,
+      files: t.files.length > 0 ? Object.fromEntries(t.files.map((f) => [f.path, f.hash])) : undefined,
+    }),
   }));
 }
 
@@ -39,9 +45,12 @@ export function buildPlan(manifest: Manifest, ids: Map<string, number>): TaskPla
       env: { ...baseEnv, ...spec.env },
     });
   }
+  const component = cycles(manifest.tasks);
   for (const plan of byName.values()) {
     if (plan.spec.gather) continue;
-    for (const up of plan.spec.inputs) byName.get(up)!.downstream.push({ taskId: plan.taskId, match: plan.spec.match });
+    for (const up of plan.spec.inputs) {
+      byName.get(up)!.downstream.push({ taskId: plan.taskId, match: plan.spec.match, cycle: inCycle(component, up, plan.spec.name) });
+    }
   }
   for (const plan of byName.values()) {
     if (plan.spec.gather) plan.closure = upstreamClosure(plan.spec, byName);
@@ -63,8 +72,57 @@ function upstreamClosure(start: TaskSpec, byName: Map<string, TaskPlan>): number
   return [...seen].map((n) => byName.get(n)!.taskId);
 }
 
+/**
+ * The strongly connected components of the task graph (Tarjan): tasks that can reach each
+ * other lie on a cycle. A self-listing task is its own cycle. Maps a task name to its component.
+ */
+export function cycles(tasks: TaskSpec[]): Map<string, { id: number; cyclic: boolean }> {
+  const byName = new Map(tasks.map((t) => [t.name, t]));
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const component = new Map<string, { id: number; cyclic: boolean }>();
+  let next = 0;
+  let components = 0;
+  // Edges run from a task to what it consumes; the components are the same either way.
+  const visit = (name: string): void => {
+    index.set(name, next);
+    low.set(name, next++);
+    stack.push(name);
+    onStack.add(name);
+    for (const up of byName.get(name)!.inputs) {
+      if (!index.has(up)) {
+        visit(up);
+        low.set(name, Math.min(low.get(name)!, low.get(up)!));
+      } else if (onStack.has(up)) {
+        low.set(name, Math.min(low.get(name)!, index.get(up)!));
+      }
+    }
+    if (low.get(name) !== index.get(name)) return;
+    const members: string[] = [];
+    for (;;) {
+      const m = stack.pop()!;
+      onStack.delete(m);
+      members.push(m);
+      if (m === name) break;
+    }
+    const cyclic = members.length > 1 || byName.get(name)!.inputs.includes(name);
+    const c = { id: components++, cyclic };
+    for (const m of members) component.set(m, c);
+  };
+  for (const t of tasks) if (!index.has(t.name)) visit(t.name);
+  return component;
+}
+
+function inCycle(component: Map<string, { id: number; cyclic: boolean }>, from: string, to: string): boolean {
+  const a = component.get(from)!;
+  return a.cyclic && a === component.get(to);
+}
+
 export function currentGraph(plans: TaskPlan[]): { tasks: CurrentTaskInput[]; edges: EdgeInput[] } {
   const byName = new Map(plans.map((p) => [p.spec.name, p]));
+  const component = cycles(plans.map((p) => p.spec));
   const tasks = plans.map((p) => ({
     name: p.spec.name, taskId: p.taskId, position: p.spec.index, isRoot: p.isRoot, gather: p.spec.gather, spec: p.spec,
   }));
@@ -72,7 +130,10 @@ export function currentGraph(plans: TaskPlan[]): { tasks: CurrentTaskInput[]; ed
   for (const p of plans) {
     for (const up of p.spec.inputs) {
       const from = byName.get(up)!;
-      edges.push({ fromTaskId: from.taskId, toTaskId: p.taskId, match: p.spec.match, toGather: p.spec.gather, fromGather: from.spec.gather });
+      edges.push({
+        fromTaskId: from.taskId, toTaskId: p.taskId, match: p.spec.match, toGather: p.spec.gather, fromGather: from.spec.gather,
+        cycle: inCycle(component, up, p.spec.name),
+      });
     }
   }
   return { tasks, edges };

@@ -8,10 +8,11 @@ import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { chooseExecutor } from './choose-executor.js';
 import { ingestInputs, listInputs } from './ingest.js';
-import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
+import type { EdgeInput } from '../store/metadata-store.js';
+import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './plan.js';
 import { killLeftovers } from './running-scripts.js';
 import { ProcessGroups } from './process-groups.js';
-import { newSummary, summaryJson, type RunSummary } from './run-summary.js';
+import { newSummary, runExitCode, summaryJson, type RunSummary } from './run-summary.js';
 import { Scheduler, type ProgressSnapshot } from './scheduler.js';
 import { WorkSlots } from './work-slots.js';
 
@@ -41,6 +42,9 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   for (const t of o.tasks) if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
   // Check the inputs exist before anything is written.
   const inputFiles = listInputs(o.inputs);
+  if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
+    throw new UserError('EUSAGE', `-input: no task in ${o.manifest.path} takes run inputs (every task lists its inputs; give one inputs = [])`);
+  }
 
   mkdirSync(o.dbDir, { recursive: true });
   const lock = new DbLock(join(o.dbDir, 'lock'));
@@ -66,7 +70,10 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     await meta.recover(plans.map((p) => p.taskId));
 
     const ingested = await ingestInputs(inputFiles, store);
-    summary.inputsAdded = await meta.addRunInputs(ingested.inputs, runId);
+    const changes = await meta.addRunInputs(ingested.inputs, runId);
+    summary.inputsAdded = changes.added;
+    summary.inputsReplaced = changes.replaced;
+    summary.inputsMissing = changes.missing;
     summary.objectsAdded += ingested.added;
     summary.bytesAdded += ingested.bytes;
 
@@ -74,11 +81,13 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     const seed = (await meta.hasRunInputs()) ? null : { hash: empty.hash, size: empty.size };
     await meta.ensureRootSteps(roots, seed);
     // Edges in manifest order: reuse found here is credited to the consuming task.
+    const linkedTo = new Set<number>();
     for (const e of graph.edges) {
       if (e.toGather) continue;
       const r = await meta.reconcileEdge(e);
       const name = plans.find((p) => p.taskId === e.toTaskId)!.spec.name;
       summary.tasks.get(name)!.reused += r.reused;
+      if (r.linked > 0) linkedTo.add(e.toTaskId);
     }
 
     const slots = new WorkSlots(store.tmpDir);
@@ -105,10 +114,11 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       executor.close?.();
       slots.close();
     }
+    await countMergesAndCuts(meta, plans, graph.edges, linkedTo, summary);
     summary.interrupted = o.stop.aborted;
     summary.wallMs = Date.now() - started;
     summary.maxRssKb = process.resourceUsage().maxRSS;
-    const exitCode = summary.interrupted ? 130 : summary.failures.length > 0 ? 1 : 0;
+    const exitCode = runExitCode(summary);
     await meta.finishRun(runId, exitCode, summaryJson(summary));
     return summary;
   } finally {
@@ -116,6 +126,28 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     groups.signalAll('SIGKILL');
     await meta?.close();
     lock.release();
+  }
+}
+
+/**
+ * Per task, how many items reached it from more than one current step (equal name and bytes:
+ * they ran once), counted where this run linked anything; and the steps a cycle's max_rounds cut.
+ */
+async function countMergesAndCuts(
+  meta: SqliteMetadata, plans: TaskPlan[], edges: EdgeInput[], linkedTo: Set<number>, summary: RunSummary,
+): Promise<void> {
+  const cyclic = new Set(edges.filter((e) => e.cycle).map((e) => e.toTaskId));
+  for (const p of plans) {
+    if (p.spec.gather) continue;
+    if (linkedTo.has(p.taskId) || summary.merged.has(p.spec.name)) {
+      const merged = await meta.mergedCount(p.taskId);
+      if (merged > 0) summary.merged.set(p.spec.name, merged);
+      else summary.merged.delete(p.spec.name);
+    }
+    if (cyclic.has(p.taskId)) {
+      const steps = await meta.cutCount(p.taskId, p.spec.maxRounds);
+      if (steps > 0) summary.cut.set(p.spec.name, { steps, maxRounds: p.spec.maxRounds });
+    }
   }
 }
 

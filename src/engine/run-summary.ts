@@ -17,6 +17,14 @@ export interface RunSummary {
   runId: number;
   tasks: Map<string, TaskCounts>;
   inputsAdded: number;
+  /** Run inputs whose name was given again with other bytes (the old items are history). */
+  inputsReplaced: number;
+  /** Current inputs missing from a directory given again: not retired, named so the user can. */
+  inputsMissing: string[];
+  /** Per task, items that reached it from more than one producing step (same name, same bytes). */
+  merged: Map<string, number>;
+  /** Per task, pending steps beyond its max_rounds generations of a cycle: not run. */
+  cut: Map<string, { steps: number; maxRounds: number }>;
   objectsAdded: number;
   bytesAdded: number;
   failures: StepFailure[];
@@ -33,6 +41,10 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
     runId,
     tasks: new Map(taskNames.map((n) => [n, { ran: 0, failed: 0, reused: 0 }])),
     inputsAdded: 0,
+    inputsReplaced: 0,
+    inputsMissing: [],
+    merged: new Map(),
+    cut: new Map(),
     objectsAdded: 0,
     bytesAdded: 0,
     failures: [],
@@ -44,5 +56,13 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
 }
 
 export function summaryJson(s: RunSummary): unknown {
-  return { ...s, tasks: Object.fromEntries(s.tasks) };
+  return {
+    ...s, tasks: Object.fromEntries(s.tasks), merged: Object.fromEntries(s.merged), cut: Object.fromEntries(s.cut),
+    inputsMissing: s.inputsMissing.length,
+  };
+}
+
+/** 130 interrupted; 1 when a step failed or a cycle was cut (the results are incomplete); else 0. */
+export function runExitCode(s: RunSummary): number {
+  return s.interrupted ? 130 : s.failures.length > 0 || s.cut.size > 0 ? 1 : 0;
 }

@@ -224,7 +224,10 @@ export class Scheduler {
         // The failure (and its log) is committed; the retry runs it again as a new attempt.
         // Its failure must be written before it is released.
         void this.writer.drain().then(() => this.o.meta.release([step.id])).then(() => {
-          state.queue.unshift({ id: step.id, task: step.task, object_hash: step.object_hash, input_name: step.input_name, attempts: step.attempts + tries });
+          state.queue.unshift({
+            id: step.id, task: step.task, object_hash: step.object_hash, input_name: step.input_name, attempts: step.attempts + tries,
+            round: step.round,
+          });
           this.pump();
         }, (err: unknown) => this.fail(err));
       } else {
@@ -241,7 +244,8 @@ export class Scheduler {
       // Caught up with the db (its last page was empty): the new steps are all it lacks, and
       // they are run as they are, without being read back. Otherwise they are paged in turn.
       if (s.selected && s.exhausted && steps !== null && s.queue.length + steps.length <= PAGE) {
-        s.queue.push(...steps);
+        // Steps past the task's max_rounds generations of a cycle are cut: left pending, not run.
+        s.queue.push(...steps.filter((step) => step.round <= s.plan.spec.maxRounds));
         s.cursor = steps[steps.length - 1]!.id;
       } else {
         s.exhausted = false;
@@ -256,6 +260,10 @@ export class Scheduler {
     for (const [taskId, n] of effect.reused) {
       const s = this.states.get(taskId);
       if (s) this.o.summary.tasks.get(s.plan.spec.name)!.reused += n;
+    }
+    for (const [taskId, n] of effect.merged) {
+      const s = this.states.get(taskId);
+      if (s) this.o.summary.merged.set(s.plan.spec.name, (this.o.summary.merged.get(s.plan.spec.name) ?? 0) + n);
     }
     this.pump();
   }
@@ -350,7 +358,7 @@ export class Scheduler {
       const state = this.order[(this.rr + i) % this.order.length]!;
       if (!state.selected || state.running >= state.limit) continue;
       if (state.queue.length === 0 && !state.exhausted) {
-        const page = await this.o.meta.pendingPage(state.plan.taskId, state.cursor, PAGE);
+        const page = await this.o.meta.pendingPage(state.plan.taskId, state.cursor, PAGE, state.plan.spec.maxRounds);
         if (page.length === 0) state.exhausted = true;
         else {
           state.cursor = page[page.length - 1]!.id;

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { inputDirNames, parseListingLine } from '../store/listing.js';
 import { closeCopy, type LocalObjectStore } from '../store/object-store.js';
 
 /** An input name can hold directories (`a/b.txt`): the file keeps only its basename. */
@@ -8,20 +9,11 @@ export function safeBasename(name: string): string {
   return b === '' || b === '.' || b === '..' ? 'input' : b;
 }
 
-/** INPUT_DIR for a gather step: every listed object, read-only, under a unique name ending with its basename. */
+/** INPUT_DIR for a gather step: every listed object, read-only, one flat file per listing line. */
 export function fillInputDir(store: LocalObjectStore, listingFile: string, dir: string): string {
   mkdirSync(dir);
-  const entries = readFileSync(listingFile, 'utf8').split('\n').filter((l) => l !== '').map((line) => {
-    const tab = line.indexOf('\t');
-    return { hash: line.slice(0, tab), name: line.slice(tab + 1) };
-  });
-  const counts = new Map<string, number>();
-  for (const e of entries) counts.set(safeBasename(e.name), (counts.get(safeBasename(e.name)) ?? 0) + 1);
-  const width = String(entries.length).length;
-  entries.forEach((e, i) => {
-    const base = safeBasename(e.name);
-    const unique = counts.get(base) === 1 ? base : `${String(i + 1).padStart(width, '0')}-${base}`;
-    closeCopy(store.copyTo(e.hash, join(dir, unique)), false);
-  });
+  const lines = readFileSync(listingFile, 'utf8').split('\n').filter((l) => l !== '').map(parseListingLine);
+  const names = inputDirNames(lines);
+  lines.forEach((l, i) => closeCopy(store.copyTo(l.hash, join(dir, names[i]!)), false));
   return dir;
 }

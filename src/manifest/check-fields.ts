@@ -75,6 +75,26 @@ export function checkMatch(v: unknown, report: Report): string[] | undefined {
   return globs;
 }
 
+/**
+ * `files`: globs relative to the manifest's directory. Only their form is checked here; load expands
+ * them against the filesystem (files.ts). Returns the well-formed ones even when others are reported,
+ * so that load can also say which of those match nothing (a manifest with problems is never used).
+ */
+export function checkFiles(v: unknown, report: Report): string[] | undefined {
+  const valid: string[] = [];
+  checkStringArray(v, 'glob patterns', report, (item, r) => {
+    if (item.startsWith('/')) {
+      r(`${JSON.stringify(item)} must be relative to the manifest's directory, not an absolute path`);
+      return false;
+    }
+    const why = globError(item);
+    if (why !== null) r(`bad glob ${JSON.stringify(item)}: ${why}`);
+    else valid.push(item);
+    return why === null;
+  });
+  return Array.isArray(v) ? valid : undefined;
+}
+
 export function checkShell(v: unknown, report: Report): string[] | undefined {
   const shell = checkStringArray(v, 'strings', report);
   if (shell === undefined) return undefined;

@@ -1,5 +1,5 @@
 import {
-  checkEnv, checkGather, checkInputs, checkMatch, checkName, checkPositiveInteger, checkRetries, checkScript,
+  checkEnv, checkFiles, checkGather, checkInputs, checkMatch, checkName, checkPositiveInteger, checkRetries, checkScript,
   checkShell, checkStdout, checkTimeout, type Report,
 } from './check-fields.js';
 import { describeValue, isTable } from './describe-value.js';
@@ -23,6 +23,9 @@ export interface TaskDraft {
   shell?: string[];
   stdout?: string;
   gather?: boolean;
+  /** The well-formed `files` patterns; expanded by load. */
+  files?: string[];
+  maxRounds?: number;
 }
 
 type FieldReport = (field: string | null, message: string) => void;
@@ -40,6 +43,8 @@ const FIELDS = {
   shell: (d: TaskDraft, v: unknown, r: Report) => void (d.shell = checkShell(v, r)),
   stdout: (d: TaskDraft, v: unknown, r: Report) => void (d.stdout = checkStdout(v, r)),
   gather: (d: TaskDraft, v: unknown, r: Report) => void (d.gather = checkGather(v, r)),
+  files: (d: TaskDraft, v: unknown, r: Report) => void (d.files = checkFiles(v, r)),
+  max_rounds: (d: TaskDraft, v: unknown, r: Report) => void (d.maxRounds = checkPositiveInteger(v, r)),
 } as const;
 
 export const TASK_KEYS: readonly string[] = Object.keys(FIELDS);

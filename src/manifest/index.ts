@@ -1,4 +1,4 @@
-export type { Manifest, TaskSpec } from './types.js';
+export type { Manifest, TaskFile, TaskSpec } from './types.js';
 export { DEFAULT_SHELL } from './types.js';
 export { ManifestError, formatProblem, type ManifestProblem } from './errors.js';
 export { loadManifest } from './load.js';

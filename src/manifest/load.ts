@@ -3,10 +3,12 @@ import { checkGraph } from './check-graph.js';
 import { checkTask, type TaskDraft } from './check-task.js';
 import { describeValue } from './describe-value.js';
 import { ManifestError, type ManifestProblem } from './errors.js';
+import { resolveFiles } from './files.js';
+import { isOnPath, isShebangScript } from './on-path.js';
 import { parseManifestText, readManifestText } from './read-toml.js';
 import { didYouMean } from './suggest.js';
 import { scanLines, type TomlLines } from './toml-lines.js';
-import { DEFAULT_SHELL, type Manifest, type TaskSpec } from './types.js';
+import { DEFAULT_MAX_ROUNDS, DEFAULT_SHELL, type Manifest, type TaskFile, type TaskSpec } from './types.js';
 
 /**
  * Reads, parses and validates a manifest. Throws one ManifestError listing every problem found, so a
@@ -32,9 +34,24 @@ export function loadManifest(path: string): Manifest {
   );
   checkGraph(drafts, lineOf, (d, field, message) => add(lineOf(d.index, field), d.label, field, message));
 
-  if (problems.length > 0) throw new ManifestError(inLineOrder(problems));
   const abs = resolve(path);
-  return { path: abs, dir: dirname(abs), tasks: drafts.map((d) => toSpec(d, drafts, lines)) };
+  const dir = dirname(abs);
+  const files = new Map<number, TaskFile[]>();
+  let bash: boolean | undefined;
+  for (const d of drafts) {
+    const report = (field: string) => (message: string) => add(lineOf(d.index, field), d.label, field, message);
+    if (d.files !== undefined) {
+      const resolved = resolveFiles(d.files, dir, report('files'));
+      if (resolved !== undefined) files.set(d.index, resolved);
+    }
+    // The default shell is bash; a task that names its own shell, or a shebang script, does not need it.
+    if (!d.keys.has('shell') && d.script !== undefined && !isShebangScript(d.script) && !(bash ??= isOnPath('bash'))) {
+      report('shell')('bash is not installed (not on PATH); set shell = ["sh", "-e", "-c"] or install bash');
+    }
+  }
+
+  if (problems.length > 0) throw new ManifestError(inLineOrder(problems));
+  return { path: abs, dir, tasks: drafts.map((d) => toSpec(d, drafts, lines, files.get(d.index) ?? [])) };
 }
 
 function taskArray(
@@ -73,7 +90,7 @@ function inLineOrder(problems: ManifestProblem[]): ManifestProblem[] {
 }
 
 // Only called once there are no problems, so every required field is present and valid.
-function toSpec(d: TaskDraft, drafts: readonly TaskDraft[], lines: TomlLines): TaskSpec {
+function toSpec(d: TaskDraft, drafts: readonly TaskDraft[], lines: TomlLines, files: TaskFile[]): TaskSpec {
   const previous = d.index > 0 ? drafts[d.index - 1]!.name! : null;
   return {
     name: d.name!,
@@ -87,6 +104,8 @@ function toSpec(d: TaskDraft, drafts: readonly TaskDraft[], lines: TomlLines): T
     shell: d.shell ?? [...DEFAULT_SHELL],
     stdout: d.stdout ?? null,
     gather: d.gather ?? false,
+    files,
+    maxRounds: d.maxRounds ?? DEFAULT_MAX_ROUNDS,
     line: lines.taskHeaders.length === drafts.length ? lines.taskHeaders[d.index]! : null,
     index: d.index,
   };

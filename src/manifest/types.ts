@@ -14,15 +14,27 @@ export interface TaskSpec {
   /** Non-negative integer, default 0. */
   retries: number;
   env: Record<string, string>;
-  /** Default ["sh", "-e", "-c"]; the script is appended as one argument. */
+  /** Default ["bash", "-euo", "pipefail", "-c"]; the script is appended as one argument. */
   shell: string[];
   /** Output name that receives the captured stdout, or null. */
   stdout: string | null;
   gather: boolean;
+  /**
+   * The files the script uses (`files` globs expanded at load): paths relative to the manifest's
+   * directory, "/"-separated, sorted, each with the SHA-256 of its bytes. Part of the version.
+   */
+  files: TaskFile[];
+  /** Positive integer, default 1000. */
+  maxRounds: number;
   /** 1-based line of the task's [[task]] header, null for an inline `task = [...]`. */
   line: number | null;
   /** Position in the file, 0-based. */
   index: number;
+}
+
+export interface TaskFile {
+  path: string;
+  hash: string;
 }
 
 export interface Manifest {
@@ -33,4 +45,6 @@ export interface Manifest {
   tasks: TaskSpec[];
 }
 
-export const DEFAULT_SHELL: readonly string[] = Object.freeze(['sh', '-e', '-c']);
+export const DEFAULT_SHELL: readonly string[] = Object.freeze(['bash', '-euo', 'pipefail', '-c']);
+
+export const DEFAULT_MAX_ROUNDS = 1000;

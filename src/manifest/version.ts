@@ -23,10 +23,18 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * A task's version: only the fields that change what a step computes. The spec is already resolved,
- * so an explicit default shell and an omitted one hash the same; parallel, timeout, retries, inputs and
- * match only change scheduling or routing, so editing them reuses every finished step.
+ * so an explicit default shell and an omitted one hash the same; parallel, timeout, retries, inputs,
+ * match and max_rounds only change scheduling or routing, so editing them reuses every finished step.
+ * The bytes of the `files` the script uses count too ({path: sha256}), only when it lists some, so a
+ * task without `files` keeps the version it had before `files` existed.
  */
 export function taskVersion(t: TaskSpec): string {
-  const identity = { script: t.script, shell: t.shell, env: t.env, stdout: t.stdout };
+  const identity = { script: t.script, shell: t.shell, env: t.env, stdout: t.stdout, files: filesOf(t) };
   return createHash('sha256').update(canonicalJson(identity)).digest('hex');
+}
+
+/** `files` as it enters a version: {path: sha256}, or undefined (left out) when there are none. */
+export function filesOf(t: Pick<TaskSpec, 'files'>): Record<string, string> | undefined {
+  if (t.files === undefined || t.files.length === 0) return undefined;
+  return Object.fromEntries(t.files.map((f) => [f.path, f.hash]));
 }

@@ -28,6 +28,8 @@ export interface EdgeInput {
   match: string[] | null;
   toGather: boolean;
   fromGather: boolean;
+  /** Both ends are in one cycle of the task graph: a step made along it is one round further. */
+  cycle: boolean;
 }
 
 export interface ObjectRow {
@@ -39,12 +41,28 @@ export interface NamedObject extends ObjectRow {
   name: string;
 }
 
+/** A file given with -input, stored: `source` is the directory argument it was found under (null for a file argument). */
+export interface RunInputFile extends NamedObject {
+  source: string | null;
+}
+
+/** What ingesting the -input arguments changed among the run inputs, which are keyed by name. */
+export interface InputChanges {
+  added: number;
+  /** Names given again with other bytes: the old item is history now. */
+  replaced: number;
+  /** Current inputs found under a directory argument before and missing from it now (not retired). */
+  missing: string[];
+}
+
 export interface LeafStep {
   id: number;
   task: number;
   object_hash: string;
   input_name: string;
   attempts: number;
+  /** Generations of a cycle this step is into (0 outside cycles). */
+  round: number;
 }
 
 /** A downstream step to create from a finished step's output (the engine has applied `match`). */
@@ -52,6 +70,7 @@ export interface FanOut {
   taskId: number;
   name: string;
   hash: string;
+  round: number;
 }
 
 export interface StepOutcome {
@@ -87,11 +106,15 @@ export interface CommitEffect {
   created: Map<number, LeafStep[] | null>;
   /** Per task id, links made to steps that were already done: work found instead of done. */
   reused: Map<number, number>;
+  /** Per task id, items that reached a step another current step already feeds (equal name and bytes). */
+  merged: Map<number, number>;
 }
 
+/** One line of a gather listing: an output of a current upstream step, and the item that step processed. */
 export interface ListingEntry {
   hash: string;
   name: string;
+  fromName: string;
   stepId: number;
 }
 
@@ -110,12 +133,18 @@ export interface MetadataStore {
   setCurrentGraph(tasks: CurrentTaskInput[], edges: EdgeInput[]): Promise<void>;
   /** After a crash: `running` steps go back to pending; failed steps of current versions are due again. */
   recover(currentTaskIds: number[]): Promise<{ running: number; failed: number }>;
-  addRunInputs(inputs: NamedObject[], runId: number): Promise<number>;
+  /** Run inputs are keyed by name: a name given with other bytes replaces the old item. */
+  addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges>;
   hasRunInputs(): Promise<boolean>;
   /** Every root task version gets a step per run input (or the seed step while there is none). */
   ensureRootSteps(rootTaskIds: number[], seed: ObjectRow | null): Promise<number>;
-  reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number }>;
-  pendingPage(taskId: number, afterId: number, limit: number): Promise<LeafStep[]>;
+  reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number; linked: number }>;
+  /** Pending steps of a task in id order, those beyond `maxRound` rounds of a cycle left out (cut). */
+  pendingPage(taskId: number, afterId: number, limit: number, maxRound: number): Promise<LeafStep[]>;
+  /** Pending steps of a task beyond `maxRound` rounds of a cycle: what the cycle limit cut. */
+  cutCount(taskId: number, maxRound: number): Promise<number>;
+  /** Steps of a task fed by more than one step of current task versions (the same item from several producers). */
+  mergedCount(taskId: number): Promise<number>;
   /** Steps of the task that are pending, running or failed: what holds a gather back. */
   unfinishedCount(taskId: number): Promise<number>;
   /** Per status, the steps of one task version: for progress. */

@@ -15,7 +15,7 @@ const MIGRATIONS: string[] = [
     name        TEXT    NOT NULL,
     script      TEXT    NOT NULL,
     version     TEXT    NOT NULL,   -- sha256 of definition
-    definition  TEXT    NOT NULL,   -- canonical JSON of {env, script, shell, stdout}
+    definition  TEXT    NOT NULL,   -- canonical JSON of {env, script, shell, stdout} (+ files since schema 3)
     created_at  INTEGER NOT NULL,
     UNIQUE (name, version)
   );
@@ -118,13 +118,69 @@ const MIGRATIONS: string[] = [
   `
   DROP INDEX idx_step_object;
   `,
+  // 3: names are part of identity. A step is (task version, object, name): the same bytes under
+  // two names are two steps. Old steps keep the name they ran under. `round` counts the
+  // generations of a cycle a step is in, so that a cycle that never settles can be cut.
+  // Run inputs are keyed by name: one current row per name, replaced and retired rows kept as
+  // history. The reconcile marks are dropped so the next run derives the steps the new
+  // identity asks for (done steps are found again, not re-run).
+  `
+  CREATE TABLE step_v3 (
+    id          INTEGER PRIMARY KEY,
+    task        INTEGER NOT NULL REFERENCES task(id),
+    object_hash TEXT    NOT NULL REFERENCES object(hash),
+    input_name  TEXT    NOT NULL,   -- the item's name: part of the step's identity
+    status      TEXT    NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    exit_code   INTEGER,
+    error       TEXT,
+    log_hash    TEXT    REFERENCES object(hash),
+    run_id      INTEGER,
+    done_seq    INTEGER,
+    created_at  INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    round       INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (task, object_hash, input_name)
+  );
+  INSERT INTO step_v3(id, task, object_hash, input_name, status, attempts, exit_code, error, log_hash, run_id, done_seq,
+                      created_at, started_at, finished_at)
+    SELECT id, task, object_hash, input_name, status, attempts, exit_code, error, log_hash, run_id, done_seq,
+           created_at, started_at, finished_at FROM step;
+  DROP TABLE step;
+  ALTER TABLE step_v3 RENAME TO step;
+  CREATE INDEX idx_step_task ON step(task, status, id);
+  CREATE INDEX idx_step_log ON step(log_hash);
+  CREATE INDEX idx_step_done ON step(task, done_seq) WHERE done_seq IS NOT NULL;
+
+  CREATE TABLE run_input_v3 (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    object_hash TEXT    NOT NULL REFERENCES object(hash),
+    run_id      INTEGER NOT NULL REFERENCES run(id),  -- the run that added it
+    source      TEXT,                                 -- the -input argument it came from (absolute)
+    retired_at  INTEGER,                              -- null while current
+    retired_how TEXT CHECK (retired_how IN ('replaced', 'removed'))
+  );
+  INSERT INTO run_input_v3(name, object_hash, run_id)
+    SELECT name, object_hash, run_id FROM run_input ORDER BY run_id, name, object_hash;
+  -- Before names were keys, an edited file was a second current input: the latest one wins.
+  UPDATE run_input_v3 SET retired_at = 0, retired_how = 'replaced'
+   WHERE EXISTS (SELECT 1 FROM run_input_v3 n WHERE n.name = run_input_v3.name AND n.id > run_input_v3.id);
+  DROP TABLE run_input;
+  ALTER TABLE run_input_v3 RENAME TO run_input;
+  CREATE UNIQUE INDEX idx_run_input_current ON run_input(name) WHERE retired_at IS NULL;
+  CREATE INDEX idx_run_input_object ON run_input(object_hash);
+  DELETE FROM reconciled;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
  * The condition "steps (of `alias`) whose input is `hash`", one probe of UNIQUE(task,
- * object_hash) per task version: there is no index on object_hash alone (migration 2).
+ * object_hash, input_name) per task version: there is no index on object_hash alone (migration 2).
  */
 export function stepInputIs(alias: string, hash: string): string {
   const a = alias === '' ? '' : `${alias}.`;
@@ -142,11 +198,18 @@ export function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current);
   if (current === SCHEMA_VERSION) return;
-  db.transaction(() => {
-    for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
-    db.prepare(`INSERT OR REPLACE INTO meta(key, value) VALUES ('layout', 'objects/AB/CD/rest sha256 v1')`).run();
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }).immediate();
+  // Rebuilding a table (migration 3) drops the one other tables' keys point at; the rows keep
+  // their ids, so every reference still holds once the new table takes the old one's name.
+  db.pragma('foreign_keys = OFF');
+  try {
+    db.transaction(() => {
+      for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+      db.prepare(`INSERT OR REPLACE INTO meta(key, value) VALUES ('layout', 'objects/AB/CD/rest sha256 v1')`).run();
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
+  } finally {
+    db.pragma('foreign_keys = ON');
+  }
 }
 
 /**
@@ -158,8 +221,8 @@ export const CURRENT_STEPS_CTE = `
   WITH RECURSIVE cur(id) AS (
     -- CROSS JOIN fixes the order: roots, their inputs, then each step by its unique key.
     SELECT s.id FROM current_task c CROSS JOIN run_input i
-      CROSS JOIN step s ON s.task = c.task_id AND s.object_hash = i.object_hash
-      WHERE c.is_root
+      CROSS JOIN step s ON s.task = c.task_id AND s.object_hash = i.object_hash AND s.input_name = i.name
+      WHERE c.is_root AND i.retired_at IS NULL
     UNION
     SELECT s.id FROM current_task c
       JOIN step s ON s.task = c.task_id AND s.object_hash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
@@ -171,6 +234,6 @@ export const CURRENT_STEPS_CTE = `
       JOIN step s ON s.id = cur.id AND s.status = 'done'
       JOIN current_edge e ON e.from_task_id = s.task AND NOT e.to_gather
       JOIN step_output o ON o.step_id = s.id
-      JOIN step t ON t.task = e.to_task_id AND t.object_hash = o.object_hash
+      JOIN step t ON t.task = e.to_task_id AND t.object_hash = o.object_hash AND t.input_name = o.name
       WHERE e.match IS NULL OR tp_match(e.match, o.name)
   )`;

@@ -3,8 +3,8 @@ import { EMPTY_HASH } from './object-path.js';
 import { CREATED_LISTED } from './metadata-store.js';
 import { CURRENT_STEPS_CTE } from './schema.js';
 import type {
-  CommitBatch, CommitEffect, CurrentTaskInput, EdgeInput, GatherStep, LeafStep, ListingEntry, MetadataStore, NamedObject,
-  ObjectRow, StepStatus, TaskVersionInput,
+  CommitBatch, CommitEffect, CurrentTaskInput, EdgeInput, GatherStep, InputChanges, LeafStep, ListingEntry, MetadataStore,
+  NamedObject, ObjectRow, RunInputFile, StepStatus, TaskVersionInput,
 } from './metadata-store.js';
 
 /** The SQLite metadata store: every statement prepared once, every write batched in a transaction. */
@@ -32,11 +32,16 @@ export class SqliteMetadata implements MetadataStore {
       recoverRunning: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'running'`),
       recoverFailed: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'failed'`),
       insertObject: p(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`),
-      insertRunInput: p(`INSERT INTO run_input(object_hash, name, run_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+      currentInput: p(`SELECT id, object_hash AS hash, source FROM run_input WHERE name = ? AND retired_at IS NULL`),
+      insertRunInput: p(`INSERT INTO run_input(name, object_hash, run_id, source) VALUES (?, ?, ?, ?)`),
+      retireInput: p(`UPDATE run_input SET retired_at = ?, retired_how = ? WHERE id = ?`),
+      setInputSource: p(`UPDATE run_input SET source = ? WHERE id = ?`),
+      currentFromSource: p(`SELECT name FROM run_input WHERE source = ? AND retired_at IS NULL`).pluck(),
       anyRunInput: p(`SELECT EXISTS (SELECT 1 FROM run_input)`).pluck(),
       rootStepsFromInputs: p(`INSERT INTO step(task, object_hash, input_name, created_at)
-                              SELECT :task, object_hash, min(name), :now FROM run_input WHERE run_id > :mark GROUP BY object_hash
-                              ON CONFLICT(task, object_hash) DO NOTHING`),
+                              SELECT :task, object_hash, name, :now FROM run_input WHERE run_id > :mark AND retired_at IS NULL
+                               ORDER BY name
+                              ON CONFLICT(task, object_hash, input_name) DO NOTHING`),
       getMark: p(`SELECT mark FROM reconciled WHERE edge = ?`).pluck(),
       setMark: p(`INSERT INTO reconciled(edge, mark) VALUES (?, ?) ON CONFLICT(edge) DO UPDATE SET mark = excluded.mark`),
       maxRunInput: p(`SELECT max(run_id) FROM run_input`).pluck(),
@@ -44,26 +49,34 @@ export class SqliteMetadata implements MetadataStore {
       maxDoneSeq: p(`SELECT max((SELECT done_seq FROM step WHERE task = t.id AND done_seq IS NOT NULL
                                    ORDER BY done_seq DESC LIMIT 1)) FROM task t`).pluck(),
       maxDoneSeqOf: p(`SELECT done_seq FROM step WHERE task = ? AND done_seq IS NOT NULL ORDER BY done_seq DESC LIMIT 1`).pluck(),
-      insertStep: p(`INSERT INTO step(task, object_hash, input_name, created_at) VALUES (?, ?, ?, ?)
-                     ON CONFLICT(task, object_hash) DO NOTHING`),
-      findStep: p(`SELECT id, status FROM step WHERE task = ? AND object_hash = ?`),
+      insertStep: p(`INSERT INTO step(task, object_hash, input_name, created_at, round) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT(task, object_hash, input_name) DO NOTHING`),
+      findStep: p(`SELECT id, status FROM step WHERE task = ? AND object_hash = ? AND input_name = ?`),
+      // Another step of a current task version already feeds this one: the same item reached it
+      // from two producers (equal name, equal bytes) and runs once for both.
+      otherProducer: p(`SELECT EXISTS (SELECT 1 FROM step_link l CROSS JOIN step f ON f.id = l.from_step_id
+                          WHERE l.to_step_id = :to AND l.from_step_id <> :from AND f.task IN (SELECT task_id FROM current_task))`).pluck(),
+      mergedSteps: p(`SELECT count(*) FROM (SELECT t.id FROM step t CROSS JOIN step_link l ON l.to_step_id = t.id
+                        CROSS JOIN step f ON f.id = l.from_step_id
+                       WHERE t.task = ? AND f.task IN (SELECT task_id FROM current_task) GROUP BY t.id HAVING count(*) > 1)`).pluck(),
       insertLink: p(`INSERT INTO step_link(from_step_id, to_step_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
-      reconcileSteps: p(`INSERT INTO step(task, object_hash, input_name, created_at)
-                         SELECT :to, o.object_hash, o.name, :now
+      reconcileSteps: p(`INSERT INTO step(task, object_hash, input_name, created_at, round)
+                         SELECT :to, o.object_hash, o.name, :now, CASE WHEN :cycle THEN s.round + 1 ELSE 0 END
                            FROM step s CROSS JOIN step_output o ON o.step_id = s.id
                           WHERE s.task = :from AND s.done_seq > :mark AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
                             AND (:match IS NULL OR tp_match(:match, o.name))
                           ORDER BY s.id, o.name
-                         ON CONFLICT(task, object_hash) DO NOTHING`),
+                         ON CONFLICT(task, object_hash, input_name) DO NOTHING`),
       reconcileLinks: p(`INSERT INTO step_link(from_step_id, to_step_id)
                          SELECT s.id, t.id
                            FROM step s CROSS JOIN step_output o ON o.step_id = s.id
-                           CROSS JOIN step t ON t.task = :to AND t.object_hash = o.object_hash
+                           CROSS JOIN step t ON t.task = :to AND t.object_hash = o.object_hash AND t.input_name = o.name
                           WHERE s.task = :from AND s.done_seq > :mark AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
                             AND (:match IS NULL OR tp_match(:match, o.name)) AND (t.status = 'done') = :done
                          ON CONFLICT DO NOTHING`),
-      pendingPage: p(`SELECT id, task, object_hash, input_name, attempts FROM step
-                       WHERE task = ? AND status = 'pending' AND id > ? ORDER BY id LIMIT ?`),
+      pendingPage: p(`SELECT id, task, object_hash, input_name, attempts, round FROM step
+                       WHERE task = ? AND status = 'pending' AND id > ? AND round <= ? ORDER BY id LIMIT ?`),
+      cutCount: p(`SELECT count(*) FROM step WHERE task = ? AND status = 'pending' AND round > ?`).pluck(),
       taskCounts: p(`SELECT status, count(*) AS n FROM step WHERE task = ? GROUP BY status`),
       unfinished: p(`SELECT count(*) FROM step WHERE task = ? AND status IN ('pending', 'running', 'failed')`).pluck(),
       markRunning: p(`UPDATE step SET status = 'running', run_id = ?, started_at = ? WHERE id = ? AND status = 'pending'`),
@@ -74,12 +87,12 @@ export class SqliteMetadata implements MetadataStore {
       insertOutput: p(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, ?)
                        ON CONFLICT(step_id, name) DO UPDATE SET object_hash = excluded.object_hash`),
       gatherListing: p(`${CURRENT_STEPS_CTE}
-                        SELECT DISTINCT o.object_hash AS hash, o.name AS name, s.id AS stepId
+                        SELECT o.object_hash AS hash, o.name AS name, s.input_name AS fromName, s.id AS stepId
                           FROM cur JOIN step s ON s.id = cur.id AND s.status = 'done'
                           JOIN current_edge e ON e.from_task_id = s.task AND e.to_task_id = ?
                           JOIN step_output o ON o.step_id = s.id
                          WHERE e.match IS NULL OR tp_match(e.match, o.name)
-                         ORDER BY o.object_hash, o.name`),
+                         ORDER BY s.id, o.name`),
       gatherStepOf: p(`SELECT gather_step_id FROM current_task WHERE task_id = ?`).pluck(),
       setGatherStep: p(`UPDATE current_task SET gather_step_id = ? WHERE task_id = ?`),
     };
@@ -143,15 +156,36 @@ export class SqliteMetadata implements MetadataStore {
     }).immediate();
   }
 
-  async addRunInputs(inputs: NamedObject[], runId: number): Promise<number> {
+  async addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges> {
     return this.db.transaction(() => {
       const now = Date.now();
-      let added = 0;
+      const changes: InputChanges = { added: 0, replaced: 0, missing: [] };
+      const seen = new Map<string, Set<string>>();
       for (const i of inputs) {
         this.s.insertObject.run(i.hash, i.size, now);
-        added += this.s.insertRunInput.run(i.hash, i.name, runId).changes;
+        if (i.source !== null) {
+          if (!seen.has(i.source)) seen.set(i.source, new Set());
+          seen.get(i.source)!.add(i.name);
+        }
+        const current = this.s.currentInput.get(i.name) as { id: number; hash: string; source: string | null } | undefined;
+        if (current?.hash === i.hash) {
+          if (current.source !== i.source) this.s.setInputSource.run(i.source, current.id);
+          continue;
+        }
+        if (current) {
+          this.s.retireInput.run(now, 'replaced', current.id);
+          changes.replaced++;
+        } else {
+          changes.added++;
+        }
+        this.s.insertRunInput.run(i.name, i.hash, runId, i.source);
       }
-      return added;
+      // A directory given again without some of its files: they stay current (nothing is dropped
+      // silently), and the caller says how to retire them.
+      for (const [source, names] of seen) {
+        for (const name of this.s.currentFromSource.all(source) as string[]) if (!names.has(name)) changes.missing.push(name);
+      }
+      return changes;
     }).immediate();
   }
 
@@ -167,7 +201,7 @@ export class SqliteMetadata implements MetadataStore {
       const latest = (this.s.maxRunInput.get() as number | null) ?? 0;
       for (const id of rootTaskIds) {
         if (seed) {
-          created += this.s.insertStep.run(id, EMPTY_HASH, '', now).changes;
+          created += this.s.insertStep.run(id, EMPTY_HASH, '', now, 0).changes;
           continue;
         }
         // Only inputs added since this root version last looked: a re-run does not rescan them all.
@@ -181,7 +215,7 @@ export class SqliteMetadata implements MetadataStore {
     }).immediate();
   }
 
-  async reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number }> {
+  async reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number; linked: number }> {
     return this.db.transaction(() => {
       // Out of a gather task flows only its step over the latest listing, not superseded ones.
       const only = edge.fromGather ? (this.s.gatherStepOf.get(edge.fromTaskId) as number | null | undefined) ?? 0 : null;
@@ -193,15 +227,23 @@ export class SqliteMetadata implements MetadataStore {
       const args = { from: edge.fromTaskId, to: edge.toTaskId, match, only, mark };
       // Links to steps that are already done are reuse; the rest point at new or pending work.
       const reused = this.s.reconcileLinks.run({ ...args, done: 1 }).changes;
-      const created = this.s.reconcileSteps.run({ ...args, now: Date.now() }).changes;
-      this.s.reconcileLinks.run({ ...args, done: 0 });
+      const created = this.s.reconcileSteps.run({ ...args, now: Date.now(), cycle: edge.cycle ? 1 : 0 }).changes;
+      const linked = this.s.reconcileLinks.run({ ...args, done: 0 }).changes + reused;
       if (!edge.fromGather) this.s.setMark.run(key, (this.s.maxDoneSeqOf.get(edge.fromTaskId) as number | null) ?? -1);
-      return { created, reused };
+      return { created, reused, linked };
     }).immediate();
   }
 
-  async pendingPage(taskId: number, afterId: number, limit: number): Promise<LeafStep[]> {
-    return this.s.pendingPage.all(taskId, afterId, limit) as LeafStep[];
+  async pendingPage(taskId: number, afterId: number, limit: number, maxRound: number): Promise<LeafStep[]> {
+    return this.s.pendingPage.all(taskId, afterId, maxRound, limit) as LeafStep[];
+  }
+
+  async cutCount(taskId: number, maxRound: number): Promise<number> {
+    return this.s.cutCount.get(taskId, maxRound) as number;
+  }
+
+  async mergedCount(taskId: number): Promise<number> {
+    return this.s.mergedSteps.get(taskId) as number;
   }
 
   async unfinishedCount(taskId: number): Promise<number> {
@@ -222,7 +264,7 @@ export class SqliteMetadata implements MetadataStore {
 
   /** Claims, finished steps, their outputs and the downstream steps those outputs feed, in one transaction. */
   async commit(batch: CommitBatch, runId: number): Promise<CommitEffect> {
-    const effect: CommitEffect = { created: new Map(), reused: new Map() };
+    const effect: CommitEffect = { created: new Map(), reused: new Map(), merged: new Map() };
     const { claims, outcomes, now } = batch;
     this.db.transaction(() => {
       for (const id of claims) this.s.markRunning.run(runId, now, id);
@@ -240,16 +282,20 @@ export class SqliteMetadata implements MetadataStore {
           this.s.insertOutput.run(o.stepId, out.name, out.hash);
         }
         for (const f of o.fanOut) {
-          const inserted = this.s.insertStep.run(f.taskId, f.hash, f.name, now);
+          const inserted = this.s.insertStep.run(f.taskId, f.hash, f.name, now, f.round);
           if (inserted.changes > 0) {
             const id = Number(inserted.lastInsertRowid);
             this.s.insertLink.run(o.stepId, id);
-            listCreated(effect.created, { id, task: f.taskId, object_hash: f.hash, input_name: f.name, attempts: 0 });
+            listCreated(effect.created, { id, task: f.taskId, object_hash: f.hash, input_name: f.name, attempts: 0, round: f.round });
             continue;
           }
-          const target = this.s.findStep.get(f.taskId, f.hash) as { id: number; status: StepStatus };
+          const target = this.s.findStep.get(f.taskId, f.hash, f.name) as { id: number; status: StepStatus };
           const linked = this.s.insertLink.run(o.stepId, target.id).changes > 0;
-          if (linked && target.status === 'done') effect.reused.set(f.taskId, (effect.reused.get(f.taskId) ?? 0) + 1);
+          if (!linked) continue;
+          if (target.status === 'done') effect.reused.set(f.taskId, (effect.reused.get(f.taskId) ?? 0) + 1);
+          if (this.s.otherProducer.get({ to: target.id, from: o.stepId }) === 1) {
+            effect.merged.set(f.taskId, (effect.merged.get(f.taskId) ?? 0) + 1);
+          }
         }
       }
       // Every step done so far has flowed along the current edges (at a reconcile, or just now
@@ -267,8 +313,8 @@ export class SqliteMetadata implements MetadataStore {
     return this.db.transaction(() => {
       const now = Date.now();
       this.s.insertObject.run(listing.hash, listing.size, now);
-      const created = this.s.insertStep.run(taskId, listing.hash, listing.name, now).changes > 0;
-      const row = this.s.findStep.get(taskId, listing.hash) as { id: number; status: StepStatus };
+      const created = this.s.insertStep.run(taskId, listing.hash, listing.name, now, 0).changes > 0;
+      const row = this.s.findStep.get(taskId, listing.hash, listing.name) as { id: number; status: StepStatus };
       const previous = this.s.gatherStepOf.get(taskId) as number | null | undefined;
       for (const from of fromStepIds) this.s.insertLink.run(from, row.id);
       this.s.setGatherStep.run(row.id, taskId);

@@ -70,8 +70,10 @@ export const LINEAGE_SQL = {
                            FROM (SELECT from_step_id FROM step_link WHERE to_step_id = :step LIMIT :cap) lk
                            JOIN step_output o ON o.object_hash = :hash AND o.step_id = lk.from_step_id`,
   // A gather step's listing names objects; their producers are the steps linked into it.
+  // A listing line names the item its producer processed (FROM): that tells equal outputs of different steps apart.
   entryProducers: `SELECT o.step_id AS stepId, o.name AS name
                      FROM step_output o JOIN step_link l ON l.from_step_id = o.step_id AND l.to_step_id = :step
+                     JOIN step ps ON ps.id = o.step_id AND ps.input_name = :from
                     WHERE o.object_hash = :hash AND o.name = :name ORDER BY o.step_id LIMIT :limit`,
 };
 
@@ -193,7 +195,7 @@ class LineageBuilder {
     for (const e of read.entries) {
       const input = this.object(e.hash, e.name);
       node.inputs.push(input);
-      const rows = this.q.entryProducers.all({ hash: e.hash, name: e.name, step: stepId, limit: this.o.width }) as { stepId: number; name: string }[];
+      const rows = this.q.entryProducers.all({ hash: e.hash, name: e.name, from: e.from, step: stepId, limit: this.o.width }) as { stepId: number; name: string }[];
       for (const g of groupByStep(rows)) {
         if (!this.budgetLeft()) {
           input.moreProducers++;

@@ -1,18 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-
-export interface ListingEntry {
-  hash: string;
-  name: string;
-}
+import { parseListingLine, type ListingLine } from '../listing.js';
 
 /**
- * The first `limit` entries of a gather listing (`HASH<TAB>NAME` lines) and how many lines it
+ * The first `limit` entries of a gather listing (`HASH<TAB>NAME<TAB>FROM` lines) and how many lines it
  * has in all. The rest is only counted, so a listing of a million objects costs one streamed
  * read and constant memory.
  */
-export async function readListing(path: string, limit: number): Promise<{ entries: ListingEntry[]; total: number }> {
-  const entries: ListingEntry[] = [];
+export async function readListing(path: string, limit: number): Promise<{ entries: ListingLine[]; total: number }> {
+  const entries: ListingLine[] = [];
   let total = 0;
   let partial = '';
   // A chunk may end inside a multi-byte character: the decoder holds it for the next one.
@@ -27,21 +23,16 @@ export async function readListing(path: string, limit: number): Promise<{ entrie
     partial = lines.pop()!;
     for (const line of lines) {
       total++;
-      if (entries.length < limit) entries.push(parse(line));
+      if (entries.length < limit) entries.push(parseListingLine(line));
     }
     // Entries already full: what is left of this chunk was counted above, its tail goes too.
     if (entries.length >= limit) partial = '';
   }
   if (partial !== '') {
     total++;
-    if (entries.length < limit) entries.push(parse(partial));
+    if (entries.length < limit) entries.push(parseListingLine(partial));
   }
   return { entries, total };
-}
-
-function parse(line: string): ListingEntry {
-  const tab = line.indexOf('\t');
-  return tab === -1 ? { hash: line, name: '' } : { hash: line.slice(0, tab), name: line.slice(tab + 1) };
 }
 
 function countNewlines(buf: Buffer): number {

@@ -13,6 +13,11 @@ export interface TaskVersionStatus {
   failed: number;
   /** Done steps the latest run did not execute: work found in the db instead of done again. */
   reused: number;
+  /**
+   * Items that reached this task from more than one step (equal name, equal bytes, e.g. three
+   * inputs each giving `n` = `3`): each ran once. 0 for a gather task.
+   */
+  merged: number;
   /** Distinct objects among the outputs of the counted steps, and their bytes. */
   objects: number;
   bytes: number;
@@ -49,6 +54,15 @@ const OBJECTS = (from: string) => `SELECT d.task AS taskId, count(*) AS objects,
              GROUP BY s.task, o.object_hash) d
       LEFT JOIN object b ON b.hash = d.hash GROUP BY d.task`;
 
+// Steps fed by more than one counted step of a current task version; a gather's many inputs are its design.
+const MERGED = (from: string, producers: string) => `SELECT m.task AS taskId, count(*) AS merged FROM (
+      SELECT s.task AS task FROM ${from}
+        CROSS JOIN current_task g ON g.task_id = s.task AND NOT g.gather
+        CROSS JOIN step_link l ON l.to_step_id = s.id
+        CROSS JOIN step f ON f.id = l.from_step_id
+       WHERE ${producers}
+       GROUP BY s.id HAVING count(*) > 1) m GROUP BY m.task`;
+
 export const TASK_STATUS_SQL = {
   latestRun: `SELECT id, manifest, started_at AS startedAt, finished_at AS finishedAt, exit_code AS exitCode
                 FROM run ORDER BY id DESC LIMIT 1`,
@@ -62,6 +76,8 @@ export const TASK_STATUS_SQL = {
   teardown: `DROP TABLE IF EXISTS temp.status_step`,
   currentCounts: `SELECT ${COUNTS} FROM ${CURRENT_FROM} GROUP BY s.task`,
   currentObjects: OBJECTS(CURRENT_FROM),
+  currentMerged: MERGED(CURRENT_FROM, 'f.id IN (SELECT id FROM temp.status_step)'),
+  allMerged: MERGED('step s', 'f.task IN (SELECT task_id FROM current_task)'),
   allCounts: `SELECT ${COUNTS} FROM step s GROUP BY s.task`,
   allObjects: OBJECTS('step s'),
   totals: `SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM object`,
@@ -74,6 +90,7 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
   const latestRun = (db.prepare(TASK_STATUS_SQL.latestRun).get() as RunInfo | undefined) ?? null;
   const counts = new Map<number, Counts>();
   const objects = new Map<number, { objects: number; bytes: number }>();
+  const merged = new Map<number, number>();
   if (!all) {
     db.exec(TASK_STATUS_SQL.setup);
     db.prepare(TASK_STATUS_SQL.fillCurrent).run();
@@ -83,6 +100,8 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
       .all({ latest: latestRun?.id ?? null }) as (Counts & { taskId: number })[]) counts.set(r.taskId, r);
     for (const r of db.prepare(all ? TASK_STATUS_SQL.allObjects : TASK_STATUS_SQL.currentObjects)
       .all() as { taskId: number; objects: number; bytes: number }[]) objects.set(r.taskId, r);
+    for (const r of db.prepare(all ? TASK_STATUS_SQL.allMerged : TASK_STATUS_SQL.currentMerged)
+      .all() as { taskId: number; merged: number }[]) merged.set(r.taskId, r.merged);
   } finally {
     if (!all) db.exec(TASK_STATUS_SQL.teardown);
   }
@@ -95,6 +114,7 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
       pending: c?.pending ?? 0, running: c?.running ?? 0, done: c?.done ?? 0, failed: c?.failed ?? 0,
       // Reuse is a property of the current graph; an old version's steps are history, not reuse.
       reused: v.current ? c?.reused ?? 0 : 0,
+      merged: merged.get(v.taskId) ?? 0,
       objects: o?.objects ?? 0, bytes: o?.bytes ?? 0,
     };
   });

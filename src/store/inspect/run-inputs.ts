@@ -1,0 +1,59 @@
+import type Database from 'better-sqlite3';
+import { UserError } from '../../errors.js';
+import { globError, matchesAny } from '../../manifest/glob.js';
+
+/** A run input: a name and the bytes it stands for, current or (with -all) history. */
+export interface RunInput {
+  name: string;
+  hash: string;
+  size: number | null;
+  /** The run that added it. */
+  run: number;
+  current: boolean;
+  /** How it stopped being current: given again with other bytes, or `inputs rm`. */
+  retired: 'replaced' | 'removed' | null;
+  retiredAt: number | null;
+}
+
+const COLUMNS = `i.name AS name, i.object_hash AS hash, b.size AS size, i.run_id AS run,
+  (i.retired_at IS NULL) AS current, i.retired_how AS retired, i.retired_at AS retiredAt`;
+
+export const RUN_INPUTS_SQL = {
+  current: `SELECT ${COLUMNS} FROM run_input i LEFT JOIN object b ON b.hash = i.object_hash
+             WHERE i.retired_at IS NULL ORDER BY i.name`,
+  all: `SELECT ${COLUMNS} FROM run_input i LEFT JOIN object b ON b.hash = i.object_hash ORDER BY i.name, i.id DESC`,
+  currentNames: `SELECT id, name FROM run_input WHERE retired_at IS NULL ORDER BY name`,
+  retire: `UPDATE run_input SET retired_at = ?, retired_how = 'removed' WHERE id = ? AND retired_at IS NULL`,
+};
+
+/** The run inputs, sorted by name (history after the current item of each name). */
+export function* runInputs(db: Database.Database, all: boolean): Generator<RunInput> {
+  const rows = db.prepare(all ? RUN_INPUTS_SQL.all : RUN_INPUTS_SQL.current).iterate() as IterableIterator<Omit<RunInput, 'current'> & { current: number }>;
+  for (const r of rows) {
+    yield { ...r, current: Boolean(r.current) };
+  }
+}
+
+/**
+ * Retire the current inputs named, or matched by a glob (the rules of `match`). Every pattern
+ * must match something, or nothing is retired: a typo must not half-apply.
+ */
+export function retireInputs(db: Database.Database, patterns: string[]): string[] {
+  for (const p of patterns) {
+    const bad = globError(p);
+    if (bad !== null) throw new UserError('EUSAGE', `inputs rm: "${p}" is not a valid glob: ${bad}`);
+  }
+  return db.transaction(() => {
+    const current = db.prepare(RUN_INPUTS_SQL.currentNames).all() as { id: number; name: string }[];
+    const chosen = new Map<number, string>();
+    for (const p of patterns) {
+      const hits = current.filter((c) => c.name === p || matchesAny([p], c.name));
+      if (hits.length === 0) throw new UserError('ENOINPUT', `inputs rm: no current run input is named or matches "${p}" (see: task-pipeline inputs)`);
+      for (const h of hits) chosen.set(h.id, h.name);
+    }
+    const retire = db.prepare(RUN_INPUTS_SQL.retire);
+    const now = Date.now();
+    for (const id of chosen.keys()) retire.run(now, id);
+    return [...chosen.values()].sort();
+  }).immediate();
+}
