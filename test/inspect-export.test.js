@@ -40,10 +40,10 @@ function tree(dir, prefix = '') {
   }).sort();
 }
 
-test('export materialises nested names as directories, hard-linked to the store', (t) => {
+test('export -link materialises nested names as directories, hard-linked to the store, and warns', (t) => {
   const ws = emitDb(t);
   const out = ws.path('out');
-  const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out]);
+  const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out, '-link']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(tree(out), [
     'nested/', 'nested/deep/', 'nested/deep/one.txt', 'nested/deep/two.txt',
@@ -59,6 +59,31 @@ test('export materialises nested names as directories, hard-linked to the store'
   assert.equal(linked.mode & 0o777, 0o444);
   assert.match(r.stdout, /6 outputs share a name with outputs of other steps: each written under the item it came from, as FROM\/NAME \(e\.g\. one\.txt\/const\.txt\)/);
   assert.match(r.stdout, /exported 8 files of task emit to .* \(8 linked, 0 copied, 0 already there\)/);
+  assert.equal(r.stderr, "task-pipeline: export -link: the files are the store's own objects; editing one in place edits the store (copy it first)\n");
+});
+
+test('export copies by default: editing an exported file leaves the store intact; a corrupt object is refused', async (t) => {
+  const ws = emitDb(t);
+  const out = ws.path('out');
+  const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\(0 linked, 8 copied, 0 already there\)/);
+  assert.equal(r.stderr, '');
+  const copy = join(out, 'one.txt/const.txt');
+  assert.notEqual(statSync(copy).ino, statSync(objectPath(ws.db, sha256('constant\n'))).ino);
+  writeFileSync(copy, 'edited\n');
+  assert.equal(readFileSync(objectPath(ws.db, sha256('constant\n')), 'utf8'), 'constant\n');
+  assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
+
+  // Damage an object in the store (as root, read-only does not stop a write): export checks what it copies.
+  const { chmodSync } = await import('node:fs');
+  const damaged = objectPath(ws.db, sha256('one\n'));
+  chmodSync(damaged, 0o644);
+  writeFileSync(damaged, 'oNe\n');
+  const bad = cli(['export', '-db', ws.db, '-task', 'emit', '-out', ws.path('out2')]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, new RegExp(`^task-pipeline: export: corrupt object ${sha256('one\n')} \\(its bytes hash to ${sha256('oNe\n')}\\): run task-pipeline fsck -repair\n$`));
+  assert.equal(existsSync(ws.path('out2/nested/deep/one.txt')), false);
 });
 
 test('export again into the same directory keeps identical files and writes nothing new', (t) => {
@@ -69,16 +94,17 @@ test('export again into the same directory keeps identical files and writes noth
   const again = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out]);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /\(0 linked, 0 copied, 8 already there\)/);
+  assert.match(first.stdout, /\(0 linked, 8 copied, 0 already there\)/);
   // A plain copy with the same bytes is as good as the link.
   const other = ws.path('other');
   mkdirSync(join(other, 'one.txt'), { recursive: true });
   writeFileSync(join(other, 'one.txt/const.txt'), 'constant\n');
   const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', other]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /\(7 linked, 0 copied, 1 already there\)/);
+  assert.match(r.stdout, /\(0 linked, 7 copied, 1 already there\)/);
 });
 
-test('export across filesystems copies (a hard link cannot cross them), read-only like the store', (t) => {
+test('export -link across filesystems copies (a hard link cannot cross them), read-only like the store', (t) => {
   const ws = emitDb(t);
   const shm = '/dev/shm';
   if (!existsSync(shm) || statSync(shm).dev === statSync(ws.dir).dev) {
@@ -87,7 +113,7 @@ test('export across filesystems copies (a hard link cannot cross them), read-onl
   }
   const out = mkdtempSync(join(shm, 'tp-export-'));
   t.after(() => rmSync(out, { recursive: true, force: true }));
-  const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out]);
+  const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out, '-link']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /\(0 linked, 8 copied, 0 already there\)/);
   assert.equal(readFileSync(join(out, 'nested/deep/one.txt'), 'utf8'), 'one\n');

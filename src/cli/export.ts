@@ -10,20 +10,23 @@ import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 export const command: Command = {
   name: 'export',
   summary: "Materialise a task's current outputs as files under their names in a directory.",
-  usage: 'export [-db ./db] -task NAME -out DIR',
-  examples: ['task-pipeline export -db ./db -task count -out ./results'],
+  usage: 'export [-db ./db] -task NAME -out DIR [-link]',
+  examples: ['task-pipeline export -db ./db -task count -out ./results', 'task-pipeline export -db ./db -task count -out ./results -link'],
   flags: {
     db: DB_FLAG,
     task: { type: 'string', value: 'NAME', help: 'the task whose current outputs to export (required)' },
     out: { type: 'string', value: 'DIR', help: 'the directory to fill; created if missing (required)' },
+    link: { type: 'bool', help: 'hard-link the read-only store objects instead of copying (no space used; editing one edits the store)' },
     ...COMMON_FLAGS,
     verbose: { type: 'bool', help: 'list every file, not only the renamed ones' },
   },
   notes: [
-    'Files are hard links to the read-only objects of the store (copies across filesystems): do not chmod and edit',
-    '  them in place, or the store object changes too (fsck reports it corrupt); copy them first.',
+    'Files are copies (reflinks where the filesystem shares blocks), each checked against its hash: they are yours to',
+    '  edit. With -link they are hard links to the read-only store objects (no space used): editing one in place',
+    '  (after a chmod) changes the stored object too, and fsck then reports it corrupt.',
     'Names stay inside DIR whatever they hold: "..", "." and empty segments are dropped, a leading "/" too (said per file).',
-    'Two different objects under one name: the first (by hash) keeps it, the others become NAME~<first 8 hex of hash>.',
+    'A name that several steps left (three inputs each giving n) goes to FROM/NAME for each, FROM being the item',
+    '  its step processed, so none is dropped; a path still taken by other bytes becomes PATH~<first 8 hex of hash>.',
     'A file already in DIR is kept if it holds the same bytes; any other existing file, or a symlink on the way,',
     '  refuses the whole export before anything is written (exit 2).',
   ],
@@ -42,8 +45,11 @@ export const command: Command = {
     } finally {
       db.close();
     }
-    const done = await exportOutputs(dbDir, f.out, plan);
+    const done = await exportOutputs(dbDir, f.out, plan, Boolean(f.link));
     io.stdout.write(formatExport(done, f.out, f.task, Boolean(f.verbose)));
+    if (f.link && done.some((d) => d.action === 'linked')) {
+      io.stderr.write('task-pipeline: export -link: the files are the store\'s own objects; editing one in place edits the store (copy it first)\n');
+    }
     return 0;
   },
 };

@@ -25,6 +25,14 @@ export function formatSummary(s: RunSummary, dbDir: string): string {
     lines.push(`note: ${task}: ${n} item${n === 1 ? '' : 's'} came from more than one upstream step with the same name and bytes, ` +
       `and ran once; to keep the outputs of different inputs apart, name them after $INPUT_NAME`);
   }
+  if (s.leftPending.length > 0) {
+    const list = s.leftPending.map((l) => `${l.task} (${l.pending})`).join(', ');
+    lines.push(`-task: steps left pending in other tasks: ${list}; run without -task to do them`);
+  }
+  for (const n of s.noOutputs) {
+    lines.push(`warning: ${n.task} left no output in any of its steps, and ${n.consumers.join(', ')} ` +
+      `consume${n.consumers.length === 1 ? 's' : ''} it: does its script write into $OUTPUT_DIR?`);
+  }
   for (const [task, c] of s.cut) {
     lines.push(`cycle cut: ${task}: ${c.steps} step${c.steps === 1 ? '' : 's'} beyond max_rounds = ${c.maxRounds} generations ` +
       `were not run; raise max_rounds on task "${task}" if the cycle should go on`);

@@ -62,6 +62,7 @@ export const command: Command = {
         stop: stop.signal,
         kill: kill.signal,
         onStart: progress ? (source) => progress.start(source) : undefined,
+        onNewDb: f.quiet ? undefined : () => io.stderr.write(`task-pipeline: new db at ${dbDir}\n`),
       });
       progress?.stop();
       if (!f.quiet) io.stdout.write(formatSummary(summary, dbDir));

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Manifest } from '../manifest/index.js';
 import { UserError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
+import { checkDbDir } from '../store/db-dir.js';
 import { DbLock } from '../store/lock.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
@@ -29,6 +30,8 @@ export interface RunOptions {
   stop: AbortSignal;
   /** Aborted on the second: kill every script at once. */
   kill: AbortSignal;
+  /** Told when the run creates a new db (so that a mistyped -db is noticed). */
+  onNewDb?: (dir: string) => void;
   /** Handed the running scheduler, to poll for a progress display. */
   onStart?: (progress: { snapshot(): Promise<ProgressSnapshot> }) => void;
 }
@@ -46,7 +49,9 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     throw new UserError('EUSAGE', `-input: no task in ${o.manifest.path} takes run inputs (every task lists its inputs; give one inputs = [])`);
   }
 
+  const fresh = checkDbDir(o.dbDir) === 'new';
   mkdirSync(o.dbDir, { recursive: true });
+  if (fresh) o.onNewDb?.(o.dbDir);
   const lock = new DbLock(join(o.dbDir, 'lock'));
   lock.acquire();
   const groups = new ProcessGroups();
@@ -115,6 +120,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       slots.close();
     }
     await countMergesAndCuts(meta, plans, graph.edges, linkedTo, summary);
+    await noteWhatWasLeft(meta, plans, o.tasks, summary);
     summary.interrupted = o.stop.aborted;
     summary.wallMs = Date.now() - started;
     summary.maxRssKb = process.resourceUsage().maxRSS;
@@ -148,6 +154,26 @@ async function countMergesAndCuts(
       const steps = await meta.cutCount(p.taskId, p.spec.maxRounds);
       if (steps > 0) summary.cut.set(p.spec.name, { steps, maxRounds: p.spec.maxRounds });
     }
+  }
+}
+
+/**
+ * What a run should not leave unsaid: with -task, the pending work of the tasks it skipped; and
+ * a task that ran but left no output in any step while others consume it (a wrong path in its
+ * script looks like success otherwise).
+ */
+async function noteWhatWasLeft(meta: SqliteMetadata, plans: TaskPlan[], only: string[], summary: RunSummary): Promise<void> {
+  if (only.length > 0) {
+    for (const p of plans) {
+      if (only.includes(p.spec.name)) continue;
+      const c = await meta.taskCounts(p.taskId);
+      if (c.pending + c.failed > 0) summary.leftPending.push({ task: p.spec.name, pending: c.pending + c.failed });
+    }
+  }
+  for (const p of plans) {
+    if (summary.tasks.get(p.spec.name)!.ran === 0) continue;
+    const consumers = plans.filter((c) => c.spec.inputs.includes(p.spec.name) && c !== p).map((c) => c.spec.name);
+    if (consumers.length > 0 && !(await meta.hasOutputs(p.taskId))) summary.noOutputs.push({ task: p.spec.name, consumers });
   }
 }
 

@@ -23,6 +23,10 @@ export interface RunSummary {
   inputsMissing: string[];
   /** Per task, items that reached it from more than one producing step (same name, same bytes). */
   merged: Map<string, number>;
+  /** With -task: tasks not selected that still have pending steps, and how many. */
+  leftPending: { task: string; pending: number }[];
+  /** Tasks that ran steps and have none with an output, though other tasks consume them. */
+  noOutputs: { task: string; consumers: string[] }[];
   /** Per task, pending steps beyond its max_rounds generations of a cycle: not run. */
   cut: Map<string, { steps: number; maxRounds: number }>;
   objectsAdded: number;
@@ -45,6 +49,8 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
     inputsMissing: [],
     merged: new Map(),
     cut: new Map(),
+    leftPending: [],
+    noOutputs: [],
     objectsAdded: 0,
     bytesAdded: 0,
     failures: [],

@@ -143,6 +143,8 @@ export interface MetadataStore {
   pendingPage(taskId: number, afterId: number, limit: number, maxRound: number): Promise<LeafStep[]>;
   /** Pending steps of a task beyond `maxRound` rounds of a cycle: what the cycle limit cut. */
   cutCount(taskId: number, maxRound: number): Promise<number>;
+  /** Whether any done step of the task version left an output. */
+  hasOutputs(taskId: number): Promise<boolean>;
   /** Steps of a task fed by more than one step of current task versions (the same item from several producers). */
   mergedCount(taskId: number): Promise<number>;
   /** Steps of the task that are pending, running or failed: what holds a gather back. */

@@ -76,6 +76,8 @@ export class SqliteMetadata implements MetadataStore {
                          ON CONFLICT DO NOTHING`),
       pendingPage: p(`SELECT id, task, object_hash, input_name, attempts, round FROM step
                        WHERE task = ? AND status = 'pending' AND id > ? AND round <= ? ORDER BY id LIMIT ?`),
+      hasOutputs: p(`SELECT EXISTS (SELECT 1 FROM step s CROSS JOIN step_output o ON o.step_id = s.id
+                      WHERE s.task = ? AND s.status = 'done')`).pluck(),
       cutCount: p(`SELECT count(*) FROM step WHERE task = ? AND status = 'pending' AND round > ?`).pluck(),
       taskCounts: p(`SELECT status, count(*) AS n FROM step WHERE task = ? GROUP BY status`),
       unfinished: p(`SELECT count(*) FROM step WHERE task = ? AND status IN ('pending', 'running', 'failed')`).pluck(),
@@ -240,6 +242,10 @@ export class SqliteMetadata implements MetadataStore {
 
   async cutCount(taskId: number, maxRound: number): Promise<number> {
     return this.s.cutCount.get(taskId, maxRound) as number;
+  }
+
+  async hasOutputs(taskId: number): Promise<boolean> {
+    return this.s.hasOutputs.get(taskId) === 1;
   }
 
   async mergedCount(taskId: number): Promise<number> {

@@ -1,4 +1,4 @@
-import { chmodSync, constants as fsc, copyFileSync, linkSync, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, constants as fsc, copyFileSync, linkSync, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { errnoCode, UserError } from '../../errors.js';
 import { hashFile } from '../hash-file.js';
@@ -16,13 +16,15 @@ export interface ExportDone {
 const NO_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
 /**
- * Materialise a planned export under outDir: hard links to the store's (read-only) objects,
- * copies where a link cannot be made. Everything is checked before anything is written, so a
+ * Materialise a planned export under outDir: copies of the store's objects (a reflink where the
+ * filesystem can share blocks), each checked against its hash, so the files are the user's to edit
+ * and a corrupt object is never handed out; or, with `link`, hard links to the read-only objects
+ * themselves (copies where a link cannot be made). Everything is checked before anything is written, so a
  * refused export leaves outDir as it was: an existing file is kept when it holds the same bytes
  * and is a refusal otherwise; a symlink or a file where a directory is needed is a refusal
  * (following it could write outside outDir).
  */
-export async function exportOutputs(dbDir: string, outDir: string, plan: ExportEntry[]): Promise<ExportDone[]> {
+export async function exportOutputs(dbDir: string, outDir: string, plan: ExportEntry[], link = false): Promise<ExportDone[]> {
   const checked = await check(dbDir, outDir, plan);
   mkdirSync(outDir, { recursive: true });
   const done: ExportDone[] = [];
@@ -33,21 +35,29 @@ export async function exportOutputs(dbDir: string, outDir: string, plan: ExportE
     }
     const dest = join(outDir, c.entry.path);
     mkdirSync(join(outDir, posix.dirname(c.entry.path)), { recursive: true });
-    done.push({ entry: c.entry, action: place(join(dbDir, objectRelPath(c.entry.hash)), dest) });
+    done.push({ entry: c.entry, action: await place(join(dbDir, objectRelPath(c.entry.hash)), dest, c.entry.hash, link) });
   }
   return done;
 }
 
-function place(src: string, dest: string): 'linked' | 'copied' {
-  try {
-    linkSync(src, dest);
-    return 'linked';
-  } catch (err) {
-    if (!NO_LINK.has(errnoCode(err) ?? '')) throw err;
+async function place(src: string, dest: string, hash: string, link: boolean): Promise<'linked' | 'copied'> {
+  if (link) {
+    try {
+      linkSync(src, dest);
+      return 'linked';
+    } catch (err) {
+      if (!NO_LINK.has(errnoCode(err) ?? '')) throw err;
+    }
   }
   // EXCL: never through a file (or symlink) that appeared since the check.
   copyFileSync(src, dest, fsc.COPYFILE_EXCL | fsc.COPYFILE_FICLONE);
-  chmodSync(dest, 0o444);
+  // The copy is read once to check it: an object damaged in the store must not leave as a result.
+  const got = await hashFile(dest);
+  if (got.hash !== hash) {
+    unlinkSync(dest);
+    throw new UserError('ECORRUPT', `export: corrupt object ${hash} (its bytes hash to ${got.hash}): run task-pipeline fsck -repair`, { exitCode: 1 });
+  }
+  if (link) chmodSync(dest, 0o444);
   return 'copied';
 }
 

@@ -1,0 +1,61 @@
+// A run that cannot be mistyped silently: -db checks, the new-db notice, -task's leftovers, a task with no outputs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { cli, workspace } from './helpers.js';
+
+const CHAIN = `
+[[task]]
+name = "byhost"
+script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/$(basename "$INPUT_NAME")"'
+
+[[task]]
+name = "report"
+script = 'wc -l < "$INPUT_FILE" > "$OUTPUT_DIR/n"'
+`;
+
+test('-db naming a file or a directory of other things is refused, writing nothing; a new db says so', (t) => {
+  const ws = workspace(t);
+  ws.write('m.toml', CHAIN);
+  ws.write('in.txt', 'x\n');
+  let r = cli(['-manifest', ws.path('m.toml'), '-db', ws.path('in.txt'), '-input', ws.path('in.txt')]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, `task-pipeline: -db ${ws.path('in.txt')}: is a file, not a db directory; give a directory (it is created if missing)\n`);
+
+  ws.write('mydata/notes.txt', 'mine\n');
+  r = cli(['-manifest', ws.path('m.toml'), '-db', ws.path('mydata'), '-input', ws.path('in.txt')]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, `task-pipeline: -db ${ws.path('mydata')}: this directory holds other files and no pipeline db (pipeline.sqlite); give a new or empty directory\n`);
+  assert.deepEqual(readdirSync(ws.path('mydata')), ['notes.txt']);
+
+  const db = ws.path('no/such/parent/db');
+  r = cli(['-manifest', ws.path('m.toml'), '-db', db, '-input', ws.path('in.txt')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, `task-pipeline: new db at ${db}\n`);
+  r = cli(['-manifest', ws.path('m.toml'), '-db', db]);
+  assert.equal(r.stderr, '');
+  // -quiet: nothing but errors.
+  assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.path('other'), '-quiet']).stderr, '');
+
+  // Inspection never creates a db.
+  r = cli(['status', '-db', ws.path('nothing-here')]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no pipeline db here/);
+  assert.equal(existsSync(ws.path('nothing-here')), false);
+});
+
+test('-task says what it left pending elsewhere; a consumed task that left no output is named', (t) => {
+  const ws = workspace(t);
+  ws.write('m.toml', CHAIN);
+  for (const h of ['web1', 'web2']) ws.write(`logs/${h}.log`, `${h}\n`);
+  let r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('logs'), '-task', 'byhost']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^-task: steps left pending in other tasks: report \(2\); run without -task to do them$/m);
+
+  const broken = workspace(t);
+  broken.write('m.toml', CHAIN.replace('"$OUTPUT_DIR/$(basename "$INPUT_NAME")"', '"$TMPDIR/$(basename "$INPUT_NAME")"'));
+  broken.write('logs/web1.log', 'web1\n');
+  r = cli(['-manifest', broken.path('m.toml'), '-db', broken.db, '-input', broken.path('logs')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^warning: byhost left no output in any of its steps, and report consumes it: does its script write into \$OUTPUT_DIR\?$/m);
+});
