@@ -7,16 +7,18 @@ import { formatBytes } from './format.js';
 export const command: Command = {
   name: 'gc',
   summary: 'Delete the objects nothing references, files and rows, and say how many bytes that frees.',
-  usage: 'gc [-db ./db] [-dry-run]',
-  examples: ['task-pipeline gc -db ./db -dry-run', 'task-pipeline gc -db ./db'],
+  usage: 'gc [-db ./db] [-history] [-dry-run]',
+  examples: ['task-pipeline gc -db ./db -dry-run', 'task-pipeline gc -db ./db', 'task-pipeline gc -db ./db -history -dry-run'],
   flags: {
     db: DB_FLAG,
+    history: { type: 'bool', help: 'first drop the history (old task versions, superseded gathers, replaced or retired inputs, and what only they reach)' },
     'dry-run': { type: 'bool', help: 'list what would be deleted, delete nothing' },
     ...COMMON_FLAGS,
   },
   notes: [
     'Referenced means named by a step (its input or its log), a step output, or a run input. History counts:',
     '  old task versions keep their objects, so changing a script back costs nothing. Nothing referenced is deleted.',
+    '-history drops the history first: what status, ls and export hide without -all. Undo is then no longer free.',
     'gc takes the db lock: it never runs beside an engine on the same db (exit 2 naming the pid that holds it).',
   ],
   async run(args, io) {
@@ -24,7 +26,7 @@ export const command: Command = {
     const dbDir = String(args.flags.db);
     const db = openDatabase(dbDir, {});
     try {
-      io.stdout.write(formatGc(collectGarbage(db, dbDir, { dryRun: Boolean(args.flags['dry-run']) })));
+      io.stdout.write(formatGc(collectGarbage(db, dbDir, { dryRun: Boolean(args.flags['dry-run']), history: Boolean(args.flags.history) })));
       return 0;
     } finally {
       db.close();
@@ -34,8 +36,11 @@ export const command: Command = {
 
 function formatGc(r: GcReport): string {
   const verb = r.dryRun ? 'would delete' : 'deleted';
-  const lines = r.garbage.map((g) =>
-    `${verb} ${g.hash}  ${g.size === null ? '(row only, no file)' : formatBytes(g.size)}`);
+  const h = r.history;
+  const lines = h === null ? [] : [`gc: ${r.dryRun ? 'would drop' : 'dropped'} the history: ${h.steps} step${h.steps === 1 ? '' : 's'}, ` +
+    `${h.taskVersions} old task version${h.taskVersions === 1 ? '' : 's'}, ${h.inputs} replaced or retired input${h.inputs === 1 ? '' : 's'}`];
+  lines.push(...r.garbage.map((g) =>
+    `${verb} ${g.hash}  ${g.size === null ? '(row only, no file)' : formatBytes(g.size)}`));
   lines.push(`gc: ${verb} ${r.files} object file${r.files === 1 ? '' : 's'} (${formatBytes(r.bytes)}) and ${r.rows} object row${r.rows === 1 ? '' : 's'}` +
     `${r.stray > 0 ? `; ${r.stray} stray entries in objects/ left alone (see fsck)` : ''}`);
   return `${lines.join('\n')}\n`;

@@ -5,6 +5,7 @@ import { errnoCode } from '../../errors.js';
 import { DbLock } from '../lock.js';
 import { objectRelPath } from '../object-path.js';
 import { stepInputIs } from '../schema.js';
+import { dropHistory, type HistoryDropped } from './drop-history.js';
 import { walkObjects } from './walk-objects.js';
 
 export interface Garbage {
@@ -17,6 +18,8 @@ export interface Garbage {
 
 export interface GcReport {
   dryRun: boolean;
+  /** With -history: what was (or would be) dropped before looking for garbage. */
+  history: HistoryDropped | null;
   garbage: Garbage[];
   files: number;
   rows: number;
@@ -61,11 +64,23 @@ export const GC_SQL = {
  * Rows go first, files after: a crash in between leaves unreferenced files (the next gc takes
  * them), never a row naming a missing file.
  */
-export function collectGarbage(db: Database.Database, dbDir: string, options: { dryRun: boolean }): GcReport {
+export function collectGarbage(db: Database.Database, dbDir: string, options: { dryRun: boolean; history?: boolean }): GcReport {
   const lock = new DbLock(join(dbDir, 'lock'));
   lock.acquire();
+  // -history -dry-run: drop the history inside a transaction, see what it frees, roll it back.
+  const rehearse = Boolean(options.history) && options.dryRun;
   try {
-    const report: GcReport = { dryRun: options.dryRun, garbage: [], files: 0, rows: 0, bytes: 0, stray: 0 };
+    const report: GcReport = { dryRun: options.dryRun, history: null, garbage: [], files: 0, rows: 0, bytes: 0, stray: 0 };
+    if (options.history) {
+      if (rehearse) db.exec('BEGIN IMMEDIATE');
+      // Its deletes check their references the way gc's do (see below): no scan per row.
+      if (!rehearse) db.pragma('foreign_keys = OFF');
+      try {
+        report.history = rehearse ? dropHistory(db) : db.transaction(() => dropHistory(db)).immediate();
+      } finally {
+        if (!rehearse) db.pragma('foreign_keys = ON');
+      }
+    }
     db.exec(GC_SQL.setup);
     try {
       const addFile = db.prepare(GC_SQL.addFile);
@@ -117,6 +132,7 @@ export function collectGarbage(db: Database.Database, dbDir: string, options: { 
     }
     return report;
   } finally {
+    if (rehearse && db.inTransaction) db.exec('ROLLBACK');
     lock.release();
   }
 }
