@@ -1,7 +1,7 @@
 // A run that cannot be mistyped silently: -db checks, the new-db notice, -task's leftovers, a task with no outputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cli, workspace } from './helpers.js';
 
 const CHAIN = `
@@ -58,4 +58,46 @@ test('-task says what it left pending elsewhere; a consumed task that left no ou
   r = cli(['-manifest', broken.path('m.toml'), '-db', broken.db, '-input', broken.path('logs')]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^warning: byhost left no output in any of its steps, and report consumes it: does its script write into \$OUTPUT_DIR\?$/m);
+});
+
+test('-force re-runs a task whose script did not change: equal outputs change nothing downstream, different ones flow on', (t) => {
+  const ws = workspace(t);
+  // "flaky" reads a file the version does not cover: forcing it is how a user says it changed.
+  ws.write('m.toml', `
+[[task]]
+name = "flaky"
+script = 'echo "flaky $INPUT_NAME" >> "$RUNS"; cat "$INPUT_FILE" "$SUFFIX" > "$OUTPUT_DIR/out"'
+
+[[task]]
+name = "down"
+script = 'echo "down $INPUT_NAME" >> "$RUNS"; tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/up"'
+`);
+  ws.write('in/a.txt', 'a\n');
+  ws.write('in/b.txt', 'b\n');
+  ws.write('suffix', 'x\n');
+  const env = { RUNS: ws.path('runs'), SUFFIX: ws.path('suffix') };
+  const run = (...extra) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, ...extra], { env });
+  assert.equal(run('-input', ws.path('in')).code, 0);
+  const runs = () => readFileSync(ws.path('runs'), 'utf8').trim().split('\n');
+  let before = runs().length;
+
+  let r = run('-force', 'flaky');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^-force flaky: 2 done steps ran again; outputs that came out the same changed nothing downstream$/m);
+  assert.deepEqual(runs().slice(before).sort(), ['flaky a.txt', 'flaky b.txt']);
+
+  ws.write('suffix', 'y\n');
+  before = runs().length;
+  r = run('-force', 'flaky');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(runs().slice(before).sort(), ['down out', 'down out', 'flaky a.txt', 'flaky b.txt']);
+  const up = JSON.parse(cli(['ls', '-db', ws.db, '-task', 'down', '-json']).stdout);
+  assert.deepEqual(up.map((o) => cli(['cat', '-db', ws.db, o.hash]).stdout).sort(), ['A\nY\n', 'B\nY\n']);
+  // Without -force nothing runs.
+  before = runs().length;
+  assert.match(run().stdout, /done: 0 steps run/);
+  assert.equal(runs().length, before);
+  r = run('-force', 'nope');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /-force nope: no task of that name in /);
 });

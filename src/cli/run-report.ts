@@ -25,6 +25,9 @@ export function formatSummary(s: RunSummary, dbDir: string): string {
     lines.push(`note: ${task}: ${n} item${n === 1 ? '' : 's'} came from more than one upstream step with the same name and bytes, ` +
       `and ran once; to keep the outputs of different inputs apart, name them after $INPUT_NAME`);
   }
+  for (const [task, n] of s.forced) {
+    lines.push(`-force ${task}: ${n} done step${n === 1 ? '' : 's'} ran again; outputs that came out the same changed nothing downstream`);
+  }
   if (s.leftPending.length > 0) {
     const list = s.leftPending.map((l) => `${l.task} (${l.pending})`).join(', ');
     lines.push(`-task: steps left pending in other tasks: ${list}; run without -task to do them`);

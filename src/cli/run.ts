@@ -10,7 +10,7 @@ import { formatFailures, formatSummary } from './run-report.js';
 export const command: Command = {
   name: 'run',
   summary: 'Run a manifest: every task over every input, resuming where the last run stopped and never repeating a step.',
-  usage: '-manifest m.toml [-db ./db] [-input PATH]... [-parallel N] [-task NAME]... [-durable] [-quiet|-verbose]',
+  usage: '-manifest m.toml [-db ./db] [-input PATH]... [-parallel N] [-task NAME]... [-force NAME]... [-dry-run|-n] [-durable] [-quiet|-verbose]',
   examples: [
     'task-pipeline -manifest manifests/wordfreq.toml -db ./db -input manifests/corpus',
     'task-pipeline -manifest m.toml -db ./db -task count -parallel 8',
@@ -21,6 +21,7 @@ export const command: Command = {
     input: { type: 'list', value: 'PATH', help: 'a file, or a directory walked recursively, to add as run input' },
     parallel: { type: 'int', value: 'N', default: availableParallelism(), help: 'steps running at once' },
     task: { type: 'list', value: 'NAME', help: "run only this task's steps" },
+    force: { type: 'list', value: 'NAME', help: "run this task's current steps again although they are done (outputs that differ replace the old ones)" },
     durable: { type: 'bool', help: 'fsync every object before the commit that names it (power-loss safety)' },
     quiet: { type: 'bool', help: 'print nothing but errors' },
     ...COMMON_FLAGS,
@@ -57,6 +58,7 @@ export const command: Command = {
         inputs: f.input as string[],
         parallel: f.parallel as number,
         tasks: f.task as string[],
+        force: f.force as string[],
         durable: Boolean(f.durable),
         echo: f.verbose ? (line) => io.stderr.write(`${line}\n`) : null,
         stop: stop.signal,

@@ -23,6 +23,8 @@ export interface RunOptions {
   inputs: string[];
   parallel: number;
   tasks: string[];
+  /** Tasks whose current steps run again although done (-force). */
+  force: string[];
   durable: boolean;
   /** Script output lines, prefixed, for -verbose. */
   echo: ((line: string) => void) | null;
@@ -43,6 +45,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   const o = { ...options, dbDir: resolve(options.dbDir) };
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.tasks) if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
+  for (const t of o.force) if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   // Check the inputs exist before anything is written.
   const inputFiles = listInputs(o.inputs);
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
@@ -94,6 +97,9 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       summary.tasks.get(name)!.reused += r.reused;
       if (r.linked > 0) linkedTo.add(e.toTaskId);
     }
+
+    // After reconcile, so that what the forced steps produce flows on like any commit.
+    for (const name of o.force) summary.forced.set(name, await meta.force(ids.get(name)!));
 
     const slots = new WorkSlots(store.tmpDir);
     const executor = chooseExecutor(groups, o.parallel);

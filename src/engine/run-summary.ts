@@ -23,6 +23,8 @@ export interface RunSummary {
   inputsMissing: string[];
   /** Per task, items that reached it from more than one producing step (same name, same bytes). */
   merged: Map<string, number>;
+  /** -force: per task, the done steps made to run again. */
+  forced: Map<string, number>;
   /** With -task: tasks not selected that still have pending steps, and how many. */
   leftPending: { task: string; pending: number }[];
   /** Tasks that ran steps and have none with an output, though other tasks consume them. */
@@ -50,6 +52,7 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
     merged: new Map(),
     cut: new Map(),
     leftPending: [],
+    forced: new Map(),
     noOutputs: [],
     objectsAdded: 0,
     bytesAdded: 0,
@@ -64,6 +67,7 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
 export function summaryJson(s: RunSummary): unknown {
   return {
     ...s, tasks: Object.fromEntries(s.tasks), merged: Object.fromEntries(s.merged), cut: Object.fromEntries(s.cut),
+    forced: Object.fromEntries(s.forced),
     inputsMissing: s.inputsMissing.length,
   };
 }

@@ -143,6 +143,11 @@ export interface MetadataStore {
   pendingPage(taskId: number, afterId: number, limit: number, maxRound: number): Promise<LeafStep[]>;
   /** Pending steps of a task beyond `maxRound` rounds of a cycle: what the cycle limit cut. */
   cutCount(taskId: number, maxRound: number): Promise<number>;
+  /**
+   * -force: every done step of the task version in the current graph is pending again, its
+   * recorded outputs dropped (the run records them anew). Returns how many.
+   */
+  force(taskId: number): Promise<number>;
   /** Whether any done step of the task version left an output. */
   hasOutputs(taskId: number): Promise<boolean>;
   /** Steps of a task fed by more than one step of current task versions (the same item from several producers). */

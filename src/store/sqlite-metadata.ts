@@ -76,6 +76,9 @@ export class SqliteMetadata implements MetadataStore {
                          ON CONFLICT DO NOTHING`),
       pendingPage: p(`SELECT id, task, object_hash, input_name, attempts, round FROM step
                        WHERE task = ? AND status = 'pending' AND id > ? AND round <= ? ORDER BY id LIMIT ?`),
+      forcedSteps: p(`${CURRENT_STEPS_CTE} SELECT s.id FROM cur CROSS JOIN step s ON s.id = cur.id WHERE s.task = ? AND s.status = 'done'`).pluck(),
+      dropOutputs: p(`DELETE FROM step_output WHERE step_id = ?`),
+      unfinish: p(`UPDATE step SET status = 'pending' WHERE id = ?`),
       hasOutputs: p(`SELECT EXISTS (SELECT 1 FROM step s CROSS JOIN step_output o ON o.step_id = s.id
                       WHERE s.task = ? AND s.status = 'done')`).pluck(),
       cutCount: p(`SELECT count(*) FROM step WHERE task = ? AND status = 'pending' AND round > ?`).pluck(),
@@ -242,6 +245,17 @@ export class SqliteMetadata implements MetadataStore {
 
   async cutCount(taskId: number, maxRound: number): Promise<number> {
     return this.s.cutCount.get(taskId, maxRound) as number;
+  }
+
+  async force(taskId: number): Promise<number> {
+    return this.db.transaction(() => {
+      const ids = this.s.forcedSteps.all(taskId) as number[];
+      for (const id of ids) {
+        this.s.dropOutputs.run(id);
+        this.s.unfinish.run(id);
+      }
+      return ids.length;
+    }).immediate();
   }
 
   async hasOutputs(taskId: number): Promise<boolean> {
