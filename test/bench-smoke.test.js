@@ -7,7 +7,7 @@ import { ROOT, workspace } from './helpers.js';
 
 // `npm run bench` itself, at toy sizes: every benchmark runs the real engine and its peers, checks
 // that they produced the same outputs, and prints its table and ratios. No time is asserted.
-test('the bench runs B1-B4 with their peers and prints a table and an engine/peer ratio for each', (t) => {
+test('the bench runs B1-B4, B7 and B8 with their peers and prints a table and an engine/peer ratio for each', (t) => {
   const missing = ['make', 'openssl', 'xargs'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
   if (missing.length > 0) {
     t.skip(`the bench's peers need ${missing.join(', ')}`);
@@ -16,18 +16,23 @@ test('the bench runs B1-B4 with their peers and prints a table and an engine/pee
   const ws = workspace(t);
   const out = ws.path('results.md');
   const r = spawnSync(process.execPath, [
-    join(ROOT, 'bench', 'run.js'), '--n', '20', '--big-mib', '1', '--pending', '50', '--b4-seconds', '1', '--repeat', '1', '--out', out,
+    join(ROOT, 'bench', 'run.js'), '--n', '20', '--big-mib', '1', '--pending', '50', '--b4-seconds', '1', '--b7-files', '30', '--repeat', '1', '--out', out,
   ], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const md = readFileSync(out, 'utf8');
-  for (const section of ['## B1', '## B2', '## B3', '## B4', '## Targets (SPEC 7)']) assert.ok(md.includes(section), section);
+  for (const section of ['## B1', '## B2', '## B3', '## B4', '## B7', '## B8', '## Targets']) assert.ok(md.includes(section), section);
   assert.match(md, /^\| engine \(spawner\) \/ \| [\d.]+x \| .*[\d.]+x \|$/m, 'B1: the engine against xargs, and make');
   assert.match(md, /^\| B1 ratio \(median\/median\) \| xargs -P \d+ \|.* make -j\d+ -r \|$/m);
   assert.match(md, /^\| B2 ratio .*\n.*\n\| engine \(spawner\) \/ \| [\d.]+x \|$/m, 'B2: the engine against cp + openssl + mv');
   assert.match(md, /^\| engine re-run \/ \| [\d.]+x \|$/m, 'B3: the no-op re-run against make');
   assert.match(md, /^\| engine \(spawner\) \| cold \| 50 \| \d+ \(\d+\) \|/m, 'B4: time to the first step of 50 pending');
+  assert.match(md, /^\| engine no-op re-run \/ \| [\d.]+x \|$/m, 'B7: the no-op re-run with -input against make');
+  assert.match(md, /^\| engine re-run, 100 files added \/ \| [\d.]+x \|$/m, 'B7: 100 files added, against make');
+  assert.ok(md.indexOf('## B7') < md.indexOf('## Targets'), 'B7 before the targets');
+  assert.match(md, /^\| engine \(spawner\) \/ \| [\d.]+x \| [\d.]+ \|$/m, 'B8: the engine against cp + wc + openssl, and the db against input + copy');
+  assert.ok(md.indexOf('## B8') < md.indexOf('## Targets'), 'B8 before the targets');
   assert.match(md, /Measured .* on \d+ cores/, 'the machine');
   // A B4 start with nothing left pending is reported as skipped, not waited on.
   assert.match(r.stdout, /warm: nothing left pending/);
-  assert.equal(existsSync(join(ROOT, 'bench', 'work', 'b1')), false, 'the run trees are removed at the end');
+  for (const d of ['b1', 'b7', 'b8']) assert.equal(existsSync(join(ROOT, 'bench', 'work', d)), false, `${d}: the run trees are removed at the end`);
 });

@@ -91,26 +91,33 @@ script = 'echo data > "$OUTPUT_DIR/real"; ln -s /etc/passwd "$OUTPUT_DIR/sneaky"
   assert.match(r.stderr, /OUTPUT_DIR holds a symlink "sneaky"/);
 });
 
-test('a script that writes to its INPUT_FILE fails, and the stored object is untouched', async (t) => {
+test('a script that writes to its INPUT_FILE fails; the damaged object leaves the store, and the same input brings it back', async (t) => {
   const ws = workspace(t);
+  // INPUT_FILE is the object itself (a hard link): a root script can overwrite it. The bytes are
+  // then moved to damaged/, never left in the store under a name they do not hash to.
   ws.write('m.toml', `
 [[task]]
 name = "vandal"
-script = 'chmod u+w "$INPUT_FILE"; echo overwritten > "$INPUT_FILE"; echo x > "$OUTPUT_DIR/x"'
+script = '[ -n "\${FIXED:-}" ] || { chmod u+w "$INPUT_FILE"; echo overwritten > "$INPUT_FILE"; }; echo x > "$OUTPUT_DIR/x"'
 `);
   ws.write('in.txt', 'precious\n');
-  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt')]);
+  const run = (env = {}) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt')], { env });
+  const r = run();
   assert.equal(r.code, 1);
   assert.match(r.stderr, /modified its INPUT_FILE/);
-  const fsck = await import('node:fs');
+  const fs = await import('node:fs');
   const { objectPath, sha256 } = await import('./helpers.js');
   const h = sha256('precious\n');
-  assert.equal(fsck.readFileSync(objectPath(ws.db, h), 'utf8'), 'precious\n');
+  assert.equal(fs.existsSync(objectPath(ws.db, h)), false);
+  assert.equal(fs.readFileSync(ws.path('db', 'damaged', h), 'utf8'), 'overwritten\n');
+  assert.equal(run({ FIXED: '1' }).code, 0);
+  assert.equal(fs.readFileSync(objectPath(ws.db, h), 'utf8'), 'precious\n');
+  assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
 });
 
 test('a hard link a script keeps to its INPUT_FILE keeps that step\'s bytes', (t) => {
-  // One slot reused step after step: its input copy is rewritten for the next step unless the
-  // script linked it elsewhere, as here, where a later rewrite would change what it kept.
+  // The link the script keeps is the object itself; the slot's own link is removed after the
+  // step, never written through (a later step in the slot must not change what it kept).
   const ws = workspace(t);
   ws.write('m.toml', `[[task]]\nname = "keep"\nscript = 'ln "$INPUT_FILE" "$KEEP/$INPUT_NAME"; echo ok > "$OUTPUT_DIR/o"'\n`);
   const inputs = [1, 2, 3, 4, 5, 6, 7, 8];

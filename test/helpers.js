@@ -134,3 +134,21 @@ export function isAlive(pid) {
     return false;
   }
 }
+
+/** Every file under dir with its size, mtime and bytes' hash: what "nothing was written" means. */
+export function snapshot(dir) {
+  const out = {};
+  const walk = (d, rel) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(p, r);
+      else {
+        const st = statSync(p);
+        out[r] = `${st.size} ${st.mtimeMs} ${sha256(readFileSync(p))}`;
+      }
+    }
+  };
+  walk(dir, '');
+  return out;
+}

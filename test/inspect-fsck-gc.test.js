@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { cli, listObjects, objectPath, openDb, sha256, workspace } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { ROOT, cli, listObjects, objectPath, openDb, sha256, workspace } from './helpers.js';
 
 const CHAIN = `
 [[task]]
@@ -138,19 +139,28 @@ test('gc finds the steps of an input hash through UNIQUE(task, object_hash): non
   }
 });
 
-test('a db of schema 1 is brought forward: idx_step_object dropped, show and gc still find the steps of an input', async (t) => {
-  const ws = chainDb(t);
+test('a db of schema 1 is refused by show and brought forward by a run: idx_step_object dropped, show and gc still find the steps of an input', async (t) => {
+  // A real schema-2 db (made by that engine) with schema 1's index back: what schema 1 was.
+  const ws = workspace(t, 'tp-inspect-');
+  execFileSync('tar', ['-xzf', join(ROOT, 'test/fixtures/schema2-db.tar.gz'), '-C', ws.dir]);
   const { default: Database } = await import('better-sqlite3');
   const old = new Database(join(ws.db, 'pipeline.sqlite'));
   old.exec('CREATE INDEX idx_step_object ON step(object_hash)');
   old.pragma('user_version = 1');
   old.close();
-  const input = sha256('beta\n');
+  const input = sha256('1\n2\n3\n4\n5\n');
+  // Only a run migrates: an inspection command says so in one line and writes nothing.
+  const refused = cli(['show', '-db', ws.db, input]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /^task-pipeline: \S+: schema version 1 is older than this engine's \d+: run the manifest once .*: a run migrates it\n$/);
+  const run = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-quiet']);
+  assert.equal(run.code, 0, run.stderr);
   const show = cli(['show', '-db', ws.db, input]);
   assert.equal(show.code, 0, show.stderr);
-  assert.match(show.stdout, /upper/);
+  assert.match(show.stdout, /consumed by: 1 step\n.*\n +\d+ +count /);
+  const { SCHEMA_VERSION } = await import('../dist/store/schema.js');
   const d = await openDb(ws.db);
-  assert.equal(d.pragma('user_version', { simple: true }), 3);
+  assert.equal(d.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal(d.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'idx_step_object'`).pluck().get(), 0);
   d.close();
   const stray = strayObject(ws.db, 'nobody wants me either\n');

@@ -116,6 +116,8 @@ test('lineage -json: a tree of objects and steps with stable keys, down to the r
   assert.equal(j.steps, 2);
   const upper = j.root.producers[0];
   assert.equal(j.root.hash, beta);
+  // The root goes by the name its producer gave it, as in the text.
+  assert.equal(j.root.name, 'line-ab.up');
   assert.equal(upper.task, 'upper');
   assert.deepEqual(upper.outputNames, ['line-ab.up']);
   const lineAb = upper.inputs[0];

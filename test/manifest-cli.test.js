@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync, utimesSync } from 'node:fs';
 import { cli, countLines, openDb, sha256, workspace } from './helpers.js';
 
-// Every manifest mistake of SPEC 2 through the real CLI: exit 2, one line per problem naming
+// Every manifest mistake through the real CLI: exit 2, one line per problem naming
 // the file, line, task and field, no stack trace, and no db written.
 const CASES = [
   ['a typo in a key', `[[task]]\nname = "a"\nscirpt = "true"\n`, [/m\.toml:3: task "a": field "scirpt": unknown key \(did you mean "script"\?\)/, /field "script": missing/]],

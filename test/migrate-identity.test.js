@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cli, openDb, sha256, workspace, ROOT } from './helpers.js';
+import { SCHEMA_VERSION } from '../dist/store/schema.js';
 
 // The fixture: count (wc -l) over a.txt (3 lines, then edited to 5), b.txt (4), c.txt and d.txt
 // (2 each, equal bytes), web1.err and web2.err (empty, equal bytes); a gather sums the counts. That
@@ -34,7 +35,7 @@ test('a schema-2 db is migrated: replaced inputs become history, equal bytes und
     [sha256('1\n2\n3\n4\n5\n'), true, null], [sha256('1\n2\n3\n'), false, 'replaced']]);
 
   const after = await openDb(ws.db);
-  assert.equal(after.pragma('user_version', { simple: true }), 3);
+  assert.equal(after.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   // Every old step is still there under the name it ran under, with its status.
   const kept = after.prepare('SELECT id, task, object_hash, input_name, status FROM step WHERE id <= ? ORDER BY id').all(oldSteps.at(-1).id);
   assert.deepEqual(kept, oldSteps);

@@ -52,3 +52,48 @@ test('on a pipe, and with -quiet, no escape code and no progress', (t) => {
   assert.equal(q.stdout, '');
   assert.equal(q.stderr, '');
 });
+
+test('on a pipe, a long run prints one plain progress line per period on stderr; -quiet none', (t) => {
+  const ws = setup(t);
+  // The period is 10 s; TASK_PIPELINE_PROGRESS_MS shortens it for this test.
+  const env = { TASK_PIPELINE_PROGRESS_MS: '300' };
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-parallel', '1'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('progress: '));
+  assert.ok(lines.length >= 2, r.stderr);
+  assert.match(lines[0], /^progress: split \d+\/1(?: \([^)]*\))?, slow \d+\/\d+(?: \([^)]*\))?; [\d.]+ steps\/s(?:, ETA \d+(?:s|m\d\ds)), [\d.]+ (?:s|ms)$/);
+  assert.doesNotMatch(r.stderr, /\x1b/);
+  const q = cli(['-manifest', ws.path('m.toml'), '-db', ws.path('db2'), '-input', ws.path('in.txt'), '-parallel', '1', '-quiet'], { env });
+  assert.equal(q.stderr, '');
+});
+
+test('Ctrl-C on a terminal leaves a clean screen: the message stays, then the summary, no stale progress', async (t) => {
+  const ws = setup(t);
+  ws.write('m.toml', MANIFEST.replace('sleep 0.05', 'sleep 5'));
+  const have = spawnSync('tmux', ['-V'], { encoding: 'utf8' });
+  if (have.error) {
+    t.skip(`tmux is not available: ${have.error.message}`);
+    return;
+  }
+  const session = `tp-${process.pid}-${Date.now()}`;
+  const command = `${process.execPath} ${CLI} -manifest ${ws.path('m.toml')} -db ${ws.db} -input ${ws.path('in.txt')} -parallel 2; echo EXIT=$?; sleep 30`;
+  const tmux = (...args) => spawnSync('tmux', ['-L', session, ...args], { encoding: 'utf8' });
+  t.after(() => tmux('kill-server'));
+  assert.equal(tmux('new-session', '-d', '-x', '100', '-y', '30', '-s', session, command).status, 0);
+  const screen = () => tmux('capture-pane', '-p', '-t', session).stdout;
+  const until = async (re, what) => {
+    for (let i = 0; i < 400; i++) {
+      if (re.test(screen())) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`timed out waiting for ${what}:\n${screen()}`);
+  };
+  await until(/slow\s+\[[#.]{16}\]/, 'the progress display');
+  tmux('send-keys', '-t', session, 'C-c');
+  await until(/EXIT=130/, 'the run to end');
+  const final = screen();
+  assert.match(final, /task-pipeline: SIGINT: stopping; running steps go back to pending \(Ctrl-C again kills them now\)/);
+  assert.match(final, /^interrupted: /m);
+  assert.doesNotMatch(final, /\[[#.-]{16}\]/, `no progress bar left on the screen:\n${final}`);
+  assert.ok(final.indexOf('SIGINT') < final.indexOf('interrupted:'), final);
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { cli, workspace } from './helpers.js';
+import { cli, snapshot, workspace } from './helpers.js';
 
 const CHAIN = `
 [[task]]
@@ -100,4 +100,26 @@ script = 'echo "down $INPUT_NAME" >> "$RUNS"; tr a-z A-Z < "$INPUT_FILE" > "$OUT
   r = run('-force', 'nope');
   assert.equal(r.code, 2);
   assert.match(r.stderr, /-force nope: no task of that name in /);
+});
+
+test('-dry-run (-n) says per task what would run and why, and writes nothing', (t) => {
+  const ws = workspace(t);
+  ws.write('m.toml', CHAIN);
+  ws.write('logs/web1.log', 'web1\n');
+  let r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('logs'), '-n']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(existsSync(ws.db), false, 'a dry run on a new db creates nothing');
+  assert.match(r.stdout, /^dry run: nothing was written$/m);
+  assert.match(r.stdout, /^byhost +1 +new task; 1 new and 0 replaced inputs$/m);
+  assert.match(r.stdout, /^report +0\+ +new task; then what byhost produces$/m);
+
+  assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('logs'), '-quiet']).code, 0);
+  ws.write('logs/web2.log', 'web2\n');
+  ws.write('m.toml', CHAIN.replace('wc -l', 'wc -c'));
+  const before = snapshot(ws.db);
+  r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('logs'), '-dry-run', '-force', 'byhost']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^byhost +2 +1 new and 0 replaced inputs; -force: 1 done steps$/m);
+  assert.match(r.stdout, /^report +1\+ +new version \(script\); then what byhost produces$/m);
+  assert.deepEqual(snapshot(ws.db), before);
 });

@@ -81,7 +81,9 @@ test('a script that ignores SIGTERM is killed after the grace period; a second C
 
 test('kill -9 of the engine: the next run kills the orphaned scripts and completes', async (t) => {
   const ws = setup(t);
-  const env = { PIDS: ws.path('pids') };
+  // The spawner helper kills its scripts itself when the engine dies (trust-orphans.test.js): the
+  // scripts of the execa fallback, children of the engine, are the ones a next run has to find.
+  const env = { PIDS: ws.path('pids'), TASK_PIPELINE_EXECUTOR: 'execa' };
   const { child, done, pids } = await startRun(ws, env);
   child.kill('SIGKILL');
   await done;

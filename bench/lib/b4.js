@@ -19,7 +19,7 @@ const FILES = 50_000;
  * with better-sqlite3 in one transaction (about 40 s for a million). Only the first FILES
  * objects exist on disk (a run window never reaches further); fsck would report the rest.
  */
-async function buildDb(o, dir, log) {
+export async function buildDb(o, dir, log) {
   const stamp = join(dir, `db-${o.pending}.stamp`);
   const manifest = join(dir, 'b4.toml');
   const marker = join(dir, 'first-step-started');

@@ -9,6 +9,11 @@ import { nearest } from './suggest.js';
 export function parseArgs(argv: string[], specs: Record<string, FlagSpec>, command: string): ParsedArgs {
   const flags: ParsedArgs['flags'] = {};
   const positionals: string[] = [];
+  // Every message quotes what it refuses on one line; nothing here takes a line break (names never hold one).
+  const broken = argv.findIndex((a) => /[\n\r]/.test(a));
+  if (broken !== -1) {
+    throw new UserError('EUSAGE', `${command}: argument ${broken + 1}, ${JSON.stringify(argv[broken])}, holds a line break, which no flag value, name or path here may hold`);
+  }
   for (const [name, spec] of Object.entries(specs)) {
     if (spec.default !== undefined) flags[name] = spec.default;
     if (spec.type === 'list') flags[name] = [];
@@ -26,7 +31,8 @@ export function parseArgs(argv: string[], specs: Record<string, FlagSpec>, comma
     const body = arg.replace(/^--?/, '');
     const eq = body.indexOf('=');
     const name = eq === -1 ? body : body.slice(0, eq);
-    const key = name === 'h' ? 'help' : name;
+    // -h is --help everywhere; -n is -dry-run, as with make.
+    const key = name === 'h' ? 'help' : name === 'n' && specs['dry-run'] ? 'dry-run' : name;
     const spec = specs[key];
     if (!spec) {
       const hint = nearest(key, Object.keys(specs));

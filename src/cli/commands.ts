@@ -12,6 +12,8 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   ls: { summary: "a task's current outputs: name, hash, size", load: () => import('./ls.js') },
   export: { summary: "materialise a task's current outputs under their names", load: () => import('./export.js') },
   fsck: { summary: 're-hash every object; report missing or corrupt ones', load: () => import('./fsck.js') },
+  audit: { summary: "re-run a sample of done steps aside and compare outputs: is caching telling the truth?", load: () => import('./audit.js') },
   gc: { summary: 'delete objects nothing references', load: () => import('./gc.js') },
   graph: { summary: 'the task graph of a manifest as Mermaid or dot', load: () => import('./graph.js') },
+  serve: { summary: 'a local web view: the task graph with live counts, steps, logs, objects, lineage', load: () => import('./serve.js') },
 };

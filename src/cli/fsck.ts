@@ -28,7 +28,8 @@ export const command: Command = {
   async run(args, io) {
     if (args.positionals.length > 0) throw new UserError('EUSAGE', `fsck: unexpected argument "${args.positionals[0]}"; see 'task-pipeline fsck --help'`);
     const dbDir = String(args.flags.db);
-    const db = openDatabase(dbDir, {});
+    // Read-only unless it repairs (under the lock).
+    const db = openDatabase(dbDir, { write: Boolean(args.flags.repair) });
     const lock = args.flags.repair ? new DbLock(join(dbDir, 'lock')) : null;
     try {
       lock?.acquire();

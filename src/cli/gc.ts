@@ -24,7 +24,7 @@ export const command: Command = {
   async run(args, io) {
     if (args.positionals.length > 0) throw new UserError('EUSAGE', `gc: unexpected argument "${args.positionals[0]}"; see 'task-pipeline gc --help'`);
     const dbDir = String(args.flags.db);
-    const db = openDatabase(dbDir, {});
+    const db = openDatabase(dbDir, { write: true });
     try {
       io.stdout.write(formatGc(collectGarbage(db, dbDir, { dryRun: Boolean(args.flags['dry-run']), history: Boolean(args.flags.history) })));
       return 0;

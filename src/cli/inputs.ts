@@ -29,7 +29,7 @@ export const command: Command = {
     const [sub, ...rest] = args.positionals;
     if (sub === 'rm') {
       if (rest.length === 0) throw new UserError('EUSAGE', "inputs rm: name the inputs to retire (NAME or GLOB...); see 'task-pipeline inputs --help'");
-      const db = openDatabase(dbDir, {});
+      const db = openDatabase(dbDir, { write: true });
       // Retiring changes what a run computes: never beside a running engine.
       const lock = new DbLock(join(dbDir, 'lock'));
       try {

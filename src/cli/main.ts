@@ -41,13 +41,13 @@ async function main(argv: string[]): Promise<number> {
     io.stdout.write(`task-pipeline ${version()}\n`);
     return 0;
   }
-  // No command word: the run command, as in the Go original (`task-pipeline -manifest m.toml`).
+  // No command word: the run command (`task-pipeline -manifest m.toml`).
   const name = first.startsWith('-') ? 'run' : first;
   const rest = first.startsWith('-') ? argv : argv.slice(1);
   const entry = COMMANDS[name];
   if (!entry) {
     const hint = nearest(name, Object.keys(COMMANDS));
-    throw new UserError('EUSAGE', `unknown command "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}; see 'task-pipeline --help'`);
+    throw new UserError('EUSAGE', `unknown command ${JSON.stringify(name)}${hint ? ` (did you mean "${hint}"?)` : ''}; see 'task-pipeline --help'`);
   }
   const { command } = await entry.load();
   const args = parseArgs(rest, command.flags, command.name);

@@ -1,5 +1,5 @@
 import type { RunSummary } from '../engine/run-summary.js';
-import { formatBytes, formatDuration, table } from './format.js';
+import { formatBytes, formatDuration, plural, table } from './format.js';
 
 /** The end-of-run summary: what ran, what was reused, what failed and how to see why. */
 export function formatSummary(s: RunSummary, dbDir: string): string {
@@ -9,11 +9,11 @@ export function formatSummary(s: RunSummary, dbDir: string): string {
   const lines = [
     table(['task', 'ran', 'reused', 'failed'], rows),
     '',
-    `${s.interrupted ? 'interrupted' : s.failures.length > 0 ? 'finished with failures' : s.cut.size > 0 ? 'incomplete' : 'done'}: ` +
-      `${ran} steps run, ${reused} reused, ${s.failures.length} failed; ` +
-      `${s.objectsAdded} objects added (${formatBytes(s.bytesAdded)})` +
-      `${s.inputsAdded > 0 ? `, ${s.inputsAdded} new input${s.inputsAdded === 1 ? '' : 's'}` : ''}` +
-      `${s.inputsReplaced > 0 ? `, ${s.inputsReplaced} input${s.inputsReplaced === 1 ? '' : 's'} replaced` : ''}; ${formatDuration(s.wallMs)}`,
+    `${s.interrupted ? 'interrupted' : s.halted !== null ? 'stopped' : s.failures.length > 0 ? 'finished with failures' : s.cut.size > 0 ? 'incomplete' : 'done'}: ` +
+      `${plural(ran, 'step')} run, ${reused} reused, ${s.failures.length} failed; ` +
+      `${plural(s.objectsAdded, 'object')} added (${formatBytes(s.bytesAdded)})` +
+      `${s.inputsAdded > 0 ? `, ${plural(s.inputsAdded, 'new input')}` : ''}` +
+      `${s.inputsReplaced > 0 ? `, ${plural(s.inputsReplaced, 'input')} replaced` : ''}; ${formatDuration(s.wallMs)}`,
   ];
   if (s.inputsMissing.length > 0) {
     const n = s.inputsMissing.length;
@@ -48,9 +48,11 @@ export function formatSummary(s: RunSummary, dbDir: string): string {
 }
 
 export function formatFailures(s: RunSummary, dbDir: string): string {
-  if (s.failures.length === 0) return '';
+  // On stderr with the failures, so that -quiet still says it.
+  const halted = s.halted === null ? '' : `task-pipeline: the run stopped: ${s.halted}\n`;
+  if (s.failures.length === 0) return halted;
   const shown = s.failures.slice(0, 20);
-  const lines = [`${s.failures.length} step${s.failures.length === 1 ? '' : 's'} failed:`];
+  const lines = [`${halted}${s.failures.length} step${s.failures.length === 1 ? '' : 's'} failed:`];
   for (const f of shown) {
     lines.push(`  ${f.task} step ${f.stepId}: ${f.error}`);
     for (const l of f.logTail.split('\n').filter((x) => x !== '')) lines.push(`    | ${l}`);

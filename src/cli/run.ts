@@ -1,16 +1,18 @@
 import { availableParallelism } from 'node:os';
 import { UserError } from '../errors.js';
+import { dryRun } from '../engine/dry-run.js';
 import { runPipeline } from '../engine/run-pipeline.js';
 import { runExitCode } from '../engine/run-summary.js';
 import { loadManifest } from '../manifest/index.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
-import { ProgressView } from './progress.js';
+import { table } from './format.js';
+import { PlainProgress, ProgressView } from './progress.js';
 import { formatFailures, formatSummary } from './run-report.js';
 
 export const command: Command = {
   name: 'run',
   summary: 'Run a manifest: every task over every input, resuming where the last run stopped and never repeating a step.',
-  usage: '-manifest m.toml [-db ./db] [-input PATH]... [-parallel N] [-task NAME]... [-force NAME]... [-dry-run|-n] [-durable] [-quiet|-verbose]',
+  usage: '-manifest m.toml [-db ./db] [-input PATH]... [-parallel N] [-task NAME]... [-force NAME]... [-dry-run|-n] [-durable] [-rehash] [-quiet|-verbose]',
   examples: [
     'task-pipeline -manifest manifests/wordfreq.toml -db ./db -input manifests/corpus',
     'task-pipeline -manifest m.toml -db ./db -task count -parallel 8',
@@ -22,7 +24,10 @@ export const command: Command = {
     parallel: { type: 'int', value: 'N', default: availableParallelism(), help: 'steps running at once' },
     task: { type: 'list', value: 'NAME', help: "run only this task's steps" },
     force: { type: 'list', value: 'NAME', help: "run this task's current steps again although they are done (outputs that differ replace the old ones)" },
+    'dry-run': { type: 'bool', help: 'say what a run would do now, per task and why (-n); write nothing' },
     durable: { type: 'bool', help: 'fsync every object before the commit that names it (power-loss safety)' },
+    rehash: { type: 'bool', help: 'read and hash every -input file again, even those whose stat says they are unchanged' },
+    report: { type: 'string', value: 'FILE.html', help: 'write a self-contained HTML report of this run (summary, timeline, durations, failures with their logs)' },
     quiet: { type: 'bool', help: 'print nothing but errors' },
     ...COMMON_FLAGS,
     verbose: { type: 'bool', help: 'stream script output, each line prefixed with [task#step]' },
@@ -38,19 +43,29 @@ export const command: Command = {
     if (f.quiet && f.verbose) throw new UserError('EUSAGE', 'run: -quiet and -verbose cannot be used together');
     const manifest = loadManifest(f.manifest);
     const dbDir = String(f.db);
+    if (f['dry-run']) {
+      const plan = await dryRun({ manifest, dbDir, inputs: f.input as string[], force: f.force as string[] });
+      // "3+": three now, and whatever the tasks it waits on produce.
+      const rows = plan.map((t) => [t.name, t.run === null ? 'later' : `${t.run}${t.more ? '+' : ''}`, t.why.join('; ')]);
+      io.stdout.write(`dry run: nothing was written\n${table(['task', 'would run', 'why'], rows)}\n`);
+      return 0;
+    }
     const stop = new AbortController();
     const kill = new AbortController();
     const onSignal = (sig: NodeJS.Signals) => {
       if (!stop.signal.aborted) {
-        io.stderr.write(`\ntask-pipeline: ${sig}: stopping; running steps go back to pending (again to kill them now)\n`);
+        // Through the progress display, which clears itself first: the message stays on screen.
+        const text = `task-pipeline: ${sig}: stopping; running steps go back to pending (Ctrl-C again kills them now)\n`;
+        if (progress) progress.say(text);
+        else io.stderr.write(text);
         stop.abort();
       } else {
         kill.abort();
       }
     };
+    const progress = f.quiet || f.verbose ? null : io.stderr.isTTY ? new ProgressView(io.stderr) : new PlainProgress(io.stderr);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    const progress = !f.quiet && !f.verbose && io.stderr.isTTY ? new ProgressView(io.stderr) : null;
     try {
       const summary = await runPipeline({
         manifest,
@@ -60,6 +75,7 @@ export const command: Command = {
         tasks: f.task as string[],
         force: f.force as string[],
         durable: Boolean(f.durable),
+        rehash: Boolean(f.rehash),
         echo: f.verbose ? (line) => io.stderr.write(`${line}\n`) : null,
         stop: stop.signal,
         kill: kill.signal,
@@ -67,6 +83,7 @@ export const command: Command = {
         onNewDb: f.quiet ? undefined : () => io.stderr.write(`task-pipeline: new db at ${dbDir}\n`),
       });
       progress?.stop();
+      if (typeof f.report === 'string') await (await import('../serve/report.js')).writeRunReport(dbDir, summary.runId, f.report);
       if (!f.quiet) io.stdout.write(formatSummary(summary, dbDir));
       io.stderr.write(formatFailures(summary, dbDir));
       return runExitCode(summary);

@@ -11,8 +11,8 @@ import { SpawnerExecutor } from './spawner-executor.js';
  * TASK_PIPELINE_EXECUTOR=execa. Both run at most `limit` scripts at once, however many steps
  * the engine has asked them to run.
  */
-export function chooseExecutor(groups: ProcessGroups, limit: number): Executor {
+export function chooseExecutor(groups: ProcessGroups, limit: number, onHelperDeath?: (why: string) => void): Executor {
   const execa = new LimitedExecutor(new ExecaExecutor(groups), limit);
   if (process.env.TASK_PIPELINE_EXECUTOR === 'execa') return execa;
-  return new SpawnerExecutor(groups, { limit, fallback: execa });
+  return new SpawnerExecutor(groups, { limit, fallback: execa, onHelperDeath });
 }

@@ -1,4 +1,4 @@
-import { readdirSync, rmdirSync } from 'node:fs';
+import { lstatSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { NamedObject } from '../store/metadata-store.js';
 import type { LocalObjectStore } from '../store/object-store.js';
 
@@ -17,14 +17,24 @@ export interface StoredOutput extends NamedObject {
 /**
  * Walk OUTPUT_DIR; every regular file becomes an object, named by its relative path, and
  * is moved (not copied) into the store. On success OUTPUT_DIR is left empty for reuse.
+ * `known`: objects by inode, verified just now, that the script linked or moved out of its
+ * inputs: a file that is one of them is that object already, and is not read again.
  */
-export async function collectOutputs(outDir: string, store: LocalObjectStore): Promise<StoredOutput[]> {
+export async function collectOutputs(
+  outDir: string, store: LocalObjectStore, known?: ReadonlyMap<bigint, { hash: string; size: number }>,
+): Promise<StoredOutput[]> {
   const found: { name: string; path: string }[] = [];
   const dirs: string[] = [];
   walk(outDir, '', found, dirs);
   const outputs: StoredOutput[] = [];
   // Check everything before storing anything, so a bad entry leaves no stray object.
   for (const f of found) {
+    const same = known !== undefined && known.size > 0 ? known.get(lstatSync(f.path, { bigint: true }).ino) : undefined;
+    if (same !== undefined) {
+      unlinkSync(f.path);
+      outputs.push({ name: f.name, hash: same.hash, size: same.size, added: false });
+      continue;
+    }
     const put = await store.adopt(f.path);
     outputs.push({ name: f.name, hash: put.hash, size: put.size, added: put.added });
   }

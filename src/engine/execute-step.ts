@@ -1,10 +1,12 @@
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { errnoCode } from '../errors.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';
-import { closeCopy, type LocalObjectStore } from '../store/object-store.js';
+import type { InputLink, InputVerdict } from '../store/input-links.js';
+import type { LocalObjectStore } from '../store/object-store.js';
 import { BAD_OUTPUT_KINDS, BadOutputError, collectOutputs, type StoredOutput } from './collect-outputs.js';
 import type { Collected, Executor, SpawnResult } from './executor.js';
 import { echoTo, tailOf } from './log-text.js';
@@ -101,7 +103,6 @@ function stoppable(stop: AbortSignal): Set<AbortController> {
 
 interface Prepared {
   inputFile: string;
-  before: Stats;
   gathered: string | null;
   env: Record<string, string>;
 }
@@ -109,43 +110,55 @@ interface Prepared {
 async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal, onExited: () => void): Promise<StepResult> {
   const slot = ctx.slots.acquire();
   let clean = false;
+  // INPUT_FILE, then INPUT_DIR's files: hard links of the objects, each removed whatever happens.
+  const links: InputLink[] = [];
   try {
     const startedAt = Date.now();
     let prepared: Prepared;
     try {
-      prepared = prepare(ctx, step, slot);
+      prepared = await prepare(ctx, step, slot, links);
     } catch (err) {
       // A full disk or a missing object while setting up fails this step, not the run.
       return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
     }
-    const { spawned, logSize } = await spawn(ctx, step, slot, prepared, signal);
+    const { spawned, logSize } = await spawn(ctx, step, slot, prepared, links, signal);
     onExited();
+    // Checked whatever became of the script (killed, failed, interrupted): a damaged object must leave the store.
+    const c = spawned.collected;
+    let inputs: InputVerdict = { modified: null, known: new Map() };
+    let unchecked: string | null = null;
+    try {
+      inputs = await ctx.store.inputs.settle(links, c !== undefined && c.result !== 'changed');
+      if (inputs.modified !== null || inputs.known.size > 0) emptyDir(slot.inDir);
+    } catch (err) {
+      unchecked = storeFailure(err, "checking the step's inputs");
+    }
     if (spawned.aborted && !spawned.timedOut) return { kind: 'interrupted', step };
 
-    let error = failureOf(spawned, step.plan.spec.timeout);
+    let error = failureOf(spawned, step.plan.spec.timeout) ?? unchecked;
     // A Ctrl-C reaches the whole terminal process group: a script caught between fork and
     // setsid dies of it, possibly before the engine's own handler has run. A failure during an
     // interrupt is not the script's: the step goes back to pending.
     if (spawned.signal === 'SIGINT' && !ctx.stop.aborted) await new Promise((r) => setTimeout(r, 50));
     if (error !== null && ctx.stop.aborted) return { kind: 'interrupted', step };
-    const stored = spawned.collected
-      ? fromExecutor(spawned.collected, error)
-      : await storeHere(ctx, slot, prepared, logSize, error);
+    if (inputs.modified !== null) {
+      const what = modifiedText(ctx, inputs.modified);
+      error = error === null ? what : `${error}; and ${what}`;
+    }
+    const stored = c !== undefined && c.result !== 'changed'
+      ? fromExecutor(c, error)
+      : await storeHere(ctx, slot, logSize, error, inputs, c?.log);
     ({ error } = stored);
     const { outputs, log } = stored;
     const logTail = error !== null && log !== null && log.size > 0 ? tailOf(ctx.store.pathOf(log.hash), log.size) : '';
     if (error === null) {
-      // A copy that the script linked elsewhere (into OUTPUT_DIR, say) must never be rewritten.
-      if (stored.linked && slot.input !== null) {
-        closeCopy(slot.input, true);
-        slot.input = null;
-      }
       if (prepared.gathered) rmSync(prepared.gathered, { recursive: true, force: true });
       if (outputs.length > MANY_OUTPUTS) ctx.slots.renewOutDir(slot);
       clean = true;
     }
     return finished(step, startedAt, spawned.exitCode, error, outputs, log, logTail);
   } finally {
+    ctx.store.inputs.drop(links);
     if (clean) ctx.slots.release(slot);
     else ctx.slots.discard(slot);
   }
@@ -153,67 +166,79 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
 
 const MODIFIED_INPUT = 'the script modified its INPUT_FILE (inputs are read-only; write to OUTPUT_DIR instead)';
 
+function modifiedText(ctx: StepContext, m: NonNullable<InputVerdict['modified']>): string {
+  const lead = m.index === 0 ? MODIFIED_INPUT
+    : `the script modified INPUT_DIR/${basename(m.link.path)} (inputs are read-only; write to OUTPUT_DIR instead)`;
+  return lead + ctx.store.inputs.aftermath(m.link);
+}
+
+/** A script may leave other names in in/ (a renamed INPUT_FILE): the next step finds it empty. */
+function emptyDir(dir: string): void {
+  for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
+}
+
 interface Stored {
   error: string | null;
   outputs: StoredOutput[];
   log: ObjectRow | null;
-  /** INPUT_FILE has another link now. */
-  linked: boolean;
 }
 
-/** Check the input, store the outputs, then the log: the engine's own path (collect-outputs.ts, LocalObjectStore). */
-async function storeHere(ctx: StepContext, slot: Slot, prepared: Prepared, logSize: number, failed: string | null): Promise<Stored> {
+/**
+ * Store the outputs, then the log: the engine's own path (collect-outputs.ts, LocalObjectStore).
+ * `helperLog`: the log as the C helper already stored it (it found the input changed and left the rest here).
+ */
+async function storeHere(
+  ctx: StepContext, slot: Slot, logSize: number, failed: string | null, inputs: InputVerdict, helperLog?: ObjectRow | null,
+): Promise<Stored> {
   let error = failed;
-  let after: Stats | undefined;
-  if (error === null) {
-    const before = prepared.before;
-    after = lstatSync(prepared.inputFile, { throwIfNoEntry: false });
-    if (!after || after.ino !== before.ino || after.size !== before.size || after.mtimeMs !== before.mtimeMs) error = MODIFIED_INPUT;
-  }
   let outputs: StoredOutput[] = [];
   if (error === null) {
     try {
-      outputs = await collectOutputs(slot.outDir, ctx.store);
+      outputs = await collectOutputs(slot.outDir, ctx.store, inputs.known);
     } catch (err) {
       error = storeFailure(err, 'storing the outputs');
     }
   }
   let log: ObjectRow | null = null;
-  try {
-    if (logSize === 0) {
-      // Most scripts print nothing: the empty log stays in the slot for the next step.
-      log = { hash: EMPTY_HASH, size: 0 };
-    } else {
-      const put = await ctx.store.adopt(slot.log);
-      log = { hash: put.hash, size: put.size };
+  if (helperLog !== undefined) {
+    log = helperLog;
+    if (log === null) error ??= 'storing the log failed';
+  } else {
+    try {
+      if (logSize === 0) {
+        // Most scripts print nothing: the empty log stays in the slot for the next step.
+        log = { hash: EMPTY_HASH, size: 0 };
+      } else {
+        const put = await ctx.store.adopt(slot.log);
+        log = { hash: put.hash, size: put.size };
+      }
+    } catch (err) {
+      error ??= storeFailure(err, 'storing the log');
     }
-  } catch (err) {
-    error ??= storeFailure(err, 'storing the log');
   }
-  return { error, outputs, log, linked: after !== undefined && after.nlink !== 1 };
+  return { error, outputs, log };
 }
 
 /** What the C helper did with the same rules (native/collect.c), in the engine's words. */
 function fromExecutor(c: Collected, failed: string | null): Stored {
   let error = failed;
   if (error === null) {
-    if (c.result === 'changed') error = MODIFIED_INPUT;
-    else if (c.result === 'bad') error = new BadOutputError(c.detail[1]!, BAD_OUTPUT_KINDS[c.detail[0]!] ?? 'a special file').message;
+    if (c.result === 'bad') error = new BadOutputError(c.detail[1]!, BAD_OUTPUT_KINDS[c.detail[0]!] ?? 'a special file').message;
     else if (c.result === 'err') error = failureText(c.detail[1], `${c.detail[1]}: ${c.detail[2]}`, c.detail[0] === 'log' ? 'storing the log' : 'storing the outputs');
   }
   const outputs = error === null ? c.outputs : [];
-  return { error, outputs, log: c.log, linked: c.linked };
+  return { error, outputs, log: c.log };
 }
 
-/** The step's input (a private copy), and INPUT_DIR for a gather step, in its slot. */
-function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
+/**
+ * The step's input, and INPUT_DIR for a gather step, in its slot: hard links of the objects
+ * (input-links.ts), pushed onto `links` as they are made.
+ */
+async function prepare(ctx: StepContext, step: RunnableStep, slot: Slot, links: InputLink[]): Promise<Prepared> {
   const spec = step.plan.spec;
   const isSeed = step.input_name === '';
   const inputFile = `${slot.inDir}/${spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name)}`;
-  // A private read-only copy: whatever the script does to it, the stored bytes are untouched.
-  // The slot holds the copy throughout: a copy that fails is closed by the slot's discard.
-  slot.input = ctx.store.copyTo(step.object_hash, inputFile, slot.input);
-  const before = slot.input.stats;
+  links.push(await ctx.store.inputs.link(step.object_hash, inputFile, step));
   const env: Record<string, string> = {
     INPUT_FILE: inputFile,
     INPUT_NAME: step.input_name,
@@ -223,15 +248,16 @@ function prepare(ctx: StepContext, step: RunnableStep, slot: Slot): Prepared {
     STEP_ID: String(step.id),
     TMPDIR: slot.scratch,
   };
-  const gathered = spec.gather ? fillInputDir(ctx.store, inputFile, join(slot.dir, 'gathered')) : null;
+  const gathered = spec.gather ? await fillInputDir(ctx.store.inputs, inputFile, join(slot.dir, 'gathered'), step, links) : null;
   if (gathered) env.INPUT_DIR = gathered;
-  return { inputFile, before, gathered, env };
+  return { inputFile, gathered, env };
 }
 
 async function spawn(
-  ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, signal: AbortSignal,
+  ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, links: InputLink[], signal: AbortSignal,
 ): Promise<{ spawned: SpawnResult; logSize: number }> {
   const spec = step.plan.spec;
+  const input = ctx.store.inputs.expected(links[0]!);
   // An empty log from the step before is reused as it is (the helper opens it again, from 0).
   const logFd = slot.logFd ?? openSync(slot.log, 'w');
   slot.logFd = null;
@@ -254,7 +280,9 @@ async function spawn(
       onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
-      collect: { objects: ctx.store.objectsDir, outDir: slot.outDir, inputFile: p.inputFile, log: slot.log, durable: ctx.store.durable },
+      collect: {
+        objects: ctx.store.objectsDir, outDir: slot.outDir, input: input.path, inputState: input.state, log: slot.log, durable: ctx.store.durable,
+      },
       onStart: ctx.scripts && (() => {
         started = true;
         ctx.scripts!(step.task, 1);

@@ -25,17 +25,19 @@ export interface SpawnSpec {
 export interface CollectSpec {
   objects: string;
   outDir: string;
-  inputFile: string;
+  /** The file INPUT_FILE is a hard link of (the object's; its own, when it is a private copy) ... */
+  input: string;
+  /** ... and its inode as the script must leave it: `ino size mtime_ns ctime_ns mode` (InputLinks.expected). */
+  inputState: string;
   log: string;
   durable: boolean;
 }
 
 /** What the executor stored for a step whose script exited 0 (see native/collect.c). */
 export interface Collected {
+  /** changed: the input's inode is not as inputState said (nothing was stored but the log: the engine looks closer). */
   result: 'ok' | 'changed' | 'bad' | 'err';
   outputs: { name: string; hash: string; size: number; added: boolean }[];
-  /** INPUT_FILE has another link: its copy must not be reused. */
-  linked: boolean;
   /** null: the log failed to be stored (the error says why); size 0: the empty log, left in place. */
   log: { hash: string; size: number } | null;
   /** bad: [kind, entry]; err: [stage, errno name, message]. */

@@ -8,7 +8,8 @@ import { DbLock } from '../store/lock.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { chooseExecutor } from './choose-executor.js';
-import { ingestInputs, listInputs } from './ingest.js';
+import { ingestInputs, listInputs, movedAside, rememberInputs } from './ingest.js';
+import { InputStatCache } from '../store/input-cache.js';
 import type { EdgeInput } from '../store/metadata-store.js';
 import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './plan.js';
 import { killLeftovers } from './running-scripts.js';
@@ -26,6 +27,8 @@ export interface RunOptions {
   /** Tasks whose current steps run again although done (-force). */
   force: string[];
   durable: boolean;
+  /** Read every -input file again, trusting no cached stat (-rehash). */
+  rehash?: boolean;
   /** Script output lines, prefixed, for -verbose. */
   echo: ((line: string) => void) | null;
   /** Aborted on the first SIGINT/SIGTERM. */
@@ -38,7 +41,7 @@ export interface RunOptions {
   onStart?: (progress: { snapshot(): Promise<ProgressSnapshot> }) => void;
 }
 
-/** One run (SPEC 3): lock, register, recover, ingest, reconcile, stream the leaves, summarise. */
+/** One run: lock, register, recover, ingest, reconcile, stream the leaves, summarise. */
 export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   const started = Date.now();
   // Scripts run in the manifest's directory: every path handed to them must be absolute.
@@ -64,7 +67,8 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   try {
     mkdirSync(join(o.dbDir, 'objects'), { recursive: true });
     emptyTmp(join(o.dbDir, 'tmp'));
-    meta = new SqliteMetadata(openDatabase(o.dbDir, { create: true }));
+    const db = openDatabase(o.dbDir, { create: true });
+    meta = new SqliteMetadata(db);
     const store = new LocalObjectStore(o.dbDir, { durable: o.durable });
     // The empty object is the seed, and the log of every step that prints nothing.
     const empty = await store.putBytes('');
@@ -77,8 +81,11 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     await meta.setCurrentGraph(graph.tasks, graph.edges);
     await meta.recover(plans.map((p) => p.taskId));
 
-    const ingested = await ingestInputs(inputFiles, store);
+    const inputCache = new InputStatCache(db);
+    const ingested = await ingestInputs(inputFiles, store, { cache: inputCache, rehash: o.rehash ?? false, movedAside: movedAside(o.dbDir) });
     const changes = await meta.addRunInputs(ingested.inputs, runId);
+    // Only now that run inputs name the objects: a crash before costs a re-read, never a wrong hash.
+    rememberInputs(inputCache, inputFiles, ingested);
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
     summary.inputsMissing = changes.missing;
@@ -102,20 +109,27 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     for (const name of o.force) summary.forced.set(name, await meta.force(ids.get(name)!));
 
     const slots = new WorkSlots(store.tmpDir);
-    const executor = chooseExecutor(groups, o.parallel);
+    // The spawner helper dying under running steps stops the run like an interrupt (its steps go
+    // back to pending), and the summary says why.
+    const halt = new AbortController();
+    const stop = AbortSignal.any([o.stop, halt.signal]);
+    const executor = chooseExecutor(groups, o.parallel, (why) => {
+      summary.halted = why;
+      halt.abort();
+    });
     const scheduler = new Scheduler({
       meta,
       store,
       ctx: {
         store, executor, slots, manifestDir: o.manifest.dir,
-        echo: o.echo, stop: o.stop,
+        echo: o.echo, stop,
       },
       plans,
       edges: graph.edges,
       runId,
       parallel: o.parallel,
       only: o.tasks.length > 0 ? new Set(o.tasks.map((t) => ids.get(t)!)) : null,
-      stop: o.stop,
+      stop,
       summary,
     });
     o.onStart?.(scheduler);

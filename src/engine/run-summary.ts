@@ -35,6 +35,8 @@ export interface RunSummary {
   bytesAdded: number;
   failures: StepFailure[];
   interrupted: boolean;
+  /** Why the run stopped by itself (the spawner helper died), its running steps back to pending; null if it did not. */
+  halted: string | null;
   /** Gather tasks that could not fire: something upstream failed or was not run (-task). */
   heldBack: string[];
   wallMs: number;
@@ -58,6 +60,7 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
     bytesAdded: 0,
     failures: [],
     interrupted: false,
+    halted: null,
     heldBack: [],
     wallMs: 0,
     maxRssKb: 0,
@@ -72,7 +75,7 @@ export function summaryJson(s: RunSummary): unknown {
   };
 }
 
-/** 130 interrupted; 1 when a step failed or a cycle was cut (the results are incomplete); else 0. */
+/** 130 interrupted; 1 when a step failed, a cycle was cut or the run stopped by itself (the results are incomplete); else 0. */
 export function runExitCode(s: RunSummary): number {
-  return s.interrupted ? 130 : s.failures.length > 0 || s.cut.size > 0 ? 1 : 0;
+  return s.interrupted ? 130 : s.failures.length > 0 || s.cut.size > 0 || s.halted !== null ? 1 : 0;
 }

@@ -1,9 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
+import { dirname } from 'node:path';
 import { EMPTY_HASH } from '../store/object-path.js';
 import type { Collected, Executor, SpawnResult, SpawnSpec } from './executor.js';
 import { KILL_GRACE_MS, signalGroup, terminateGroup, type ProcessGroups } from './process-groups.js';
+import { killLeftovers } from './running-scripts.js';
 import { startHelper, type HelperKind } from './spawner-helper.js';
 
 interface Pending {
@@ -55,6 +57,8 @@ export class SpawnerExecutor implements Executor {
   /** Base environments the running helper holds, by identity. */
   private bases = new Map<Record<string, string>, number>();
   private usable = process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
+  /** Why the helper died under running steps (see helperGone): nothing more is started. */
+  private broken: string | null = null;
 
   /**
    * `limit`: at most this many scripts run at once; runs asked for beyond it wait in the
@@ -62,13 +66,24 @@ export class SpawnerExecutor implements Executor {
    */
   constructor(
     private readonly groups: ProcessGroups,
-    private readonly options: { limit: number; fallback?: Executor; graceMs?: number },
+    private readonly options: {
+      limit: number; fallback?: Executor; graceMs?: number;
+      /**
+       * Told (once) when the helper dies while steps are handed to it: those steps come back
+       * `aborted` (to go back to pending) and the run is expected to stop. Without it they fail.
+       */
+      onHelperDeath?: (why: string) => void;
+    },
   ) {
     // The helper starts while the engine opens its db, not when the first step is ready.
     if (this.usable && this.ensureHelper()) this.setRef(false);
   }
 
   run(spec: SpawnSpec): Promise<SpawnResult> {
+    if (this.broken !== null && this.options.onHelperDeath) {
+      // The run is stopping: a step that slipped in goes back to pending without a new helper.
+      return Promise.resolve({ exitCode: null, signal: null, timedOut: false, aborted: true, spawnError: null });
+    }
     if (spec.stdout === 'pipe' || spec.stderr === 'pipe' || !this.usable || !this.ensureHelper()) {
       if (!this.options.fallback) throw new Error('SpawnerExecutor: piped output needs a fallback executor');
       return this.options.fallback.run(spec);
@@ -134,7 +149,7 @@ export class SpawnerExecutor implements Executor {
     const head = [String(id), spec.cwd, `${procFd}/${spec.stdout}`, `${procFd}/${spec.stderr}`, base];
     const c = spec.collect;
     // The C helper stores the outputs itself when the script succeeds (native/collect.c).
-    const collect = c && this.kind === 'c' ? [c.objects, c.outDir, c.inputFile, c.log, c.durable ? 'd' : ''] : null;
+    const collect = c && this.kind === 'c' ? [c.objects, c.outDir, c.input, c.inputState, c.log, c.durable ? 'd' : ''] : null;
     return message([collect ? 'P' : 'R', ...head, ...(collect ?? []), String(spec.argv.length), ...spec.argv, ...envFields(spec.env)]);
   }
 
@@ -165,8 +180,8 @@ export class SpawnerExecutor implements Executor {
     helper.stdout!.setEncoding('utf8');
     helper.stdout!.on('data', (chunk: string) => this.onData(chunk));
     helper.stdin!.on('error', () => {}); // a dead helper is reported by 'exit' below
-    helper.on('error', (err) => this.helperGone(helper, `could not start the spawner helper: ${err.message}`));
-    helper.on('exit', (code, signal) => this.helperGone(helper, `the spawner helper exited (${code ?? signal})`));
+    helper.on('error', (err) => this.helperGone(helper, `could not start the spawner helper: ${err.message}`, true));
+    helper.on('exit', (code, signal) => this.helperGone(helper, `the spawner helper (pid ${helper.pid}) ${signal ? `was killed by ${signal}` : `exited with ${code}`}`));
     return helper;
   }
 
@@ -249,15 +264,49 @@ export class SpawnerExecutor implements Executor {
     });
   }
 
-  private helperGone(helper: ChildProcess, why: string): void {
+  private helperGone(helper: ChildProcess, why: string, neverRan = false): void {
     if (this.helper !== helper) return;
     this.helper = null;
+    const unsent = new Set(this.outbox.keys());
     this.outbox.clear();
     this.queuedInHelper = 0;
-    // Scripts it had started keep running in their own groups: kill them, report the steps as not started.
+    const fallback = this.options.fallback;
+    if (neverRan && fallback) {
+      // It never ran (its binary went missing between the check and the spawn, say): nothing was
+      // started, and the fallback takes these steps and every later one.
+      this.usable = false;
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id);
+        clearTimeout(p.timeoutTimer);
+        p.spec.signal.removeEventListener('abort', p.onAbort);
+        fallback.run(p.spec).then(p.resolve, (err: unknown) => p.resolve({
+          exitCode: null, signal: null, timedOut: false, aborted: false, spawnError: (err as Error).message,
+        }));
+      }
+      this.setRef(false);
+      return;
+    }
+    // An idle helper that died costs nothing: the next step starts another.
+    if (this.pending.size === 0) return;
+    // The scripts it had started live on in their own groups: kill them. One whose `S` line had
+    // not arrived yet is found by its TMPDIR, inside its slot.
+    const slots = new Set<string>();
     for (const [id, p] of this.pending) {
       if (p.pid !== null) signalGroup(p.pid, 'SIGKILL');
-      this.finish(id, p, { exitCode: null, signal: null, spawnError: why });
+      else if (!unsent.has(id) && p.spec.env.TMPDIR !== undefined) slots.add(dirname(p.spec.env.TMPDIR));
+    }
+    for (const slot of slots) killLeftovers(slot);
+    const halt = this.options.onHelperDeath;
+    if (halt) {
+      // The run stops, and these steps go back to pending, rather than fail through no fault of theirs.
+      this.broken = why;
+      const n = this.pending.size;
+      halt(`${why} while ${n} step${n === 1 ? ' was' : 's were'} handed to it: its scripts were killed and ` +
+        `${n === 1 ? 'the step goes' : 'the steps go'} back to pending; run the same command again to do them`);
+    }
+    for (const [id, p] of this.pending) {
+      if (halt) p.aborted = true;
+      this.finish(id, p, { exitCode: null, signal: null, spawnError: halt ? null : why });
     }
   }
 }
@@ -269,17 +318,16 @@ function nthSpace(line: string, n: number): number {
   return at;
 }
 
-/** `K id result linked log [detail]`; undefined for `js` (nothing was stored: the engine does it all). */
+/** `K id result log [detail]`; undefined for `js` (nothing was stored: the engine does it all). */
 function parseSummary(line: string, outputs: Collected['outputs']): Collected | undefined {
-  const [, , result, linked, log] = line.split(' ', 5);
+  const [, , result, log] = line.split(' ', 4);
   if (result === 'js') return undefined;
-  const rest = line.slice(nthSpace(line, 5) + 1);
+  const rest = line.slice(nthSpace(line, 4) + 1);
   const detail = result === 'bad' ? splitFirst(rest, 1) : result === 'err' ? splitFirst(rest, 2) : [];
   const colon = log!.indexOf(':');
   return {
     result: result as Collected['result'],
     outputs,
-    linked: linked === '1',
     log: log === '0' ? { hash: EMPTY_HASH, size: 0 } : colon > 0 ? { size: Number(log!.slice(0, colon)), hash: log!.slice(colon + 1) } : null,
     detail,
   };

@@ -21,7 +21,10 @@ import { fileURLToPath } from 'node:url';
  * `X id code signo` exited (`-` for the half that does not apply), sent once the helper has
  * SIGKILLed what the script left in its process group.
  * Each script is a session and process-group leader (setsid), stdin /dev/null, exactly the
- * given environment. EOF on stdin ends the helper (the engine is gone).
+ * given environment. When the engine is gone (EOF on stdin, SIGTERM, or a failed write for the
+ * Python one, which also asks the kernel for SIGTERM when the engine dies) the helper sends
+ * SIGTERM to every process group it started, SIGKILL half a second later, and exits: the same
+ * as native/spawner.c.
  */
 export const HELPER_SOURCE = String.raw`
 use strict; use warnings; use POSIX ();
@@ -29,8 +32,21 @@ $| = 1;
 my %id_of;
 my $limit = $ARGV[0] // 1e9;
 my @queue;
+my $gone = 0;
 $SIG{CHLD} = sub {};
 $SIG{PIPE} = 'IGNORE';
+$SIG{TERM} = sub { $gone = 1 };
+sub end_all {
+  my @groups = map { -$_ } keys %id_of;
+  kill 'TERM', @groups if @groups;
+  for (1 .. 100) {
+    my $pid = waitpid(-1, POSIX::WNOHANG());
+    last if $pid < 0;
+    select(undef, undef, undef, 0.005) if $pid == 0;
+  }
+  kill 'KILL', @groups if @groups;
+  POSIX::_exit(0);
+}
 sub reap {
   while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
     my $st = $?;
@@ -116,6 +132,7 @@ vec($rin, 0, 1) = 1;
 while (1) {
   # SIGCHLD interrupts select; the timeout only covers one arriving just before it blocks.
   my $n = select(my $rout = $rin, undef, undef, %id_of ? 0.005 : undef);
+  end_all() if $gone;
   if ($n > 0) {
     my $r = sysread(STDIN, $buf, 1 << 16, length $buf);
     if (!defined $r) { next if $!{EINTR}; last }
@@ -133,6 +150,7 @@ while (1) {
   reap();
   start_queued();
 }
+end_all();
 `;
 
 /**
@@ -144,7 +162,7 @@ while (1) {
  * signal back to its default.
  */
 export const PY_HELPER_SOURCE = String.raw`
-import collections, os, select, shutil, signal, sys
+import collections, os, select, shutil, signal, sys, time
 limit = int(sys.argv[1]) if len(sys.argv) > 1 else 1 << 30
 queue = collections.deque()
 r, w = os.pipe()
@@ -152,12 +170,45 @@ os.set_blocking(r, False)
 os.set_blocking(w, False)
 signal.set_wakeup_fd(w)
 signal.signal(signal.SIGCHLD, lambda *a: None)
+gone = []
+signal.signal(signal.SIGTERM, lambda *a: gone.append(1))
+try:
+    import ctypes
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        gone.append(1)
+except Exception:
+    pass
 DEFAULTS = [s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP) and s < signal.SIGRTMIN]
 ids = {}
 where = {}
 here = None
+def end_all():
+    groups = list(ids)
+    for pid in groups:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    until = time.monotonic() + 0.5
+    while time.monotonic() < until:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                time.sleep(0.005)
+        except ChildProcessError:
+            break
+    for pid in groups:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    os._exit(0)
 def reply(text):
-    os.write(1, text.encode())
+    try:
+        os.write(1, text.encode())
+    except OSError:
+        end_all()
 def reap():
     while ids:
         try:
@@ -229,15 +280,20 @@ buf = b''
 # seen before the killed script's slot could start the step it cancels.
 while True:
     ready = select.select([0, r], [], [])[0]
+    if gone:
+        end_all()
     if r in ready:
         try:
             os.read(r, 4096)
         except BlockingIOError:
             pass
     if 0 in ready:
-        data = os.read(0, 1 << 16)
+        try:
+            data = os.read(0, 1 << 16)
+        except OSError:
+            data = b''
         if not data:
-            break
+            end_all()
         buf += data
         while True:
             nl = buf.find(b'\n')

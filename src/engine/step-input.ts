@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import type { InputLink, InputLinks } from '../store/input-links.js';
 import { inputDirNames, parseListingLine } from '../store/listing.js';
-import { closeCopy, type LocalObjectStore } from '../store/object-store.js';
 
 /** An input name can hold directories (`a/b.txt`): the file keeps only its basename. */
 export function safeBasename(name: string): string {
@@ -9,11 +9,15 @@ export function safeBasename(name: string): string {
   return b === '' || b === '.' || b === '..' ? 'input' : b;
 }
 
-/** INPUT_DIR for a gather step: every listed object, read-only, one flat file per listing line. */
-export function fillInputDir(store: LocalObjectStore, listingFile: string, dir: string): string {
+/**
+ * INPUT_DIR for a gather step: every listed object, one flat file per listing line, each a hard
+ * link of the object (pushed onto `links` as it is made, so that a failure part way leaves
+ * none unaccounted for).
+ */
+export async function fillInputDir(inputs: InputLinks, listingFile: string, dir: string, owner: unknown, links: InputLink[]): Promise<string> {
   mkdirSync(dir);
   const lines = readFileSync(listingFile, 'utf8').split('\n').filter((l) => l !== '').map(parseListingLine);
   const names = inputDirNames(lines);
-  lines.forEach((l, i) => closeCopy(store.copyTo(l.hash, join(dir, names[i]!)), false));
+  for (const [i, l] of lines.entries()) links.push(await inputs.link(l.hash, join(dir, names[i]!), owner));
   return dir;
 }

@@ -1,6 +1,5 @@
 import { closeSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { closeCopy, type InputCopy } from '../store/object-store.js';
 
 /** A step's working directory, tmp/slot-<n>/. Reused by the next step when left clean. */
 export interface Slot {
@@ -9,8 +8,6 @@ export interface Slot {
   outDir: string;
   scratch: string;
   log: string;
-  /** The step's input copy, kept to be overwritten by the next step's (see LocalObjectStore.copyTo). */
-  input: InputCopy | null;
   /** The log, kept open while the steps here leave it empty (most do): then it needs no new file. */
   logFd: number | null;
   /** scratch/'s mtime when it was last found empty, if old enough to be trusted (see release). */
@@ -40,13 +37,13 @@ export class WorkSlots {
     if (reused) return reused;
     const dir = `${this.tmpDir}/slot-${this.made++}`;
     const slot: Slot = {
-      dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, input: null, logFd: null, scratchClean: null,
+      dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, logFd: null, scratchClean: null,
     };
     for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
     return slot;
   }
 
-  /** Give back a slot whose out/ the step has emptied (in/ holds at most slot.input); scratch/ is emptied here. */
+  /** Give back a slot whose out/ and in/ the step has emptied (its input links removed); scratch/ is emptied here. */
   release(slot: Slot): void {
     // Most scripts never use TMPDIR: an unchanged mtime says so in one call, where a listing
     // takes five. A change made within the clock tick of the last one could leave the mtime as
@@ -67,9 +64,7 @@ export class WorkSlots {
   }
 
   discard(slot: Slot): void {
-    if (slot.input !== null) closeCopy(slot.input, false);
     if (slot.logFd !== null) closeSync(slot.logFd);
-    slot.input = null;
     slot.logFd = null;
     rmSync(slot.dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { DB_FILE } from './database.js';
+import { isLockName } from './lock.js';
 
 /**
  * What `-db DIR` names, checked before a run writes anything: an existing db, or a place for a
@@ -15,6 +16,6 @@ export function checkDbDir(dir: string): 'existing' | 'new' {
   if (entries.includes(DB_FILE)) return 'existing';
   // A directory the engine made and left before its first commit (killed at once) is still its own.
   const ours = new Set(['objects', 'tmp', 'lock']);
-  if (entries.every((e) => ours.has(e))) return 'new';
+  if (entries.every((e) => ours.has(e) || isLockName(e))) return 'new';
   throw new UserError('EUSAGE', `-db ${dir}: this directory holds other files and no pipeline db (${DB_FILE}); give a new or empty directory`);
 }

@@ -1,5 +1,5 @@
 /**
- * The narrow metadata interface the engine uses (SPEC 8): register tasks, claim leaves,
+ * The narrow metadata interface the engine uses: register tasks, claim leaves,
  * commit a finished step with its outputs and links. Asynchronous in shape so that a
  * networked implementation (PostgreSQL) can stand behind it; SQLite is the first.
  */

@@ -174,6 +174,21 @@ const MIGRATIONS: string[] = [
   CREATE INDEX idx_run_input_object ON run_input(object_hash);
   DELETE FROM reconciled;
   `,
+  // 4: the stat cache of run inputs (src/store/input-cache.ts), so that a directory given again
+  // costs a stat per file, not a read and a hash. A cache, not a reference: gc ignores it, and a
+  // row is trusted only while its object's file is in the store.
+  `
+  CREATE TABLE IF NOT EXISTS input_stat (
+    path        TEXT    PRIMARY KEY,  -- absolute, as the walk found it
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    ctime_ns    INTEGER NOT NULL,
+    ino         INTEGER NOT NULL,     -- as signed 64-bit
+    dev         INTEGER NOT NULL,     -- as signed 64-bit
+    object_hash TEXT    NOT NULL,     -- what was read, stored before this row was written
+    recorded_at INTEGER NOT NULL      -- ms, taken before the stat
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -8,10 +8,10 @@
  *
  * Replies, before the step's `X` line:
  *   O id added size hash name      one per output (name: its path under OUTPUT_DIR)
- *   K id result linked log [detail]
- *     result  ok | changed (the script changed INPUT_FILE) | bad (detail: kind name) |
+ *   K id result log [detail]
+ *     result  ok | changed (the input object's inode is not as the engine said: only the log was
+ *             stored, the engine looks closer) | bad (detail: kind name) |
  *             err (detail: stage ERRNO message) | js (nothing done: the engine collects)
- *     linked  1 when INPUT_FILE has another link (the engine must not reuse the copy)
  *     log     0 (empty, left in place) | size:hash (stored) | js (too big: the engine stores it) | - (failed)
  */
 #define _GNU_SOURCE
@@ -37,8 +37,18 @@ struct failure { const char *kind; char *entry; int err; const char *stage; int 
 static unsigned char shard_known[65536 / 8];
 static unsigned char buf[COLLECT_LIMIT + 1];
 
-void collect_note_input(struct collect_spec *c) {
-  c->have_before = lstat(c->input, &c->before) == 0;
+void collect_note_input(struct collect_spec *c, const char *state) {
+  c->have_expect = sscanf(state, "%llu %lld %lld %lld %llu", &c->ino, &c->size, &c->mtime_ns, &c->ctime_ns, &c->mode) == 5;
+}
+
+/* The input as expected: a write, chmod, touch, link or rename changes its ctime, which a script cannot set back. */
+static int input_unchanged(const struct collect_spec *c) {
+  struct stat st;
+  if (!c->have_expect || lstat(c->input, &st) != 0) return 0;
+  long long mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  long long ctime = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+  return (unsigned long long)st.st_ino == c->ino && (long long)st.st_size == c->size && mtime == c->mtime_ns &&
+    ctime == c->ctime_ns && (unsigned long long)st.st_mode == c->mode;
 }
 
 static void push_file(struct list *l, char *path, char *name, off_t size) {
@@ -211,15 +221,15 @@ static void one_line(char *s) {
   for (; *s; s++) if (*s == '\n' || *s == '\r') *s = ' ';
 }
 
-static void reply_failure(const char *id, int linked, const char *log, const struct failure *f) {
+static void reply_failure(const char *id, const char *log, const struct failure *f) {
   if (f->kind) {
-    reply("K %s bad %d %s %s %s\n", id, linked, log, f->kind, f->entry);
+    reply("K %s bad %s %s %s\n", id, log, f->kind, f->entry);
   } else {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", strerror(f->err));
     one_line(msg);
     const char *name = strerrorname_np(f->err);
-    reply("K %s err %d %s %s %s %s\n", id, linked, log, f->stage, name ? name : "EIO", msg);
+    reply("K %s err %s %s %s %s\n", id, log, f->stage, name ? name : "EIO", msg);
   }
 }
 
@@ -227,18 +237,14 @@ void collect_step(const char *id, struct collect_spec *c) {
   struct list files = { 0 };
   struct dirs dirs = { 0 };
   struct failure f = { 0 };
-  struct stat after;
-  int changed = !c->have_before || lstat(c->input, &after) != 0 || after.st_ino != c->before.st_ino ||
-    after.st_size != c->before.st_size || after.st_mtim.tv_sec != c->before.st_mtim.tv_sec ||
-    after.st_mtim.tv_nsec != c->before.st_mtim.tv_nsec;
-  int linked = !changed && after.st_nlink != 1;
+  int changed = !input_unchanged(c);
   struct stat lst;
   if (stat(c->log, &lst) != 0) lst.st_size = 0;
   int log_big = lst.st_size > COLLECT_LIMIT;
 
   int walked = changed ? 0 : walk(c->out_dir, "", &files, &dirs, &f);
   if (log_big || (walked == 0 && f.big)) {
-    reply("K %s js %d js\n", id, linked);
+    reply("K %s js js\n", id);
     goto done;
   }
 
@@ -286,9 +292,9 @@ void collect_step(const char *id, struct collect_spec *c) {
       }
     }
   }
-  if (changed) reply("K %s changed %d %s\n", id, linked, log);
-  else if (walked != 0) reply_failure(id, linked, log, &f);
-  else reply("K %s ok %d %s\n", id, linked, log);
+  if (changed) reply("K %s changed %s\n", id, log);
+  else if (walked != 0) reply_failure(id, log, &f);
+  else reply("K %s ok %s\n", id, log);
 
 done:
   for (size_t i = 0; i < files.n; i++) {

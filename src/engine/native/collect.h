@@ -9,15 +9,18 @@
 struct collect_spec {
   char *objects; /* <db>/objects */
   char *out_dir; /* the step's OUTPUT_DIR */
-  char *input;   /* its INPUT_FILE, a private copy */
+  char *input;   /* the input object's file: INPUT_FILE is a hard link of it */
   char *log;     /* the file its stdout and stderr went to */
   int durable;
-  int have_before;
-  struct stat before; /* INPUT_FILE as the script got it */
+  int have_expect;
+  /* The object's inode as the engine's last link or unlink of it left it: the script must leave it so. */
+  unsigned long long ino;
+  long long size, mtime_ns, ctime_ns;
+  unsigned long long mode;
 };
 
-/* Called as the script starts: what INPUT_FILE is, to tell later whether the script changed it. */
-void collect_note_input(struct collect_spec *c);
+/* The engine's `ino size mtime_ns ctime_ns mode` (decimal): what the input must still be when the script exits. */
+void collect_note_input(struct collect_spec *c, const char *state);
 
 /* After the script exited 0: store its outputs and log; replies `O` lines and one `K` line for id. */
 void collect_step(const char *id, struct collect_spec *c);

@@ -5,7 +5,7 @@
  * stdin:  `<byte length>\n<payload>`, payload NUL-separated fields:
  *           E n NAME=value...                                  base environment n
  *           R id cwd stdout stderr base argc argv... NAME=value...  run (queued while `limit` run)
- *           P id cwd stdout stderr base objects outdir input log flags argc argv... NAME=value...
+ *           P id cwd stdout stderr base objects outdir input state log flags argc argv... NAME=value...
  *                                                              run, and when it exits 0 store its
  *                                                              outputs and log (collect.c)
  *           C id                                               cancel a run still queued
@@ -17,7 +17,11 @@
  * Scripts are started with posix_spawn (vfork-like: nothing of this process is copied), each
  * the leader of a new session, stdin /dev/null, every signal at its default and none blocked,
  * exactly the environment given. When a script exits, whatever it left in its process group is
- * SIGKILLed before `X` is written. EOF on stdin (the engine is gone) ends the helper.
+ * SIGKILLed before `X` is written. When the engine is gone (EOF on stdin, a failed write to
+ * stdout, or SIGTERM, which the kernel also sends when the engine dies: PR_SET_PDEATHSIG) every
+ * process group the helper started gets SIGTERM, and SIGKILL END_GRACE_MS later (or at once
+ * when their leaders have all exited), and the helper exits: nobody is left to record what the
+ * scripts make, and the next run must not find them still at work.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -90,12 +95,32 @@ static long now_ms(void) {
   return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* How long the scripts of a vanished engine get between SIGTERM and SIGKILL. */
+#define END_GRACE_MS 500
+
+static void end_all(void) {
+  for (size_t i = 0; i < running_n; i++) kill(-running[i].pid, SIGTERM);
+  long until = now_ms() + END_GRACE_MS;
+  while (now_ms() < until) {
+    pid_t pid = waitpid(-1, NULL, WNOHANG);
+    if (pid < 0 && errno == ECHILD) break;
+    if (pid > 0) continue;
+    struct timespec t = { 0, 5 * 1000000L };
+    nanosleep(&t, NULL);
+  }
+  /* Leaders that exited may have left others in their groups. */
+  for (size_t i = 0; i < running_n; i++) kill(-running[i].pid, SIGKILL);
+  _exit(0);
+}
+
+static volatile sig_atomic_t engine_gone;
+
 static void flush_replies(void) {
   for (char *p = out_buf; out_len > 0;) {
     ssize_t w = write(1, p, out_len);
     if (w < 0) {
       if (errno == EINTR) continue;
-      exit(0); /* the engine is gone */
+      end_all(); /* the engine is gone */
     }
     p += w;
     out_len -= (size_t)w;
@@ -169,8 +194,8 @@ static void free_collect(struct collect_spec *c) {
 
 static void launch(struct request *r) {
   struct fields *f = &r->f;
-  /* P: R with five more fields after base: objects, OUTPUT_DIR, INPUT_FILE, log, flags. */
-  size_t argc_at = strcmp(f->v[0], "P") == 0 ? 11 : 6;
+  /* P: R with six more fields after base: objects, OUTPUT_DIR, the input object, its state, log, flags. */
+  size_t argc_at = strcmp(f->v[0], "P") == 0 ? 12 : 6;
   if (f->n < argc_at + 1) { reply("F %s malformed request\n", f->n > 1 ? f->v[1] : "?"); return; }
   char *id = f->v[1], *cwd = f->v[2], *out = f->v[3], *err = f->v[4], *base = f->v[5];
   long argc = strtol(f->v[argc_at], NULL, 10);
@@ -226,15 +251,15 @@ static void launch(struct request *r) {
   posix_spawnattr_setsigdefault(&at, &child_default);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   struct collect_spec *collect = NULL;
-  if (argc_at == 11) {
+  if (argc_at == 12) {
     collect = calloc(1, sizeof *collect);
     if (!collect) abort();
     collect->objects = strdup(f->v[6]);
     collect->out_dir = strdup(f->v[7]);
     collect->input = strdup(f->v[8]);
-    collect->log = strdup(f->v[9]);
-    collect->durable = strchr(f->v[10], 'd') != NULL;
-    collect_note_input(collect);
+    collect_note_input(collect, f->v[9]);
+    collect->log = strdup(f->v[10]);
+    collect->durable = strchr(f->v[11], 'd') != NULL;
   }
   pid_t pid;
   int rc = posix_spawn(&pid, prog, &fa, &at, argv, env);
@@ -361,6 +386,15 @@ static void handle(char *payload, size_t len) {
   }
 }
 
+static void on_term(int sig) {
+  (void)sig;
+  engine_gone = 1;
+  int saved = errno;
+  ssize_t ignored = write(wake[1], "", 1);
+  (void)ignored;
+  errno = saved;
+}
+
 static void on_child(int sig) {
   (void)sig;
   int saved = errno;
@@ -382,7 +416,14 @@ int main(int argc, char **argv) {
   sa.sa_handler = on_child;
   sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
+  sa.sa_handler = on_term;
+  sa.sa_flags = 0;
+  sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* No signal comes for a parent that died just before the request: then getppid has changed.
+   * (One that died earlier still closed our stdin.) */
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) == 0 && getppid() != parent) engine_gone = 1;
 
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
@@ -396,7 +437,8 @@ int main(int argc, char **argv) {
       long waited = now_ms() - out_since;
       timeout = waited >= REPLY_DELAY_MS ? 0 : (int)(REPLY_DELAY_MS - waited);
     }
-    if (poll(p, 2, timeout) < 0 && errno != EINTR) return 1;
+    if (poll(p, 2, timeout) < 0 && errno != EINTR) end_all();
+    if (engine_gone) end_all();
     if (p[1].revents & POLLIN) {
       char drain[256];
       while (read(wake[0], drain, sizeof drain) > 0) {}
@@ -408,8 +450,7 @@ int main(int argc, char **argv) {
         if (!buf) return 1;
       }
       ssize_t n = read(0, buf + len, cap - len);
-      if (n < 0 && errno != EINTR) return 1;
-      if (n == 0) return 0;
+      if ((n < 0 && errno != EINTR) || n == 0) end_all();
       if (n > 0) len += (size_t)n;
       size_t at = 0;
       for (;;) {

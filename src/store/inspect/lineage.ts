@@ -90,6 +90,9 @@ export async function lineage(db: Database.Database, dbDir: string, obj: FoundOb
   const b = new LineageBuilder(db, dbDir, options);
   const root = b.object(obj.hash, null);
   const rows = b.q.producers.all(obj.hash, options.width * 4) as { stepId: number; name: string }[];
+  // The root has no consumer to say its name: it goes by the name its first producer gave it, or its
+  // run input's, as the text shows it.
+  root.name = rows[0]?.name ?? root.runInputs[0] ?? null;
   const groups = groupByStep(rows);
   for (const g of groups.slice(0, options.width)) {
     if (b.budgetLeft()) root.producers.push(await b.step(g.stepId, g.names, 1));

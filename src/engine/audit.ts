@@ -1,0 +1,155 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import type { Manifest, TaskSpec } from '../manifest/index.js';
+import { taskVersion } from '../manifest/index.js';
+import { UserError } from '../errors.js';
+import { hashFile } from '../store/hash-file.js';
+import { inputDirNames, parseListingLine } from '../store/listing.js';
+import { objectRelPath } from '../store/object-path.js';
+import { safeBasename } from './step-input.js';
+
+export interface AuditStep {
+  stepId: number;
+  /** Output names whose bytes differ, appear only now, or only in the db; empty when the step reproduced. */
+  differs: string[];
+  /** The script failed this time (exit code or signal): a difference too. */
+  error: string | null;
+}
+
+export interface AuditTask {
+  name: string;
+  /** Done steps of the current version in the db, and how many were re-run. */
+  done: number;
+  steps: AuditStep[];
+}
+
+export interface AuditOptions {
+  manifest: Manifest;
+  dbDir: string;
+  tasks: string[];
+  /** Steps per task, or 'all'. */
+  sample: number | 'all';
+  seed: number;
+  timeoutMs: number;
+}
+
+/**
+ * audit: re-run a seeded sample of each task's done steps in scratch directories outside the
+ * db, and compare what they leave with the outputs recorded. Nothing is written to the db or the
+ * store. A task that does not reproduce its outputs makes caching lie: this finds it.
+ */
+export async function audit(db: Database.Database, o: AuditOptions): Promise<AuditTask[]> {
+  const names = o.tasks.length > 0 ? o.tasks : o.manifest.tasks.map((t) => t.name);
+  const out: AuditTask[] = [];
+  for (const name of names) {
+    const spec = o.manifest.tasks.find((t) => t.name === name);
+    if (!spec) throw new UserError('EUSAGE', `audit: -task ${name}: no task of that name in ${o.manifest.path}`);
+    const taskId = db.prepare('SELECT id FROM task WHERE name = ? AND version = ?').pluck().get(name, taskVersion(spec)) as number | undefined;
+    const ids = taskId === undefined ? []
+      : db.prepare(`SELECT id FROM step WHERE task = ? AND status = 'done' ORDER BY id`).pluck().all(taskId) as number[];
+    const chosen = o.sample === 'all' ? ids : sample(ids, o.sample, o.seed);
+    const steps: AuditStep[] = [];
+    for (const id of chosen) steps.push(await rerun(db, o, spec, id));
+    out.push({ name, done: ids.length, steps });
+  }
+  return out;
+}
+
+async function rerun(db: Database.Database, o: AuditOptions, spec: TaskSpec, stepId: number): Promise<AuditStep> {
+  const step = db.prepare('SELECT object_hash AS hash, input_name AS name FROM step WHERE id = ?').get(stepId) as { hash: string; name: string };
+  const recorded = new Map((db.prepare('SELECT name, object_hash AS hash FROM step_output WHERE step_id = ?').all(stepId) as { name: string; hash: string }[])
+    .map((r) => [r.name, r.hash]));
+  const dir = mkdtempSync(join(tmpdir(), 'tp-audit-'));
+  try {
+    const objectPath = (hash: string) => join(o.dbDir, objectRelPath(hash));
+    mkdirSync(join(dir, 'in'));
+    mkdirSync(join(dir, 'out'));
+    mkdirSync(join(dir, 'tmp'));
+    const inputFile = join(dir, 'in', spec.gather ? 'listing' : step.name === '' ? 'seed' : safeBasename(step.name));
+    copyFileSync(objectPath(step.hash), inputFile);
+    const env: Record<string, string> = {
+      ...process.env as Record<string, string>, ...spec.env,
+      INPUT_FILE: inputFile, INPUT_NAME: step.name, INPUT_HASH: step.hash, OUTPUT_DIR: join(dir, 'out'),
+      TASK_NAME: spec.name, STEP_ID: String(stepId), TMPDIR: join(dir, 'tmp'),
+    };
+    if (spec.gather) {
+      const lines = readFileSync(inputFile, 'utf8').split('\n').filter((l) => l !== '').map(parseListingLine);
+      const names = inputDirNames(lines);
+      mkdirSync(join(dir, 'gathered'));
+      lines.forEach((l, i) => copyFileSync(objectPath(l.hash), join(dir, 'gathered', names[i]!)));
+      env.INPUT_DIR = join(dir, 'gathered');
+    }
+    const error = await runScript(spec, dir, o, env);
+    if (error !== null) return { stepId, differs: [], error };
+    const now = new Map<string, string>();
+    for (const f of listFiles(join(dir, 'out'), '')) now.set(f, (await hashFile(join(dir, 'out', f))).hash);
+    const differs = [...new Set([...recorded.keys(), ...now.keys()])].filter((n) => recorded.get(n) !== now.get(n)).sort();
+    return { stepId, differs, error: null };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runScript(spec: TaskSpec, dir: string, o: AuditOptions, env: Record<string, string>): Promise<string | null> {
+  const text = spec.script.trimStart();
+  let argv = [...spec.shell, spec.script];
+  if (text.startsWith('#!')) {
+    writeFileSync(join(dir, 'script'), text, { mode: 0o755 });
+    argv = [join(dir, 'script')];
+  }
+  const log = openSync(join(dir, 'log'), 'w');
+  const stdout = spec.stdout === null ? log : openSync(join(dir, 'out', spec.stdout), 'w');
+  try {
+    // Its own process group, as in a run: a timeout kills whatever the script started.
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: o.manifest.dir, env, stdio: ['ignore', stdout, log], detached: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, spec.timeout === null ? o.timeoutMs : spec.timeout * 1000);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.on('error', () => resolve([127, null]));
+      child.on('close', (c, s) => resolve([c, s]));
+    });
+    clearTimeout(timer);
+    if (timedOut) return 'timed out';
+    if (signal) return `killed by ${signal}`;
+    return code === 0 ? null : `exit code ${code}`;
+  } finally {
+    closeSync(log);
+    if (stdout !== log) closeSync(stdout);
+  }
+}
+
+function listFiles(dir: string, prefix: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const name = prefix === '' ? e.name : `${prefix}/${e.name}`;
+    return e.isDirectory() ? listFiles(join(dir, e.name), name) : [name];
+  });
+}
+
+/** k of the ids, chosen by a seeded shuffle (mulberry32), in id order: the same seed picks the same steps. */
+export function sample(ids: number[], k: number, seed: number): number[] {
+  if (ids.length <= k) return ids;
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pool = [...ids];
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  return pool.slice(0, k).sort((x, y) => x - y);
+}

@@ -1,0 +1,129 @@
+// The statements behind the web view. Each page must stay fast on a task with a million steps:
+// every query here starts from an index or a primary key and reads a bounded number of rows.
+import type Database from 'better-sqlite3';
+
+/** A page of steps; a page more would be a scroll nobody reads. */
+export const PAGE = 100;
+/** Counts stop here, as `show` does: "10000+" says enough without walking a million index entries. */
+export const COUNT_CAP = 10_000;
+/** A search by output name scans step_output (no index on name): this many of the newest rows at most. */
+export const NAME_SCAN = 100_000;
+
+export const STATUSES = ['pending', 'running', 'done', 'failed'] as const;
+export type Status = (typeof STATUSES)[number];
+
+const STEP_ROW = `s.id AS id, s.input_name AS inputName, s.object_hash AS inputHash, s.status AS status,
+  s.attempts AS attempts, s.exit_code AS exitCode, s.error AS error, s.started_at AS startedAt, s.finished_at AS finishedAt`;
+
+export const SERVE_SQL = {
+  graphTasks: `SELECT c.name AS name, c.task_id AS taskId, t.version AS version, c.position AS position,
+                      c.is_root AS isRoot, c.gather AS gather
+                 FROM current_task c JOIN task t ON t.id = c.task_id ORDER BY c.position`,
+  graphEdges: `SELECT f.name AS "from", t.name AS "to", e.match AS match
+                 FROM current_edge e JOIN current_task f ON f.task_id = e.from_task_id
+                 JOIN current_task t ON t.task_id = e.to_task_id ORDER BY f.position, t.position`,
+  // Through the partial index idx_run_input_current, capped like every count here.
+  currentInputs: `SELECT count(*) FROM (SELECT 1 FROM run_input WHERE retired_at IS NULL LIMIT ${COUNT_CAP + 1})`,
+  runs: `SELECT id, manifest, pid, started_at AS startedAt, finished_at AS finishedAt, exit_code AS exitCode, summary
+           FROM run ORDER BY id DESC LIMIT ?`,
+  run: `SELECT id, manifest, pid, started_at AS startedAt, finished_at AS finishedAt, exit_code AS exitCode, summary
+          FROM run WHERE id = ?`,
+  versions: `SELECT t.id AS taskId, t.version AS version, t.created_at AS createdAt, t.definition AS definition,
+                    (c.task_id IS NOT NULL) AS current
+               FROM task t LEFT JOIN current_task c ON c.task_id = t.id WHERE t.name = ? ORDER BY t.id DESC LIMIT 51`,
+  currentSpec: `SELECT spec, gather, is_root AS isRoot, task_id AS taskId FROM current_task WHERE name = ?`,
+  // Keyset pages on idx_step_task(task, status, id): never OFFSET, never a count of the whole task.
+  stepsAfter: `SELECT ${STEP_ROW} FROM step s WHERE s.task = ? AND s.status = ? AND s.id > ? ORDER BY s.id LIMIT ?`,
+  stepsBefore: `SELECT ${STEP_ROW} FROM step s WHERE s.task = ? AND s.status = ? AND s.id < ? ORDER BY s.id DESC LIMIT ?`,
+  cappedCount: `SELECT count(*) FROM (SELECT 1 FROM step WHERE task = ? AND status = ? LIMIT ${COUNT_CAP + 1})`,
+  outputs: `SELECT o.name AS name, o.object_hash AS hash, b.size AS size
+              FROM step_output o LEFT JOIN object b ON b.hash = o.object_hash WHERE o.step_id = ? ORDER BY o.name LIMIT ?`,
+  countOutputs: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE step_id = ? LIMIT ${COUNT_CAP + 1})`,
+  upstream: `SELECT l.from_step_id AS stepId, t.name AS task FROM step_link l JOIN step s ON s.id = l.from_step_id
+               JOIN task t ON t.id = s.task WHERE l.to_step_id = ? ORDER BY l.from_step_id LIMIT ?`,
+  stepRow: `SELECT * FROM step WHERE id = ?`,
+  stepExists: `SELECT id FROM step WHERE id = ?`,
+  objectsByPrefix: `SELECT hash, size FROM object WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?`,
+  inputsByName: `SELECT name, object_hash AS hash, (retired_at IS NULL) AS current FROM run_input WHERE name = ? ORDER BY id DESC LIMIT 20`,
+  // The newest NAME_SCAN outputs only (the primary key read backwards): a bounded scan, said so in the page.
+  outputsByName: `SELECT step_id AS stepId, name, object_hash AS hash FROM (
+                    SELECT step_id, name, object_hash FROM step_output ORDER BY step_id DESC LIMIT ${NAME_SCAN})
+                   WHERE name = :q OR instr(name, :q) > 0 ORDER BY name <> :q, step_id DESC LIMIT :limit`,
+  stepColumns: `SELECT name FROM pragma_table_info('step')`,
+};
+
+export interface StepRow {
+  id: number;
+  inputName: string;
+  inputHash: string;
+  status: Status;
+  attempts: number;
+  exitCode: number | null;
+  error: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface StepPage {
+  steps: StepRow[];
+  /** Ids to ask for the neighbouring pages with (after= / before=), null at either end. */
+  next: number | null;
+  prev: number | null;
+}
+
+/**
+ * One page of a task version's steps, in id order, after (or before) a step id. For every
+ * status at once the four index ranges are read a page each and merged: still four short reads,
+ * where one `ORDER BY id` over the task would sort all of its steps.
+ */
+export function stepPage(db: Database.Database, taskId: number, status: Status | 'all', cursor: { after?: number; before?: number }): StepPage {
+  const statuses = status === 'all' ? [...STATUSES] : [status];
+  const backwards = cursor.before !== undefined;
+  const q = db.prepare(backwards ? SERVE_SQL.stepsBefore : SERVE_SQL.stepsAfter);
+  const key = backwards ? cursor.before! : cursor.after ?? 0;
+  const rows = statuses.flatMap((s) => q.all(taskId, s, key, PAGE + 1) as StepRow[]);
+  rows.sort((a, b) => (backwards ? b.id - a.id : a.id - b.id));
+  const more = rows.length > PAGE;
+  const page = rows.slice(0, PAGE);
+  if (backwards) page.reverse();
+  const first = page[0]?.id ?? null;
+  const last = page[page.length - 1]?.id ?? null;
+  return {
+    steps: page,
+    next: backwards ? last : more ? last : null,
+    // Going forwards from the start there is nothing before; otherwise the page before may be empty, and says so.
+    prev: backwards ? (more ? first : null) : key > 0 ? first : null,
+  };
+}
+
+/** Per status, how many steps a task version has, up to COUNT_CAP (then "10000+"). */
+export function cappedCounts(db: Database.Database, taskId: number): Record<Status, number> {
+  const q = db.prepare(SERVE_SQL.cappedCount).pluck();
+  return Object.fromEntries(STATUSES.map((s) => [s, q.get(taskId, s) as number])) as Record<Status, number>;
+}
+
+/** The step table's columns as the engine of this db made them. */
+const KNOWN = new Set(['id', 'task', 'object_hash', 'input_name', 'status', 'attempts', 'exit_code', 'error', 'log_hash',
+  'run_id', 'done_seq', 'created_at', 'started_at', 'finished_at', 'round']);
+
+/**
+ * Columns another engine version may add to `step` for what a script cost (CPU time, peak RSS):
+ * shown when present, under their own names, so this view needs no change when they appear.
+ */
+export function resourceColumns(db: Database.Database): { cpu: string[]; rss: string[] } {
+  const names = (db.prepare(SERVE_SQL.stepColumns).pluck().all() as string[]).filter((n) => !KNOWN.has(n));
+  return {
+    cpu: names.filter((n) => /cpu|utime|stime|user_ms|sys_ms|user_us|sys_us/i.test(n)),
+    rss: names.filter((n) => /rss|mem/i.test(n)),
+  };
+}
+
+/** A run row's summary column, parsed; null while the run goes on, or when it does not parse. */
+export function parseSummary(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}

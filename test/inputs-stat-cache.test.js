@@ -1,0 +1,230 @@
+// The stat cache of run inputs (issue 21): a directory given again costs a stat per unchanged
+// file, not a read and a hash; any change a stat can show, or a clock tick can hide, is read.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { RACY_MARGIN_MS, unchangedSince } from '../dist/store/input-cache.js';
+import { CLI, cli, objectPath, openDb, sha256, workspace } from './helpers.js';
+
+const M = `
+[[task]]
+name = "count"
+inputs = []
+script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/n"'
+`;
+const HAS_STRACE = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
+// A whole second in the past: utimes can put it back exactly (a float of seconds cannot carry every ns).
+const OLD = Math.floor(Date.now() / 1000) - 3600;
+
+function setup(t, files) {
+  const ws = workspace(t);
+  ws.write('m.toml', M);
+  for (const [name, text] of Object.entries(files)) ws.write(`in/${name}`, text);
+  return ws;
+}
+
+const runArgs = (ws, extra = []) => ['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), ...extra];
+
+function run(ws, extra = []) {
+  const r = cli(runArgs(ws, extra));
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return r.stdout;
+}
+
+/** Wait until the files last changed more than the racy margin ago: a run may then trust their stat. */
+async function settle(ws, names) {
+  const last = Math.max(...names.map((n) => Number(statSync(ws.path('in', n), { bigint: true }).ctimeNs / 1_000_000n)));
+  const wait = last + RACY_MARGIN_MS + 50 - Date.now();
+  if (wait > 0) await sleep(wait);
+}
+
+/** The run under strace: every path the engine (or a script) opened. */
+function traced(ws, extra = []) {
+  const trace = ws.path('openat.trace');
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, process.execPath, CLI, ...runArgs(ws, extra)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const opened = new Set([...readFileSync(trace, 'utf8').matchAll(/open(?:at)?\((?:AT_FDCWD, )?"([^"]*)"/g)].map((m) => m[1]));
+  return { stdout: r.stdout, opened };
+}
+
+function currentHash(ws, name) {
+  return JSON.parse(cli(['inputs', '-db', ws.db, '-json']).stdout).find((i) => i.name === name)?.hash;
+}
+
+function cacheRow(ws, path) {
+  const d = new Database(ws.path('db', 'pipeline.sqlite'), { readonly: true });
+  try {
+    return d.prepare('SELECT * FROM input_stat WHERE path = ?').safeIntegers(true).get(path);
+  } finally {
+    d.close();
+  }
+}
+
+/** Make the cache row of `path` describe the file as it is now (a change no stat could see), recorded at `recordedAt`. */
+function doctor(ws, path, recordedAt) {
+  const st = statSync(path, { bigint: true });
+  const d = new Database(ws.path('db', 'pipeline.sqlite'));
+  try {
+    d.prepare(`UPDATE input_stat SET size = ?, mtime_ns = ?, ctime_ns = ?, ino = ?, dev = ?, recorded_at = coalesce(?, recorded_at)
+                WHERE path = ?`).run(st.size, st.mtimeNs, st.ctimeNs, BigInt.asIntN(64, st.ino), BigInt.asIntN(64, st.dev), recordedAt, path);
+  } finally {
+    d.close();
+  }
+}
+
+test('an unchanged file is not read again: the re-run opens only the file that changed', { skip: !HAS_STRACE && 'strace is missing' }, async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'beta\n', 'sub/c.txt': 'gamma\n' });
+  await settle(ws, ['a.txt', 'b.txt', 'sub/c.txt']);
+  assert.match(run(ws), /^count +3 +/m);
+  writeFileSync(ws.path('in', 'b.txt'), 'beta, longer\n');
+  const r = traced(ws);
+  assert.match(r.stdout, /^count +1 +/m);
+  assert.ok(r.opened.has(ws.path('in', 'b.txt')), 'the changed file is read');
+  for (const n of ['a.txt', 'sub/c.txt']) assert.ok(!r.opened.has(ws.path('in', n)), `${n} was opened:\n${[...r.opened].join('\n')}`);
+  assert.equal(currentHash(ws, 'b.txt'), sha256('beta, longer\n'));
+  const d = await openDb(ws.db);
+  assert.equal(d.pragma('user_version', { simple: true }), 4);
+  d.close();
+});
+
+test('an edit that keeps the size and puts the mtime back is noticed: its ctime moved', async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n' });
+  const a = ws.path('in', 'a.txt');
+  utimesSync(a, OLD, OLD);
+  await settle(ws, ['a.txt']);
+  run(ws);
+  const before = statSync(a, { bigint: true });
+  // Trusted by the racy rule: recorded well after the file's last change. Only the stat can tell.
+  const row = cacheRow(ws, a);
+  assert.ok(row.recorded_at * 1_000_000n - row.ctime_ns > BigInt(RACY_MARGIN_MS) * 1_000_000n);
+  writeFileSync(a, 'ALPHA\n');
+  utimesSync(a, OLD, OLD);
+  const after = statSync(a, { bigint: true });
+  assert.deepEqual([after.size, after.mtimeNs, after.ino], [before.size, before.mtimeNs, before.ino]);
+  assert.notEqual(after.ctimeNs, before.ctimeNs);
+  assert.match(run(ws), /^count +1 +/m);
+  assert.equal(currentHash(ws, 'a.txt'), sha256('ALPHA\n'));
+});
+
+test('a file replaced by another under the same name (renamed over it) is noticed', async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n' });
+  const a = ws.path('in', 'a.txt');
+  utimesSync(a, OLD, OLD);
+  await settle(ws, ['a.txt']);
+  run(ws);
+  const other = ws.write('elsewhere/a.txt', 'omega\n');
+  utimesSync(other, OLD, OLD);
+  renameSync(other, a);
+  assert.match(run(ws), /^count +1 +/m);
+  assert.equal(currentHash(ws, 'a.txt'), sha256('omega\n'));
+});
+
+test('-rehash reads every file: a cache entry is believed without it, and set right with it', async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'bravo\n' });
+  await settle(ws, ['a.txt', 'b.txt']);
+  run(ws);
+  if (HAS_STRACE) {
+    const r = traced(ws, ['-rehash']);
+    assert.match(r.stdout, /done: 0 steps run/);
+    for (const n of ['a.txt', 'b.txt']) assert.ok(r.opened.has(ws.path('in', n)), `${n} not read`);
+  }
+  // A lie in the cache (a.txt's row naming b.txt's bytes, of the same size) shows what a stat-only re-run trusts.
+  const d = new Database(ws.path('db', 'pipeline.sqlite'));
+  d.prepare('UPDATE input_stat SET object_hash = ? WHERE path = ?').run(sha256('bravo\n'), ws.path('in', 'a.txt'));
+  d.close();
+  run(ws);
+  assert.equal(currentHash(ws, 'a.txt'), sha256('bravo\n'));
+  run(ws, ['-rehash']);
+  assert.equal(currentHash(ws, 'a.txt'), sha256('alpha\n'));
+  assert.equal(cacheRow(ws, ws.path('in', 'a.txt')).object_hash, sha256('alpha\n'));
+});
+
+test('racy: a change in the clock tick of the cached stat is read again, because it was recorded too soon after', async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n' });
+  const a = ws.path('in', 'a.txt');
+  // Written, cached at once, changed within the same second with its mtime put back.
+  utimesSync(a, OLD, OLD);
+  run(ws);
+  writeFileSync(a, 'ALPHA\n');
+  utimesSync(a, OLD, OLD);
+  // Make the row match the file as it is now, as if the write had landed in the tick of the cached
+  // stat (no stat field moved): only the margin between the change and the recording can tell.
+  doctor(ws, a, null);
+  assert.match(run(ws), /^count +1 +/m);
+  assert.equal(currentHash(ws, 'a.txt'), sha256('ALPHA\n'));
+  // The control: the same invisible change, in a row recorded well after it, is believed.
+  writeFileSync(a, 'alpHA\n');
+  utimesSync(a, OLD, OLD);
+  const ctimeMs = Number(statSync(a, { bigint: true }).ctimeNs / 1_000_000n);
+  doctor(ws, a, ctimeMs + RACY_MARGIN_MS + 1);
+  assert.match(run(ws), /done: 0 steps run/);
+  assert.equal(currentHash(ws, 'a.txt'), sha256('ALPHA\n'));
+});
+
+test('a trusted entry whose object left the store (fsck -repair) does not stand in for it: giving the file again restores it', async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n' });
+  await settle(ws, ['a.txt']);
+  run(ws);
+  const obj = objectPath(ws.db, sha256('alpha\n'));
+  chmodSync(obj, 0o644);
+  writeFileSync(obj, 'alpHa\n');
+  assert.equal(cli(['fsck', '-db', ws.db, '-repair']).code, 1);
+  run(ws);
+  assert.equal(readFileSync(obj, 'utf8'), 'alpha\n');
+  const fsck = cli(['fsck', '-db', ws.db]);
+  assert.equal(fsck.code, 0, fsck.stdout);
+});
+
+test('a trusted entry whose object gc deleted (its input retired, the history dropped) does not stand in for it', async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'bravo\n' });
+  await settle(ws, ['a.txt', 'b.txt']);
+  run(ws);
+  assert.equal(cli(['inputs', 'rm', '-db', ws.db, 'a.txt']).code, 0);
+  const gc = cli(['gc', '-db', ws.db, '-history']);
+  assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+  const obj = objectPath(ws.db, sha256('alpha\n'));
+  assert.equal(existsSync(obj), false, 'gc took the object');
+  assert.match(run(ws), /^count +1 +/m);
+  assert.equal(readFileSync(obj, 'utf8'), 'alpha\n');
+  const fsck = cli(['fsck', '-db', ws.db]);
+  assert.equal(fsck.code, 0, fsck.stdout);
+});
+
+test('the entries of files gone from a directory given again are dropped; the inputs stay current and are named', (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'beta\n', 'c.txt': 'gamma\n' });
+  run(ws);
+  unlinkSync(ws.path('in', 'b.txt'));
+  const out = run(ws);
+  assert.match(out, /1 current input is no longer in the directories given \("b\.txt"\)/);
+  const d = new Database(ws.path('db', 'pipeline.sqlite'), { readonly: true });
+  assert.deepEqual(d.prepare('SELECT path FROM input_stat ORDER BY path').pluck().all(), [ws.path('in', 'a.txt'), ws.path('in', 'c.txt')]);
+  d.close();
+  assert.equal(currentHash(ws, 'b.txt'), sha256('beta\n'));
+});
+
+test('the rule: every stat field counts, and an entry recorded within the margin of a change is not trusted', () => {
+  const now = Date.now();
+  const ns = (ms) => BigInt(ms) * 1_000_000n;
+  // A stat as Node's BigIntStats gives it: times in ns, and in ms rounded towards zero.
+  const st = (s) => ({ ...s, mtimeMs: s.mtimeNs / 1_000_000n, ctimeMs: s.ctimeNs / 1_000_000n });
+  const stamp = { size: 6n, mtimeNs: ns(now - 10_000), ctimeNs: ns(now - 10_000), ino: 42n, dev: 7n };
+  const entry = { ...stamp, path: '/x', hash: sha256(''), recordedAt: now };
+  assert.equal(unchangedSince(entry, st(stamp)), true);
+  for (const field of ['size', 'mtimeNs', 'ctimeNs', 'ino', 'dev']) {
+    assert.equal(unchangedSince(entry, st({ ...stamp, [field]: stamp[field] + 1n })), false, field);
+  }
+  const edge = ns(now - RACY_MARGIN_MS);
+  const both = (field, v) => unchangedSince({ ...entry, [field]: v }, st({ ...stamp, [field]: v }));
+  assert.equal(both('ctimeNs', edge), false, 'ctime at the margin');
+  assert.equal(both('mtimeNs', edge), false, 'mtime at the margin');
+  assert.equal(both('ctimeNs', edge - 1n), true, 'a ns before it');
+  // A future mtime (touch -d tomorrow) is never settled: such a file is always read.
+  assert.equal(both('mtimeNs', ns(now + 86_400_000)), false, 'a future mtime');
+  // Before 1970 too (ms round up there): never trusted on the wrong side of the margin.
+  const old = (t) => unchangedSince({ ...entry, mtimeNs: t, ctimeNs: t, recordedAt: -5_000 }, st({ ...stamp, mtimeNs: t, ctimeNs: t }));
+  assert.equal(old(-3_000_000_001n), false, 'before 1970, within the margin');
+  assert.equal(old(-7_100_000_000n), true, 'before 1970, well before the margin');
+});
