@@ -32,7 +32,8 @@ test('the bench runs B1-B4, B7 and B8 with their peers and prints a table and an
   assert.match(md, /^\| engine \(spawner\) \/ \| [\d.]+x \| [\d.]+ \|$/m, 'B8: the engine against cp + wc + openssl, and the db against input + copy');
   assert.ok(md.indexOf('## B8') < md.indexOf('## Targets'), 'B8 before the targets');
   assert.match(md, /Measured .* on \d+ cores/, 'the machine');
-  // A B4 start with nothing left pending is reported as skipped, not waited on.
-  assert.match(r.stdout, /warm: nothing left pending/);
+  // At toy size the cold start usually runs everything, and then the warm one is reported as skipped,
+  // not waited on; on a loaded machine some steps are still pending for it, and it runs them.
+  assert.match(r.stdout, /warm: (?:nothing left pending|\d+ pending, first step after \d+ ms)/);
   for (const d of ['b1', 'b7', 'b8']) assert.equal(existsSync(join(ROOT, 'bench', 'work', d)), false, `${d}: the run trees are removed at the end`);
 });

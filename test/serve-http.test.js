@@ -2,9 +2,11 @@
 // how it serves untrusted bytes, and that it writes nothing.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { snapshot } from './helpers.js';
+import { join } from 'node:path';
+import { ROOT, snapshot, workspace } from './helpers.js';
 import { EVIL, EVIL_HASH, EVIL_NAME, getJson, makeFixture, request, startServe } from './serve-fixture.js';
 
 let fx;
@@ -171,4 +173,23 @@ test('the -report file is self-contained, scriptless, and shows the failure log 
   assert.doesNotMatch(html, /https?:|url\(/i, 'no external reference');
   assert.ok(html.includes('&#60;script&#62;alert(1)&#60;/script&#62;'), 'the markup in the log is escaped');
   assert.match(html, /check step \d+/);
+});
+
+test('CPU and peak RSS columns, when an engine records them, show on the step page and per task in the report', async (t) => {
+  const ws = workspace(t, 'tp-serve-res-');
+  cpSync(fx.db, ws.db, { recursive: true });
+  // In a child process: a process that opened SQLite read-write first cannot open a db `immutable` after (database.ts).
+  const alter = spawnSync(process.execPath, ['-e', `const D = require('better-sqlite3'); const d = new D(process.argv[1]);
+    d.exec('ALTER TABLE step ADD COLUMN cpu_ms INTEGER; ALTER TABLE step ADD COLUMN max_rss_kb INTEGER; UPDATE step SET cpu_ms = 10 * id, max_rss_kb = 1000 + id');
+    d.close();`, join(ws.db, 'pipeline.sqlite')], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(alter.status, 0, alter.stderr);
+  const { step } = await import('../dist/serve/api.js');
+  const { writeRunReport } = await import('../dist/serve/report.js');
+  const one = step({ dbDir: ws.db }, '2');
+  assert.deepEqual(one.resources, { cpu_ms: 20, max_rss_kb: 1002 });
+  const file = ws.path('r.html');
+  await writeRunReport(ws.db, 1, file);
+  const html = readFileSync(file, 'utf8');
+  assert.match(html, /<th>cpu_ms \(sum\)<\/th><th>max_rss_kb \(max\)<\/th>/);
+  assert.match(html, /<tr><td>split<\/td><td class="n">30<\/td><td class="n">1002<\/td><\/tr>/, 'split: steps 1 and 2');
 });

@@ -16,13 +16,14 @@ export function graphKey(o) {
  */
 export function drawGraph(o) {
   const g = new dagre.graphlib.Graph({ multigraph: false });
-  g.setGraph({ rankdir: 'LR', nodesep: 24, ranksep: 56, marginx: 8, marginy: 8 });
+  g.setGraph({ rankdir: 'LR', nodesep: 30, ranksep: 56, marginx: 8, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
   const withInputs = o.inputs.count > 0 && o.tasks.some((t) => t.isRoot);
   if (withInputs) g.setNode(INPUTS, { width: 130, height: 48 });
   for (const t of o.tasks) g.setNode(t.name, { width: W, height: H });
   if (withInputs) for (const t of o.tasks) if (t.isRoot) g.setEdge(INPUTS, t.name);
-  for (const e of o.edges) g.setEdge(e.from, e.to);
+  // A task consuming its own outputs (a cycle) is drawn as a loop over its box, not routed by dagre.
+  for (const e of o.edges) if (e.from !== e.to) g.setEdge(e.from, e.to);
   dagre.layout(g);
   const { width, height } = g.graph();
   const svg = s('svg', { class: 'graph', width: Math.ceil(width), height: Math.ceil(height), viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`, role: 'img', 'aria-label': 'task graph' },
@@ -31,6 +32,13 @@ export function drawGraph(o) {
   for (const e of g.edges()) {
     const pts = g.edge(e).points;
     svg.append(s('path', { class: 'edge', d: `M${pts.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' L')}`, 'marker-end': 'url(#arrow)' }));
+  }
+  for (const e of o.edges) {
+    if (e.from !== e.to) continue;
+    const n = g.node(e.from);
+    const [ax, bx, y] = [n.x + W / 2 - 44, n.x + W / 2 - 14, n.y - H / 2];
+    svg.append(s('path', { class: 'edge loop', d: `M${ax},${y} C${ax},${y - 20} ${bx},${y - 20} ${bx},${y}`, 'marker-end': 'url(#arrow)' },
+      s('title', {}, `${e.from} consumes its own outputs`)));
   }
   const parts = new Map();
   if (withInputs) {
@@ -68,8 +76,10 @@ export function updateNode(p, c) {
     return;
   }
   const total = c.pending + c.running + c.done + c.failed;
-  p.line1.textContent = `done ${c.done}/${total}  running ${c.running}`;
-  p.line2.textContent = `failed ${c.failed}  merged ${c.merged}  reused ${c.reused}`;
+  const n = (v) => v.toLocaleString('en');
+  p.line1.textContent = `done ${n(c.done)}/${n(total)}  running ${n(c.running)}`;
+  // merged and reused are null on a big db (see live-counts.ts): not counted, so not shown.
+  p.line2.textContent = `failed ${n(c.failed)}${c.merged === null ? '' : `  merged ${n(c.merged)}`}${c.reused === null ? '' : `  reused ${n(c.reused)}`}`;
   const span = W - 20;
   const dw = total === 0 ? 0 : (span * c.done) / total;
   p.done.setAttribute('width', dw.toFixed(1));

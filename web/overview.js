@@ -33,7 +33,10 @@ export async function renderOverview() {
     const byName = new Map((st?.tasks ?? []).map((t) => [t.name, t]));
     for (const [name, p] of parts) updateNode(p, byName.get(name));
     asOf.replaceChildren(statusLine(o.status));
-    totals.textContent = st ? `db: ${st.objects} objects, ${formatBytes(st.bytes)}; counts are of the current graph (as task-pipeline status prints them)` : '';
+    totals.textContent = !st ? '' : st.exact
+      ? `db: ${st.objects} objects, ${formatBytes(st.bytes)}; counts are of the current graph (as task-pipeline status prints them)`
+      : 'a big db: counts are of every step of each current task version, history included; merged and reused items are left out ' +
+        '(they take a walk of the whole graph: task-pipeline status counts them)';
     runsBox.replaceChildren(runsTable(o.runs));
   };
   apply(first);

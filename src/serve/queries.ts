@@ -7,7 +7,7 @@ export const PAGE = 100;
 /** Counts stop here, as `show` does: "10000+" says enough without walking a million index entries. */
 export const COUNT_CAP = 10_000;
 /** A search by output name scans step_output (no index on name): this many of the newest rows at most. */
-export const NAME_SCAN = 100_000;
+export const NAME_SCAN = 50_000;
 
 export const STATUSES = ['pending', 'running', 'done', 'failed'] as const;
 export type Status = (typeof STATUSES)[number];

@@ -14,7 +14,7 @@ th { background: #eef1f5; font-weight: 600; } td.n { text-align: right; font-var
 code, pre { font-family: ui-monospace, monospace; font-size: 12.5px; }
 pre { background: #fff; border: 1px solid #d9dee5; padding: 8px 10px; white-space: pre-wrap; word-break: break-all; max-height: 360px; overflow: auto; }
 svg text { font: 11px system-ui, sans-serif; fill: #3c4652; }
-svg.timeline { background: #fff; border: 1px solid #d9dee5; } svg .lbl { font-size: 12px; font-weight: 600; }
+svg.timeline { background: #fff; border: 1px solid #d9dee5; max-width: 100%; height: auto; } svg .lbl { font-size: 12px; font-weight: 600; }
 svg .tick { stroke: #eef1f5; } svg .sep { stroke: #d9dee5; } svg .tl { text-anchor: middle; fill: #68727f; }
 svg rect.d { fill: #2f9e55; } svg rect.f { fill: #d6453d; } svg .area { fill: #7fb6e8; stroke: #2f6fd6; }
 svg.hist rect.bar { fill: #2f6fd6; } svg.hist .n, svg.hist .bl { text-anchor: middle; font-size: 10px; }

@@ -1,6 +1,6 @@
 // `-report FILE.html`: one run, as a single self-contained file (no script, no external asset).
 import { spawnSync } from 'node:child_process';
-import { closeSync, fstatSync, openSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
@@ -64,14 +64,22 @@ export async function writeRunReport(dbDir: string, runId: number, file: string)
 export function writeReportHere(dbDir: string, runId: number, file: string): void {
   const data = collect(dbDir, runId);
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  writeFileSync(tmp, renderReport(data));
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, renderReport(data));
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    // The run itself is over and committed: only the report is missing, and this says where it could not go.
+    throw new UserError('EREPORT', `cannot write the report ${file}: ${(err as Error).message}`, { exitCode: 1, cause: err });
+  }
 }
 
 async function inChildProcess(dbDir: string, runId: number, file: string): Promise<void> {
   const entry = fileURLToPath(new URL('./report-main.js', import.meta.url));
   const r = spawnSync(process.execPath, [entry, dbDir, String(runId), file], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.status !== 0) throw new UserError('EREPORT', `cannot write the report ${file}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`, { exitCode: 1 });
+  if (r.status !== 0) {
+    throw new UserError('EREPORT', r.stderr?.trim() || `cannot write the report ${file}: ${r.error?.message ?? `exit ${r.status}`}`, { exitCode: 1 });
+  }
 }
 
 export function collect(dbDir: string, runId: number): RunReport {

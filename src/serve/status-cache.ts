@@ -2,11 +2,11 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DB_FILE } from '../store/database.js';
-import type { DbStatus } from '../store/inspect/task-status.js';
+import type { LiveCounts } from './live-counts.js';
 
 export interface StatusSnapshot {
-  /** The counts `status` prints (the current graph), as of `asOf`; null until the first are in. */
-  status: DbStatus | null;
+  /** The per-task counts as of `asOf`; null until the first are in. */
+  status: LiveCounts | null;
   asOf: number | null;
   /** How long the worker took for them: on a big db the view lags the db by about this much. */
   tookMs: number | null;
@@ -14,7 +14,7 @@ export interface StatusSnapshot {
   error: string | null;
 }
 
-type Reply = { ok: true; status: DbStatus; tookMs: number } | { ok: false; error: string; tookMs: number };
+type Reply = { ok: true; status: LiveCounts; tookMs: number } | { ok: false; error: string; tookMs: number };
 
 /**
  * Counts for the overview, computed by a worker thread whenever the db has changed (a commit
@@ -24,7 +24,7 @@ type Reply = { ok: true; status: DbStatus; tookMs: number } | { ok: false; error
  */
 export class StatusCache {
   private worker: Worker | null = null;
-  private latest: { status: DbStatus; asOf: number } | null = null;
+  private latest: { status: LiveCounts; asOf: number } | null = null;
   private error: string | null = null;
   private seen: string | null = null;
   private busy: string | null = null;

@@ -1,8 +1,8 @@
-// The per-task counts of the current graph (what `status` prints) cost seconds on a db of a
-// million steps: they are computed here, off the server's thread, so that no request waits for them.
+// The per-task counts cost from milliseconds to seconds (see live-counts.ts): they are computed
+// here, off the server's thread, so that no request waits for them.
 import { parentPort } from 'node:worker_threads';
 import { openDatabase } from '../store/database.js';
-import { taskStatus } from '../store/inspect/task-status.js';
+import { liveCounts } from './live-counts.js';
 
 export interface StatusRequest {
   dbDir: string;
@@ -13,7 +13,7 @@ parentPort?.on('message', (m: StatusRequest) => {
   try {
     const db = openDatabase(m.dbDir);
     try {
-      const status = taskStatus(db, false);
+      const status = liveCounts(db);
       parentPort!.postMessage({ ok: true, status, tookMs: Math.round(performance.now() - t0) });
     } finally {
       db.close();

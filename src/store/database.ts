@@ -25,6 +25,7 @@ export function openDatabase(dbDir: string, options: OpenOptions = {}): Database
   if (!options.create && !existsSync(file)) {
     throw new UserError('ENODB', `${dbDir}: no pipeline db here (${DB_FILE} not found); run a manifest with -db ${dbDir} first`);
   }
+  enableUris();
   if (!options.create && !options.write) return openReadOnly(dbDir, file);
   // A writer's schema is checked before it opens the db read-write, which makes the -wal and -shm.
   if (!options.create) openReadOnly(dbDir, file).close();
@@ -120,6 +121,12 @@ let uriEnabled = false;
  * with `file:` mean what they always did, and the engine's own names are absolute paths.
  */
 function openUri(uri: string): Database.Database {
+  enableUris();
+  return new Database(uri, { readonly: true });
+}
+
+/** Before the first database of the process, of any kind: the setting is read once, when the addon loads. */
+function enableUris(): void {
   if (!uriEnabled) {
     const had = process.env.SQLITE_USE_URI;
     process.env.SQLITE_USE_URI = '1';
@@ -131,7 +138,6 @@ function openUri(uri: string): Database.Database {
     }
     uriEnabled = true;
   }
-  return new Database(uri, { readonly: true });
 }
 
 function changedSince(file: string, before: Stats): boolean {

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, closeSync, copyFileSync, constants as fsc, linkSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync, truncateSync,
-  unlinkSync, utimesSync, type BigIntStats,
+  chmodSync, closeSync, copyFileSync, constants as fsc, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync,
+  truncateSync, unlinkSync, utimesSync, type BigIntStats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { errnoCode } from '../errors.js';
-import { hashBytes } from './hash-file.js';
+import { eachChunk, hashBytes, ONE_READ_LIMIT } from './hash-file.js';
 
 /**
  * What an object's inode looked like after the engine's own last link or unlink of it. A
@@ -63,7 +63,6 @@ export interface InputVerdict {
 }
 
 const BIG = { bigint: true, throwIfNoEntry: false } as const;
-const READ_CHUNK = 1 << 20;
 
 function stateOf(s: BigIntStats): InodeState {
   return { ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs, mode: s.mode };
@@ -288,7 +287,7 @@ function linkAt(obj: string, dest: string): void {
 
 /** SHA-256 of the first `size` bytes of a file, and the file's whole length. */
 async function hashPrefix(path: string, size: number): Promise<{ hash: string; size: number }> {
-  if (size <= READ_CHUNK) {
+  if (size <= ONE_READ_LIMIT) {
     const fd = openSync(path, 'r');
     try {
       const buf = Buffer.allocUnsafe(size);
@@ -298,8 +297,7 @@ async function hashPrefix(path: string, size: number): Promise<{ hash: string; s
         if (n === 0) break;
         off += n;
       }
-      const { size: total } = statSync(path);
-      return { hash: hashBytes(buf.subarray(0, off)), size: off < size ? off : total };
+      return { hash: hashBytes(buf.subarray(0, off)), size: off < size ? off : fstatSync(fd).size };
     } finally {
       closeSync(fd);
     }
@@ -307,16 +305,10 @@ async function hashPrefix(path: string, size: number): Promise<{ hash: string; s
   const fh = await open(path, 'r');
   try {
     const h = createHash('sha256');
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
-    let off = 0;
-    while (off < size) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(READ_CHUNK, size - off), off);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-      off += bytesRead;
-    }
-    const { size: total } = await fh.stat();
-    return { hash: h.digest('hex'), size: off < size ? off : total };
+    const total = await eachChunk(fh, (chunk, at) => {
+      if (at < size) h.update(chunk.subarray(0, size - at));
+    });
+    return { hash: h.digest('hex'), size: total };
   } finally {
     await fh.close();
   }

@@ -39,7 +39,7 @@ export async function copyVerified(
   await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, out, { end: false });
   const actual = h.digest('hex');
   if (actual !== obj.hash || bytes !== obj.size) {
-    throw new UserError('ECORRUPT', `corrupt object ${obj.hash}: its ${bytes} bytes hash to ${actual} (run task-pipeline fsck -db ${dbDir})`, { exitCode: 1 });
+    throw new UserError('ECORRUPT', `corrupt object ${obj.hash}: its ${bytes} bytes hash to ${actual}: run task-pipeline fsck -repair -db ${dbDir}`, { exitCode: 1 });
   }
 }
 
