@@ -9,7 +9,7 @@ while read -r op pg; do
     kept=; for g in $groups; do [ "$g" = "$pg" ] || kept="$kept $g"; done; groups=$kept
   fi
 done
-for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done
+for g in $groups; do kill -9 "-$g" 2>/dev/null; done
 exit 0`;
 
 /**
