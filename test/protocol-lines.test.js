@@ -1,12 +1,11 @@
 // protocol = "lines": long-lived task processes fed one JSON line per step, through the real CLI
-// (real python3 and sh processes, a real db); the wire format's rules as pure functions.
+// (real python3 and sh processes, a real db). The wire format's rules: lines-codec.test.js.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, cliSpawn, exited, isAlive, isEmptyDir, linesOf, openDb, waitFor, workspace } from './helpers.js';
-import { LineSplitter, encodeRequest, parseReply } from '../dist/engine/lines/codec.js';
 
 // One tool, run one-shot (`oneshot`: reads the environment once) or long-lived (`lines`: the
 // shipped helper). Each process start appends its pid to $STARTS. What a step does is chosen by
@@ -288,20 +287,4 @@ test('lines: the example manifest runs, and its outputs are what the corpus says
   const top = cli(['cat', '-db', ws.db, totals[0].hash]).stdout.trim().split('\n');
   assert.equal(top.length, 10);
   for (const line of top) assert.match(line, /^[a-z']+\t\d+$/);
-});
-
-test('the lines codec: one request line, replies strictly {"ok": true} or {"error": "..."}', () => {
-  const line = encodeRequest({ input_file: '/x/in\nname', input_name: 'a\nb', input_hash: 'h', output_dir: '/o', tmpdir: '/t', step_id: 7 });
-  assert.equal(line.indexOf('\n'), line.length - 1, 'exactly one newline, at the end');
-  assert.equal(JSON.parse(line).input_name, 'a\nb');
-  assert.deepEqual(parseReply('{"ok": true}'), { ok: true });
-  assert.deepEqual(parseReply('{"ok":true}\r'), { ok: true });
-  assert.deepEqual(parseReply('{"error": "boom"}'), { ok: false, error: 'boom' });
-  for (const bad of ['hello', '', '{"ok": false}', '{"ok": "yes"}', '[]', 'null', '{"error": ""}', '{"error": 3}', '{"ok": true, "error": "x"}']) {
-    assert.ok('garbage' in parseReply(bad), `${JSON.stringify(bad)} is not a reply`);
-  }
-  const s = new LineSplitter(8);
-  assert.deepEqual(s.push(Buffer.from('ab')), []);
-  assert.deepEqual(s.push(Buffer.from('c\nd\n')), ['abc', 'd']);
-  assert.equal(s.push(Buffer.from('123456789')), 'too-long');
 });
