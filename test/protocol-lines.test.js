@@ -3,8 +3,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { cli, cliSpawn, exited, isAlive, isEmptyDir, linesOf, openDb, waitFor, workspace } from './helpers.js';
 
 // One tool, run one-shot (`oneshot`: reads the environment once) or long-lived (`lines`: the
@@ -169,6 +167,28 @@ test('lines: a crash, a garbage reply, a hang past timeout and a raised error fa
   assert.match(log.stdout, /working on raise\na stray print, kept out of the replies\nTraceback/);
 });
 
+test('lines: a process that cannot start, and one that answers an endless line, fail their steps with why', (t) => {
+  const ws = workspace(t);
+  ws.write('m.toml', `[[task]]
+name = "nostart"
+inputs = []
+protocol = "lines"
+shell = ["${ws.path('no-such-shell')}", "-c"]
+script = 'true'
+
+[[task]]
+name = "endless"
+inputs = []
+protocol = "lines"
+shell = ["sh", "-c"]
+script = 'read -r request; head -c 2000000 /dev/zero | tr "\\0" x; sleep 300'
+`);
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /nostart step \d+: the process exited with exit code 127 before answering; a new process starts for the next step\n\s+\| .*no-such-shell/);
+  assert.match(r.stderr, /endless step \d+: the process answered a line of over 1 MiB, not a reply; a new process starts for the next step/);
+});
+
 test('lines: SIGINT stops every process (exit 130), the steps go back to pending and the next run finishes them', async (t) => {
   const { ws, env, mark } = setup(t, { SLEEP: '300' });
   ws.write('in.txt', 'began 1\nbegan 2\nbegan 3\nbegan 4\n');
@@ -261,30 +281,4 @@ test('lines: audit re-runs steps each in a fresh process, and finds one that kep
   const ok = cli(['audit', '-manifest', ws2.ws.path('m.toml'), '-db', ws2.ws.db, '-task', 'upper', '-sample', 'all'], { env: ws2.env });
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /upper: deterministic on 3\/3/);
-});
-
-test('lines: the manifest checks protocol, and refuses stdout with it', (t) => {
-  const ws = workspace(t);
-  ws.write('a.toml', '[[task]]\nname = "a"\nscript = "true"\nprotocol = "fast"\n');
-  const a = cli(['-manifest', ws.path('a.toml'), '-db', ws.db]);
-  assert.equal(a.code, 2);
-  assert.match(a.stderr, /a\.toml:4: task "a": field "protocol": must be "oneshot" \(a process per step, the default\) or "lines" \(one long-lived process fed a JSON line per step\), got string "fast"/);
-  ws.write('b.toml', '[[task]]\nname = "b"\nscript = "true"\nprotocol = "lines"\nstdout = "out.txt"\n');
-  const b = cli(['-manifest', ws.path('b.toml'), '-db', ws.db]);
-  assert.equal(b.code, 2);
-  assert.match(b.stderr, /b\.toml:5: task "b": field "stdout": cannot be used with protocol = "lines": the process's stdout carries its replies/);
-  assert.doesNotMatch(a.stderr + b.stderr, /at .*\.js:\d+/);
-  assert.deepEqual(readdirSync(ws.dir).sort(), ['a.toml', 'b.toml'], 'no db was made');
-});
-
-test('lines: the example manifest runs, and its outputs are what the corpus says', async (t) => {
-  const ws = workspace(t);
-  const root = join(import.meta.dirname, '..');
-  const r = cli(['-manifest', join(root, 'manifests', 'lines.toml'), '-db', ws.db, '-input', join(root, 'manifests', 'corpus')], { cwd: root });
-  assert.equal(r.code, 0, r.stderr);
-  const totals = await outputsOf(ws.db, 'total');
-  assert.deepEqual(totals.map((o) => o.name), ['top.tsv']);
-  const top = cli(['cat', '-db', ws.db, totals[0].hash]).stdout.trim().split('\n');
-  assert.equal(top.length, 10);
-  for (const line of top) assert.match(line, /^[a-z']+\t\d+$/);
 });
