@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import { isOnPath } from '../../manifest/on-path.js';
 import { echoTo } from '../log-text.js';
@@ -36,8 +36,19 @@ const IDLE_STDERR_MAX = 64 * 1024;
 /** After the process exits, how long its pipes may take to close before the step is settled anyway. */
 const CLOSE_WAIT_MS = 1000;
 
-// The kernel kills the process when the engine dies, even by kill -9 (prctl PR_SET_PDEATHSIG).
-const SETPRIV = isOnPath('setpriv') ? ['setpriv', '--pdeathsig', 'KILL', '--'] : [];
+let setpriv: string[] | undefined;
+
+/**
+ * The kernel kills the process when the engine dies, even by kill -9 (prctl PR_SET_PDEATHSIG),
+ * with util-linux's setpriv when it has --pdeathsig (2.33 on); checked once, on first use.
+ */
+function pdeathsigPrefix(): string[] {
+  if (setpriv === undefined) {
+    const help = isOnPath('setpriv') ? spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '' : '';
+    setpriv = help.includes('--pdeathsig') ? ['setpriv', '--pdeathsig', 'KILL', '--'] : [];
+  }
+  return setpriv;
+}
 
 interface Current {
   write: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
@@ -72,7 +83,7 @@ export class LinesProcess {
   private readonly closed: Promise<void>;
 
   constructor(private readonly spec: ProcessSpec) {
-    const [cmd, ...args] = [...SETPRIV, ...spec.argv];
+    const [cmd, ...args] = [...pdeathsigPrefix(), ...spec.argv];
     this.child = spawn(cmd!, args, { cwd: spec.cwd, env: spec.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const pid = this.child.pid;
     if (pid !== undefined) spec.onGroup?.(pid, true);
