@@ -8,6 +8,7 @@ import { runB1 } from './lib/b1.js';
 import { runB2 } from './lib/b2.js';
 import { runB3 } from './lib/b3.js';
 import { runB4 } from './lib/b4.js';
+import { b6Markdown, runB6 } from './lib/b6.js';
 import { b7Markdown, runB7, withB7 } from './lib/b7.js';
 import { b8Markdown, runB8 } from './lib/b8.js';
 import { have, machine } from './lib/machine.js';
@@ -28,11 +29,11 @@ for (const tool of ['make', 'openssl', 'xargs', 'split', 'tr', 'wc']) if (!have(
 const m = machine();
 log(`${m.cores} cores, Node ${m.node}, Linux ${m.kernel}; ${JSON.stringify(o)}`);
 const results = [];
-const benches = { B1: runB1, B2: runB2, B3: runB3, B4: runB4, B7: runB7, B8: runB8 };
+const benches = { B1: runB1, B2: runB2, B3: runB3, B4: runB4, B6: runB6, B7: runB7, B8: runB8 };
 // A benchmark that fails (a contender's wrong output, an engine error) is reported, and the others still run.
 let failed = 0;
 try {
-  for (const b of ['B1', 'B3', 'B2', 'B4', 'B7', 'B8']) {
+  for (const b of ['B1', 'B3', 'B2', 'B4', 'B6', 'B7', 'B8']) {
     if (!o.only.includes(b)) continue;
     try {
       results.push(...(await benches[b](o, work, log)));
@@ -43,10 +44,10 @@ try {
     }
   }
 } finally {
-  if (!o.keep) for (const d of ['b1', 'b2', 'b4', 'b7', 'b8']) rmSync(join(work, d), { recursive: true, force: true });
+  if (!o.keep) for (const d of ['b1', 'b2', 'b4', 'b6', 'b7', 'b8']) rmSync(join(work, d), { recursive: true, force: true });
 }
-// B8's section goes where B7's does: before the targets.
-const text = withB7(withB7(markdown(o, m, results, notes), b7Markdown(o, results)), b8Markdown(o, results));
+// B6's and B8's sections go where B7's does: before the targets.
+const text = withB7(withB7(withB7(markdown(o, m, results, notes), b6Markdown(o, results)), b7Markdown(o, results)), b8Markdown(o, results));
 writeFileSync(o.out, text);
 console.log(`\n${text}`);
 log(`written to ${o.out}`);

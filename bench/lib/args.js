@@ -1,12 +1,13 @@
 import { availableParallelism } from 'node:os';
 
-export const ALL = ['B1', 'B2', 'B3', 'B4', 'B7', 'B8'];
+export const ALL = ['B1', 'B2', 'B3', 'B4', 'B6', 'B7', 'B8'];
 
 const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
   --n N              B1/B3: lines in the input file, so 2N+1 script runs (default 20000)
   --big-mib M        B2, B8: size of the big file in MiB (default 1024)
   --pending P        B4: pending steps in the generated db (default 1000000)
   --b4-seconds S     B4: let the engine run this long after its first step, then SIGINT (default 3)
+  --b6-steps S       B6: steps of the Python task with a 0.3 s start-up, one-shot and protocol = "lines" (default 2000)
   --b7-files F       B7: files in the input directory given again (default 50000)
   --repeat R         runs of each contender, alternating (default 3)
   --only B1,B3       run only these benchmarks (default all)
@@ -16,7 +17,7 @@ const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
                      after '+', e.g. spawner,execa,execa+smallcopy
   --out FILE         where the markdown results go (default bench/RESULTS.md)
   --keep             keep bench/work/ (default: big files and dbs removed at the end)
-Environment: BENCH_N, BENCH_BIG_MIB, BENCH_PENDING, BENCH_B7_FILES, BENCH_REPEAT, BENCH_ONLY, BENCH_JOBS, BENCH_EXECUTORS.`;
+Environment: BENCH_N, BENCH_BIG_MIB, BENCH_PENDING, BENCH_B6_STEPS, BENCH_B7_FILES, BENCH_REPEAT, BENCH_ONLY, BENCH_JOBS, BENCH_EXECUTORS.`;
 
 export function parseBenchArgs(argv, env = process.env) {
   const o = {
@@ -24,6 +25,7 @@ export function parseBenchArgs(argv, env = process.env) {
     bigMib: num(env.BENCH_BIG_MIB, 1024),
     pending: num(env.BENCH_PENDING, 1_000_000),
     b4Seconds: num(env.BENCH_B4_SECONDS, 3),
+    b6Steps: num(env.BENCH_B6_STEPS, 2000),
     b7Files: num(env.BENCH_B7_FILES, 50_000),
     repeat: num(env.BENCH_REPEAT, 3),
     only: list(env.BENCH_ONLY) ?? ALL,
@@ -40,6 +42,7 @@ export function parseBenchArgs(argv, env = process.env) {
       case 'big-mib': o.bigMib = num(value()); break;
       case 'pending': o.pending = num(value()); break;
       case 'b4-seconds': o.b4Seconds = num(value()); break;
+      case 'b6-steps': o.b6Steps = num(value()); break;
       case 'b7-files': o.b7Files = num(value()); break;
       case 'repeat': o.repeat = num(value()); break;
       case 'only': o.only = list(value()).map((b) => b.toUpperCase()); break;

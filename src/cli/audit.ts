@@ -21,6 +21,7 @@ export const command: Command = {
     'Steps run in scratch directories outside the db, with the environment a run gives them; nothing is written to',
     '  the db or the store. A step whose outputs differ (bytes, or names) from those recorded, or that fails now, is',
     '  listed: the task is not deterministic, and its cached results are one draw of several.',
+    'A protocol = "lines" task\'s steps each run in a fresh process: state a process kept between steps shows here.',
     'Exit codes: 0 every re-run step reproduced its outputs; 1 a difference; 2 usage, manifest or db error.',
   ],
   async run(args, io) {

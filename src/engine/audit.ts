@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import { hashFile } from '../store/hash-file.js';
 import { inputDirNames, parseListingLine } from '../store/listing.js';
 import { objectRelPath } from '../store/object-path.js';
+import { runLinesAside } from './lines/audit-lines.js';
 import { safeBasename } from './step-input.js';
 
 export interface AuditStep {
@@ -82,7 +83,9 @@ async function rerun(db: Database.Database, o: AuditOptions, spec: TaskSpec, ste
       lines.forEach((l, i) => copyFileSync(objectPath(l.hash), join(dir, 'gathered', names[i]!)));
       env.INPUT_DIR = join(dir, 'gathered');
     }
-    const error = await runScript(spec, dir, o, env);
+    const error = spec.protocol === 'lines'
+      ? await runLinesAside(spec, o.manifest.dir, env, dir, spec.timeout === null ? o.timeoutMs : spec.timeout * 1000)
+      : await runScript(spec, dir, o, env);
     if (error !== null) return { stepId, differs: [], error };
     const now = new Map<string, string>();
     for (const f of listFiles(join(dir, 'out'), '')) now.set(f, (await hashFile(join(dir, 'out', f))).hash);

@@ -9,6 +9,8 @@ import type { InputLink, InputVerdict } from '../store/input-links.js';
 import type { LocalObjectStore } from '../store/object-store.js';
 import { BAD_OUTPUT_KINDS, BadOutputError, collectOutputs, type StoredOutput } from './collect-outputs.js';
 import type { Collected, Executor, SpawnResult } from './executor.js';
+import type { LinesPool } from './lines/lines-pool.js';
+import { runLinesStep } from './lines/run-lines-step.js';
 import { echoTo, tailOf } from './log-text.js';
 import { passes, type TaskPlan } from './plan.js';
 import { fillInputDir, safeBasename } from './step-input.js';
@@ -31,6 +33,8 @@ export interface StepContext {
   stop: AbortSignal;
   /** Told when a step's script starts (+1) and when it ends (-1): what is running, as opposed to queued. */
   scripts?: (taskId: number, delta: 1 | -1) => void;
+  /** The long-lived processes of protocol = "lines" tasks (lines/lines-pool.ts). */
+  lines?: LinesPool;
 }
 
 export interface RunnableStep extends LeafStep {
@@ -121,7 +125,10 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       // A full disk or a missing object while setting up fails this step, not the run.
       return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
     }
-    const { spawned, logSize } = await spawn(ctx, step, slot, prepared, links, signal);
+    // protocol = "lines": a request to a long-lived process instead of a script run; the rest is the same.
+    const { spawned, logSize, failure } = step.plan.spec.protocol === 'lines'
+      ? await runLinesStep({ ...ctx, lines: ctx.lines! }, step, slot, prepared.env, signal)
+      : { ...(await spawn(ctx, step, slot, prepared, links, signal)), failure: undefined };
     onExited();
     // Checked whatever became of the script (killed, failed, interrupted): a damaged object must leave the store.
     const c = spawned.collected;
@@ -135,7 +142,7 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     }
     if (spawned.aborted && !spawned.timedOut) return { kind: 'interrupted', step };
 
-    let error = failureOf(spawned, step.plan.spec.timeout) ?? unchecked;
+    let error = (failure === undefined ? failureOf(spawned, step.plan.spec.timeout) : failure) ?? unchecked;
     // A Ctrl-C reaches the whole terminal process group: a script caught between fork and
     // setsid dies of it, possibly before the engine's own handler has run. A failure during an
     // interrupt is not the script's: the step goes back to pending.

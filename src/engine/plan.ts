@@ -31,6 +31,7 @@ export function taskVersionInputs(manifest: Manifest): TaskVersionInput[] {
     definition: canonicalJson({
       script: t.script, shell: t.shell, env: t.env, stdout: t.stdout,
       files: t.files.length > 0 ? Object.fromEntries(t.files.map((f) => [f.path, f.hash])) : undefined,
+      protocol: t.protocol === 'lines' ? 'lines' : undefined,
     }),
   }));
 }

@@ -13,7 +13,8 @@ import { InputStatCache } from '../store/input-cache.js';
 import type { EdgeInput } from '../store/metadata-store.js';
 import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './plan.js';
 import { killLeftovers } from './running-scripts.js';
-import { ProcessGroups } from './process-groups.js';
+import { LinesPool } from './lines/lines-pool.js';
+import { KILL_GRACE_MS, ProcessGroups } from './process-groups.js';
 import { newSummary, runExitCode, summaryJson, type RunSummary } from './run-summary.js';
 import { Scheduler, type ProgressSnapshot } from './scheduler.js';
 import { WorkSlots } from './work-slots.js';
@@ -117,12 +118,15 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       summary.halted = why;
       halt.abort();
     });
+    const lines = o.manifest.tasks.some((t) => t.protocol === 'lines')
+      ? new LinesPool({ groups, parallel: o.parallel, tmpDir: store.tmpDir, manifestDir: o.manifest.dir, graceMs: KILL_GRACE_MS, stop })
+      : undefined;
     const scheduler = new Scheduler({
       meta,
       store,
       ctx: {
         store, executor, slots, manifestDir: o.manifest.dir,
-        echo: o.echo, stop,
+        echo: o.echo, stop, lines,
       },
       plans,
       edges: graph.edges,
@@ -137,6 +141,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       await scheduler.run();
     } finally {
       executor.close?.();
+      await lines?.close();
       slots.close();
     }
     await countMergesAndCuts(meta, plans, graph.edges, linkedTo, summary);

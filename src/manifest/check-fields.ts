@@ -129,6 +129,11 @@ export function checkGather(v: unknown, report: Report): boolean | undefined {
   return v;
 }
 
+export function checkProtocol(v: unknown, report: Report): 'oneshot' | 'lines' | undefined {
+  if (v === 'oneshot' || v === 'lines') return v;
+  return void report(`must be "oneshot" (a process per step, the default) or "lines" (one long-lived process fed a JSON line per step), got ${describeValue(v)}`);
+}
+
 export function checkEnv(v: unknown, report: Report): Record<string, string> | undefined {
   if (!isTable(v)) return void report(`must be a table of strings, like { LC_ALL = "C" }, got ${describeValue(v)}`);
   let ok = true;

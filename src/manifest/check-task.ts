@@ -1,6 +1,6 @@
 import {
   checkEnv, checkFiles, checkGather, checkInputs, checkMatch, checkName, checkPositiveInteger, checkRetries, checkScript,
-  checkShell, checkStdout, checkTimeout, type Report,
+  checkProtocol, checkShell, checkStdout, checkTimeout, type Report,
 } from './check-fields.js';
 import { describeValue, isTable } from './describe-value.js';
 import { didYouMean } from './suggest.js';
@@ -23,6 +23,7 @@ export interface TaskDraft {
   shell?: string[];
   stdout?: string;
   gather?: boolean;
+  protocol?: 'oneshot' | 'lines';
   /** The well-formed `files` patterns; expanded by load. */
   files?: string[];
   maxRounds?: number;
@@ -43,6 +44,7 @@ const FIELDS = {
   shell: (d: TaskDraft, v: unknown, r: Report) => void (d.shell = checkShell(v, r)),
   stdout: (d: TaskDraft, v: unknown, r: Report) => void (d.stdout = checkStdout(v, r)),
   gather: (d: TaskDraft, v: unknown, r: Report) => void (d.gather = checkGather(v, r)),
+  protocol: (d: TaskDraft, v: unknown, r: Report) => void (d.protocol = checkProtocol(v, r)),
   files: (d: TaskDraft, v: unknown, r: Report) => void (d.files = checkFiles(v, r)),
   max_rounds: (d: TaskDraft, v: unknown, r: Report) => void (d.maxRounds = checkPositiveInteger(v, r)),
 } as const;
@@ -70,5 +72,8 @@ export function checkTask(raw: unknown, index: number, reportFor: (label: string
   }
   if (!('name' in raw)) report('name', `missing: every task needs a name (task ${index + 1} in the file)`);
   if (!('script' in raw)) report('script', 'missing: every task needs a script');
+  if (draft.protocol === 'lines' && draft.stdout !== undefined) {
+    report('stdout', 'cannot be used with protocol = "lines": the process\'s stdout carries its replies (write the file into output_dir instead)');
+  }
   return draft;
 }

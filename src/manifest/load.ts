@@ -104,6 +104,7 @@ function toSpec(d: TaskDraft, drafts: readonly TaskDraft[], lines: TomlLines, fi
     shell: d.shell ?? [...DEFAULT_SHELL],
     stdout: d.stdout ?? null,
     gather: d.gather ?? false,
+    protocol: d.protocol ?? 'oneshot',
     files,
     maxRounds: d.maxRounds ?? DEFAULT_MAX_ROUNDS,
     line: lines.taskHeaders.length === drafts.length ? lines.taskHeaders[d.index]! : null,

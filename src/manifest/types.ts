@@ -20,6 +20,11 @@ export interface TaskSpec {
   stdout: string | null;
   gather: boolean;
   /**
+   * How the script is run: "oneshot" (default), a process per step; "lines", one long-lived process
+   * per concurrency slot, fed one JSON line per step on stdin (src/engine/lines/).
+   */
+  protocol: Protocol;
+  /**
    * The files the script uses (`files` globs expanded at load): paths relative to the manifest's
    * directory, "/"-separated, sorted, each with the SHA-256 of its bytes. Part of the version.
    */
@@ -31,6 +36,8 @@ export interface TaskSpec {
   /** Position in the file, 0-based. */
   index: number;
 }
+
+export type Protocol = 'oneshot' | 'lines';
 
 export interface TaskFile {
   path: string;

@@ -29,8 +29,13 @@ export function canonicalJson(value: unknown): string {
  * task without `files` keeps the version it had before `files` existed.
  */
 export function taskVersion(t: TaskSpec): string {
-  const identity = { script: t.script, shell: t.shell, env: t.env, stdout: t.stdout, files: filesOf(t) };
+  const identity = { script: t.script, shell: t.shell, env: t.env, stdout: t.stdout, files: filesOf(t), protocol: protocolOf(t) };
   return createHash('sha256').update(canonicalJson(identity)).digest('hex');
+}
+
+/** `protocol` as it enters a version: only "lines"; the default leaves existing versions as they were. */
+export function protocolOf(t: Pick<TaskSpec, 'protocol'>): 'lines' | undefined {
+  return t.protocol === 'lines' ? 'lines' : undefined;
 }
 
 /** `files` as it enters a version: {path: sha256}, or undefined (left out) when there are none. */

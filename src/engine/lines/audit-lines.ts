@@ -1,0 +1,31 @@
+import { closeSync, openSync } from 'node:fs';
+import type { TaskSpec } from '../../manifest/index.js';
+import { KILL_GRACE_MS } from '../process-groups.js';
+import { encodeRequest, requestFromEnv } from './codec.js';
+import { LinesProcess } from './lines-process.js';
+import { processArgv, withHelper } from './process-setup.js';
+
+/**
+ * audit's re-run of a step of a protocol = "lines" task: a fresh process that gets this one
+ * request, then EOF. A process that kept state between steps in the run answers differently
+ * here, and audit reports the outputs that differ. Returns why it failed, or null.
+ */
+export async function runLinesAside(
+  spec: TaskSpec, cwd: string, env: Record<string, string>, dir: string, timeoutMs: number,
+): Promise<string | null> {
+  const log = openSync(`${dir}/log`, 'w');
+  const proc = new LinesProcess({ argv: processArgv(spec, dir), cwd, env: withHelper(env), graceMs: KILL_GRACE_MS });
+  try {
+    const never = new AbortController();
+    const ex = await proc.exchange(encodeRequest(requestFromEnv(env)), { logFd: log }, timeoutMs, never.signal);
+    switch (ex.kind) {
+      case 'ok': return null;
+      case 'reported': return `the script reported: ${ex.error}`;
+      case 'failed': return ex.error;
+      default: return 'timed out';
+    }
+  } finally {
+    await proc.close();
+    closeSync(log);
+  }
+}
