@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { cli, cliSpawn, exited, isAlive, isEmptyDir, listObjects, openDb, waitFor, workspace } from './helpers.js';
+import { cli, cliSpawn, exited, isAlive, isEmptyDir, openDb, waitFor, workspace } from './helpers.js';
 import { existsSync, readFileSync } from 'node:fs';
 
 const one = (body, extra = '') => `[[task]]\nname = "t"\n${extra}\nscript = '''\n${body}\n'''\n`;
@@ -113,35 +113,4 @@ test('a script that floods stdout with hundreds of MB completes with bounded eng
   d.close();
   assert.equal(logSize, 300_000_000, 'the whole output is kept in the log');
   assert.ok(summary.maxRssKb < 200 * 1024, `engine peak RSS ${summary.maxRssKb} KiB`);
-});
-
-test('-durable runs the same pipeline to the same objects (fsyncing each before its commit)', async (t) => {
-  const ws = workspace(t);
-  ws.write('m.toml', one('split -l 1 "$INPUT_FILE" "$OUTPUT_DIR/l-"'));
-  ws.write('in.txt', 'a\nb\nc\n');
-  const plain = cli(['-manifest', ws.path('m.toml'), '-db', ws.path('plain'), '-input', ws.path('in.txt')]);
-  const durable = cli(['-manifest', ws.path('m.toml'), '-db', ws.path('durable'), '-input', ws.path('in.txt'), '-durable']);
-  assert.equal(plain.code, 0, plain.stderr);
-  assert.equal(durable.code, 0, durable.stderr);
-  const names = (db) => listObjects(db).map((o) => o.hash).sort();
-  assert.deepEqual(names(ws.path('durable')), names(ws.path('plain')));
-
-  // With strace at hand, count the fsyncs: -durable adds at least one per object (SQLite's own happen either way).
-  const { spawnSync } = await import('node:child_process');
-  const { CLI } = await import('./helpers.js');
-  const count = (db, extra) => {
-    const trace = ws.path(`${db}.strace`);
-    const r = spawnSync('strace', ['-f', '-e', 'trace=fsync,fdatasync', '-o', trace, process.execPath, CLI,
-      '-manifest', ws.path('m.toml'), '-db', ws.path(db), '-input', ws.path('in.txt'), ...extra], { encoding: 'utf8' });
-    if (r.error || r.status !== 0) return null;
-    return ws.read(`${db}.strace`).split('\n').filter((l) => /\bf(data)?sync\(/.test(l) && !/resumed|unfinished/.test(l)).length;
-  };
-  const durableSyncs = count('durable2', ['-durable']);
-  if (durableSyncs === null) {
-    t.diagnostic('strace not available: fsync count not checked');
-    return;
-  }
-  const objects = listObjects(ws.path('durable2')).length;
-  const plainSyncs = count('plain2', []);
-  assert.ok(durableSyncs >= plainSyncs + objects, `${durableSyncs} fsyncs with -durable, ${plainSyncs} without, ${objects} objects`);
 });

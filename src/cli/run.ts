@@ -25,7 +25,7 @@ export const command: Command = {
     task: { type: 'list', value: 'NAME', help: "run only this task's steps" },
     force: { type: 'list', value: 'NAME', help: "run this task's current steps again although they are done (outputs that differ replace the old ones)" },
     'dry-run': { type: 'bool', help: 'say what a run would do now, per task and why (-n); write nothing' },
-    durable: { type: 'bool', help: 'fsync every object before the commit that names it (power-loss safety)' },
+    durable: { type: 'bool', help: 'fsync each object and its directories before the commit that names it, and each commit (power-loss safety)' },
     rehash: { type: 'bool', help: 'read and hash every -input file again, even those whose stat says they are unchanged' },
     report: { type: 'string', value: 'FILE.html', help: 'write a self-contained HTML report of this run (summary, timeline, durations, failures with their logs)' },
     quiet: { type: 'bool', help: 'print nothing but errors' },

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { errnoCode } from '../errors.js';
+import { faultPoint } from '../store/fault-point.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';
 import type { InputLink, InputVerdict } from '../store/input-links.js';
@@ -234,6 +235,8 @@ function fromExecutor(c: Collected, failed: string | null): Stored {
     else if (c.result === 'err') error = failureText(c.detail[1], `${c.detail[1]}: ${c.detail[2]}`, c.detail[0] === 'log' ? 'storing the log' : 'storing the outputs');
   }
   const outputs = error === null ? c.outputs : [];
+  // The helper renamed these into objects/ itself: the test hook's window before their commit.
+  for (const o of c.outputs) if (o.added) faultPoint('after-rename');
   return { error, outputs, log: c.log };
 }
 

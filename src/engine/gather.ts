@@ -11,7 +11,7 @@ import { listingLine } from '../store/listing.js';
 export async function fireGather(meta: MetadataStore, store: ObjectStore, taskId: number): Promise<GatherStep> {
   const entries = await meta.gatherListing(taskId);
   const lines = entries.map((e) => Buffer.from(listingLine(e.hash, e.name, e.fromName))).sort(Buffer.compare);
-  const put = await store.putBytes(Buffer.concat(lines));
+  const put = await store.putBytes(Buffer.concat(lines), 'in-listing');
   const from = [...new Set(entries.map((e) => e.stepId))];
   return meta.ensureGatherStep(taskId, { hash: put.hash, size: put.size, name: 'listing' }, from);
 }

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Manifest } from '../manifest/index.js';
 import { UserError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
+import { armFaultPoint } from '../store/fault-point.js';
 import { checkDbDir } from '../store/db-dir.js';
 import { DbLock } from '../store/lock.js';
 import { LocalObjectStore } from '../store/object-store.js';
@@ -47,6 +48,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   const started = Date.now();
   // Scripts run in the manifest's directory: every path handed to them must be absolute.
   const o = { ...options, dbDir: resolve(options.dbDir) };
+  armFaultPoint();
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.tasks) if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
   for (const t of o.force) if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
@@ -68,7 +70,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   try {
     mkdirSync(join(o.dbDir, 'objects'), { recursive: true });
     emptyTmp(join(o.dbDir, 'tmp'));
-    const db = openDatabase(o.dbDir, { create: true });
+    const db = openDatabase(o.dbDir, { create: true, durable: o.durable });
     meta = new SqliteMetadata(db);
     const store = new LocalObjectStore(o.dbDir, { durable: o.durable });
     // The empty object is the seed, and the log of every step that prints nothing.

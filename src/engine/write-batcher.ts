@@ -1,3 +1,4 @@
+import { faultPoint } from '../store/fault-point.js';
 import type { CommitEffect, MetadataStore, StepOutcome } from '../store/metadata-store.js';
 
 /**
@@ -83,7 +84,10 @@ export class WriteBatcher {
     this.lastFlush = now;
     this.chain = this.chain.then(async () => {
       const effect = await this.meta.commit({ claims, outcomes, now }, this.runId);
-      if (outcomes.length > 0) this.onCommitted(outcomes, effect);
+      if (outcomes.length > 0) {
+        faultPoint('after-commit');
+        this.onCommitted(outcomes, effect);
+      }
     }).catch(this.onError);
   }
 }

@@ -13,6 +13,8 @@ export interface OpenOptions {
   create?: boolean;
   /** gc, inputs rm, fsck -repair: read-write, but never migrated (only a run does that). The caller holds the lock. */
   write?: boolean;
+  /** -durable: every commit is fsynced (synchronous=FULL), so that a step reported done stays done after a power loss. */
+  durable?: boolean;
 }
 
 /**
@@ -47,7 +49,7 @@ export function openDatabase(dbDir: string, options: OpenOptions = {}): Database
       'a run, gc, inputs rm and fsck -repair need a writable db directory; the other commands only read', { cause: err });
   }
   // NORMAL in WAL mode survives any process crash; only power loss may drop the last commits.
-  db.pragma('synchronous = NORMAL');
+  db.pragma(options.durable ? 'synchronous = FULL' : 'synchronous = NORMAL');
   // Checkpoint every ~32 MiB of WAL, not 4 MiB: the hot index pages a run rewrites over and
   // over are copied back to the db file once per checkpoint (B1: 30% fewer writes).
   db.pragma('wal_autocheckpoint = 8192');

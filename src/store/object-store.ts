@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats,
+  chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
+import { DurableDirs, fsyncPath } from './durable-dirs.js';
+import { faultArmed, faultPoint, type FaultPoint } from './fault-point.js';
 import { eachChunk, hashBytes, hashFile, ONE_READ_LIMIT, readSmallFile, type FileDigest } from './hash-file.js';
 import { InputLinks } from './input-links.js';
 import { objectRelPath, objectShardDir } from './object-path.js';
@@ -23,7 +25,8 @@ export interface ObjectStore {
   adopt(tmpFile: string): Promise<PutResult>;
   /** Copy an outside file in, hashing while it streams. */
   ingest(srcFile: string): Promise<PutResult>;
-  putBytes(bytes: Buffer | string): Promise<PutResult>;
+  /** `fault`: the test hook point reached halfway through writing the bytes (fault-point.ts). */
+  putBytes(bytes: Buffer | string, fault?: FaultPoint): Promise<PutResult>;
   stat(hash: string): Stats | undefined;
   /** A local path to read the object (never to write it). */
   pathOf(hash: string): string;
@@ -41,6 +44,8 @@ export class LocalObjectStore implements ObjectStore {
   private readonly base: string;
   /** Steps' inputs: hard links of the object files, checked after each step (input-links.ts). */
   readonly inputs: InputLinks;
+  /** -durable: the directories on each object's path, fsynced before the commit that names it. */
+  private readonly dirs: DurableDirs | null;
 
   constructor(dbDir: string, options: { durable?: boolean } = {}) {
     this.root = dbDir;
@@ -49,6 +54,7 @@ export class LocalObjectStore implements ObjectStore {
     this.objectsDir = join(dbDir, 'objects');
     this.durable = options.durable ?? false;
     this.inputs = new InputLinks(this);
+    this.dirs = this.durable ? new DurableDirs(this.base) : null;
   }
 
   pathOf(hash: string): string {
@@ -90,6 +96,11 @@ export class LocalObjectStore implements ObjectStore {
     // INPUT_FILE: it must go by unlink; a rename onto the same inode would leave it there.
     if (existing && existing.size === digest.size) {
       unlinkSync(tmpFile);
+      // Perhaps written by a run without -durable: its bytes and its name go to disk before this commit names it.
+      if (this.dirs) {
+        fsyncPath(final);
+        this.dirs.settle(objectShardDir(digest.hash), false);
+      }
       return { ...digest, added: false };
     }
     // A missing object, or a damaged one (wrong size) that these verified bytes now repair.
@@ -100,7 +111,8 @@ export class LocalObjectStore implements ObjectStore {
       else fsyncPath(tmpFile);
     }
     renameSync(tmpFile, final);
-    if (this.durable) fsyncPath(dirname(final));
+    faultPoint('after-rename');
+    this.dirs?.settle(objectShardDir(digest.hash), true);
     return { ...digest, added: true };
   }
 
@@ -138,11 +150,12 @@ export class LocalObjectStore implements ObjectStore {
     return this.place(tmp, { hash: h.digest('hex'), size }, null);
   }
 
-  async putBytes(bytes: Buffer | string): Promise<PutResult> {
+  async putBytes(bytes: Buffer | string, fault?: FaultPoint): Promise<PutResult> {
     const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
     const tmp = this.tmpName('put');
     try {
-      writeFileSync(tmp, buf, { flag: 'wx' });
+      if (fault !== undefined && faultArmed(fault)) writeWithFault(tmp, buf, fault);
+      else writeFileSync(tmp, buf, { flag: 'wx' });
     } catch (err) {
       unlinkQuiet(tmp);
       throw err;
@@ -151,10 +164,14 @@ export class LocalObjectStore implements ObjectStore {
   }
 }
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
+/** The test hook's slow path: half the bytes, the fault point, the other half. */
+function writeWithFault(tmp: string, buf: Buffer, fault: FaultPoint): void {
+  const fd = openSync(tmp, 'wx');
   try {
-    fsyncSync(fd);
+    const half = buf.length >> 1;
+    for (let off = 0; off < half;) off += writeSync(fd, buf, off, half - off);
+    faultPoint(fault);
+    for (let off = half; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off);
   } finally {
     closeSync(fd);
   }

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { faultPoint } from './fault-point.js';
 import { EMPTY_HASH } from './object-path.js';
 import { CREATED_LISTED } from './metadata-store.js';
 import { CURRENT_STEPS_CTE } from './schema.js';
@@ -337,6 +338,7 @@ export class SqliteMetadata implements MetadataStore {
       // Every step done so far has flowed along the current edges (at a reconcile, or just now
       // at its commit): the next run's reconcile need not look at any of them again.
       if (this.doneSeq !== undefined) for (const key of this.markedEdges) this.s.setMark.run(key, this.doneSeq);
+      if (outcomes.length > 0) faultPoint('in-commit');
     }).immediate();
     return effect;
   }

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const sources = ['spawner.c', 'collect.c', 'sha256.c'].map((f) => fileURLToPath(new URL(`../../../src/engine/native/${f}`, import.meta.url)));
+const sources = ['spawner.c', 'collect.c', 'sha256.c', 'fsync-path.c'].map((f) => fileURLToPath(new URL(`../../../src/engine/native/${f}`, import.meta.url)));
 const target = fileURLToPath(new URL('./task-pipeline-spawner', import.meta.url));
 // CC may carry flags of its own ("gcc -m64"), as make allows.
 const [cc, ...ccFlags] = (process.env.CC ?? 'cc').trim().split(/\s+/);

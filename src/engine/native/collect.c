@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fsync-path.h"
 #include "sha256.h"
 
 struct file { char *path; char *name; off_t size; };
@@ -196,6 +197,7 @@ static int store_file(const char *path, const char *objects, int durable, char h
   if (!fresh) {
     struct stat st;
     if (stat(final, &st) == 0 && st.st_size == (off_t)n) {
+      if (durable && (durable_fsync(final) != 0 || durable_settle(objects, hash, 0) != 0)) goto fail;
       close(fd);
       *added = 0;
       return unlink(path);
@@ -208,6 +210,7 @@ static int store_file(const char *path, const char *objects, int durable, char h
   fd = -1;
   if (rename(path, final) != 0) return -1;
   if (durable && fsync_path(shard) != 0) return -1;
+  if (durable && durable_settle(objects, hash, 0) != 0) return -1;
   *added = 1;
   return 0;
 fail:;
