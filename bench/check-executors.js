@@ -46,7 +46,7 @@ for (const [name, argv, o] of cases) {
 }
 await new Promise((r) => setTimeout(r, 300));
 let leaked = false;
-try { readFileSync(join(dir, 'leak')); leaked = true; } catch {}
+try { readFileSync(join(dir, 'leak')); leaked = true; } catch { /* no leak file: nothing survived */ }
 console.log(leaked ? 'DIFF  a daemonised child survived' : 'same  no daemonised child survived');
 spawner.close();
 rmSync(dir, { recursive: true, force: true });

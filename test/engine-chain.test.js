@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { cli, countLines, isEmptyDir, listObjects, objectPath, openDb, sha256, workspace } from './helpers.js';
+import { cli, isEmptyDir, listObjects, objectPath, openDb, sha256, workspace } from './helpers.js';
 import { linesOf } from './helpers.js';
 
 // Every script appends "task input" to $RUNS, so a test can count what really ran.

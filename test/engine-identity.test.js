@@ -4,7 +4,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { cli, linesOf, sha256, workspace } from './helpers.js';
 
 const run = (ws, ...extra) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-parallel', '2', ...extra], { env: { RUNS: ws.path('runs') } });

@@ -1,6 +1,7 @@
 // `serve` and `-report` in a real browser (Debian's chromium driven by playwright-core): follow
 // task -> step -> object -> lineage by clicking, watch a run move on the overview, open a report;
 // hostile bytes and names stay text. Screenshots are left in a temp dir, whose path is printed.
+/* global window -- page.evaluate runs these functions in the browser */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';

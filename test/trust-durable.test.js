@@ -140,7 +140,7 @@ function fsyncedObjects(trace, db) {
 for (const [executor, env] of [['the C helper (or its fallback)', {}], ['execa', { TASK_PIPELINE_EXECUTOR: 'execa' }]]) {
   test(`-durable through ${executor}: objects, new shards and their parents are fsynced before the commit that names them`, async (t) => {
     if (!hasStrace) return t.skip('strace is not installed: the order of fsyncs is not checked (.ci/run installs it)');
-    const { ws, dir, args } = setup(t);
+    const { dir, args } = setup(t);
     const trace = traced(join(dir, 'durable.strace'), args('durable', '-input', join(dir, 'in'), '-durable'), env);
     const db = join(dir, 'durable');
     assert.deepEqual(durableGaps(trace, db), []);

@@ -127,5 +127,5 @@ function escapeRegex(c: string): string {
 }
 
 function escapeClassChar(c: string): string {
-  return /[\\\]\[^-]/.test(c) ? `\\${c}` : c;
+  return /[\\\][^-]/.test(c) ? `\\${c}` : c;
 }
