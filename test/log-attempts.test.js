@@ -61,7 +61,7 @@ test('log -attempt N prints that attempt\'s output and says which; an attempt th
   assert.equal(none.stderr, `task-pipeline: log: step ${id} has no attempt 4: it has had 3 (recorded: 1, 2, 3)\n`);
   const zero = cli(['log', '-db', ws.db, String(id), '-attempt', '0']);
   assert.equal(zero.code, 2);
-  assert.equal(zero.stderr, 'task-pipeline: log: -attempt takes a positive integer, not 0\n');
+  assert.equal(zero.stderr, 'task-pipeline: log: -attempt must be a positive integer, not "0"\n');
   const both = cli(['log', '-db', ws.db, String(id), '-attempt', '1', '-json']);
   assert.equal(both.code, 2);
   assert.equal(both.stderr, 'task-pipeline: log: -json prints no output, so -attempt has nothing to choose (every attempt is in the JSON)\n');

@@ -31,7 +31,6 @@ export const command: Command = {
     const [id, extra] = args.positionals;
     if (id === undefined || extra !== undefined) throw new UserError('EUSAGE', "log: give one STEP_ID; see 'task-pipeline log --help'");
     const wanted = args.flags.attempt as number | undefined;
-    if (wanted !== undefined && wanted < 1) throw new UserError('EUSAGE', `log: -attempt takes a positive integer, not ${wanted}`);
     if (wanted !== undefined && args.flags.json) {
       throw new UserError('EUSAGE', 'log: -json prints no output, so -attempt has nothing to choose (every attempt is in the JSON)');
     }

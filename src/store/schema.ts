@@ -215,7 +215,7 @@ const MIGRATIONS: string[] = [
   INSERT INTO attempt(step_id, attempt, run_id, status, started_at, ended_at, exit_code, error, timed_out, log_hash)
     SELECT id, attempts, CASE WHEN started_at <= finished_at THEN run_id END,
            CASE WHEN error IS NULL THEN 'done' ELSE 'failed' END, CASE WHEN started_at <= finished_at THEN started_at END,
-           finished_at, exit_code, error, error GLOB 'timed out after *', log_hash
+           finished_at, exit_code, error, coalesce(error GLOB 'timed out after *', 0), log_hash
       FROM step WHERE attempts > 0 AND finished_at IS NOT NULL;
   `,
 ];
