@@ -67,7 +67,8 @@ function attemptLines(s: LogView): string[] {
   }
   if (rows.length > 0) lines.push('', table(['attempt', 'run', 'started', 'duration', 'CPU user + sys', 'peak RSS', 'result'], rows));
   if (first > 1) {
-    lines.push(`(${first === 2 ? 'attempt 1 was' : `attempts 1 to ${first - 1} were`} not recorded: ${first === 2 ? 'it' : 'they'} ran before this db kept every attempt)`);
+    const which = first === 2 ? 'attempt 1 was not recorded: it' : `attempts 1 to ${first - 1} were not recorded: they`;
+    lines.push(`(${which} ran before this db kept every attempt)`);
   }
   return lines;
 }
