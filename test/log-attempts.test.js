@@ -3,7 +3,8 @@
 // say), the output of the latest or of -attempt N; -json carries them; status sums the cost.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cli, openDb, sha256, workspace } from './helpers.js';
+import { rmSync } from 'node:fs';
+import { cli, objectPath, openDb, sha256, workspace } from './helpers.js';
 
 // Fails with exit code 10 + n on its n-th try until the third: a state file outside the db counts.
 const FLAKY = `
@@ -113,6 +114,21 @@ script = '[ -e "$READY" ] || { echo "not ready" >&2; exit 4; }; echo go > "$OUTP
   // The earlier attempt's log is referenced: gc keeps it.
   assert.equal(cli(['gc', '-db', ws.db]).code, 0);
   assert.equal(cli(['log', '-db', ws.db, '1', '-attempt', '1']).stdout, again.stdout);
+});
+
+test('fsck names a missing earlier attempt\'s log; -repair drops it, and log says none is stored', async (t) => {
+  const { ws, id } = await flakyDb(t);
+  const first = sha256('try 1\n');
+  rmSync(objectPath(ws.db, first));
+  const check = cli(['fsck', '-db', ws.db]);
+  assert.equal(check.code, 1);
+  assert.match(check.stdout, new RegExp(`^missing   ${first}: no file at \\S+; named by earlier attempt log, object row$`, 'm'));
+  assert.equal(cli(['fsck', '-db', ws.db, '-repair']).code, 0);
+  const log = cli(['log', '-db', ws.db, String(id), '-attempt', '1']);
+  assert.equal(log.code, 0, log.stderr);
+  assert.ok(log.stdout.startsWith(`--- step ${id} ---\n`), log.stdout);
+  assert.match(log.stdout, /^log: +\(none stored\)$/m);
+  assert.equal(JSON.parse(cli(['log', '-db', ws.db, String(id), '-json']).stdout).attempts[0].log, null);
 });
 
 test('log of an unknown step id is one line on stderr, exit 2', async (t) => {
