@@ -5,6 +5,7 @@ import type { ListingEntry } from './listing.js';
  * commit a finished step with its outputs and links. Asynchronous in shape so that a
  * networked implementation (PostgreSQL) can stand behind it; SQLite is the first.
  */
+
 export type StepStatus = 'pending' | 'running' | 'done' | 'failed';
 
 export interface TaskVersionInput {
@@ -115,7 +116,6 @@ export interface CommitEffect {
   /** Per task id, items that reached a step another current step already feeds (equal name and bytes). */
   merged: Map<number, number>;
 }
-
 
 export interface GatherStep {
   stepId: number;
