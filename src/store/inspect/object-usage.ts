@@ -7,7 +7,6 @@ import { COUNT_CAP } from './count-cap.js';
 import type { FoundObject } from './find-object.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
 
-
 export interface Produced extends StepRef {
   /** The output name the step gave these bytes. */
   name: string;
