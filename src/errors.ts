@@ -14,6 +14,7 @@ export class UserError extends Error {
   }
 }
 
+/** The `code` of an error: an errno name (ENOENT) or SQLite's (SQLITE_BUSY). */
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }

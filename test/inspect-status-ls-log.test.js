@@ -79,7 +79,8 @@ test('after an edit, ls and status show only the current version; -all adds the 
   const versions = j.tasks.filter((x) => x.name === 'upper');
   assert.deepEqual(versions.map((v) => [v.current, v.done]), [[true, 2], [false, 2]]);
   assert.deepEqual(Object.keys(j.tasks[0]),
-    ['name', 'taskId', 'version', 'current', 'pending', 'running', 'done', 'failed', 'reused', 'merged', 'objects', 'bytes', 'changed']);
+    ['name', 'taskId', 'version', 'current', 'pending', 'running', 'done', 'failed', 'reused', 'merged', 'objects', 'bytes',
+     'cpuMs', 'cpuUserMs', 'cpuSysMs', 'maxRssKb', 'changed']);
 });
 
 test('status counts steps by state, reuse by the latest run, and the objects and bytes of the outputs', (t) => {

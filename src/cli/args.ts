@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import type { FlagSpec, ParsedArgs } from './command.js';
-import { nearest } from './suggest.js';
+import { nearest } from '../edit-distance.js';
 
 /**
  * Go-style and GNU-style flags alike: -db x, -db=x, --db x, --db=x. `--` ends the flags.

@@ -1,8 +1,8 @@
 import { UserError } from '../errors.js';
 import { audit } from '../engine/audit.js';
 import { loadManifest } from '../manifest/index.js';
-import { openDatabase } from '../store/database.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'audit',
@@ -35,27 +35,22 @@ export const command: Command = {
     if (!Number.isInteger(seed) || seed < 0) throw new UserError('EUSAGE', `audit: -seed takes a non-negative integer, not "${String(f.seed)}"`);
     const manifest = loadManifest(f.manifest);
     const dbDir = String(f.db);
-    const db = openDatabase(dbDir);
-    try {
-      const report = await audit(db, { manifest, dbDir, tasks: f.task as string[], sample, seed, timeoutMs: 10 * 60_000 });
-      const lines = [`audit: seed ${seed} (again with -seed ${seed})`];
-      let differ = false;
-      for (const t of report) {
-        const bad = t.steps.filter((s) => s.error !== null || s.differs.length > 0);
-        if (t.steps.length === 0) lines.push(`${t.name}: no done step of this version to re-run`);
-        else if (bad.length === 0) lines.push(`${t.name}: deterministic on ${t.steps.length}/${t.steps.length} (of ${t.done} done)`);
-        else {
-          differ = true;
-          lines.push(`${t.name}: NOT deterministic: ${bad.length} of ${t.steps.length} re-run steps differ`);
-          for (const s of bad) {
-            lines.push(`  step ${s.stepId}: ${s.error !== null ? `failed now (${s.error})` : `outputs differ: ${s.differs.join(', ')}`}`);
-          }
+    const report = await withDb(dbDir, (db) => audit(db, { manifest, dbDir, tasks: f.task as string[], sample, seed, timeoutMs: 10 * 60_000 }));
+    const lines = [`audit: seed ${seed} (again with -seed ${seed})`];
+    let differ = false;
+    for (const t of report) {
+      const bad = t.steps.filter((s) => s.error !== null || s.differs.length > 0);
+      if (t.steps.length === 0) lines.push(`${t.name}: no done step of this version to re-run`);
+      else if (bad.length === 0) lines.push(`${t.name}: deterministic on ${t.steps.length}/${t.steps.length} (of ${t.done} done)`);
+      else {
+        differ = true;
+        lines.push(`${t.name}: NOT deterministic: ${bad.length} of ${t.steps.length} re-run steps differ`);
+        for (const s of bad) {
+          lines.push(`  step ${s.stepId}: ${s.error !== null ? `failed now (${s.error})` : `outputs differ: ${s.differs.join(', ')}`}`);
         }
       }
-      io.stdout.write(`${lines.join('\n')}\n`);
-      return differ ? 1 : 0;
-    } finally {
-      db.close();
     }
+    io.stdout.write(`${lines.join('\n')}\n`);
+    return differ ? 1 : 0;
   },
 };

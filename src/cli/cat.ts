@@ -1,8 +1,8 @@
 import { errnoCode, UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { findObject } from '../store/inspect/find-object.js';
 import { copyVerified } from '../store/inspect/read-object.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'cat',
@@ -19,13 +19,7 @@ export const command: Command = {
     const [ref, extra] = args.positionals;
     if (ref === undefined || extra !== undefined) throw new UserError('EUSAGE', "cat: give one HASH or PREFIX; see 'task-pipeline cat --help'");
     const dbDir = String(args.flags.db);
-    const db = openDatabase(dbDir, {});
-    let obj;
-    try {
-      obj = findObject(db, dbDir, ref);
-    } finally {
-      db.close();
-    }
+    const obj = await withDb(dbDir, (db) => findObject(db, dbDir, ref));
     try {
       await copyVerified(dbDir, obj, io.stdout);
     } catch (err) {

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { taskOutputs } from '../store/inspect/current-outputs.js';
 import { planExport } from '../store/inspect/export-plan.js';
 import { exportOutputs, type ExportDone } from '../store/inspect/export-outputs.js';
 import { findTask } from '../store/inspect/find-task.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'export',
@@ -36,15 +36,12 @@ export const command: Command = {
     if (typeof f.task !== 'string') throw new UserError('EUSAGE', "export: -task NAME is required; see 'task-pipeline export --help'");
     if (typeof f.out !== 'string' || f.out === '') throw new UserError('EUSAGE', "export: -out DIR is required; see 'task-pipeline export --help'");
     const dbDir = String(f.db);
-    const db = openDatabase(dbDir, {});
-    let plan;
-    try {
-      const task = findTask(db, dbDir, f.task);
-      if (!task.current) throw new UserError('ENOTASK', `export: task "${task.name}" is not in the latest manifest, so it has no current outputs`);
-      plan = planExport(taskOutputs(db, task.name, false));
-    } finally {
-      db.close();
-    }
+    const task = f.task;
+    const plan = await withDb(dbDir, (db) => {
+      const found = findTask(db, dbDir, task);
+      if (!found.current) throw new UserError('ENOTASK', `export: task "${found.name}" is not in the latest manifest, so it has no current outputs`);
+      return planExport(taskOutputs(db, found.name, false));
+    });
     const done = await exportOutputs(dbDir, f.out, plan, Boolean(f.link));
     io.stdout.write(formatExport(done, f.out, f.task, Boolean(f.verbose)));
     if (f.link && done.some((d) => d.action === 'linked')) {

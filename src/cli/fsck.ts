@@ -1,11 +1,12 @@
+import type Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { join } from 'node:path';
 import { DbLock } from '../store/lock.js';
 import { repairStore, type RepairReport } from '../store/inspect/repair.js';
 import { damaged, verifyStore, type Damage } from '../store/inspect/verify.js';
-import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, type Command, type Io } from './command.js';
 import { formatBytes } from './format.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'fsck',
@@ -29,28 +30,30 @@ export const command: Command = {
     if (args.positionals.length > 0) throw new UserError('EUSAGE', `fsck: unexpected argument "${args.positionals[0]}"; see 'task-pipeline fsck --help'`);
     const dbDir = String(args.flags.db);
     // Read-only unless it repairs (under the lock).
-    const db = openDatabase(dbDir, { write: Boolean(args.flags.repair) });
-    const lock = args.flags.repair ? new DbLock(join(dbDir, 'lock')) : null;
-    try {
-      lock?.acquire();
-      const found: Damage[] = [];
-      const r = await verifyStore(db, dbDir, (d) => {
-        found.push(d);
-        io.stdout.write(`${formatDamage(d)}\n`);
-      });
-      const summary = `fsck: ${r.checked} objects checked (${formatBytes(r.bytes)}): ${r.corrupt} corrupt, ${r.missing} missing, ${r.stray} stray` +
-        `${r.writable > 0 ? `, ${r.writable} writable` : ''}${damaged(r) ? '' : '; ok'}`;
-      io.stdout.write(`${summary}\n`);
-      if (!lock || !damaged(r)) return damaged(r) ? 1 : 0;
-      const fix = repairStore(db, dbDir, found);
-      io.stdout.write(formatRepair(fix, dbDir));
-      return fix.inputs.length > 0 || fix.historyOnly.length > 0 || r.stray > 0 ? 1 : 0;
-    } finally {
-      lock?.release();
-      db.close();
-    }
+    const repair = Boolean(args.flags.repair);
+    return withDb(dbDir, (db) => check(db, dbDir, repair ? new DbLock(join(dbDir, 'lock')) : null, io), { write: repair });
   },
 };
+
+async function check(db: Database.Database, dbDir: string, lock: DbLock | null, io: Io): Promise<number> {
+  try {
+    lock?.acquire();
+    const found: Damage[] = [];
+    const r = await verifyStore(db, dbDir, (d) => {
+      found.push(d);
+      io.stdout.write(`${formatDamage(d)}\n`);
+    });
+    const summary = `fsck: ${r.checked} objects checked (${formatBytes(r.bytes)}): ${r.corrupt} corrupt, ${r.missing} missing, ${r.stray} stray` +
+      `${r.writable > 0 ? `, ${r.writable} writable` : ''}${damaged(r) ? '' : '; ok'}`;
+    io.stdout.write(`${summary}\n`);
+    if (!lock || !damaged(r)) return damaged(r) ? 1 : 0;
+    const fix = repairStore(db, dbDir, found);
+    io.stdout.write(formatRepair(fix, dbDir));
+    return fix.inputs.length > 0 || fix.historyOnly.length > 0 || r.stray > 0 ? 1 : 0;
+  } finally {
+    lock?.release();
+  }
+}
 
 function formatRepair(f: RepairReport, dbDir: string): string {
   const lines = [`repair: ${f.movedAside.length} corrupt object${f.movedAside.length === 1 ? '' : 's'} moved to ${join(dbDir, 'damaged')}; ` +

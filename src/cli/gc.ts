@@ -1,8 +1,8 @@
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { collectGarbage, type GcReport } from '../store/inspect/collect-garbage.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 import { formatBytes } from './format.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'gc',
@@ -24,13 +24,9 @@ export const command: Command = {
   async run(args, io) {
     if (args.positionals.length > 0) throw new UserError('EUSAGE', `gc: unexpected argument "${args.positionals[0]}"; see 'task-pipeline gc --help'`);
     const dbDir = String(args.flags.db);
-    const db = openDatabase(dbDir, { write: true });
-    try {
-      io.stdout.write(formatGc(collectGarbage(db, dbDir, { dryRun: Boolean(args.flags['dry-run']), history: Boolean(args.flags.history) })));
-      return 0;
-    } finally {
-      db.close();
-    }
+    const options = { dryRun: Boolean(args.flags['dry-run']), history: Boolean(args.flags.history) };
+    io.stdout.write(formatGc(await withDb(dbDir, (db) => collectGarbage(db, dbDir, options), { write: true })));
+    return 0;
   },
 };
 

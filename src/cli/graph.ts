@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import { loadManifest, type Manifest } from '../manifest/index.js';
 import { COMMON_FLAGS, type Command } from './command.js';
-import { nearest } from './suggest.js';
+import { nearest } from '../edit-distance.js';
 
 const FORMATS = ['mermaid', 'dot'];
 

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { DbLock } from '../store/lock.js';
 import { retireInputs, runInputs } from '../store/inspect/run-inputs.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes, table } from './format.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'inputs',
@@ -29,40 +29,36 @@ export const command: Command = {
     const [sub, ...rest] = args.positionals;
     if (sub === 'rm') {
       if (rest.length === 0) throw new UserError('EUSAGE', "inputs rm: name the inputs to retire (NAME or GLOB...); see 'task-pipeline inputs --help'");
-      const db = openDatabase(dbDir, { write: true });
-      // Retiring changes what a run computes: never beside a running engine.
-      const lock = new DbLock(join(dbDir, 'lock'));
-      try {
-        lock.acquire();
-        const retired = retireInputs(db, rest);
-        for (const name of retired) io.stdout.write(`retired ${name}\n`);
-        io.stdout.write(`inputs rm: ${retired.length} input${retired.length === 1 ? '' : 's'} retired; the next run drops their results from the current graph\n`);
-        return 0;
-      } finally {
-        lock.release();
-        db.close();
-      }
+      const retired = await withDb(dbDir, (db) => {
+        // Retiring changes what a run computes: never beside a running engine.
+        const lock = new DbLock(join(dbDir, 'lock'));
+        try {
+          lock.acquire();
+          return retireInputs(db, rest);
+        } finally {
+          lock.release();
+        }
+      }, { write: true });
+      for (const name of retired) io.stdout.write(`retired ${name}\n`);
+      io.stdout.write(`inputs rm: ${retired.length} input${retired.length === 1 ? '' : 's'} retired; the next run drops their results from the current graph\n`);
+      return 0;
     }
     if (sub !== undefined) throw new UserError('EUSAGE', `inputs: unexpected argument "${sub}" (the one subcommand is rm); see 'task-pipeline inputs --help'`);
-    const db = openDatabase(dbDir, {});
-    try {
-      const all = Boolean(args.flags.all);
-      if (args.flags.json) {
-        io.stdout.write(`${JSON.stringify([...runInputs(db, all)], null, 2)}\n`);
-        return 0;
-      }
-      const rows = [...runInputs(db, all)].map((i) => {
-        const row = [i.name, i.hash.slice(0, 12), i.size === null ? '?' : formatBytes(i.size), `run ${i.run}`];
-        return all ? [...row, i.current ? 'current' : i.retired ?? ''] : row;
-      });
-      if (rows.length === 0) {
-        io.stdout.write(`no ${all ? '' : 'current '}run inputs (give some with -input PATH)\n`);
-        return 0;
-      }
-      io.stdout.write(`${table(all ? ['name', 'hash', 'size', 'added by', 'state'] : ['name', 'hash', 'size', 'added by'], rows)}\n`);
+    const all = Boolean(args.flags.all);
+    const inputs = await withDb(dbDir, (db) => [...runInputs(db, all)]);
+    if (args.flags.json) {
+      io.stdout.write(`${JSON.stringify(inputs, null, 2)}\n`);
       return 0;
-    } finally {
-      db.close();
     }
+    const rows = inputs.map((i) => {
+      const row = [i.name, i.hash.slice(0, 12), i.size === null ? '?' : formatBytes(i.size), `run ${i.run}`];
+      return all ? [...row, i.current ? 'current' : i.retired ?? ''] : row;
+    });
+    if (rows.length === 0) {
+      io.stdout.write(`no ${all ? '' : 'current '}run inputs (give some with -input PATH)\n`);
+      return 0;
+    }
+    io.stdout.write(`${table(all ? ['name', 'hash', 'size', 'added by', 'state'] : ['name', 'hash', 'size', 'added by'], rows)}\n`);
+    return 0;
   },
 };

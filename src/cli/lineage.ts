@@ -1,9 +1,9 @@
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { findObject } from '../store/inspect/find-object.js';
 import { lineage, type Lineage, type LineageObject, type LineageStep } from '../store/inspect/lineage.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes } from './format.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'lineage',
@@ -26,23 +26,18 @@ export const command: Command = {
     const [ref, extra] = args.positionals;
     if (ref === undefined || extra !== undefined) throw new UserError('EUSAGE', "lineage: give one HASH or PREFIX; see 'task-pipeline lineage --help'");
     const dbDir = String(args.flags.db);
-    const db = openDatabase(dbDir, {});
-    try {
-      const tree = await lineage(db, dbDir, findObject(db, dbDir, ref), {
-        depth: Math.min(args.flags.depth as number, 1000),
-        width: args.flags.width as number,
-        maxSteps: args.flags.limit as number,
-      });
-      io.stdout.write(args.flags.json ? `${JSON.stringify(tree, null, 2)}\n` : drawLineage(tree));
-      return 0;
-    } finally {
-      db.close();
-    }
+    const tree = await withDb(dbDir, (db) => lineage(db, dbDir, findObject(db, dbDir, ref), {
+      depth: Math.min(args.flags.depth as number, 1000),
+      width: args.flags.width as number,
+      maxSteps: args.flags.limit as number,
+    }));
+    io.stdout.write(args.flags.json ? `${JSON.stringify(tree, null, 2)}\n` : drawLineage(tree));
+    return 0;
   },
 };
 
 /** The tree as text: one object per line; an object made by one step carries it on its own line. */
-export function drawLineage(l: Lineage): string {
+function drawLineage(l: Lineage): string {
   const lines: string[] = [];
   drawObject(l.root, '', '', lines);
   if (l.truncated) {

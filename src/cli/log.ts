@@ -1,48 +1,66 @@
 import { join, resolve } from 'node:path';
 import { errnoCode, UserError } from '../errors.js';
 import { runningStepDir } from '../engine/running-scripts.js';
-import { openDatabase } from '../store/database.js';
 import { copyUnverified, copyVerified } from '../store/inspect/read-object.js';
-import { stepDetail, type StepDetail } from '../store/inspect/step-detail.js';
+import { stepAttempts, type StepAttempt } from '../store/inspect/step-attempts.js';
+import { stepDetail } from '../store/inspect/step-detail.js';
 import { LocalObjectStore } from '../store/object-store.js';
-import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
-import { formatBytes, formatDuration } from './format.js';
+import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { formatLogDetail, logJson, type LogView } from './log-format.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'log',
-  summary: "Print a step's captured output (stdout and stderr), then its exit code, error, status, attempts and timings.",
-  usage: 'log [-db ./db] STEP_ID',
-  examples: ['task-pipeline log -db ./db 42'],
-  flags: { db: DB_FLAG, ...COMMON_FLAGS },
+  summary: "Print a step's captured output (stdout and stderr), then its status, every attempt (exit code or error, duration, CPU, peak RSS) and timings.",
+  usage: 'log [-db ./db] STEP_ID [-attempt N] [-json]',
+  examples: ['task-pipeline log -db ./db 42', 'task-pipeline log -db ./db 42 -attempt 1', 'task-pipeline log -db ./db 42 -json | jq .attempts'],
+  flags: {
+    db: DB_FLAG,
+    attempt: { type: 'int', value: 'N', help: "print attempt N's output instead of the latest one (attempts count from 1)" },
+    json: { ...JSON_FLAG, help: 'print the details and every attempt as JSON (each log by its hash, for cat), not the output' },
+    ...COMMON_FLAGS,
+  },
   notes: [
-    'The log is streamed as stored (and checked against its hash); the details follow it after a "---" line.',
+    'The log is streamed as stored (and checked against its hash); the details follow it after a "---" line, then',
+    '  one line per attempt: a failed attempt, each retry (a task\'s `retries`), each later run of a failed step.',
+    'CPU (user + system time) and peak RSS are those of the script\'s process tree as the kernel reports them when it',
+    '  exits; "not measured" where the executor that ran it could not tell.',
     'Step ids are shown by a failed run, show and lineage.',
   ],
   async run(args, io) {
     const [id, extra] = args.positionals;
     if (id === undefined || extra !== undefined) throw new UserError('EUSAGE', "log: give one STEP_ID; see 'task-pipeline log --help'");
-    const dbDir = String(args.flags.db);
-    const db = openDatabase(dbDir, {});
-    let detail: StepDetail;
-    try {
-      detail = stepDetail(db, dbDir, id);
-    } finally {
-      db.close();
+    const wanted = args.flags.attempt as number | undefined;
+    if (wanted !== undefined && args.flags.json) {
+      throw new UserError('EUSAGE', 'log: -json prints no output, so -attempt has nothing to choose (every attempt is in the JSON)');
     }
-    // A running step's log grows in its working directory, found through its script.
-    const workDir = detail.status === 'running' ? runningStepDir(resolve(dbDir, 'tmp'), detail.stepId) : null;
-    const step = { ...detail, workDir };
+    const dbDir = String(args.flags.db);
+    const { detail, attempts } = await withDb(dbDir, (db) => {
+      const d = stepDetail(db, dbDir, id);
+      return { detail: d, attempts: stepAttempts(db, d.stepId) };
+    });
+    // A running step's log grows in its working directory, found through its script; its row may
+    // still name an earlier attempt's log.
+    const running = detail.status === 'running' && wanted === undefined;
+    const workDir = running ? runningStepDir(resolve(dbDir, 'tmp'), detail.stepId) : null;
+    const shown = running ? null : shownAttempt(detail.stepId, detail.attempts, attempts, wanted);
+    const view: LogView = { ...detail, workDir, attemptList: attempts, shown, running };
+    if (args.flags.json) {
+      io.stdout.write(`${JSON.stringify(logJson(view), null, 2)}\n`);
+      return 0;
+    }
+    const log = running ? null : shown ? shown.log : detail.log;
     let last = -1;
     const see = (c: Buffer) => {
       if (c.length > 0) last = c[c.length - 1]!;
     };
     try {
-      if (step.log) {
-        const size = step.log.size ?? new LocalObjectStore(dbDir).stat(step.log.hash)?.size ?? 0;
-        await copyVerified(dbDir, { hash: step.log.hash, size }, io.stdout, see);
-      } else if (step.workDir !== null) {
+      if (log) {
+        const size = log.size ?? new LocalObjectStore(dbDir).stat(log.hash)?.size ?? 0;
+        await copyVerified(dbDir, { hash: log.hash, size }, io.stdout, see);
+      } else if (workDir !== null) {
         // Still running: what it has written so far. The step may end (and the file go) meanwhile.
-        await copyUnverified(join(step.workDir, 'log'), io.stdout, see).catch((err: unknown) => {
+        await copyUnverified(join(workDir, 'log'), io.stdout, see).catch((err: unknown) => {
           if (errnoCode(err) !== 'ENOENT') throw err;
         });
       }
@@ -52,31 +70,22 @@ export const command: Command = {
     }
     // The details start on a line of their own, whatever the log ended with.
     const ended = last === -1 || last === 0x0a ? '' : '\n';
-    io.stdout.write(`${ended}${formatDetail(step)}`);
+    io.stdout.write(`${ended}${formatLogDetail(view)}`);
     return 0;
   },
 };
 
-function formatDetail(s: StepDetail & { workDir: string | null }): string {
-  const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
-  const log = s.log === null
-    ? s.workDir !== null ? `(running: the output above so far, from ${s.workDir}/log)`
-      : s.status === 'running' ? '(running: not stored yet)'
-      : s.status === 'pending' ? '(none: the step has not run yet)' : '(none stored)'
-    : `${s.log.hash}${s.log.size === null ? '' : ` (${formatBytes(s.log.size)})`}`;
-  const rows: [string, string][] = [
-    ['step', `${s.stepId}`],
-    ['task', `${s.task} (version ${s.version.slice(0, 8)}${s.current ? '' : ', old'})`],
-    ['input', `${s.inputName === '' ? '(seed)' : s.inputName} ${s.inputHash}`],
-    ['status', s.status],
-    ['exit code', s.exitCode === null ? '-' : String(s.exitCode)],
-    ['error', s.error ?? '-'],
-    ['attempts', String(s.attempts)],
-    ['started', time(s.startedAt)],
-    ['finished', time(s.finishedAt)],
-    ['duration', s.startedAt !== null && s.finishedAt !== null ? formatDuration(s.finishedAt - s.startedAt) : '-'],
-    ['run', s.runId === null ? '-' : String(s.runId)],
-    ['log', log],
-  ];
-  return `--- step ${s.stepId} ---\n${rows.map(([k, v]) => `${`${k}:`.padEnd(11)}${v}`).join('\n')}\n`;
+/**
+ * The attempt whose output is printed: the one asked for, or the latest recorded one when the
+ * step's log is its (not while the step runs again). A number that names no attempt is a usage error.
+ */
+function shownAttempt(stepId: number, count: number, attempts: StepAttempt[], wanted: number | undefined): StepAttempt | null {
+  if (wanted === undefined) return attempts.find((a) => a.attempt === count) ?? null;
+  const found = attempts.find((a) => a.attempt === wanted);
+  if (found) return found;
+  const recorded = attempts.length === 0 ? 'none is recorded' : `recorded: ${attempts.map((a) => a.attempt).join(', ')}`;
+  if (wanted <= count) {
+    throw new UserError('ENOATTEMPT', `log: attempt ${wanted} of step ${stepId} was not recorded: it ran before this db kept every attempt (${recorded})`);
+  }
+  throw new UserError('ENOATTEMPT', `log: step ${stepId} has no attempt ${wanted}: it has had ${count} (${recorded})`);
 }

@@ -1,8 +1,8 @@
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { taskOutputs } from '../store/inspect/current-outputs.js';
 import { findTask } from '../store/inspect/find-task.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'ls',
@@ -26,9 +26,9 @@ export const command: Command = {
     if (typeof args.flags.task !== 'string') throw new UserError('EUSAGE', "ls: -task NAME is required; see 'task-pipeline ls --help'");
     const dbDir = String(args.flags.db);
     const all = Boolean(args.flags.all);
-    const db = openDatabase(dbDir, {});
-    try {
-      const task = findTask(db, dbDir, args.flags.task);
+    const taskName = args.flags.task;
+    await withDb(dbDir, (db) => {
+      const task = findTask(db, dbDir, taskName);
       if (!task.current && !all) io.stderr.write(`task-pipeline: ls: task "${task.name}" is not in the latest manifest: it has no current outputs (-all lists its history)\n`);
       // Streamed row by row: a task may have millions of outputs.
       if (args.flags.json) {
@@ -50,9 +50,7 @@ export const command: Command = {
         }
         io.stdout.write(chunk);
       }
-      return 0;
-    } finally {
-      db.close();
-    }
+    });
+    return 0;
   },
 };

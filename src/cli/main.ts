@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { errnoCode, UserError } from '../errors.js';
 import { ManifestError, formatProblem } from '../manifest/index.js';
 import { parseArgs } from './args.js';
 import type { Io } from './command.js';
 import { COMMANDS } from './commands.js';
 import { commandHelp } from './help.js';
-import { nearest } from './suggest.js';
+import { nearest } from '../edit-distance.js';
 
 const io: Io = { stdout: process.stdout, stderr: process.stderr };
 
@@ -58,12 +58,8 @@ async function main(argv: string[]): Promise<number> {
   return command.run(args, io);
 }
 
-function errCode(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
 function isDiskFull(err: unknown): boolean {
-  const code = errCode(err);
+  const code = errnoCode(err);
   return code === 'ENOSPC' || code === 'SQLITE_FULL' || code === 'EDQUOT';
 }
 
@@ -83,7 +79,7 @@ main(process.argv.slice(2)).then(
     } else if (isDiskFull(err)) {
       io.stderr.write(`task-pipeline: the disk is full (${(err as Error).message}); free some space and run again: nothing committed is lost\n`);
       process.exitCode = 1;
-    } else if (errCode(err) === 'SQLITE_BUSY') {
+    } else if (errnoCode(err) === 'SQLITE_BUSY') {
       io.stderr.write(`task-pipeline: the db is busy (another process holds a write lock on it); try again\n`);
       process.exitCode = 2;
     } else {

@@ -1,10 +1,11 @@
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { findObject } from '../store/inspect/find-object.js';
-import { COUNT_CAP, objectUsage, type ObjectUsage } from '../store/inspect/object-usage.js';
+import { COUNT_CAP } from '../store/inspect/count-cap.js';
+import { objectUsage, type ObjectUsage } from '../store/inspect/object-usage.js';
 import type { StepRef } from '../store/inspect/step-ref.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes, table } from './format.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'show',
@@ -22,14 +23,9 @@ export const command: Command = {
     const [ref, extra] = args.positionals;
     if (ref === undefined || extra !== undefined) throw new UserError('EUSAGE', "show: give one HASH or PREFIX; see 'task-pipeline show --help'");
     const dbDir = String(args.flags.db);
-    const db = openDatabase(dbDir, {});
-    try {
-      const u = objectUsage(db, dbDir, findObject(db, dbDir, ref), args.flags.limit as number);
-      io.stdout.write(args.flags.json ? `${JSON.stringify(u, null, 2)}\n` : formatUsage(u));
-      return 0;
-    } finally {
-      db.close();
-    }
+    const u = await withDb(dbDir, (db) => objectUsage(db, dbDir, findObject(db, dbDir, ref), args.flags.limit as number));
+    io.stdout.write(args.flags.json ? `${JSON.stringify(u, null, 2)}\n` : formatUsage(u));
+    return 0;
   },
 };
 

@@ -1,9 +1,9 @@
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { taskStatus, type DbStatus } from '../store/inspect/task-status.js';
 import { previousVersionChange, type PreviousVersionChange } from '../store/inspect/version-change.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
-import { formatBytes, table } from './format.js';
+import { formatBytes, formatDuration, table } from './format.js';
+import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'status',
@@ -23,35 +23,39 @@ export const command: Command = {
     'merged: items that reached the task from more than one step with the same name and bytes (each ran once);',
     '  name outputs after $INPUT_NAME to keep the results of different inputs apart.',
     'objects, bytes: the distinct objects among the outputs of the counted steps, and their total size.',
+    'cpu, peak RSS (shown once some step was measured; -json: cpuMs, cpuUserMs, cpuSysMs, maxRssKb, null when not',
+    "  measured): over the counted done steps, the CPU time (user + system) of their scripts' process trees in all,",
+    '  and the highest peak RSS of one of them. `log STEP_ID` has them per attempt.',
   ],
   async run(args, io) {
     if (args.positionals.length > 0) throw new UserError('EUSAGE', `status: unexpected argument "${args.positionals[0]}"; see 'task-pipeline status --help'`);
     const dbDir = String(args.flags.db);
-    const db = openDatabase(dbDir, {});
-    try {
+    const { s, changes } = await withDb(dbDir, (db) => {
       const s = taskStatus(db, Boolean(args.flags.all));
       // What made each version new: the fields and files that differ from the version before it.
-      const changes = new Map(s.tasks.map((t) => [t.taskId, previousVersionChange(db, t.name, t.taskId)]));
-      const json = { ...s, tasks: s.tasks.map((t) => ({ ...t, changed: changes.get(t.taskId)?.changed ?? null })) };
-      io.stdout.write(args.flags.json ? `${JSON.stringify(json, null, 2)}\n` : formatStatus(s, dbDir, Boolean(args.flags.all), changes));
-      return 0;
-    } finally {
-      db.close();
-    }
+      return { s, changes: new Map(s.tasks.map((t) => [t.taskId, previousVersionChange(db, t.name, t.taskId)])) };
+    });
+    const json = { ...s, tasks: s.tasks.map((t) => ({ ...t, changed: changes.get(t.taskId)?.changed ?? null })) };
+    io.stdout.write(args.flags.json ? `${JSON.stringify(json, null, 2)}\n` : formatStatus(s, dbDir, Boolean(args.flags.all), changes));
+    return 0;
   },
 };
 
 function formatStatus(s: DbStatus, dbDir: string, all: boolean, changes: Map<number, PreviousVersionChange | null>): string {
   if (s.tasks.length === 0) return `${dbDir}: no tasks yet\n`;
+  // The resource columns only once something was measured: a column of dashes says nothing.
+  const measured = s.tasks.some((t) => t.cpuMs !== null || t.maxRssKb !== null);
   const rows = s.tasks.map((t) => [
     t.name, `${t.version.slice(0, 8)}${t.current ? '' : ' old'}`, t.pending, t.running, t.done, t.failed, t.reused, t.merged, t.objects,
     formatBytes(t.bytes),
+    ...(measured ? [t.cpuMs === null ? '-' : formatDuration(t.cpuMs), t.maxRssKb === null ? '-' : formatBytes(t.maxRssKb * 1024)] : []),
   ]);
   const r = s.latestRun;
   const run = r === null ? 'no run yet'
     : `latest run ${r.id}: ${r.finishedAt === null ? `started ${new Date(r.startedAt).toISOString()}, not finished (running, or killed)`
       : `finished ${new Date(r.finishedAt).toISOString()}, exit ${r.exitCode}`}`;
-  const grid = table(['task', 'version', 'pending', 'running', 'done', 'failed', 'reused', 'merged', 'objects', 'bytes'], rows).split('\n');
+  const header = ['task', 'version', 'pending', 'running', 'done', 'failed', 'reused', 'merged', 'objects', 'bytes', ...(measured ? ['cpu', 'peak RSS'] : [])];
+  const grid = table(header, rows).split('\n');
   // Under each current task that has an older version: what made this one new.
   const withChanges = [grid[0]!, ...s.tasks.flatMap((t, i) => {
     const c = t.current ? changes.get(t.taskId) : null;

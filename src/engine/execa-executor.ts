@@ -65,6 +65,7 @@ export class ExecaExecutor implements Executor {
         timedOut,
         aborted,
         spawnError,
+        rusage: null,
       };
     } finally {
       clearTimeout(timeoutTimer);

@@ -164,7 +164,7 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       if (outputs.length > MANY_OUTPUTS) ctx.slots.renewOutDir(slot);
       clean = true;
     }
-    return finished(step, startedAt, spawned.exitCode, error, outputs, log, logTail);
+    return finished(step, startedAt, spawned, error, outputs, log, logTail);
   } finally {
     ctx.store.inputs.drop(links);
     if (clean) ctx.slots.release(slot);
@@ -310,7 +310,7 @@ async function spawn(
 }
 
 function finished(
-  step: RunnableStep, startedAt: number, exitCode: number | null, error: string | null,
+  step: RunnableStep, startedAt: number, spawned: SpawnResult | null, error: string | null,
   outputs: StoredOutput[], log: ObjectRow | null, logTail: string,
 ): StepResult {
   const done = error === null;
@@ -322,11 +322,14 @@ function finished(
     stepId: step.id,
     taskId: step.task,
     status: done ? 'done' : 'failed',
-    exitCode,
+    exitCode: spawned?.exitCode ?? null,
+    signal: spawned?.signal ?? null,
+    timedOut: spawned?.timedOut ?? false,
     error,
     log,
     startedAt,
     finishedAt: Date.now(),
+    rusage: spawned?.rusage ?? null,
     outputs: kept.map(({ name, hash, size }) => ({ name, hash, size })),
     fanOut,
   };

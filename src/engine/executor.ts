@@ -44,6 +44,9 @@ export interface Collected {
   detail: string[];
 }
 
+/** What the script's process tree cost, as the kernel reports it when the script is reaped (wait4). */
+export interface Rusage { userMs: number; sysMs: number; maxRssKb: number }
+
 export interface SpawnResult {
   exitCode: number | null;
   signal: string | null;
@@ -51,6 +54,8 @@ export interface SpawnResult {
   aborted: boolean;
   /** The script could not be started at all (missing shell, not executable...). */
   spawnError: string | null;
+  /** null when the executor does not measure it. */
+  rusage: Rusage | null;
   /** Set when the executor stored the step's outputs and log itself. */
   collected?: Collected;
 }

@@ -26,7 +26,7 @@ export class LimitedExecutor implements Executor {
         this.waiting.push(go);
         spec.signal.addEventListener('abort', onAbort, { once: true });
       });
-      if (!started) return { exitCode: null, signal: null, timedOut: false, aborted: true, spawnError: null };
+      if (!started) return { exitCode: null, signal: null, timedOut: false, aborted: true, spawnError: null, rusage: null };
     } else {
       this.running++;
     }

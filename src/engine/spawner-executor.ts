@@ -82,7 +82,7 @@ export class SpawnerExecutor implements Executor {
   run(spec: SpawnSpec): Promise<SpawnResult> {
     if (this.broken !== null && this.options.onHelperDeath) {
       // The run is stopping: a step that slipped in goes back to pending without a new helper.
-      return Promise.resolve({ exitCode: null, signal: null, timedOut: false, aborted: true, spawnError: null });
+      return Promise.resolve({ exitCode: null, signal: null, timedOut: false, aborted: true, spawnError: null, rusage: null });
     }
     if (spec.stdout === 'pipe' || spec.stderr === 'pipe' || !this.usable || !this.ensureHelper()) {
       if (!this.options.fallback) throw new Error('SpawnerExecutor: piped output needs a fallback executor');
@@ -260,7 +260,7 @@ export class SpawnerExecutor implements Executor {
     }
     if (this.pending.size === 0) this.setRef(false);
     p.resolve({
-      exitCode: r.exitCode, signal: r.signal, timedOut: p.timedOut, aborted: p.aborted, spawnError: r.spawnError, collected: p.collected,
+      exitCode: r.exitCode, signal: r.signal, timedOut: p.timedOut, aborted: p.aborted, spawnError: r.spawnError, rusage: null, collected: p.collected,
     });
   }
 
@@ -280,7 +280,7 @@ export class SpawnerExecutor implements Executor {
         clearTimeout(p.timeoutTimer);
         p.spec.signal.removeEventListener('abort', p.onAbort);
         fallback.run(p.spec).then(p.resolve, (err: unknown) => p.resolve({
-          exitCode: null, signal: null, timedOut: false, aborted: false, spawnError: (err as Error).message,
+          exitCode: null, signal: null, timedOut: false, aborted: false, spawnError: (err as Error).message, rusage: null,
         }));
       }
       this.setRef(false);

@@ -30,7 +30,7 @@ export function checkScript(v: unknown, report: Report): string | undefined {
 }
 
 /** Each element is validated on its own, so one bad entry does not hide another. */
-export function checkStringArray(
+function checkStringArray(
   v: unknown,
   what: string,
   report: Report,

@@ -1,5 +1,5 @@
 import type { TaskDraft } from './check-task.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../edit-distance.js';
 
 export type GraphReport = (task: TaskDraft, field: string, message: string) => void;
 

@@ -3,7 +3,7 @@ import {
   checkProtocol, checkShell, checkStdout, checkTimeout, type Report,
 } from './check-fields.js';
 import { describeValue, isTable } from './describe-value.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../edit-distance.js';
 
 /** A task as written: undefined where the field was omitted or invalid, before defaults and graph checks. */
 export interface TaskDraft {
@@ -49,7 +49,7 @@ const FIELDS = {
   max_rounds: (d: TaskDraft, v: unknown, r: Report) => void (d.maxRounds = checkPositiveInteger(v, r)),
 } as const;
 
-export const TASK_KEYS: readonly string[] = Object.keys(FIELDS);
+const TASK_KEYS: readonly string[] = Object.keys(FIELDS);
 
 /**
  * Checks one [[task]] table on its own; cross-task rules (duplicates, inputs) are in check-graph.

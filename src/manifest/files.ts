@@ -48,7 +48,7 @@ export function resolveFiles(patterns: readonly string[], dir: string, report: R
 }
 
 /** The relative paths (as the pattern spells its literal part) of the regular files a pattern matches. */
-export function expandPattern(pattern: string, dir: string): string[] {
+function expandPattern(pattern: string, dir: string): string[] {
   const segments = pattern.split('/');
   const whole = compileGlob(pattern);
   const out: string[] = [];

@@ -6,7 +6,7 @@ import { ManifestError, type ManifestProblem } from './errors.js';
 import { resolveFiles } from './files.js';
 import { isOnPath, isShebangScript } from './on-path.js';
 import { parseManifestText, readManifestText } from './read-toml.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../edit-distance.js';
 import { scanLines, type TomlLines } from './toml-lines.js';
 import { DEFAULT_MAX_ROUNDS, DEFAULT_SHELL, type Manifest, type TaskFile, type TaskSpec } from './types.js';
 

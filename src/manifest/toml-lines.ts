@@ -52,7 +52,7 @@ function setFirst(map: Map<string, number>, key: string, line: number): void {
 }
 
 /** `a."b.c" . 'd'` -> ["a", "b.c", "d"] */
-export function splitDottedKey(raw: string): string[] {
+function splitDottedKey(raw: string): string[] {
   const keys: string[] = [];
   let i = 0;
   while (i < raw.length) {

@@ -7,13 +7,14 @@ import { openDatabase } from '../store/database.js';
 import { findObject } from '../store/inspect/find-object.js';
 import { findTask } from '../store/inspect/find-task.js';
 import { lineage } from '../store/inspect/lineage.js';
+import { COUNT_CAP } from '../store/inspect/count-cap.js';
 import { objectUsage } from '../store/inspect/object-usage.js';
 import { stepDetail } from '../store/inspect/step-detail.js';
 import { versionChange } from '../store/inspect/version-change.js';
 import { objectRelPath } from '../store/object-path.js';
 import { readHead } from './read-head.js';
 import {
-  cappedCounts, COUNT_CAP, NAME_SCAN, parseSummary, resourceColumns, SERVE_SQL, STATUSES, stepPage, type Status,
+  cappedCounts, NAME_SCAN, parseSummary, resourceColumns, SERVE_SQL, STATUSES, stepPage, type Status,
 } from './queries.js';
 import type { StatusCache } from './status-cache.js';
 

@@ -1,11 +1,10 @@
 // The statements behind the web view. Each page must stay fast on a task with a million steps:
 // every query here starts from an index or a primary key and reads a bounded number of rows.
 import type Database from 'better-sqlite3';
+import { COUNT_CAP } from '../store/inspect/count-cap.js';
 
 /** A page of steps; a page more would be a scroll nobody reads. */
 export const PAGE = 100;
-/** Counts stop here, as `show` does: "10000+" says enough without walking a million index entries. */
-export const COUNT_CAP = 10_000;
 /** A search by output name scans step_output (no index on name): this many of the newest rows at most. */
 export const NAME_SCAN = 50_000;
 

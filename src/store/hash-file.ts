@@ -82,7 +82,7 @@ export function readSmallFile(fd: number, limit: number): Buffer | null {
 }
 
 /** Up to `size` bytes of an open file from its start: fewer if it is shorter. */
-export function readOpenFile(fd: number, size: number): Buffer {
+function readOpenFile(fd: number, size: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
   let off = 0;
   while (off < size) {

@@ -1,3 +1,5 @@
+import type { ListingEntry } from './listing.js';
+
 /**
  * The narrow metadata interface the engine uses: register tasks, claim leaves,
  * commit a finished step with its outputs and links. Asynchronous in shape so that a
@@ -78,11 +80,16 @@ export interface StepOutcome {
   taskId: number;
   status: 'done' | 'failed';
   exitCode: number | null;
+  /** The signal that killed the script, if one did. */
+  signal: string | null;
+  timedOut: boolean;
   error: string | null;
   /** null when even the log could not be stored (a full disk). */
   log: ObjectRow | null;
   startedAt: number;
   finishedAt: number;
+  /** What the script's process tree cost (the executor's Rusage); null when not measured. */
+  rusage: { userMs: number; sysMs: number; maxRssKb: number } | null;
   outputs: NamedObject[];
   fanOut: FanOut[];
 }
@@ -108,14 +115,6 @@ export interface CommitEffect {
   reused: Map<number, number>;
   /** Per task id, items that reached a step another current step already feeds (equal name and bytes). */
   merged: Map<number, number>;
-}
-
-/** One line of a gather listing: an output of a current upstream step, and the item that step processed. */
-export interface ListingEntry {
-  hash: string;
-  name: string;
-  fromName: string;
-  stepId: number;
 }
 
 export interface GatherStep {
@@ -160,7 +159,8 @@ export interface MetadataStore {
   release(stepIds: number[]): Promise<void>;
   /** Claims and finished steps, their outputs and the steps those outputs feed, at once. */
   commit(batch: CommitBatch, runId: number): Promise<CommitEffect>;
-  gatherListing(gatherTaskId: number): Promise<ListingEntry[]>;
+  /** The gather's listing lines, each with the upstream step that left the output. */
+  gatherListing(gatherTaskId: number): Promise<(ListingEntry & { stepId: number })[]>;
   ensureGatherStep(taskId: number, listing: NamedObject, fromStepIds: number[]): Promise<GatherStep>;
   close(): Promise<void>;
 }

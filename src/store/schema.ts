@@ -189,6 +189,35 @@ const MIGRATIONS: string[] = [
     recorded_at INTEGER NOT NULL      -- ms, taken before the stat
   ) WITHOUT ROWID;
   `,
+  // 5: every attempt of a step, not only its latest: a failed one, each retry, a later run's.
+  // Numbered by the step's `attempts` counter as it became. A step that had finished gets one row,
+  // its latest attempt, from what its row holds (the earlier ones were never recorded; their
+  // number tells how many there were); signal and resource use were not measured then.
+  `
+  CREATE TABLE attempt (
+    step_id     INTEGER NOT NULL REFERENCES step(id),
+    attempt     INTEGER NOT NULL,   -- 1, 2, ...: the step's attempts count after it
+    run_id      INTEGER,
+    status      TEXT    NOT NULL CHECK (status IN ('done', 'failed')),
+    started_at  INTEGER,
+    ended_at    INTEGER NOT NULL,
+    exit_code   INTEGER,
+    signal      TEXT,
+    error       TEXT,
+    timed_out   INTEGER NOT NULL DEFAULT 0,
+    log_hash    TEXT    REFERENCES object(hash),
+    cpu_user_ms INTEGER,            -- the script's process tree; null when not measured
+    cpu_sys_ms  INTEGER,
+    max_rss_kb  INTEGER,
+    PRIMARY KEY (step_id, attempt)
+  ) WITHOUT ROWID;
+  -- A step claimed again since it finished holds the new claim's start and run: those are not its attempt's.
+  INSERT INTO attempt(step_id, attempt, run_id, status, started_at, ended_at, exit_code, error, timed_out, log_hash)
+    SELECT id, attempts, CASE WHEN started_at <= finished_at THEN run_id END,
+           CASE WHEN error IS NULL THEN 'done' ELSE 'failed' END, CASE WHEN started_at <= finished_at THEN started_at END,
+           finished_at, exit_code, error, coalesce(error GLOB 'timed out after *', 0), log_hash
+      FROM step WHERE attempts > 0 AND finished_at IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,10 +1,11 @@
 import type Database from 'better-sqlite3';
 import { faultPoint } from './fault-point.js';
+import type { ListingEntry } from './listing.js';
 import { EMPTY_HASH } from './object-path.js';
 import { CREATED_LISTED } from './metadata-store.js';
 import { CURRENT_STEPS_CTE } from './schema.js';
 import type {
-  CommitBatch, CommitEffect, CurrentTaskInput, EdgeInput, GatherStep, InputChanges, LeafStep, ListingEntry, MetadataStore,
+  CommitBatch, CommitEffect, CurrentTaskInput, EdgeInput, GatherStep, InputChanges, LeafStep, MetadataStore,
   NamedObject, ObjectRow, RunInputFile, StepStatus, TaskVersionInput,
 } from './metadata-store.js';
 
@@ -93,7 +94,9 @@ export class SqliteMetadata implements MetadataStore {
       release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status IN ('running', 'failed')`),
       finishStep: p(`UPDATE step SET status = ?, exit_code = ?, error = ?, log_hash = ?, run_id = ?, started_at = ?, finished_at = ?,
                             done_seq = ?, attempts = attempts + 1
-                      WHERE id = ?`),
+                      WHERE id = ? RETURNING attempts`).pluck(),
+      insertAttempt: p(`INSERT INTO attempt(step_id, attempt, run_id, status, started_at, ended_at, exit_code, signal, error, timed_out,
+                                            log_hash, cpu_user_ms, cpu_sys_ms, max_rss_kb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertOutput: p(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, ?)
                        ON CONFLICT(step_id, name) DO UPDATE SET object_hash = excluded.object_hash`),
       gatherListing: p(`${CURRENT_STEPS_CTE}
@@ -312,7 +315,11 @@ export class SqliteMetadata implements MetadataStore {
           this.emptyRegistered ||= o.log.hash === EMPTY_HASH;
         }
         const seq = o.status === 'done' ? this.nextDoneSeq() : null;
-        this.s.finishStep.run(o.status, o.exitCode, o.error, o.log?.hash ?? null, runId, o.startedAt, o.finishedAt, seq, o.stepId);
+        const attempt = this.s.finishStep.get(o.status, o.exitCode, o.error, o.log?.hash ?? null, runId, o.startedAt, o.finishedAt, seq, o.stepId);
+        // Every attempt is kept (the step row holds the latest): a retry's failure is not lost to its success.
+        const r = o.rusage ?? null;
+        this.s.insertAttempt.run(o.stepId, attempt, runId, o.status, o.startedAt, o.finishedAt, o.exitCode, o.signal ?? null, o.error,
+          o.timedOut ? 1 : 0, o.log?.hash ?? null, r ? Math.round(r.userMs) : null, r ? Math.round(r.sysMs) : null, r ? Math.round(r.maxRssKb) : null);
         if (o.status !== 'done') continue;
         for (const out of o.outputs) {
           this.s.insertObject.run(out.hash, out.size, now);
@@ -343,8 +350,8 @@ export class SqliteMetadata implements MetadataStore {
     return effect;
   }
 
-  async gatherListing(gatherTaskId: number): Promise<ListingEntry[]> {
-    return this.s.gatherListing.all(gatherTaskId) as ListingEntry[];
+  async gatherListing(gatherTaskId: number): Promise<(ListingEntry & { stepId: number })[]> {
+    return this.s.gatherListing.all(gatherTaskId) as (ListingEntry & { stepId: number })[];
   }
 
   async ensureGatherStep(taskId: number, listing: NamedObject, fromStepIds: number[]): Promise<GatherStep> {

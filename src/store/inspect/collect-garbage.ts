@@ -28,10 +28,11 @@ export interface GcReport {
   stray: number;
 }
 
-// Referenced = named by step.object_hash, step_output.object_hash, step.log_hash or
-// run_input.object_hash. Candidates are every object file and every object row; the indexed
-// columns are probed per candidate (step.object_hash through UNIQUE(task, object_hash), one
-// probe per task version), step.log_hash through a temp table filled by one pass over step.
+// Referenced = named by step.object_hash, step_output.object_hash, step.log_hash, attempt.log_hash
+// (an earlier attempt's log stays readable) or run_input.object_hash. Candidates are every object
+// file and every object row; the indexed columns are probed per candidate (step.object_hash through
+// UNIQUE(task, object_hash), one probe per task version), the log hashes through a temp table
+// filled by one pass over step and attempt.
 export const GC_SQL = {
   setup: `
     CREATE TEMP TABLE IF NOT EXISTS gc_candidate (hash TEXT PRIMARY KEY, size INTEGER, has_file INTEGER NOT NULL) WITHOUT ROWID;
@@ -40,7 +41,8 @@ export const GC_SQL = {
     DELETE FROM gc_log;`,
   addFile: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) VALUES (?, ?, 1)`,
   addRows: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) SELECT hash, NULL, 0 FROM object`,
-  fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM step WHERE log_hash IS NOT NULL`,
+  fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM step WHERE log_hash IS NOT NULL
+             UNION SELECT log_hash FROM attempt WHERE log_hash IS NOT NULL`,
   unreferenced: `SELECT g.hash, g.size, g.has_file AS hasFile, (o.hash IS NOT NULL) AS hasRow
       FROM gc_candidate g LEFT JOIN object o ON o.hash = g.hash
      WHERE NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', 'g.hash')})

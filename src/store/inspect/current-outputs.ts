@@ -16,7 +16,7 @@ export interface TaskOutput {
 const ORDER = `ORDER BY o.name, s.input_name, o.object_hash, s.id`;
 const COLUMNS = `o.name AS name, o.object_hash AS hash, b.size AS size, s.input_name AS "from", s.id AS step`;
 
-export const CURRENT_OUTPUTS_SQL = {
+const CURRENT_OUTPUTS_SQL = {
   // The current graph restricted to this task's current version.
   current: `${CURRENT_STEPS_CTE}
     SELECT ${COLUMNS}

@@ -9,12 +9,13 @@ export interface HistoryDropped {
 
 // History is everything outside the current graph: steps of old task versions, superseded gather
 // steps, steps over replaced or retired inputs, and what only they reach.
-export const HISTORY_SQL = {
+const HISTORY_SQL = {
   setup: `CREATE TEMP TABLE IF NOT EXISTS keep_step (id INTEGER PRIMARY KEY); DELETE FROM temp.keep_step;`,
   fill: `INSERT OR IGNORE INTO temp.keep_step(id) ${CURRENT_STEPS_CTE} SELECT id FROM cur`,
   links: `DELETE FROM step_link WHERE from_step_id NOT IN (SELECT id FROM temp.keep_step)
                                  OR to_step_id NOT IN (SELECT id FROM temp.keep_step)`,
   outputs: `DELETE FROM step_output WHERE step_id NOT IN (SELECT id FROM temp.keep_step)`,
+  attempts: `DELETE FROM attempt WHERE step_id NOT IN (SELECT id FROM temp.keep_step)`,
   steps: `DELETE FROM step WHERE id NOT IN (SELECT id FROM temp.keep_step)`,
   tasks: `DELETE FROM task WHERE id NOT IN (SELECT task_id FROM current_task)
             AND NOT EXISTS (SELECT 1 FROM step WHERE step.task = task.id)`,
@@ -36,6 +37,7 @@ export function dropHistory(db: Database.Database): HistoryDropped {
     db.prepare(HISTORY_SQL.fill).run();
     db.prepare(HISTORY_SQL.links).run();
     db.prepare(HISTORY_SQL.outputs).run();
+    db.prepare(HISTORY_SQL.attempts).run();
     const steps = db.prepare(HISTORY_SQL.steps).run().changes;
     const taskVersions = db.prepare(HISTORY_SQL.tasks).run().changes;
     const inputs = db.prepare(HISTORY_SQL.inputs).run().changes;

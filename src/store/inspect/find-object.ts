@@ -5,9 +5,9 @@ import { UserError } from '../../errors.js';
 import { HASH_RE, objectRelPath } from '../object-path.js';
 
 /** Shorter prefixes match too much to be worth typing, and 4 is what git asks too. */
-export const MIN_PREFIX = 4;
+const MIN_PREFIX = 4;
 /** How many candidates an ambiguous prefix lists: enough to pick from, short enough to read. */
-export const MAX_CANDIDATES = 10;
+const MAX_CANDIDATES = 10;
 
 export interface FoundObject {
   hash: string;

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { UserError } from '../../errors.js';
-import { nearest } from '../../manifest/suggest.js';
+import { nearest } from '../../edit-distance.js';
 
 export interface TaskName {
   name: string;
@@ -8,7 +8,7 @@ export interface TaskName {
   current: boolean;
 }
 
-export const FIND_TASK_SQL = {
+const FIND_TASK_SQL = {
   byName: `SELECT EXISTS (SELECT 1 FROM task WHERE name = ?) AS known,
                   EXISTS (SELECT 1 FROM current_task WHERE name = ?) AS current`,
   names: `SELECT DISTINCT name FROM task ORDER BY name`,

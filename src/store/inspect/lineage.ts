@@ -4,6 +4,7 @@ import { EMPTY_HASH, objectRelPath } from '../object-path.js';
 import type { FoundObject } from './find-object.js';
 import { readListing } from './read-listing.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
+import { COUNT_CAP } from './count-cap.js';
 
 export interface LineageOptions {
   /** Steps followed from the object back, at most. */
@@ -76,8 +77,6 @@ export const LINEAGE_SQL = {
                      JOIN step ps ON ps.id = o.step_id AND ps.input_name = :from
                     WHERE o.object_hash = :hash AND o.name = :name ORDER BY o.step_id LIMIT :limit`,
 };
-
-const COUNT_CAP = 10_000;
 
 interface StepRow extends StepRef {
   objectHash: string;
@@ -198,7 +197,7 @@ class LineageBuilder {
     for (const e of read.entries) {
       const input = this.object(e.hash, e.name);
       node.inputs.push(input);
-      const rows = this.q.entryProducers.all({ hash: e.hash, name: e.name, from: e.from, step: stepId, limit: this.o.width }) as { stepId: number; name: string }[];
+      const rows = this.q.entryProducers.all({ hash: e.hash, name: e.name, from: e.fromName, step: stepId, limit: this.o.width }) as { stepId: number; name: string }[];
       for (const g of groupByStep(rows)) {
         if (!this.budgetLeft()) {
           input.moreProducers++;

@@ -3,11 +3,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { objectRelPath } from '../object-path.js';
 import { stepInputIs } from '../schema.js';
+import { COUNT_CAP } from './count-cap.js';
 import type { FoundObject } from './find-object.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
-
-/** Counts stop here: enough to say "10000+" without walking a million index entries. */
-export const COUNT_CAP = 10_000;
 
 export interface Produced extends StepRef {
   /** The output name the step gave these bytes. */

@@ -1,14 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { parseListingLine, type ListingLine } from '../listing.js';
+import { parseListingLine, type ListingEntry } from '../listing.js';
 
 /**
  * The first `limit` entries of a gather listing (`HASH<TAB>NAME<TAB>FROM` lines) and how many lines it
  * has in all. The rest is only counted, so a listing of a million objects costs one streamed
  * read and constant memory.
  */
-export async function readListing(path: string, limit: number): Promise<{ entries: ListingLine[]; total: number }> {
-  const entries: ListingLine[] = [];
+export async function readListing(path: string, limit: number): Promise<{ entries: ListingEntry[]; total: number }> {
+  const entries: ListingEntry[] = [];
   let total = 0;
   let partial = '';
   // A chunk may end inside a multi-byte character: the decoder holds it for the next one.

@@ -16,13 +16,15 @@ export interface RepairReport {
   inputs: { name: string; hash: string; restore: string }[];
 }
 
-export const REPAIR_SQL = {
+const REPAIR_SQL = {
   producers: `SELECT DISTINCT o.step_id AS id, (s.task IN (SELECT task_id FROM current_task)) AS current
                 FROM step_output o JOIN step s ON s.id = o.step_id WHERE o.object_hash = ? AND s.status = 'done'`,
   // The step runs again and records its outputs anew; downstream steps keep their links.
   reset: `UPDATE step SET status = 'pending', exit_code = NULL, error = NULL WHERE id = ?`,
   dropOutputs: `DELETE FROM step_output WHERE step_id = ?`,
   logOf: `UPDATE step SET log_hash = NULL WHERE log_hash = ?`,
+  // Earlier attempts' logs too (a scan: attempt has no index on log_hash, and a repair is rare).
+  attemptLogOf: `UPDATE attempt SET log_hash = NULL WHERE log_hash = ?`,
   inputs: `SELECT name, source FROM run_input WHERE object_hash = ? AND retired_at IS NULL ORDER BY name`,
 };
 
@@ -38,6 +40,7 @@ export function repairStore(db: Database.Database, dbDir: string, damage: Damage
     reset: db.prepare(REPAIR_SQL.reset),
     dropOutputs: db.prepare(REPAIR_SQL.dropOutputs),
     logOf: db.prepare(REPAIR_SQL.logOf),
+    attemptLogOf: db.prepare(REPAIR_SQL.attemptLogOf),
     inputs: db.prepare(REPAIR_SQL.inputs),
   };
   const aside = join(dbDir, 'damaged');
@@ -60,6 +63,7 @@ export function repairStore(db: Database.Database, dbDir: string, damage: Damage
         if (!p.current) report.historyOnly.push(`step ${p.id}`);
       }
       report.logsLost += q.logOf.run(d.hash).changes;
+      q.attemptLogOf.run(d.hash);
       for (const i of q.inputs.all(d.hash) as { name: string; source: string | null }[]) {
         report.inputs.push({ name: i.name, hash: d.hash, restore: i.source === null ? `-input <the file ${i.name}>` : `-input ${i.source}` });
       }

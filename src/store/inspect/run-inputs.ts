@@ -18,7 +18,7 @@ export interface RunInput {
 const COLUMNS = `i.name AS name, i.object_hash AS hash, b.size AS size, i.run_id AS run,
   (i.retired_at IS NULL) AS current, i.retired_how AS retired, i.retired_at AS retiredAt`;
 
-export const RUN_INPUTS_SQL = {
+const RUN_INPUTS_SQL = {
   current: `SELECT ${COLUMNS} FROM run_input i LEFT JOIN object b ON b.hash = i.object_hash
              WHERE i.retired_at IS NULL ORDER BY i.name`,
   all: `SELECT ${COLUMNS} FROM run_input i LEFT JOIN object b ON b.hash = i.object_hash ORDER BY i.name, i.id DESC`,

@@ -21,6 +21,14 @@ export interface TaskVersionStatus {
   /** Distinct objects among the outputs of the counted steps, and their bytes. */
   objects: number;
   bytes: number;
+  /**
+   * Over the counted done steps, the attempt that made each done: CPU time (user + system) in all and
+   * the highest peak RSS of a script's process tree. null when none of them was measured.
+   */
+  cpuMs: number | null;
+  cpuUserMs: number | null;
+  cpuSysMs: number | null;
+  maxRssKb: number | null;
 }
 
 export interface RunInfo {
@@ -54,6 +62,12 @@ const OBJECTS = (from: string) => `SELECT d.task AS taskId, count(*) AS objects,
              GROUP BY s.task, o.object_hash) d
       LEFT JOIN object b ON b.hash = d.hash GROUP BY d.task`;
 
+// The attempt that made a done step done is its latest: the step row counts them.
+const RESOURCES = (from: string) => `SELECT s.task AS taskId, sum(a.cpu_user_ms) AS cpuUserMs, sum(a.cpu_sys_ms) AS cpuSysMs,
+      max(a.max_rss_kb) AS maxRssKb
+      FROM ${from} CROSS JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts
+     WHERE s.status = 'done' GROUP BY s.task`;
+
 // Steps fed by more than one counted step of a current task version; a gather's many inputs are its design.
 const MERGED = (from: string, producers: string) => `SELECT m.task AS taskId, count(*) AS merged FROM (
       SELECT s.task AS task FROM ${from}
@@ -80,9 +94,12 @@ export const TASK_STATUS_SQL = {
   allMerged: MERGED('step s', 'f.task IN (SELECT task_id FROM current_task)'),
   allCounts: `SELECT ${COUNTS} FROM step s GROUP BY s.task`,
   allObjects: OBJECTS('step s'),
+  currentResources: RESOURCES(CURRENT_FROM),
+  allResources: RESOURCES('step s'),
   totals: `SELECT count(*) AS objects, coalesce(sum(size), 0) AS bytes FROM object`,
 };
 
+type Resources = Pick<TaskVersionStatus, 'cpuUserMs' | 'cpuSysMs' | 'maxRssKb'>;
 type Counts = Pick<TaskVersionStatus, 'pending' | 'running' | 'done' | 'failed' | 'reused'>;
 
 /** Per task version: its steps by status, reuse, and the objects its outputs hold. */
@@ -91,6 +108,7 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
   const counts = new Map<number, Counts>();
   const objects = new Map<number, { objects: number; bytes: number }>();
   const merged = new Map<number, number>();
+  const resources = new Map<number, Resources>();
   if (!all) {
     db.exec(TASK_STATUS_SQL.setup);
     db.prepare(TASK_STATUS_SQL.fillCurrent).run();
@@ -102,6 +120,8 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
       .all() as { taskId: number; objects: number; bytes: number }[]) objects.set(r.taskId, r);
     for (const r of db.prepare(all ? TASK_STATUS_SQL.allMerged : TASK_STATUS_SQL.currentMerged)
       .all() as { taskId: number; merged: number }[]) merged.set(r.taskId, r.merged);
+    for (const r of db.prepare(all ? TASK_STATUS_SQL.allResources : TASK_STATUS_SQL.currentResources)
+      .all() as (Resources & { taskId: number })[]) resources.set(r.taskId, r);
   } finally {
     if (!all) db.exec(TASK_STATUS_SQL.teardown);
   }
@@ -109,6 +129,7 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
   const tasks = versions.map((v) => {
     const c = counts.get(v.taskId);
     const o = objects.get(v.taskId);
+    const r = resources.get(v.taskId) ?? { cpuUserMs: null, cpuSysMs: null, maxRssKb: null };
     return {
       ...v,
       pending: c?.pending ?? 0, running: c?.running ?? 0, done: c?.done ?? 0, failed: c?.failed ?? 0,
@@ -116,6 +137,8 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
       reused: v.current ? c?.reused ?? 0 : 0,
       merged: merged.get(v.taskId) ?? 0,
       objects: o?.objects ?? 0, bytes: o?.bytes ?? 0,
+      cpuMs: r.cpuUserMs === null || r.cpuSysMs === null ? null : r.cpuUserMs + r.cpuSysMs,
+      cpuUserMs: r.cpuUserMs, cpuSysMs: r.cpuSysMs, maxRssKb: r.maxRssKb,
     };
   });
   const totals = db.prepare(TASK_STATUS_SQL.totals).get() as { objects: number; bytes: number };

@@ -54,7 +54,7 @@ export interface PreviousVersionChange {
   changed: string[];
 }
 
-export const VERSION_CHANGE_SQL = {
+const VERSION_CHANGE_SQL = {
   definition: `SELECT definition FROM task WHERE id = ?`,
   // The highest id below the current one with the same name: the version made just before it.
   previous: `SELECT version, definition FROM task WHERE name = ? AND id < ? ORDER BY id DESC LIMIT 1`,

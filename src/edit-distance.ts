@@ -1,6 +1,7 @@
+// "Did you mean": for manifest keys and task names, commands, flags and formats alike.
 // Optimal string alignment distance: like Levenshtein, but a swap of two neighbours costs 1,
 // because the typos people make in keys are mostly transpositions ("scirpt").
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const rows: number[][] = [];
   for (let i = 0; i <= a.length; i++) {
     rows.push([i]);
