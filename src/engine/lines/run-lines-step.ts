@@ -48,6 +48,8 @@ export async function runLinesStep(
     const spawned: SpawnResult = {
       exitCode: ex.kind === 'ok' ? 0 : ex.kind === 'failed' ? ex.exitCode : null,
       signal: null, timedOut: ex.kind === 'timeout', aborted: ex.kind === 'aborted', spawnError: null,
+      // The process outlives the step: the kernel reports its usage only when it exits.
+      rusage: null,
     };
     return { spawned, logSize, failure: failureOf(ex, step.plan.spec.timeout) };
   } finally {
