@@ -175,21 +175,21 @@ test('the -report file is self-contained, scriptless, and shows the failure log 
   assert.match(html, /check step \d+/);
 });
 
-test('CPU and peak RSS columns, when an engine records them, show on the step page and per task in the report', async (t) => {
+test('CPU and peak RSS of the latest attempt show on the step page and per task in the report', async (t) => {
   const ws = workspace(t, 'tp-serve-res-');
   cpSync(fx.db, ws.db, { recursive: true });
   // In a child process: a process that opened SQLite read-write first cannot open a db `immutable` after (database.ts).
   const alter = spawnSync(process.execPath, ['-e', `const D = require('better-sqlite3'); const d = new D(process.argv[1]);
-    d.exec('ALTER TABLE step ADD COLUMN cpu_ms INTEGER; ALTER TABLE step ADD COLUMN max_rss_kb INTEGER; UPDATE step SET cpu_ms = 10 * id, max_rss_kb = 1000 + id');
+    d.exec('UPDATE attempt SET cpu_user_ms = 10 * step_id, cpu_sys_ms = step_id, max_rss_kb = 1000 + step_id');
     d.close();`, join(ws.db, 'pipeline.sqlite')], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(alter.status, 0, alter.stderr);
   const { step } = await import('../dist/serve/api.js');
   const { writeRunReport } = await import('../dist/serve/report.js');
   const one = step({ dbDir: ws.db }, '2');
-  assert.deepEqual(one.resources, { cpu_ms: 20, max_rss_kb: 1002 });
+  assert.deepEqual(one.resources, { cpu_user_ms: 20, cpu_sys_ms: 2, max_rss_kb: 1002 });
   const file = ws.path('r.html');
   await writeRunReport(ws.db, 1, file);
   const html = readFileSync(file, 'utf8');
-  assert.match(html, /<th>cpu_ms \(sum\)<\/th><th>max_rss_kb \(max\)<\/th>/);
-  assert.match(html, /<tr><td>split<\/td><td class="n">30<\/td><td class="n">1002<\/td><\/tr>/, 'split: steps 1 and 2');
+  assert.match(html, /<th>cpu_user_ms \(sum\)<\/th><th>cpu_sys_ms \(sum\)<\/th><th>max_rss_kb \(max\)<\/th>/);
+  assert.match(html, /<tr><td>split<\/td><td class="n">30<\/td><td class="n">3<\/td><td class="n">1002<\/td><\/tr>/, 'split: steps 1 and 2');
 });

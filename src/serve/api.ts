@@ -117,8 +117,8 @@ export function steps(ctx: ApiContext, name: string, q: Params): unknown {
 export function step(ctx: ApiContext, id: string): unknown {
   return withDb(ctx.dbDir, (db) => {
     const d = stepDetail(db, ctx.dbDir, id);
-    const res = resourceColumns(db);
-    const row = db.prepare(SERVE_SQL.stepRow).get(d.stepId) as Record<string, unknown>;
+    const res = resourceColumns();
+    const row = (db.prepare(SERVE_SQL.stepResources).get(d.stepId) ?? {}) as Record<string, unknown>;
     const resources = Object.fromEntries([...res.cpu, ...res.rss].map((c) => [c, row[c] ?? null]));
     const log = d.log === null ? null : readHead(join(ctx.dbDir, objectRelPath(d.log.hash)), PREVIEW_BYTES);
     return {

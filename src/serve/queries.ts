@@ -40,7 +40,8 @@ export const SERVE_SQL = {
   countOutputs: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE step_id = ? LIMIT ${COUNT_CAP + 1})`,
   upstream: `SELECT l.from_step_id AS stepId, t.name AS task FROM step_link l JOIN step s ON s.id = l.from_step_id
                JOIN task t ON t.id = s.task WHERE l.to_step_id = ? ORDER BY l.from_step_id LIMIT ?`,
-  stepRow: `SELECT * FROM step WHERE id = ?`,
+  stepResources: `SELECT a.cpu_user_ms, a.cpu_sys_ms, a.max_rss_kb FROM step s
+    JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts WHERE s.id = ?`,
   stepExists: `SELECT id FROM step WHERE id = ?`,
   objectsByPrefix: `SELECT hash, size FROM object WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?`,
   inputsByName: `SELECT name, object_hash AS hash, (retired_at IS NULL) AS current FROM run_input WHERE name = ? ORDER BY id DESC LIMIT 20`,
@@ -48,7 +49,6 @@ export const SERVE_SQL = {
   outputsByName: `SELECT step_id AS stepId, name, object_hash AS hash FROM (
                     SELECT step_id, name, object_hash FROM step_output ORDER BY step_id DESC LIMIT ${NAME_SCAN})
                    WHERE name = :q OR instr(name, :q) > 0 ORDER BY name <> :q, step_id DESC LIMIT :limit`,
-  stepColumns: `SELECT name FROM pragma_table_info('step')`,
 };
 
 export interface StepRow {
@@ -102,19 +102,9 @@ export function cappedCounts(db: Database.Database, taskId: number): Record<Stat
 }
 
 /** The step table's columns as the engine of this db made them. */
-const KNOWN = new Set(['id', 'task', 'object_hash', 'input_name', 'status', 'attempts', 'exit_code', 'error', 'log_hash',
-  'run_id', 'done_seq', 'created_at', 'started_at', 'finished_at', 'round']);
-
-/**
- * Columns another engine version may add to `step` for what a script cost (CPU time, peak RSS):
- * shown when present, under their own names, so this view needs no change when they appear.
- */
-export function resourceColumns(db: Database.Database): { cpu: string[]; rss: string[] } {
-  const names = (db.prepare(SERVE_SQL.stepColumns).pluck().all() as string[]).filter((n) => !KNOWN.has(n));
-  return {
-    cpu: names.filter((n) => /cpu|utime|stime|user_ms|sys_ms|user_us|sys_us/i.test(n)),
-    rss: names.filter((n) => /rss|mem/i.test(n)),
-  };
+/** What a step's latest attempt cost (the attempt table; null where the executor did not measure it). */
+export function resourceColumns(): { cpu: string[]; rss: string[] } {
+  return { cpu: ['cpu_user_ms', 'cpu_sys_ms'], rss: ['max_rss_kb'] };
 }
 
 /** A run row's summary column, parsed; null while the run goes on, or when it does not parse. */

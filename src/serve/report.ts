@@ -87,12 +87,13 @@ export function collect(dbDir: string, runId: number): RunReport {
   try {
     const run = db.prepare(SERVE_SQL.run).get(runId) as (Omit<RunReport['run'], 'summary'> & { summary: string | null }) | undefined;
     if (!run) throw new UserError('ENORUN', `no run ${runId} in ${dbDir}`);
-    const resources = resourceColumns(db);
-    const extra = [...resources.cpu, ...resources.rss].map((c) => `, s."${c.replace(/"/g, '""')}" AS "${c.replace(/"/g, '""')}"`).join('');
+    const resources = resourceColumns();
+    const extra = [...resources.cpu, ...resources.rss].map((c) => `, a.${c} AS ${c}`).join('');
     // No index on run_id: one pass over the step table, done once per run and never by a page.
     const rows = db.prepare(`SELECT s.id AS id, t.name AS task, s.status AS status, s.input_name AS inputName,
         s.exit_code AS exitCode, s.error AS error, s.log_hash AS logHash, s.started_at AS startedAt, s.finished_at AS finishedAt${extra}
-        FROM step s JOIN task t ON t.id = s.task WHERE s.run_id = ? ORDER BY s.id`).iterate(runId) as IterableIterator<Record<string, unknown>>;
+        FROM step s JOIN task t ON t.id = s.task
+        LEFT JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts WHERE s.run_id = ? ORDER BY s.id`).iterate(runId) as IterableIterator<Record<string, unknown>>;
     const order = new Map((db.prepare(`SELECT name, position FROM current_task`).all() as { name: string; position: number }[]).map((r) => [r.name, r.position]));
     const tasks = new Map<string, TaskTimes>();
     const failures: Failure[] = [];
