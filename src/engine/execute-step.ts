@@ -1,15 +1,13 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { errnoCode } from '../errors.js';
-import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';
 import type { InputLink, InputVerdict } from '../store/input-links.js';
 import type { LocalObjectStore } from '../store/object-store.js';
-import { BAD_OUTPUT_KINDS, BadOutputError, collectOutputs, type StoredOutput } from './collect-outputs.js';
-import type { Collected, Executor, SpawnResult } from './executor.js';
-import { echoTo, tailOf } from './log-text.js';
+import { CollectError, collectOutputs } from './collect-outputs.js';
+import type { Executor, Rusage, SpawnResult, StoredOutput } from './executor.js';
+import { tailOf } from './log-text.js';
 import { passes, type TaskPlan } from './plan.js';
 import { fillInputDir, safeBasename } from './step-input.js';
 import type { Slot, WorkSlots } from './work-slots.js';
@@ -38,7 +36,7 @@ export interface RunnableStep extends LeafStep {
 }
 
 export type StepResult =
-  | { kind: 'finished'; step: RunnableStep; outcome: StepOutcome; added: StoredOutput[]; logTail: string }
+  | { kind: 'finished'; step: RunnableStep; outcome: StepOutcome; added: StoredOutput[]; logTail: string; rusage: Rusage | null }
   | { kind: 'interrupted'; step: RunnableStep };
 
 /**
@@ -119,16 +117,16 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       prepared = await prepare(ctx, step, slot, links);
     } catch (err) {
       // A full disk or a missing object while setting up fails this step, not the run.
-      return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
+      return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '', null);
     }
-    const { spawned, logSize } = await spawn(ctx, step, slot, prepared, links, signal);
+    const spawned = await spawn(ctx, step, slot, prepared, links, signal);
     onExited();
     // Checked whatever became of the script (killed, failed, interrupted): a damaged object must leave the store.
-    const c = spawned.collected;
+    const c = spawned.stored;
     let inputs: InputVerdict = { modified: null, known: new Map() };
     let unchecked: string | null = null;
     try {
-      inputs = await ctx.store.inputs.settle(links, c !== undefined && c.result !== 'changed');
+      inputs = await ctx.store.inputs.settle(links, c.inputIntact);
       if (inputs.modified !== null || inputs.known.size > 0) emptyDir(slot.inDir);
     } catch (err) {
       unchecked = storeFailure(err, "checking the step's inputs");
@@ -145,18 +143,24 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       const what = modifiedText(ctx, inputs.modified);
       error = error === null ? what : `${error}; and ${what}`;
     }
-    const stored = c !== undefined && c.result !== 'changed'
-      ? fromExecutor(c, error)
-      : await storeHere(ctx, slot, logSize, error, inputs, c?.log);
-    ({ error } = stored);
-    const { outputs, log } = stored;
+    error ??= c.error;
+    let outputs = c.outputs;
+    // The input was not as the engine left it (linked or moved into OUTPUT_DIR, say): now checked, its outputs are stored here.
+    if (error === null && !c.inputIntact) {
+      try {
+        outputs = await collectOutputs(slot.outDir, ctx.store, inputs.known);
+      } catch (err) {
+        error = storeFailure(err, 'storing the outputs');
+      }
+    }
+    const { log } = c;
     const logTail = error !== null && log !== null && log.size > 0 ? tailOf(ctx.store.pathOf(log.hash), log.size) : '';
     if (error === null) {
       if (prepared.gathered) rmSync(prepared.gathered, { recursive: true, force: true });
       if (outputs.length > MANY_OUTPUTS) ctx.slots.renewOutDir(slot);
       clean = true;
     }
-    return finished(step, startedAt, spawned.exitCode, error, outputs, log, logTail);
+    return finished(step, startedAt, spawned.exitCode, error, outputs, log, logTail, spawned.rusage);
   } finally {
     ctx.store.inputs.drop(links);
     if (clean) ctx.slots.release(slot);
@@ -175,59 +179,6 @@ function modifiedText(ctx: StepContext, m: NonNullable<InputVerdict['modified']>
 /** A script may leave other names in in/ (a renamed INPUT_FILE): the next step finds it empty. */
 function emptyDir(dir: string): void {
   for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
-}
-
-interface Stored {
-  error: string | null;
-  outputs: StoredOutput[];
-  log: ObjectRow | null;
-}
-
-/**
- * Store the outputs, then the log: the engine's own path (collect-outputs.ts, LocalObjectStore).
- * `helperLog`: the log as the C helper already stored it (it found the input changed and left the rest here).
- */
-async function storeHere(
-  ctx: StepContext, slot: Slot, logSize: number, failed: string | null, inputs: InputVerdict, helperLog?: ObjectRow | null,
-): Promise<Stored> {
-  let error = failed;
-  let outputs: StoredOutput[] = [];
-  if (error === null) {
-    try {
-      outputs = await collectOutputs(slot.outDir, ctx.store, inputs.known);
-    } catch (err) {
-      error = storeFailure(err, 'storing the outputs');
-    }
-  }
-  let log: ObjectRow | null = null;
-  if (helperLog !== undefined) {
-    log = helperLog;
-    if (log === null) error ??= 'storing the log failed';
-  } else {
-    try {
-      if (logSize === 0) {
-        // Most scripts print nothing: the empty log stays in the slot for the next step.
-        log = { hash: EMPTY_HASH, size: 0 };
-      } else {
-        const put = await ctx.store.adopt(slot.log);
-        log = { hash: put.hash, size: put.size };
-      }
-    } catch (err) {
-      error ??= storeFailure(err, 'storing the log');
-    }
-  }
-  return { error, outputs, log };
-}
-
-/** What the C helper did with the same rules (native/collect.c), in the engine's words. */
-function fromExecutor(c: Collected, failed: string | null): Stored {
-  let error = failed;
-  if (error === null) {
-    if (c.result === 'bad') error = new BadOutputError(c.detail[1]!, BAD_OUTPUT_KINDS[c.detail[0]!] ?? 'a special file').message;
-    else if (c.result === 'err') error = failureText(c.detail[1], `${c.detail[1]}: ${c.detail[2]}`, c.detail[0] === 'log' ? 'storing the log' : 'storing the outputs');
-  }
-  const outputs = error === null ? c.outputs : [];
-  return { error, outputs, log: c.log };
 }
 
 /**
@@ -255,9 +206,9 @@ async function prepare(ctx: StepContext, step: RunnableStep, slot: Slot, links: 
 
 async function spawn(
   ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, links: InputLink[], signal: AbortSignal,
-): Promise<{ spawned: SpawnResult; logSize: number }> {
+): Promise<SpawnResult> {
   const spec = step.plan.spec;
-  const input = ctx.store.inputs.expected(links[0]!);
+  const echo = ctx.echo;
   // An empty log from the step before is reused as it is (the helper opens it again, from 0).
   const logFd = slot.logFd ?? openSync(slot.log, 'w');
   slot.logFd = null;
@@ -275,23 +226,21 @@ async function spawn(
       cwd: ctx.manifestDir,
       env: p.env,
       baseEnv: step.plan.env,
-      stdout: ctx.echo && stdoutFd === null ? 'pipe' : stdoutFd ?? logFd,
-      stderr: ctx.echo ? 'pipe' : logFd,
-      onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
+      stdout: stdoutFd ?? logFd,
+      stderr: logFd,
+      onLine: echo ? (line) => echo(`[${spec.name}#${step.id}] ${line}`) : undefined,
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
-      collect: {
-        objects: ctx.store.objectsDir, outDir: slot.outDir, input: input.path, inputState: input.state, log: slot.log, durable: ctx.store.durable,
-      },
+      files: { store: ctx.store, outDir: slot.outDir, log: slot.log, input: ctx.store.inputs.expected(links[0]!) },
       onStart: ctx.scripts && (() => {
         started = true;
         ctx.scripts!(step.task, 1);
       }),
     });
     if (started) ctx.scripts!(step.task, -1);
-    const logSize = fstatSync(logFd).size;
-    keepLog = logSize === 0;
-    return { spawned, logSize };
+    // Stored or not, an empty log stays in place.
+    keepLog = fstatSync(logFd).size === 0;
+    return spawned;
   } finally {
     if (keepLog) slot.logFd = logFd;
     else closeSync(logFd);
@@ -301,7 +250,7 @@ async function spawn(
 
 function finished(
   step: RunnableStep, startedAt: number, exitCode: number | null, error: string | null,
-  outputs: StoredOutput[], log: ObjectRow | null, logTail: string,
+  outputs: StoredOutput[], log: ObjectRow | null, logTail: string, rusage: Rusage | null,
 ): StepResult {
   const done = error === null;
   const kept = done ? outputs : [];
@@ -320,7 +269,7 @@ function finished(
     outputs: kept.map(({ name, hash, size }) => ({ name, hash, size })),
     fanOut,
   };
-  return { kind: 'finished', step, outcome, added: kept.filter((o) => o.added), logTail };
+  return { kind: 'finished', step, outcome, added: kept.filter((o) => o.added), logTail, rusage };
 }
 
 /** The shell runs the script as one argument; a shebang script is run as its own file. */
@@ -343,12 +292,9 @@ function failureOf(r: SpawnResult, timeout: number | null): string | null {
 }
 
 function storeFailure(err: unknown, what: string): string {
-  if (err instanceof BadOutputError) return err.message;
-  return failureText(errnoCode(err), (err as Error).message, what);
-}
-
-function failureText(code: string | undefined, message: string, what: string): string {
+  if (err instanceof CollectError) return err.message;
+  const code = errnoCode(err);
   if (code === 'ENOSPC') return `no space left on device while ${what}`;
   if (code === 'EDQUOT') return `disk quota exceeded while ${what}`;
-  return `${what} failed: ${message}`;
+  return `${what} failed: ${(err as Error).message}`;
 }
