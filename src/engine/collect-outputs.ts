@@ -34,9 +34,10 @@ export function storeFailureText(stage: string, code: string, entry: string): st
   return `${what} failed: ${code} (${why})${entry === '' ? '' : ` at ${JSON.stringify(entry)}`}`;
 }
 
-function failed(err: unknown, stage: string, entry: string): Error {
+function failed(err: unknown, stage: string, entry: string): CollectError {
   const code = errnoCode(err);
-  return code === undefined ? (err as Error) : new CollectError(storeFailureText(stage, code, entry));
+  if (code !== undefined) return new CollectError(storeFailureText(stage, code, entry));
+  return new CollectError(`storing the ${stage === 'log' ? 'log' : 'outputs'} failed: ${(err as Error).message}`);
 }
 
 /** After the script ended: its log, and its outputs if it exited 0 and left its input intact. */
@@ -48,8 +49,7 @@ export async function collectStep(files: StepFiles, exitedZero: boolean): Promis
     try {
       outputs = await collectOutputs(files.outDir, files.store);
     } catch (err) {
-      if (!(err instanceof CollectError)) throw err;
-      error = err.message;
+      error = (err instanceof CollectError ? err : failed(err, 'outputs', '')).message;
     }
   }
   let log: Collected['log'] = { hash: EMPTY_HASH, size: 0 };
@@ -63,7 +63,7 @@ export async function collectStep(files: StepFiles, exitedZero: boolean): Promis
     log = null;
     error ??= failed(err, 'log', '').message;
   }
-  return { inputIntact, outputs, log, error };
+  return { inputIntact, outputs: error === null ? outputs : [], log, error };
 }
 
 function inodeState(path: string): string | null {
