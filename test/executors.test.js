@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { directExecutor } from './direct-executor.js';
 import { ROOT, cli, cliSpawn, exited, isAlive, isEmptyDir, listObjects, objectPath, openDb, sha256, waitFor, workspace } from './helpers.js';
 
 // Both ways to start a script keep the same contract: the C helper (the default, built by
@@ -296,43 +298,10 @@ script = 'echo "parent=$(cat /proc/$PPID/comm)"; echo to-stderr >&2; printf "no 
 
 // The executors on their own, with a real store, real scripts and real files: each returns what it
 // stored by the same contract (collect-outputs.ts; native/collect.c for the C helper).
-async function direct(t, kind) {
-  const { LocalObjectStore } = await import(join(ROOT, 'dist/store/object-store.js'));
-  const { ProcessGroups } = await import(join(ROOT, 'dist/engine/process-groups.js'));
-  const ws = workspace(t);
-  mkdirSync(ws.path('db', 'objects'), { recursive: true });
-  mkdirSync(ws.path('db', 'tmp'), { recursive: true });
-  const store = new LocalObjectStore(ws.db);
-  const groups = new ProcessGroups();
-  const executor = kind === 'spawner'
-    ? new (await import(join(ROOT, 'dist/engine/spawner-executor.js'))).SpawnerExecutor(groups, { limit: 2 })
-    : new (await import(join(ROOT, 'dist/engine/execa-executor.js'))).ExecaExecutor(groups);
-  t.after(() => executor.close?.());
-  let n = 0;
-  return {
-    ws,
-    async run(script, { verbose = false } = {}) {
-      const dir = ws.path(`step${++n}`);
-      const outDir = join(dir, 'out');
-      mkdirSync(outDir, { recursive: true });
-      const input = ws.write(`step${n}/input`, 'the input\n');
-      const st = statSync(input, { bigint: true });
-      const log = join(dir, 'log');
-      const fd = openSync(log, 'w');
-      const lines = [];
-      try {
-        const r = await executor.run({
-          argv: ['/bin/sh', '-c', script], cwd: dir, env: { PATH: process.env.PATH, OUTPUT_DIR: outDir, INPUT_FILE: input },
-          stdout: fd, stderr: fd, onLine: verbose ? (line) => lines.push(line) : undefined, timeoutMs: null,
-          signal: new AbortController().signal,
-          files: { store, outDir, log, input: { path: input, state: `${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs} ${st.mode}` } },
-        });
-        return { ...r, lines };
-      } finally {
-        closeSync(fd);
-      }
-    },
-  };
+async function direct(t, kind, ws = workspace(t)) {
+  const ex = await directExecutor(ws.dir, kind);
+  t.after(() => ex.close());
+  return { ws, run: ex.run };
 }
 
 const KINDS = HELPER_BUILT ? ['spawner', 'execa'] : ['execa'];
@@ -381,12 +350,16 @@ for (const [what, script, expected] of CASES) {
   });
 }
 
+// Root reads any directory: then the executor runs as nobody, in a process of its own.
 test('one collector contract, both executors: a directory it cannot read fails with the error and the name', async (t) => {
-  if (process.getuid?.() === 0) return t.skip('running as root, which reads any directory');
+  const script = 'mkdir "$OUTPUT_DIR/locked"; echo x > "$OUTPUT_DIR/locked/f"; chmod 0 "$OUTPUT_DIR/locked"';
   for (const kind of KINDS) {
-    const ex = await direct(t, kind);
-    const r = await ex.run('mkdir "$OUTPUT_DIR/locked"; echo x > "$OUTPUT_DIR/locked/f"; chmod 0 "$OUTPUT_DIR/locked"');
-    t.after(() => chmodSync(ex.ws.path('step1', 'out', 'locked'), 0o755));
+    const ws = workspace(t);
+    chmodSync(ws.dir, 0o777);
+    const r = process.getuid() === 0
+      ? JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/direct-executor.js'), kind, ws.dir, script], { uid: 65534, gid: 65534, encoding: 'utf8' }))
+      : await direct(t, kind, ws).then((ex) => ex.run(script));
+    chmodSync(ws.path('step1', 'out', 'locked'), 0o755);
     assert.equal(r.stored.error, 'storing the outputs failed: EACCES (permission denied) at "locked"', kind);
     assert.deepEqual(r.stored.outputs, [], kind);
   }
