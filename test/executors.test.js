@@ -1,22 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { directExecutor } from './direct-executor.js';
 import { ROOT, cli, cliSpawn, exited, isAlive, isEmptyDir, listObjects, objectPath, openDb, sha256, waitFor, workspace } from './helpers.js';
 
-// Every spawn path keeps the same contract: the spawner with its C helper (the default, built
-// by `npm run build`), with its python3 helper (no C compiler), with its perl helper (no
-// python3 either), and execa (the fallback, forced with TASK_PIPELINE_EXECUTOR=execa).
+// Both ways to start a script keep the same contract: the C helper (the default, built by
+// `npm run build`) and execa (the fallback where it was not built, forced with TASK_PIPELINE_EXECUTOR=execa).
 const variants = {
-  spawner: { TASK_PIPELINE_EXECUTOR: 'spawner', TASK_PIPELINE_SPAWNER_HELPER: 'c' },
-  'spawner-python': { TASK_PIPELINE_EXECUTOR: 'spawner', TASK_PIPELINE_SPAWNER_HELPER: 'python' },
-  'spawner-perl': { TASK_PIPELINE_EXECUTOR: 'spawner', TASK_PIPELINE_SPAWNER_HELPER: 'perl' },
+  spawner: { TASK_PIPELINE_EXECUTOR: 'spawner' },
   execa: { TASK_PIPELINE_EXECUTOR: 'execa' },
 };
-// Built without a C compiler (`CC=false npm run build`, a step of .ci/run): the rest keep the contract.
-if (!existsSync(join(ROOT, 'dist/engine/native/task-pipeline-spawner'))) {
+// Built without a C compiler (`CC=false npm run build`, a step of .ci/run): execa keeps the contract.
+const HELPER_BUILT = existsSync(join(ROOT, 'dist/engine/native/task-pipeline-spawner'));
+if (!HELPER_BUILT) {
   delete variants.spawner;
-  test('spawner with its C helper', { skip: 'the C helper was not built here (no C compiler?): python3, perl and execa are checked' }, () => {});
+  test('spawner with its C helper', { skip: 'the C helper was not built here (no C compiler?): execa is checked' }, () => {});
 }
 for (const [executor, env] of Object.entries(variants)) {
 
@@ -149,12 +149,19 @@ script = 'echo data > "$OUTPUT_DIR/real2"; mkfifo "$OUTPUT_DIR/f"'
 name = "tabbed"
 inputs = []
 script = 'echo data > "$OUTPUT_DIR/real3"; echo x > "$OUTPUT_DIR/a$(printf "\\\\t")b"'
+
+[[task]]
+name = "newlined"
+inputs = []
+script = 'mkdir "$OUTPUT_DIR/sub"; echo x > "$OUTPUT_DIR/sub/a$(printf "\\\\nb")"'
 `);
     const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-durable'], { env });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /symlink step \d+: OUTPUT_DIR holds a symlink "l": only regular files can be outputs/);
     assert.match(r.stderr, /fifo step \d+: OUTPUT_DIR holds a FIFO "f": only regular files can be outputs/);
-    assert.match(r.stderr, /tabbed step \d+: OUTPUT_DIR holds a name with a tab or newline, "a\tb"/);
+    assert.match(r.stderr, /tabbed step \d+: OUTPUT_DIR holds the name "a\\tb": output names cannot hold tabs or newlines \(gather listings are tab-separated lines\)/);
+    assert.match(r.stderr, /newlined step \d+: OUTPUT_DIR holds the name "sub\/a\\nb": output names cannot hold tabs or newlines/);
+    assert.doesNotMatch(r.stderr, /a\tb/, 'the raw tab is not printed');
     const d = await openDb(ws.db);
     const rows = d.prepare(`SELECT t.name AS task, o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
       JOIN task t ON t.id = s.task ORDER BY 1, 2`).all().map((x) => `${x.task} ${x.name} ${x.hash}`);
@@ -264,5 +271,124 @@ echo "$INPUT_NAME done" > "$OUTPUT_DIR/note"
     assert.deepEqual(d.prepare(`SELECT status, count(*) AS n FROM step GROUP BY status`).all(), [{ status: 'done', n: 300 }]);
     d.close();
   });
+
+  // -verbose runs through the same helper as a normal run: the script's parent is the helper, not the engine.
+  test(`${executor}: -verbose streams each line prefixed with [task#step] and keeps the log`, async (t) => {
+    const ws = workspace(t);
+    ws.write('m.toml', `[[task]]
+name = "v"
+inputs = []
+script = 'echo "parent=$(cat /proc/$PPID/comm)"; echo to-stderr >&2; printf "no newline"; echo x > "$OUTPUT_DIR/o"'
+`);
+    const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-verbose'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const parent = executor === 'spawner' ? 'task-pipeline-s' : 'node';
+    assert.match(r.stderr, new RegExp(`^\\[v#\\d+\\] parent=${parent}$`, 'm'));
+    assert.match(r.stderr, /^\[v#\d+\] to-stderr$/m);
+    assert.match(r.stderr, /^\[v#\d+\] no newline$/m);
+    const d = await openDb(ws.db);
+    const log = d.prepare('SELECT log_hash FROM step').pluck().get();
+    d.close();
+    // execa reads stdout and stderr through two pipes: their bytes may interleave otherwise in the log.
+    const text = readFileSync(objectPath(ws.db, log), 'utf8');
+    for (const part of [`parent=${parent}\n`, 'to-stderr\n', 'no newline']) assert.ok(text.includes(part), text);
+    assert.equal(text.length, `parent=${parent}\nto-stderr\nno newline`.length);
+  });
 }
 
+// The executors on their own, with a real store, real scripts and real files: each returns what it
+// stored by the same contract (collect-outputs.ts; native/collect.c for the C helper).
+async function direct(t, kind, ws = workspace(t)) {
+  const ex = await directExecutor(ws.dir, kind);
+  t.after(() => ex.close());
+  return { ws, run: ex.run };
+}
+
+const KINDS = HELPER_BUILT ? ['spawner', 'execa'] : ['execa'];
+const EMPTY_LOG = { hash: sha256(''), size: 0 };
+const CASES = [
+  ['outputs and a log', 'mkdir -p "$OUTPUT_DIR/a"; echo deep > "$OUTPUT_DIR/a/b"; echo top > "$OUTPUT_DIR/t"; echo said', {
+    inputIntact: true, error: null, log: { hash: sha256('said\n'), size: 5 },
+    outputs: [{ name: 'a/b', hash: sha256('deep\n'), size: 5, added: true }, { name: 't', hash: sha256('top\n'), size: 4, added: true }],
+  }],
+  ['a failed script: its log, no outputs', 'echo x > "$OUTPUT_DIR/o"; echo why; exit 3', {
+    inputIntact: true, error: null, log: { hash: sha256('why\n'), size: 4 }, outputs: [],
+  }],
+  ['a big output (left to the engine by the helper)', 'head -c 1500000 /dev/zero > "$OUTPUT_DIR/big"', {
+    inputIntact: true, error: null, log: EMPTY_LOG, outputs: [{ name: 'big', hash: sha256(Buffer.alloc(1500000)), size: 1500000, added: true }],
+  }],
+  ['a symlink', 'echo x > "$OUTPUT_DIR/real"; ln -s /etc/passwd "$OUTPUT_DIR/l"', {
+    inputIntact: true, log: EMPTY_LOG, outputs: [], error: 'OUTPUT_DIR holds a symlink "l": only regular files can be outputs',
+  }],
+  ['a FIFO', 'mkfifo "$OUTPUT_DIR/f"', {
+    inputIntact: true, log: EMPTY_LOG, outputs: [], error: 'OUTPUT_DIR holds a FIFO "f": only regular files can be outputs',
+  }],
+  ['a name with a tab', 'echo x > "$OUTPUT_DIR/a$(printf "\\t")b"', {
+    inputIntact: true, log: EMPTY_LOG, outputs: [],
+    error: 'OUTPUT_DIR holds the name "a\\tb": output names cannot hold tabs or newlines (gather listings are tab-separated lines)',
+  }],
+  ['a name with a newline and a backslash', 'mkdir "$OUTPUT_DIR/d"; echo x > "$OUTPUT_DIR/d/a\\\\$(printf "\\nb")"', {
+    inputIntact: true, log: EMPTY_LOG, outputs: [],
+    error: 'OUTPUT_DIR holds the name "d/a\\\\\\nb": output names cannot hold tabs or newlines (gather listings are tab-separated lines)',
+  }],
+  ['a touched input: only the log is stored', 'echo x > "$OUTPUT_DIR/o"; touch -d @0 "$INPUT_FILE"; echo touched', {
+    inputIntact: false, error: null, log: { hash: sha256('touched\n'), size: 8 }, outputs: [],
+  }],
+];
+
+for (const [what, script, expected] of CASES) {
+  test(`one collector contract, both executors: ${what}`, async (t) => {
+    for (const kind of KINDS) {
+      const ex = await direct(t, kind);
+      const r = await ex.run(script);
+      assert.equal(r.spawnError, null, kind);
+      assert.deepEqual({ ...r.stored, outputs: [...r.stored.outputs].sort((a, b) => a.name.localeCompare(b.name)) }, expected, kind);
+      for (const o of r.stored.outputs) assert.deepEqual(readFileSync(objectPath(ex.ws.db, o.hash)).length, o.size, kind);
+      // Stored outputs leave OUTPUT_DIR empty; outputs left alone stay where the script put them.
+      assert.equal(isEmptyDir(ex.ws.path('step1', 'out')), r.stored.outputs.length > 0, kind);
+    }
+  });
+}
+
+// Root reads any directory: then the executor runs as nobody, in a process of its own.
+test('one collector contract, both executors: a directory it cannot read fails with the error and the name', async (t) => {
+  const script = 'mkdir "$OUTPUT_DIR/locked"; echo x > "$OUTPUT_DIR/locked/f"; chmod 0 "$OUTPUT_DIR/locked"';
+  for (const kind of KINDS) {
+    const ws = workspace(t);
+    chmodSync(ws.dir, 0o777);
+    const r = process.getuid() === 0
+      ? JSON.parse(execFileSync(process.execPath, [join(ROOT, 'test/direct-executor.js'), kind, ws.dir, script], { uid: 65534, gid: 65534, encoding: 'utf8' }))
+      : await direct(t, kind, ws).then((ex) => ex.run(script));
+    chmodSync(ws.path('step1', 'out', 'locked'), 0o755);
+    assert.equal(r.stored.error, 'storing the outputs failed: EACCES (permission denied) at "locked"', kind);
+    assert.deepEqual(r.stored.outputs, [], kind);
+  }
+});
+
+test('both executors: -verbose lines reach the engine and the log', async (t) => {
+  for (const kind of KINDS) {
+    const ex = await direct(t, kind);
+    const r = await ex.run('echo one; echo two >&2; printf three', { verbose: true });
+    assert.deepEqual(r.lines.sort(), ['one', 'three', 'two'], kind);
+    assert.equal(r.stored.log.size, 'one\ntwo\nthree'.length, kind);
+    const text = readFileSync(objectPath(ex.ws.db, r.stored.log.hash), 'utf8');
+    for (const part of ['one\n', 'two\n', 'three']) assert.ok(text.includes(part), `${kind}: ${text}`);
+  }
+});
+
+// The helper reaps each script with wait4: CPU time and peak RSS of its process tree (children included).
+test('spawner: CPU time and peak RSS of each script; execa does not measure them', { skip: !HELPER_BUILT && 'the C helper was not built here' }, async (t) => {
+  const ex = await direct(t, 'spawner');
+  const burn = await ex.run(`python3 -c 'import time
+t = time.process_time()
+while time.process_time() - t < 0.3: pass'`);
+  assert.equal(burn.exitCode, 0);
+  assert.ok(burn.rusage.userMs + burn.rusage.sysMs >= 150, JSON.stringify(burn.rusage));
+  const big = await ex.run(`python3 -c 'b = b"x" * (100 * 2**20)'`);
+  assert.equal(big.exitCode, 0);
+  assert.ok(big.rusage.maxRssKb >= 80000, JSON.stringify(big.rusage));
+  const idle = await ex.run('true');
+  assert.ok(idle.rusage.maxRssKb < 80000 && idle.rusage.userMs + idle.rusage.sysMs < 150, JSON.stringify(idle.rusage));
+  const plain = await (await direct(t, 'execa')).run('true');
+  assert.equal(plain.rusage, null);
+});

@@ -10,12 +10,8 @@ import { join } from 'node:path';
 import { ROOT, cli, cliSpawn, exited, isAlive, linesOf, openDb, waitFor, workspace } from './helpers.js';
 
 const NATIVE = join(ROOT, 'dist/engine/native/task-pipeline-spawner');
-const onPath = (cmd) => (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, cmd)));
-const HELPERS = [
-  ...(existsSync(NATIVE) ? ['c'] : []),
-  ...(onPath('python3') ? ['python'] : []),
-  ...(onPath('perl') ? ['perl'] : []),
-];
+// Where it was not built (no C compiler) scripts are children of the engine: trust-signals.test.js covers that.
+const HELPERS = existsSync(NATIVE) ? ['c'] : [];
 
 // Each step records its shell's pid and its background sleep's pid, then waits.
 const MANIFEST = `[[task]]
@@ -57,13 +53,13 @@ function childrenOf(pid) {
 }
 
 function isHelper(c) {
-  return c.cmdline[0] === NATIVE || (/python3$/.test(c.cmdline[0]) && c.cmdline[1] === '-c') || (/perl$/.test(c.cmdline[0]) && c.cmdline[1] === '-e');
+  return c.cmdline[0] === NATIVE;
 }
 
 for (const helper of HELPERS) {
   test(`${helper} helper: kill -9 of the engine mid-run leaves no script of it alive a second later`, { timeout: 120_000 }, async (t) => {
     const { ws, args } = setUp(t);
-    const engine = cliSpawn(args, { env: { PIDS: ws.path('pids'), TASK_PIPELINE_SPAWNER_HELPER: helper } });
+    const engine = cliSpawn(args, { env: { PIDS: ws.path('pids') } });
     const done = exited(engine);
     await waitFor(() => linesOf(ws.path('pids')).length >= 8, 60_000, 'four scripts to start');
     const pids = linesOf(ws.path('pids')).map(Number);
@@ -77,7 +73,7 @@ for (const helper of HELPERS) {
 
   test(`${helper} helper: kill -9 of the helper mid-run stops the run with a message; the next run does the work`, { timeout: 120_000 }, async (t) => {
     const { ws, args } = setUp(t);
-    const env = { PIDS: ws.path('pids'), TASK_PIPELINE_SPAWNER_HELPER: helper };
+    const env = { PIDS: ws.path('pids') };
     const engine = cliSpawn(args, { env });
     const done = exited(engine);
     await waitFor(() => linesOf(ws.path('pids')).length >= 8, 60_000, 'four scripts to start');
@@ -107,20 +103,20 @@ for (const helper of HELPERS) {
 
 // The parent-death signal alone (its stdin stays open): the helper's parent is a shell that is
 // killed, while this test holds the other end of the helper's stdin.
-for (const helper of HELPERS.filter((h) => h !== 'perl')) {
+for (const helper of HELPERS) {
   test(`${helper} helper: the death of its parent alone (stdin still open) kills its scripts`, { timeout: 60_000 }, async (t) => {
     const ws = workspace(t);
     const fifo = ws.path('stdin');
     execFileSync('mkfifo', [fifo]);
-    const { PY_HELPER_SOURCE } = await import(join(ROOT, 'dist/engine/spawner-helper.js'));
-    const cmd = helper === 'c' ? [NATIVE] : ['python3', '-c', PY_HELPER_SOURCE];
+    const cmd = [NATIVE];
     const parent = spawn('sh', ['-c', `"$@" 4 < "${fifo}" > /dev/null & echo $!; wait`, 'sh', ...cmd], { stdio: ['ignore', 'pipe', 'inherit'] });
     t.after(() => parent.kill('SIGKILL'));
     const helperPid = new Promise((resolve) => parent.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
     const stdin = await open(fifo, 'w');
     t.after(() => stdin.close());
     const pidFile = ws.path('pid');
-    const fields = ['R', '1', ws.dir, '/dev/null', '/dev/null', '', '3', '/bin/sh', '-c', `echo $$ > "${pidFile}"; exec sleep 30`, 'PATH=/usr/bin:/bin'];
+    // R id cwd stdout stderr base flags, then nothing to store (objects outdir input state log empty).
+    const fields = ['R', '1', ws.dir, '/dev/null', '/dev/null', '', '', '', '', '', '', '', '3', '/bin/sh', '-c', `echo $$ > "${pidFile}"; exec sleep 30`, 'PATH=/usr/bin:/bin'];
     const payload = Buffer.from(fields.join('\0'));
     await stdin.write(Buffer.concat([Buffer.from(`${payload.length}\n`), payload]));
     await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 20_000, 'the script to start');

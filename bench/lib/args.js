@@ -12,9 +12,8 @@ const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
   --repeat R         runs of each contender, alternating (default 3)
   --only B1,B3       run only these benchmarks (default all)
   --jobs J           -parallel for the engine, -P/-j for the peers (default: cpus = ${availableParallelism()})
-  --executors LIST   engine variants to compare (default spawner, the engine's default): spawner,
-                     spawner-c, spawner-python, spawner-perl (force its helper), execa, any with experiments (bench/lib/experiments.js)
-                     after '+', e.g. spawner,execa,execa+smallcopy
+  --executors LIST   engine variants to compare (default spawner, the engine's default): spawner, execa,
+                     any with experiments (bench/lib/experiments.js) after '+', e.g. spawner,execa,execa+smallcopy
   --out FILE         where the markdown results go (default bench/RESULTS.md)
   --keep             keep bench/work/ (default: big files and dbs removed at the end)
 Environment: BENCH_N, BENCH_BIG_MIB, BENCH_PENDING, BENCH_B6_STEPS, BENCH_B7_FILES, BENCH_REPEAT, BENCH_ONLY, BENCH_JOBS, BENCH_EXECUTORS.`;

@@ -6,11 +6,8 @@ import { existsSync } from 'node:fs';
 import { applyExperiments } from './experiments.js';
 
 const which = process.env.TASK_PIPELINE_EXECUTOR ?? 'execa';
-// spawner-c, spawner-python and spawner-perl force the helper (spawner-helper.ts reads the variable).
-const helper = /^spawner-(c|python|perl)$/.exec(which);
-if (helper) process.env.TASK_PIPELINE_SPAWNER_HELPER = helper[1];
 const selectsItself = existsSync(new URL('../../dist/engine/choose-executor.js', import.meta.url));
-if ((which === 'spawner' || helper) && !selectsItself) {
+if (which === 'spawner' && !selectsItself) {
   const { ExecaExecutor } = await import('../../dist/engine/execa-executor.js');
   const { SpawnerExecutor } = await import('../../dist/engine/spawner-executor.js');
   const { ProcessGroups } = await import('../../dist/engine/process-groups.js');
@@ -25,8 +22,8 @@ if ((which === 'spawner' || helper) && !selectsItself) {
     }
     return spawner.run(spec);
   };
-} else if (which !== 'execa' && which !== 'spawner' && !helper) {
-  console.error(`TASK_PIPELINE_EXECUTOR=${which}: unknown executor (execa, spawner, spawner-c, spawner-python, spawner-perl)`);
+} else if (which !== 'execa' && which !== 'spawner') {
+  console.error(`TASK_PIPELINE_EXECUTOR=${which}: unknown executor (execa, spawner)`);
   process.exit(2);
 }
 await applyExperiments((process.env.BENCH_EXPERIMENTS ?? '').split(',').filter(Boolean));

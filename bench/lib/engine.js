@@ -11,7 +11,7 @@ const SELECTS_ITSELF = existsSync(new URL('../../dist/engine/choose-executor.js'
 
 /**
  * The engine's command line. A variant is an executor name (spawner, the engine's default;
- * execa; spawner-perl or spawner-python to force the helper), optionally with experiments
+ * or execa), optionally with experiments
  * (experiments.js) after plus signs: `spawner+smallcopy`. What the CLI cannot do by itself goes
  * through the bench's entry shim.
  */

@@ -5,9 +5,8 @@ import type { ProcessGroups } from './process-groups.js';
 import { SpawnerExecutor } from './spawner-executor.js';
 
 /**
- * The spawner (a small helper process that forks the scripts) is the default: forking the
- * engine itself costs ~1.4 ms of its event loop per step (bench/RESULTS.md). execa stays as
- * the fallback (piped -verbose output, no python3/perl, no /proc) and can be forced with
+ * The C helper (spawner-executor.ts) starts the scripts and stores their outputs; execa is the
+ * fallback where it was not built (no C compiler), and can be forced with
  * TASK_PIPELINE_EXECUTOR=execa. Both run at most `limit` scripts at once, however many steps
  * the engine has asked them to run.
  */

@@ -1,17 +1,74 @@
-import { lstatSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
-import type { NamedObject } from '../store/metadata-store.js';
+import { lstatSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { getSystemErrorMap } from 'node:util';
+import { errnoCode } from '../errors.js';
 import type { LocalObjectStore } from '../store/object-store.js';
+import { EMPTY_HASH } from '../store/object-path.js';
+import type { Collected, StepFiles, StoredOutput } from './executor.js';
 
-/** A step's OUTPUT_DIR held something that is not a regular file: the step fails. */
-export class BadOutputError extends Error {
-  constructor(readonly entry: string, readonly kind: string) {
-    super(`OUTPUT_DIR holds ${kind} "${entry}": only regular files can be outputs`);
+/*
+ * What a step leaves is stored by one contract, here and in native/collect.c (the C helper
+ * does it where the script ran): the same checks in the same order, the same messages, the
+ * same Collected. Here is also where the helper leaves a step with a file too big for it.
+ */
+
+/** An entry of OUTPUT_DIR that cannot be an output, or a system error while storing: the step fails with this message. */
+export class CollectError extends Error {}
+
+const KINDS: Record<string, string> = { symlink: 'a symlink', fifo: 'a FIFO', socket: 'a socket', device: 'a device file' };
+
+/** Why an entry cannot be an output, by the kind native/collect.c reports too. */
+export function badOutputText(kind: string, entry: string): string {
+  const name = JSON.stringify(entry);
+  if (kind === 'name') {
+    return `OUTPUT_DIR holds the name ${name}: output names cannot hold tabs or newlines (gather listings are tab-separated lines)`;
   }
+  return `OUTPUT_DIR holds ${KINDS[kind] ?? 'a special file'} ${name}: only regular files can be outputs`;
 }
 
-export interface StoredOutput extends NamedObject {
-  /** false when the store already had these bytes. */
-  added: boolean;
+/** A system error while storing a step's outputs or log, by its code (ENOSPC...) and the entry it concerns. */
+export function storeFailureText(stage: string, code: string, entry: string): string {
+  const what = stage === 'log' ? 'storing the log' : 'storing the outputs';
+  if (code === 'ENOSPC') return `no space left on device while ${what}`;
+  if (code === 'EDQUOT') return `disk quota exceeded while ${what}`;
+  const why = [...getSystemErrorMap().values()].find(([name]) => name === code)?.[1] ?? 'system error';
+  return `${what} failed: ${code} (${why})${entry === '' ? '' : ` at ${JSON.stringify(entry)}`}`;
+}
+
+function failed(err: unknown, stage: string, entry: string): CollectError {
+  const code = errnoCode(err);
+  if (code !== undefined) return new CollectError(storeFailureText(stage, code, entry));
+  return new CollectError(`storing the ${stage === 'log' ? 'log' : 'outputs'} failed: ${(err as Error).message}`);
+}
+
+/** After the script ended: its log, and its outputs if it exited 0 and left its input intact. */
+export async function collectStep(files: StepFiles, exitedZero: boolean): Promise<Collected> {
+  const inputIntact = inodeState(files.input.path) === files.input.state;
+  let outputs: StoredOutput[] = [];
+  let error: string | null = null;
+  if (inputIntact && exitedZero) {
+    try {
+      outputs = await collectOutputs(files.outDir, files.store);
+    } catch (err) {
+      error = (err instanceof CollectError ? err : failed(err, 'outputs', '')).message;
+    }
+  }
+  let log: Collected['log'] = { hash: EMPTY_HASH, size: 0 };
+  try {
+    // Most scripts print nothing: the empty log stays in the slot for the next step.
+    if (statSync(files.log).size > 0) {
+      const put = await files.store.adopt(files.log);
+      log = { hash: put.hash, size: put.size };
+    }
+  } catch (err) {
+    log = null;
+    error ??= failed(err, 'log', '').message;
+  }
+  return { inputIntact, outputs: error === null ? outputs : [], log, error };
+}
+
+function inodeState(path: string): string | null {
+  const s = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  return s === undefined ? null : `${s.ino} ${s.size} ${s.mtimeNs} ${s.ctimeNs} ${s.mode}`;
 }
 
 /**
@@ -24,53 +81,53 @@ export async function collectOutputs(
   outDir: string, store: LocalObjectStore, known?: ReadonlyMap<bigint, { hash: string; size: number }>,
 ): Promise<StoredOutput[]> {
   const found: { name: string; path: string }[] = [];
-  const dirs: string[] = [];
+  const dirs: { name: string; path: string }[] = [];
   walk(outDir, '', found, dirs);
   const outputs: StoredOutput[] = [];
-  // Check everything before storing anything, so a bad entry leaves no stray object.
+  // Everything is checked before anything is stored: a bad entry leaves no stray object.
   for (const f of found) {
-    const same = known !== undefined && known.size > 0 ? known.get(lstatSync(f.path, { bigint: true }).ino) : undefined;
-    if (same !== undefined) {
-      unlinkSync(f.path);
-      outputs.push({ name: f.name, hash: same.hash, size: same.size, added: false });
-      continue;
+    try {
+      const same = known !== undefined && known.size > 0 ? known.get(lstatSync(f.path, { bigint: true }).ino) : undefined;
+      if (same !== undefined) {
+        unlinkSync(f.path);
+        outputs.push({ name: f.name, hash: same.hash, size: same.size, added: false });
+        continue;
+      }
+      const put = await store.adopt(f.path);
+      outputs.push({ name: f.name, hash: put.hash, size: put.size, added: put.added });
+    } catch (err) {
+      throw failed(err, 'outputs', f.name);
     }
-    const put = await store.adopt(f.path);
-    outputs.push({ name: f.name, hash: put.hash, size: put.size, added: put.added });
   }
-  for (const d of dirs.reverse()) rmdirSync(d);
+  for (const d of dirs.reverse()) {
+    try {
+      rmdirSync(d.path);
+    } catch (err) {
+      throw failed(err, 'outputs', d.name);
+    }
+  }
   return outputs;
 }
 
-function walk(dir: string, prefix: string, found: { name: string; path: string }[], dirs: string[]): void {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+function walk(dir: string, prefix: string, found: { name: string; path: string }[], dirs: { name: string; path: string }[]): void {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    throw failed(err, 'outputs', prefix);
+  }
+  for (const entry of entries) {
     const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
     const path = `${dir}/${entry.name}`;
-    // Names are listed one per line (`HASH<TAB>NAME`) for gather steps and ls.
-    if (/[\t\n\r]/.test(entry.name)) throw new BadOutputError(name, BAD_OUTPUT_KINDS.name!);
+    if (/[\t\n\r]/.test(entry.name)) throw new CollectError(badOutputText('name', name));
     if (entry.isDirectory()) {
-      dirs.push(path);
+      dirs.push({ name, path });
       walk(path, name, found, dirs);
     } else if (entry.isFile()) {
       found.push({ name, path });
     } else {
-      throw new BadOutputError(name, kindOf(entry));
+      const kind = entry.isSymbolicLink() ? 'symlink' : entry.isFIFO() ? 'fifo' : entry.isSocket() ? 'socket' : 'device';
+      throw new CollectError(badOutputText(kind, name));
     }
   }
-}
-
-/** How BadOutputError names each kind of entry; the C helper reports the keys (native/collect.c). */
-export const BAD_OUTPUT_KINDS: Record<string, string> = {
-  name: 'a name with a tab or newline,',
-  symlink: 'a symlink',
-  fifo: 'a FIFO',
-  socket: 'a socket',
-  device: 'a device file',
-};
-
-function kindOf(entry: { isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
-  if (entry.isSymbolicLink()) return BAD_OUTPUT_KINDS.symlink!;
-  if (entry.isFIFO()) return BAD_OUTPUT_KINDS.fifo!;
-  if (entry.isSocket()) return BAD_OUTPUT_KINDS.socket!;
-  return BAD_OUTPUT_KINDS.device!;
 }

@@ -1,18 +1,15 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Observable } from 'rxjs/internal/Observable';
 import { errnoCode } from '../errors.js';
-import { faultPoint } from '../store/fault-point.js';
-import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';
 import type { InputLink, InputVerdict } from '../store/input-links.js';
 import type { LocalObjectStore } from '../store/object-store.js';
-import { BAD_OUTPUT_KINDS, BadOutputError, collectOutputs, type StoredOutput } from './collect-outputs.js';
-import type { Collected, Executor, SpawnResult } from './executor.js';
+import { CollectError, collectOutputs } from './collect-outputs.js';
+import type { Executor, SpawnResult, StepFiles, StoredOutput } from './executor.js';
 import type { LinesPool } from './lines/lines-pool.js';
 import { runLinesStep } from './lines/run-lines-step.js';
-import { echoTo, tailOf } from './log-text.js';
+import { tailOf } from './log-text.js';
 import { passes, type TaskPlan } from './plan.js';
 import { fillInputDir, safeBasename } from './step-input.js';
 import type { Slot, WorkSlots } from './work-slots.js';
@@ -126,17 +123,18 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       // A full disk or a missing object while setting up fails this step, not the run.
       return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
     }
+    const files = { store: ctx.store, outDir: slot.outDir, log: slot.log, input: ctx.store.inputs.expected(links[0]!) };
     // protocol = "lines": a request to a long-lived process instead of a script run; the rest is the same.
-    const { spawned, logSize, failure } = step.plan.spec.protocol === 'lines'
-      ? await runLinesStep({ ...ctx, lines: ctx.lines! }, step, slot, prepared.env, signal)
-      : { ...(await spawn(ctx, step, slot, prepared, links, signal)), failure: undefined };
+    const { spawned, failure } = step.plan.spec.protocol === 'lines'
+      ? await runLinesStep({ ...ctx, lines: ctx.lines! }, step, slot, prepared.env, signal, files)
+      : { spawned: await spawn(ctx, step, slot, prepared, files, signal), failure: undefined };
     onExited();
     // Checked whatever became of the script (killed, failed, interrupted): a damaged object must leave the store.
-    const c = spawned.collected;
+    const c = spawned.stored;
     let inputs: InputVerdict = { modified: null, known: new Map() };
     let unchecked: string | null = null;
     try {
-      inputs = await ctx.store.inputs.settle(links, c !== undefined && c.result !== 'changed');
+      inputs = await ctx.store.inputs.settle(links, c.inputIntact);
       if (inputs.modified !== null || inputs.known.size > 0) emptyDir(slot.inDir);
     } catch (err) {
       unchecked = storeFailure(err, "checking the step's inputs");
@@ -153,11 +151,17 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
       const what = modifiedText(ctx, inputs.modified);
       error = error === null ? what : `${error}; and ${what}`;
     }
-    const stored = c !== undefined && c.result !== 'changed'
-      ? fromExecutor(c, error)
-      : await storeHere(ctx, slot, logSize, error, inputs, c?.log);
-    ({ error } = stored);
-    const { outputs, log } = stored;
+    error ??= c.error;
+    let outputs = c.outputs;
+    // The input was not as the engine left it (linked or moved into OUTPUT_DIR, say): now checked, its outputs are stored here.
+    if (error === null && !c.inputIntact) {
+      try {
+        outputs = await collectOutputs(slot.outDir, ctx.store, inputs.known);
+      } catch (err) {
+        error = storeFailure(err, 'storing the outputs');
+      }
+    }
+    const { log } = c;
     const logTail = error !== null && log !== null && log.size > 0 ? tailOf(ctx.store.pathOf(log.hash), log.size) : '';
     if (error === null) {
       if (prepared.gathered) rmSync(prepared.gathered, { recursive: true, force: true });
@@ -185,61 +189,6 @@ function emptyDir(dir: string): void {
   for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
 }
 
-interface Stored {
-  error: string | null;
-  outputs: StoredOutput[];
-  log: ObjectRow | null;
-}
-
-/**
- * Store the outputs, then the log: the engine's own path (collect-outputs.ts, LocalObjectStore).
- * `helperLog`: the log as the C helper already stored it (it found the input changed and left the rest here).
- */
-async function storeHere(
-  ctx: StepContext, slot: Slot, logSize: number, failed: string | null, inputs: InputVerdict, helperLog?: ObjectRow | null,
-): Promise<Stored> {
-  let error = failed;
-  let outputs: StoredOutput[] = [];
-  if (error === null) {
-    try {
-      outputs = await collectOutputs(slot.outDir, ctx.store, inputs.known);
-    } catch (err) {
-      error = storeFailure(err, 'storing the outputs');
-    }
-  }
-  let log: ObjectRow | null = null;
-  if (helperLog !== undefined) {
-    log = helperLog;
-    if (log === null) error ??= 'storing the log failed';
-  } else {
-    try {
-      if (logSize === 0) {
-        // Most scripts print nothing: the empty log stays in the slot for the next step.
-        log = { hash: EMPTY_HASH, size: 0 };
-      } else {
-        const put = await ctx.store.adopt(slot.log);
-        log = { hash: put.hash, size: put.size };
-      }
-    } catch (err) {
-      error ??= storeFailure(err, 'storing the log');
-    }
-  }
-  return { error, outputs, log };
-}
-
-/** What the C helper did with the same rules (native/collect.c), in the engine's words. */
-function fromExecutor(c: Collected, failed: string | null): Stored {
-  let error = failed;
-  if (error === null) {
-    if (c.result === 'bad') error = new BadOutputError(c.detail[1]!, BAD_OUTPUT_KINDS[c.detail[0]!] ?? 'a special file').message;
-    else if (c.result === 'err') error = failureText(c.detail[1], `${c.detail[1]}: ${c.detail[2]}`, c.detail[0] === 'log' ? 'storing the log' : 'storing the outputs');
-  }
-  const outputs = error === null ? c.outputs : [];
-  // The helper renamed these into objects/ itself: the test hook's window before their commit.
-  for (const o of c.outputs) if (o.added) faultPoint('after-rename');
-  return { error, outputs, log: c.log };
-}
-
 /**
  * The step's input, and INPUT_DIR for a gather step, in its slot: hard links of the objects
  * (input-links.ts), pushed onto `links` as they are made.
@@ -264,10 +213,10 @@ async function prepare(ctx: StepContext, step: RunnableStep, slot: Slot, links: 
 }
 
 async function spawn(
-  ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, links: InputLink[], signal: AbortSignal,
-): Promise<{ spawned: SpawnResult; logSize: number }> {
+  ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, files: StepFiles, signal: AbortSignal,
+): Promise<SpawnResult> {
   const spec = step.plan.spec;
-  const input = ctx.store.inputs.expected(links[0]!);
+  const echo = ctx.echo;
   // An empty log from the step before is reused as it is (the helper opens it again, from 0).
   const logFd = slot.logFd ?? openSync(slot.log, 'w');
   slot.logFd = null;
@@ -285,23 +234,21 @@ async function spawn(
       cwd: ctx.manifestDir,
       env: p.env,
       baseEnv: step.plan.env,
-      stdout: ctx.echo && stdoutFd === null ? 'pipe' : stdoutFd ?? logFd,
-      stderr: ctx.echo ? 'pipe' : logFd,
-      onOutput: ctx.echo ? echoTo(ctx.echo, `[${spec.name}#${step.id}] `, logFd) : undefined,
+      stdout: stdoutFd ?? logFd,
+      stderr: logFd,
+      onLine: echo ? (line) => echo(`[${spec.name}#${step.id}] ${line}`) : undefined,
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
-      collect: {
-        objects: ctx.store.objectsDir, outDir: slot.outDir, input: input.path, inputState: input.state, log: slot.log, durable: ctx.store.durable,
-      },
+      files,
       onStart: ctx.scripts && (() => {
         started = true;
         ctx.scripts!(step.task, 1);
       }),
     });
     if (started) ctx.scripts!(step.task, -1);
-    const logSize = fstatSync(logFd).size;
-    keepLog = logSize === 0;
-    return { spawned, logSize };
+    // Stored or not, an empty log stays in place.
+    keepLog = fstatSync(logFd).size === 0;
+    return spawned;
   } finally {
     if (keepLog) slot.logFd = logFd;
     else closeSync(logFd);
@@ -356,12 +303,9 @@ function failureOf(r: SpawnResult, timeout: number | null): string | null {
 }
 
 function storeFailure(err: unknown, what: string): string {
-  if (err instanceof BadOutputError) return err.message;
-  return failureText(errnoCode(err), (err as Error).message, what);
-}
-
-function failureText(code: string | undefined, message: string, what: string): string {
+  if (err instanceof CollectError) return err.message;
+  const code = errnoCode(err);
   if (code === 'ENOSPC') return `no space left on device while ${what}`;
   if (code === 'EDQUOT') return `disk quota exceeded while ${what}`;
-  return `${what} failed: ${message}`;
+  return `${what} failed: ${(err as Error).message}`;
 }

@@ -1,4 +1,4 @@
-import type { Executor, SpawnResult, SpawnSpec } from './executor.js';
+import { notStarted, type Executor, type SpawnResult, type SpawnSpec } from './executor.js';
 
 /**
  * At most `limit` runs of an executor at once; the others wait their turn here. The engine
@@ -26,7 +26,7 @@ export class LimitedExecutor implements Executor {
         this.waiting.push(go);
         spec.signal.addEventListener('abort', onAbort, { once: true });
       });
-      if (!started) return { exitCode: null, signal: null, timedOut: false, aborted: true, spawnError: null, rusage: null };
+      if (!started) return notStarted(true);
     } else {
       this.running++;
     }

@@ -18,14 +18,20 @@ export function tailOf(path: string, size: number, maxLines = 5): string {
   }
 }
 
-/** For -verbose: copy the script's bytes to its log and echo whole lines with a prefix. */
-export function echoTo(echo: (line: string) => void, prefix: string, logFd: number) {
-  const partial = { stdout: '', stderr: '' };
-  return (stream: 'stdout' | 'stderr', chunk: Buffer) => {
-    writeSync(logFd, chunk);
-    const text = partial[stream] + chunk.toString('utf8');
-    const lines = text.split('\n');
-    partial[stream] = lines.pop()!;
-    for (const line of lines) echo(prefix + line);
+/** For -verbose through execa: copy the script's bytes to its log and pass on whole lines, per stream. */
+export function teeLines(onLine: (line: string) => void, logFd: number) {
+  const partial = new Map<unknown, string>();
+  return {
+    write(stream: unknown, chunk: Buffer): void {
+      writeSync(logFd, chunk);
+      const lines = ((partial.get(stream) ?? '') + chunk.toString('utf8')).split('\n');
+      partial.set(stream, lines.pop()!);
+      for (const line of lines) onLine(line);
+    },
+    /** The last line, if it had no newline. */
+    end(): void {
+      for (const rest of partial.values()) if (rest !== '') onLine(rest);
+      partial.clear();
+    },
   };
 }

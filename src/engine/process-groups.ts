@@ -16,10 +16,6 @@ export class ProcessGroups {
     this.live.delete(pid);
   }
 
-  get size(): number {
-    return this.live.size;
-  }
-
   signalAll(signal: NodeJS.Signals): void {
     for (const pid of this.live) signalGroup(pid, signal);
   }

@@ -1,12 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
 import { dirname } from 'node:path';
-import { EMPTY_HASH } from '../store/object-path.js';
-import type { Collected, Executor, SpawnResult, SpawnSpec } from './executor.js';
+import { faultPoint } from '../store/fault-point.js';
+import { collectStep } from './collect-outputs.js';
+import { notStarted, type Collected, type Executor, type SpawnResult, type SpawnSpec } from './executor.js';
 import { KILL_GRACE_MS, signalGroup, terminateGroup, type ProcessGroups } from './process-groups.js';
 import { killLeftovers } from './running-scripts.js';
-import { startHelper, type HelperKind } from './spawner-helper.js';
+import { envFields, message, parseExit, parseOutput, parseSummary, rest, runRequest, startHelper } from './spawner-protocol.js';
 
 interface Pending {
   spec: SpawnSpec;
@@ -16,35 +16,29 @@ interface Pending {
   finished: boolean;
   killTimer?: NodeJS.Timeout;
   timeoutTimer?: NodeJS.Timeout;
-  /** The outputs the C helper stored (`O` lines), then its summary (`K`). */
-  outputs?: Collected['outputs'];
-  collected?: Collected;
+  /** The outputs the helper stored (`O` lines), then its summary (`K`; null: left to the engine). */
+  outputs: Collected['outputs'];
+  stored?: Collected | null;
   onAbort: () => void;
-  resolve: (r: SpawnResult) => void;
+  resolve: (r: SpawnResult | Promise<SpawnResult>) => void;
 }
 
 /**
  * Requests wait in the engine until fewer than this many are queued in the helper, then go in
- * one write. Each write to the helper's pipe wakes it on the other core: ~45 µs of the engine's
- * thread per write here (an IPI is a VM exit on this kind of machine), one per step when sent
- * one by one. The scheduler hands over up to 64 more than `-parallel` (scheduler.ts, AHEAD), so
- * the helper keeps at least this many ready while the engine is busy (a commit, a big store).
+ * one write: each write wakes the helper on the other core (bench/PROFILE.md). The scheduler
+ * hands over more than `-parallel`, so the helper keeps this many ready while the engine is busy.
  */
 const REFILL_BELOW = 32;
 
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name]));
-
 /**
- * Scripts forked by a long-lived helper process (spawner-helper.ts) instead of by the
- * engine: the engine only writes a request and reads a line back. Same semantics as
- * ExecaExecutor: each script leads its own process group, which gets SIGTERM on abort or
- * timeout and SIGKILL after the grace period, and whatever it left behind is killed when the
- * script exits. Output to a pipe (-verbose), or a system without /proc/<pid>/fd, goes to
- * the fallback executor, and so does every step where neither python3 nor perl is installed.
+ * Scripts started, reaped and their outputs stored by the C helper (native/spawner.c): the
+ * engine writes a request and reads lines back. Each script leads its own process group, which
+ * gets SIGTERM on abort or timeout and SIGKILL after the grace period; what it left behind is
+ * killed when it exits. Where the helper was not built, or there is no /proc/<pid>/fd, every
+ * run goes to the fallback (execa).
  */
 export class SpawnerExecutor implements Executor {
   private helper: ChildProcess | null = null;
-  private kind: HelperKind | null = null;
   /** Requests not yet written to the helper, by id (see REFILL_BELOW). */
   private readonly outbox = new Map<number, Buffer>();
   /** Written to the helper and not yet started, failed or cancelled there. */
@@ -82,16 +76,16 @@ export class SpawnerExecutor implements Executor {
   run(spec: SpawnSpec): Promise<SpawnResult> {
     if (this.broken !== null && this.options.onHelperDeath) {
       // The run is stopping: a step that slipped in goes back to pending without a new helper.
-      return Promise.resolve({ exitCode: null, signal: null, timedOut: false, aborted: true, spawnError: null, rusage: null });
+      return Promise.resolve(notStarted(true));
     }
-    if (spec.stdout === 'pipe' || spec.stderr === 'pipe' || !this.usable || !this.ensureHelper()) {
-      if (!this.options.fallback) throw new Error('SpawnerExecutor: piped output needs a fallback executor');
+    if (!this.usable || !this.ensureHelper()) {
+      if (!this.options.fallback) throw new Error('SpawnerExecutor: no helper and no fallback executor');
       return this.options.fallback.run(spec);
     }
     return new Promise<SpawnResult>((resolve) => {
       const id = this.nextId++;
       const p: Pending = {
-        spec, pid: null, timedOut: false, aborted: false, finished: false, resolve,
+        spec, pid: null, timedOut: false, aborted: false, finished: false, resolve, outputs: [],
         onAbort: () => {
           p.aborted = true;
           // Not written to the helper yet: it simply never is. Queued there: it is taken out (a
@@ -99,7 +93,7 @@ export class SpawnerExecutor implements Executor {
           // interrupt reaches the helper before a killed script frees a slot for a step being cancelled.
           if (this.outbox.delete(id)) {
             setImmediate(() => {
-              if (!p.finished) this.finish(id, p, { exitCode: null, signal: null, spawnError: null });
+              if (!p.finished) this.finish(id, p, null);
             });
           } else if (p.pid === null) this.helper?.stdin?.write(message(['C', String(id)]));
           else setImmediate(() => this.stop(p));
@@ -145,12 +139,7 @@ export class SpawnerExecutor implements Executor {
       }
       base = String(n);
     }
-    const { procFd } = this;
-    const head = [String(id), spec.cwd, `${procFd}/${spec.stdout}`, `${procFd}/${spec.stderr}`, base];
-    const c = spec.collect;
-    // The C helper stores the outputs itself when the script succeeds (native/collect.c).
-    const collect = c && this.kind === 'c' ? [c.objects, c.outDir, c.input, c.inputState, c.log, c.durable ? 'd' : ''] : null;
-    return message([collect ? 'P' : 'R', ...head, ...(collect ?? []), String(spec.argv.length), ...spec.argv, ...envFields(spec.env)]);
+    return runRequest(id, spec, base, this.procFd);
   }
 
   /** Stop the helper (it would also go by itself when the engine exits and its stdin closes). */
@@ -164,17 +153,15 @@ export class SpawnerExecutor implements Executor {
     p.killTimer = terminateGroup(p.pid, this.options.graceMs ?? KILL_GRACE_MS, p.killTimer);
   }
 
-  /** The running helper, started if needed; null when no helper can run here (no python3, no perl). */
+  /** The running helper, started if needed; null where it was not built. */
   private ensureHelper(): ChildProcess | null {
     if (this.helper) return this.helper;
-    const started = startHelper(this.options.limit);
-    if (started === null) {
+    const helper = startHelper(this.options.limit);
+    if (helper === null) {
       this.usable = false;
       return null;
     }
-    const helper = started.process;
     this.helper = helper;
-    this.kind = started.kind;
     this.partial = '';
     this.bases = new Map();
     helper.stdout!.setEncoding('utf8');
@@ -206,24 +193,29 @@ export class SpawnerExecutor implements Executor {
   }
 
   private onLine(line: string): void {
-    const [kind, idText, a, b] = line.split(' ', 4);
-    const id = Number(idText);
+    const kind = line[0];
+    const sp = line.indexOf(' ', 2);
+    const id = Number(sp < 0 ? line.slice(2) : line.slice(2, sp));
     const p = this.pending.get(id);
     if (!p) return;
+    if (kind === 'T') {
+      p.spec.onLine?.(rest(line, 2));
+      return;
+    }
     if (kind === 'S' || kind === 'F' || kind === 'Q') {
       // One fewer waiting in the helper: top it up if it runs low.
       this.queuedInHelper--;
       this.flush();
     }
     if (kind === 'O') {
-      // O id added size hash name: the name is the rest of the line.
-      const hash = line.split(' ', 5)[4]!;
-      const name = line.slice(nthSpace(line, 5) + 1);
-      (p.outputs ??= []).push({ name, hash, size: Number(b), added: a === '1' });
+      const out = parseOutput(line);
+      p.outputs.push(out);
+      // The helper renamed it into objects/ itself: the test hook's window before the commit that names it.
+      if (out.added) faultPoint('after-rename');
     } else if (kind === 'K') {
-      p.collected = parseSummary(line, p.outputs ?? []);
+      p.stored = parseSummary(line, p.outputs);
     } else if (kind === 'S') {
-      p.pid = Number(a);
+      p.pid = Number(rest(line, 2));
       this.groups.add(p.pid);
       p.spec.onStart?.();
       // The timeout counts from the start, not from the time spent in the queue.
@@ -235,33 +227,31 @@ export class SpawnerExecutor implements Executor {
       }
       if (p.aborted) this.stop(p);
     } else if (kind === 'Q') {
-      this.finish(id, p, { exitCode: null, signal: null, spawnError: null });
+      this.finish(id, p, null);
     } else if (kind === 'F') {
-      this.finish(id, p, { exitCode: null, signal: null, spawnError: line.slice(line.indexOf(' ', 2) + 1) });
+      this.finish(id, p, null, rest(line, 2));
     } else if (kind === 'X') {
-      this.finish(id, p, {
-        exitCode: a === '-' ? null : Number(a),
-        signal: b === '-' ? null : SIGNAL_NAMES.get(Number(b)) ?? `signal ${b}`,
-        spawnError: null,
-      });
+      this.finish(id, p, parseExit(line));
     }
   }
 
-  private finish(id: number, p: Pending, r: Pick<SpawnResult, 'exitCode' | 'signal' | 'spawnError'>): void {
+  /** exited: the `X` line's; null when the script never ran (spawnError: why). */
+  private finish(id: number, p: Pending, exited: ReturnType<typeof parseExit> | null, spawnError: string | null = null): void {
     this.pending.delete(id);
     p.finished = true;
     clearTimeout(p.timeoutTimer);
     clearTimeout(p.killTimer);
     p.spec.signal.removeEventListener('abort', p.onAbort);
-    if (p.pid !== null) {
-      // The script is done when its leader exits: the helper has already killed what it left in
-      // its group (a kill from here would cost an ESRCH exception on nearly every step).
-      this.groups.remove(p.pid);
-    }
+    // The helper has already killed what the script left in its group.
+    if (p.pid !== null) this.groups.remove(p.pid);
     if (this.pending.size === 0) this.setRef(false);
-    p.resolve({
-      exitCode: r.exitCode, signal: r.signal, timedOut: p.timedOut, aborted: p.aborted, spawnError: r.spawnError, rusage: null, collected: p.collected,
-    });
+    if (exited === null) {
+      p.resolve({ ...notStarted(p.aborted, spawnError), timedOut: p.timedOut });
+      return;
+    }
+    const result = (stored: Collected): SpawnResult => ({ ...exited, timedOut: p.timedOut, aborted: p.aborted, spawnError: null, stored });
+    // A step with a file too big for the helper is stored here, by the same contract.
+    p.resolve(p.stored ? result(p.stored) : collectStep(p.spec.files, exited.exitCode === 0).then(result));
   }
 
   private helperGone(helper: ChildProcess, why: string, neverRan = false): void {
@@ -279,9 +269,7 @@ export class SpawnerExecutor implements Executor {
         this.pending.delete(id);
         clearTimeout(p.timeoutTimer);
         p.spec.signal.removeEventListener('abort', p.onAbort);
-        fallback.run(p.spec).then(p.resolve, (err: unknown) => p.resolve({
-          exitCode: null, signal: null, timedOut: false, aborted: false, spawnError: (err as Error).message, rusage: null,
-        }));
+        fallback.run(p.spec).then(p.resolve, (err: unknown) => p.resolve(notStarted(false, (err as Error).message)));
       }
       this.setRef(false);
       return;
@@ -306,53 +294,7 @@ export class SpawnerExecutor implements Executor {
     }
     for (const [id, p] of this.pending) {
       if (halt) p.aborted = true;
-      this.finish(id, p, { exitCode: null, signal: null, spawnError: halt ? null : why });
+      this.finish(id, p, null, halt ? null : why);
     }
   }
-}
-
-/** The position of the n-th space (1-based) in line. */
-function nthSpace(line: string, n: number): number {
-  let at = -1;
-  for (let i = 0; i < n; i++) at = line.indexOf(' ', at + 1);
-  return at;
-}
-
-/** `K id result log [detail]`; undefined for `js` (nothing was stored: the engine does it all). */
-function parseSummary(line: string, outputs: Collected['outputs']): Collected | undefined {
-  const [, , result, log] = line.split(' ', 4);
-  if (result === 'js') return undefined;
-  const rest = line.slice(nthSpace(line, 4) + 1);
-  const detail = result === 'bad' ? splitFirst(rest, 1) : result === 'err' ? splitFirst(rest, 2) : [];
-  const colon = log!.indexOf(':');
-  return {
-    result: result as Collected['result'],
-    outputs,
-    log: log === '0' ? { hash: EMPTY_HASH, size: 0 } : colon > 0 ? { size: Number(log!.slice(0, colon)), hash: log!.slice(colon + 1) } : null,
-    detail,
-  };
-}
-
-/** The first n space-separated words of text, and the rest as one last item. */
-function splitFirst(text: string, n: number): string[] {
-  const out: string[] = [];
-  let rest = text;
-  for (let i = 0; i < n; i++) {
-    const sp = rest.indexOf(' ');
-    out.push(sp < 0 ? rest : rest.slice(0, sp));
-    rest = sp < 0 ? '' : rest.slice(sp + 1);
-  }
-  out.push(rest);
-  return out;
-}
-
-function envFields(env: Record<string, string>): string[] {
-  const fields: string[] = [];
-  for (const k in env) fields.push(`${k}=${env[k]}`);
-  return fields;
-}
-
-function message(fields: string[]): Buffer {
-  const payload = Buffer.from(fields.join('\0'));
-  return Buffer.concat([Buffer.from(`${payload.length}\n`), payload]);
 }

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import { isOnPath } from '../../manifest/on-path.js';
-import { echoTo } from '../log-text.js';
+import { teeLines } from '../log-text.js';
 import { signalGroup, terminateGroup } from '../process-groups.js';
 import { LineSplitter, parseReply, quoteGarbage } from './codec.js';
 
@@ -134,7 +134,8 @@ export class LinesProcess {
   /** Send one request line and wait for its reply (or the process's end). */
   exchange(line: string, io: StepIo, timeoutMs: number | null, signal: AbortSignal): Promise<Exchange> {
     return new Promise<Exchange>((resolve) => {
-      const write = io.echo ? echoTo(io.echo, '', io.logFd) : (_s: 'stdout' | 'stderr', c: Buffer) => void writeSync(io.logFd, c);
+      const tee = io.echo ? teeLines(io.echo, io.logFd) : null;
+      const write = tee ? (s: 'stdout' | 'stderr', c: Buffer) => tee.write(s, c) : (_s: 'stdout' | 'stderr', c: Buffer) => void writeSync(io.logFd, c);
       const cur: Current = {
         write, timedOut: false, aborted: false, replied: false, timer: undefined, signal,
         finish: (e) => {

@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import type { SpawnResult } from '../executor.js';
+import { collectStep } from '../collect-outputs.js';
+import type { SpawnResult, StepFiles } from '../executor.js';
 import type { TaskPlan } from '../plan.js';
 import type { Slot } from '../work-slots.js';
 import { encodeRequest, requestFromEnv } from './codec.js';
@@ -22,11 +23,12 @@ export interface LinesStepResult {
 
 /**
  * A step of a protocol = "lines" task: its request to a process of the pool, the process's
- * stderr into the slot's log. The outputs it leaves in OUTPUT_DIR are stored by the caller,
- * exactly as a one-shot script's (execute-step.ts).
+ * stderr into the slot's log. The outputs it leaves in OUTPUT_DIR are stored by the one collector
+ * contract, exactly as a one-shot script's (collect-outputs.ts).
  */
 export async function runLinesStep(
   ctx: LinesStepContext, step: { id: number; task: number; plan: TaskPlan }, slot: Slot, env: Record<string, string>, signal: AbortSignal,
+  files: StepFiles,
 ): Promise<LinesStepResult> {
   // An empty log left by the step before is written from its start.
   const logFd = slot.logFd ?? openSync(slot.log, 'w');
@@ -45,13 +47,16 @@ export async function runLinesStep(
     if (started) ctx.scripts!(step.task, -1);
     const logSize = fstatSync(logFd).size;
     keepLog = logSize === 0;
+    const failure = failureOf(ex, step.plan.spec.timeout);
     const spawned: SpawnResult = {
       exitCode: ex.kind === 'ok' ? 0 : ex.kind === 'failed' ? ex.exitCode : null,
       signal: null, timedOut: ex.kind === 'timeout', aborted: ex.kind === 'aborted', spawnError: null,
       // The process outlives the step: the kernel reports its usage only when it exits.
       rusage: null,
+      // Stored by the one collector contract, as a one-shot step's (collect-outputs.ts).
+      stored: await collectStep(files, failure === null),
     };
-    return { spawned, logSize, failure: failureOf(ex, step.plan.spec.timeout) };
+    return { spawned, logSize, failure };
   } finally {
     if (keepLog) slot.logFd = logFd;
     else closeSync(logFd);

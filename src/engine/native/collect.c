@@ -1,18 +1,17 @@
 /*
- * The store's write path for a step's outputs, in the helper: the same rules as
- * collect-outputs.ts and LocalObjectStore.adopt (objects-layout.md), done where the script
- * ran, so that the engine's thread only records rows. Per output: one open, read, hash,
- * fchmod, close, and a rename into objects/AB/CD/, unless an object of that size is already
- * there (the shard directories are made once per helper; in one made just now nothing is looked for). Whatever cannot be done here (a file over
- * COLLECT_LIMIT) is left untouched for the engine, which then does the whole step itself.
+ * The store's write path for a step, in the helper: the same contract as collect-outputs.ts
+ * (the same checks, in the same order, with the same result), done where the script ran so that
+ * the engine's thread only records rows. Per output: one open, read, hash, fchmod, close, and a
+ * rename into objects/AB/CD/ unless an object of that size is there (shard directories are
+ * made once per helper). A step with a file over COLLECT_LIMIT is left whole to the engine.
  *
  * Replies, before the step's `X` line:
- *   O id added size hash name      one per output (name: its path under OUTPUT_DIR)
- *   K id result log [detail]
- *     result  ok | changed (the input object's inode is not as the engine said: only the log was
- *             stored, the engine looks closer) | bad (detail: kind name) |
- *             err (detail: stage ERRNO message) | js (nothing done: the engine collects)
- *     log     0 (empty, left in place) | size:hash (stored) | js (too big: the engine stores it) | - (failed)
+ *   O id added size hash name           one per output (name: its path under OUTPUT_DIR)
+ *   K id intact log [failure]           intact: 1, or 0 when the input object's inode is not as
+ *                                       the engine said (only the log was stored: it looks closer)
+ *     log      0 (empty, left in place) | size:hash (stored) | - (failed)
+ *     failure  bad KIND ENTRY | err STAGE ERRNO ENTRY (ENTRY escaped: \t \n \r \\)
+ *   K id js                             nothing done: the engine stores it all
  */
 #define _GNU_SOURCE
 #include "collect.h"
@@ -30,7 +29,6 @@
 
 struct file { char *path; char *name; off_t size; };
 struct list { struct file *v; size_t n, cap; };
-struct dirs { char **v; size_t n, cap; };
 
 /* Why a walk or a store stopped: a bad entry, a system error, or a file for the engine. */
 struct failure { const char *kind; char *entry; int err; const char *stage; int big; };
@@ -61,15 +59,6 @@ static void push_file(struct list *l, char *path, char *name, off_t size) {
   l->v[l->n++] = (struct file){ path, name, size };
 }
 
-static void push_dir(struct dirs *d, char *path) {
-  if (d->n == d->cap) {
-    d->cap = d->cap ? d->cap * 2 : 8;
-    d->v = realloc(d->v, d->cap * sizeof *d->v);
-    if (!d->v) abort();
-  }
-  d->v[d->n++] = path;
-}
-
 static char *join(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   char *s = malloc(la + lb + 2);
@@ -87,12 +76,17 @@ static const char *kind_of(mode_t m) {
   return "device";
 }
 
+static void fail(struct failure *f, const char *stage, const char *entry) {
+  f->err = errno;
+  f->stage = stage;
+  f->entry = strdup(entry);
+}
+
 /* Every regular file under dir, every directory (to remove after); stops at the first entry that cannot be an output. */
-static int walk(const char *dir, const char *prefix, struct list *files, struct dirs *dirs, struct failure *f) {
+static int walk(const char *dir, const char *prefix, struct list *files, struct list *dirs, struct failure *f) {
   DIR *d = opendir(dir);
   if (!d) {
-    f->err = errno;
-    f->stage = "outputs";
+    fail(f, "outputs", prefix);
     return -1;
   }
   int rc = 0;
@@ -111,15 +105,14 @@ static int walk(const char *dir, const char *prefix, struct list *files, struct 
     }
     struct stat st;
     if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      f->err = errno;
-      f->stage = "outputs";
+      fail(f, "outputs", name);
       free(name);
       free(path);
       rc = -1;
       break;
     }
     if (S_ISDIR(st.st_mode)) {
-      push_dir(dirs, path);
+      push_file(dirs, path, NULL, 0);
       rc = walk(path, name, files, dirs, f);
       free(name);
     } else if (S_ISREG(st.st_mode)) {
@@ -133,21 +126,10 @@ static int walk(const char *dir, const char *prefix, struct list *files, struct 
     }
   }
   if (rc == 0 && errno != 0) {
-    f->err = errno;
-    f->stage = "outputs";
+    fail(f, "outputs", prefix);
     rc = -1;
   }
   closedir(d);
-  return rc;
-}
-
-static int fsync_path(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  int saved = errno;
-  close(fd);
-  errno = saved;
   return rc;
 }
 
@@ -209,7 +191,7 @@ static int store_file(const char *path, const char *objects, int durable, char h
   close(fd);
   fd = -1;
   if (rename(path, final) != 0) return -1;
-  if (durable && fsync_path(shard) != 0) return -1;
+  if (durable && durable_fsync(shard) != 0) return -1;
   if (durable && durable_settle(objects, hash, 0) != 0) return -1;
   *added = 1;
   return 0;
@@ -220,66 +202,68 @@ fail:;
   return -1;
 }
 
-static void one_line(char *s) {
-  for (; *s; s++) if (*s == '\n' || *s == '\r') *s = ' ';
-}
-
-static void reply_failure(const char *id, const char *log, const struct failure *f) {
-  if (f->kind) {
-    reply("K %s bad %s %s %s\n", id, log, f->kind, f->entry);
-  } else {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", strerror(f->err));
-    one_line(msg);
-    const char *name = strerrorname_np(f->err);
-    reply("K %s err %s %s %s %s\n", id, log, f->stage, name ? name : "EIO", msg);
+/* A name on one reply line: tabs, newlines and backslashes escaped. */
+static void reply_escaped(const char *s) {
+  char out[8192];
+  size_t n = 0;
+  for (; *s && n < sizeof out - 3; s++) {
+    const char *e = *s == '\t' ? "\\t" : *s == '\n' ? "\\n" : *s == '\r' ? "\\r" : *s == '\\' ? "\\\\" : NULL;
+    if (e) {
+      memcpy(out + n, e, 2);
+      n += 2;
+    } else {
+      out[n++] = *s;
+    }
   }
+  out[n] = '\0';
+  reply("%s\n", out);
 }
 
-void collect_step(const char *id, struct collect_spec *c) {
+static void reply_summary(const char *id, int intact, const char *log, const struct failure *f) {
+  if (f->kind) {
+    reply("K %s %d %s bad %s ", id, intact, log, f->kind);
+  } else if (f->err) {
+    const char *name = strerrorname_np(f->err);
+    reply("K %s %d %s err %s %s ", id, intact, log, f->stage, name ? name : "EIO");
+  } else {
+    reply("K %s %d %s\n", id, intact, log);
+    return;
+  }
+  reply_escaped(f->entry ? f->entry : "");
+}
+
+void collect_step(const char *id, struct collect_spec *c, int exited_ok) {
   struct list files = { 0 };
-  struct dirs dirs = { 0 };
+  struct list dirs = { 0 };
   struct failure f = { 0 };
-  int changed = !input_unchanged(c);
+  int intact = input_unchanged(c);
   struct stat lst;
   if (stat(c->log, &lst) != 0) lst.st_size = 0;
-  int log_big = lst.st_size > COLLECT_LIMIT;
-
-  int walked = changed ? 0 : walk(c->out_dir, "", &files, &dirs, &f);
-  if (log_big || (walked == 0 && f.big)) {
-    reply("K %s js js\n", id);
+  /* Outputs only of a script that exited 0 and left its input as it was. */
+  int walked = intact && exited_ok ? walk(c->out_dir, "", &files, &dirs, &f) : -1;
+  if (lst.st_size > COLLECT_LIMIT || (walked == 0 && f.big)) {
+    reply("K %s js\n", id);
     goto done;
   }
-
-  /* The outputs first (all checked before any is stored, so a bad entry leaves no stray object), then the log. */
-  int stored = !changed && walked == 0;
-  for (size_t i = 0; stored && i < files.n; i++) {
+  /* Everything was checked before anything is stored: a bad entry leaves no stray object. */
+  for (size_t i = 0; walked == 0 && i < files.n; i++) {
     char hash[65];
     off_t size;
     int added;
     if (store_file(files.v[i].path, c->objects, c->durable, hash, &size, &added) != 0) {
-      f.err = errno;
-      f.stage = "outputs";
-      stored = 0;
+      fail(&f, "outputs", files.v[i].name);
       walked = -1;
       break;
     }
     reply("O %s %d %lld %s %s\n", id, added, (long long)size, hash, files.v[i].name);
   }
-  if (stored) {
-    for (size_t i = dirs.n; i-- > 0;) {
-      if (rmdir(dirs.v[i]) != 0) {
-        f.err = errno;
-        f.stage = "outputs";
-        stored = 0;
-        walked = -1;
-        break;
-      }
+  for (size_t i = dirs.n; walked == 0 && i-- > 0;) {
+    if (rmdir(dirs.v[i].path) != 0) {
+      fail(&f, "outputs", dirs.v[i].path + strlen(c->out_dir) + 1);
+      walked = -1;
     }
   }
-
-  char log[128];
-  snprintf(log, sizeof log, "0");
+  char log[128] = "0";
   if (lst.st_size > 0) {
     char hash[65];
     off_t size;
@@ -288,23 +272,17 @@ void collect_step(const char *id, struct collect_spec *c) {
       snprintf(log, sizeof log, "%lld:%s", (long long)size, hash);
     } else {
       snprintf(log, sizeof log, "-");
-      if (walked == 0 && !changed) {
-        f.err = errno;
-        f.stage = "log";
-        walked = -1;
-      }
+      if (!f.kind && !f.err) fail(&f, "log", "");
     }
   }
-  if (changed) reply("K %s changed %s\n", id, log);
-  else if (walked != 0) reply_failure(id, log, &f);
-  else reply("K %s ok %s\n", id, log);
+  reply_summary(id, intact, log, &f);
 
 done:
   for (size_t i = 0; i < files.n; i++) {
     free(files.v[i].path);
     free(files.v[i].name);
   }
-  for (size_t i = 0; i < dirs.n; i++) free(dirs.v[i]);
+  for (size_t i = 0; i < dirs.n; i++) free(dirs.v[i].path);
   free(files.v);
   free(dirs.v);
   free(f.entry);

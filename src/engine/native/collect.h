@@ -5,7 +5,7 @@
 /* Files up to this size are stored by the helper; a step with a bigger one is left to the engine. */
 #define COLLECT_LIMIT (1 << 20)
 
-/* What a `P` run asks the helper to store when its script exits 0 (see collect.c). */
+/* What a run asks the helper to store when its script ends (see collect.c). */
 struct collect_spec {
   char *objects; /* <db>/objects */
   char *out_dir; /* the step's OUTPUT_DIR */
@@ -22,8 +22,8 @@ struct collect_spec {
 /* The engine's `ino size mtime_ns ctime_ns mode` (decimal): what the input must still be when the script exits. */
 void collect_note_input(struct collect_spec *c, const char *state);
 
-/* After the script exited 0: store its outputs and log; replies `O` lines and one `K` line for id. */
-void collect_step(const char *id, struct collect_spec *c);
+/* After the script ended: store its log, and its outputs if it exited 0; replies `O` lines and one `K` line for id. */
+void collect_step(const char *id, struct collect_spec *c, int exited_ok);
 
 /* From spawner.c: a reply line to the engine. */
 void reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

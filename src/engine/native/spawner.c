@@ -1,93 +1,63 @@
 /*
- * task-pipeline's spawner helper in C: the same protocol as the python3 and perl helpers in
- * spawner-helper.ts (read that comment first), at a fraction of their cost per script.
+ * task-pipeline's spawner helper: a small long-lived process that starts the engine's scripts,
+ * reaps them and stores their outputs, so that the engine's thread only writes requests and
+ * records rows (spawner-executor.ts is the other end).
  *
  * stdin:  `<byte length>\n<payload>`, payload NUL-separated fields:
- *           E n NAME=value...                                  base environment n
- *           R id cwd stdout stderr base argc argv... NAME=value...  run (queued while `limit` run)
- *           P id cwd stdout stderr base objects outdir input state log flags argc argv... NAME=value...
- *                                                              run, and when it exits 0 store its
- *                                                              outputs and log (collect.c)
- *           C id                                               cancel a run still queued
- * stdout: `S id pid`, `F id message`, `Q id`, `X id code -` or `X id - signo`, one line each
- *         (a P run's `O` and `K` lines come before its `X`),
- *         written together: at the end of a turn of the loop when no run is queued, else
- *         once the oldest has waited REPLY_DELAY_MS.
+ *   E n NAME=value...                      base environment n (sent once, used by many runs)
+ *   R id cwd stdout stderr base flags objects outdir input state log argc argv... NAME=value...
+ *                                          run (queued while `limit` run): the variables over base n;
+ *                                          stdout/stderr are paths to open (/proc/<engine>/fd/N);
+ *                                          flags: d (-durable), v (tee the output: `T` lines);
+ *                                          objects... log: what to store when it ends (collect.c),
+ *                                          objects empty for nothing
+ *   C id                                   cancel a run still queued
+ * stdout, one line each: `S id pid` started, `F id message` could not start, `Q id` cancelled,
+ *   `T id text` a line of its output (v), then `O`/`K` (collect.c), then
+ *   `X id code|- signo|- user_us sys_us maxrss_kb` (wait4's rusage of its process tree),
+ *   written together: at the end of a turn of the loop when no run is queued, else once the
+ *   oldest has waited REPLY_DELAY_MS.
  *
- * Scripts are started with posix_spawn (vfork-like: nothing of this process is copied), each
- * the leader of a new session, stdin /dev/null, every signal at its default and none blocked,
- * exactly the environment given. When a script exits, whatever it left in its process group is
- * SIGKILLed before `X` is written. When the engine is gone (EOF on stdin, a failed write to
- * stdout, or SIGTERM, which the kernel also sends when the engine dies: PR_SET_PDEATHSIG) every
- * process group the helper started gets SIGTERM, and SIGKILL END_GRACE_MS later (or at once
- * when their leaders have all exited), and the helper exits: nobody is left to record what the
- * scripts make, and the next run must not find them still at work.
+ * Each script leads a new session, stdin /dev/null, every signal at its default and none
+ * blocked, exactly the environment given. When it exits, whatever it left in its process group
+ * is SIGKILLed before `X`. When the engine is gone (EOF on stdin, a failed write, or SIGTERM,
+ * which the kernel sends when the engine dies: PR_SET_PDEATHSIG) every group started gets
+ * SIGTERM, SIGKILL END_GRACE_MS later, and the helper exits: nobody is left to record the work.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <signal.h>
-#include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/types.h>
-#include <time.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "collect.h"
-
-struct fields { char **v; size_t n; };
-
-/* A message's payload split in place at its NULs. */
-static struct fields split(char *payload, size_t len) {
-  struct fields f = { NULL, 0 };
-  size_t cap = 16;
-  f.v = malloc(cap * sizeof *f.v);
-  if (!f.v) abort();
-  f.v[f.n++] = payload;
-  for (size_t i = 0; i < len; i++) {
-    if (payload[i] != '\0') continue;
-    if (f.n == cap) {
-      cap *= 2;
-      f.v = realloc(f.v, cap * sizeof *f.v);
-      if (!f.v) abort();
-    }
-    f.v[f.n++] = payload + i + 1;
-  }
-  return f;
-}
+#include "spawner.h"
 
 struct request { char *payload; struct fields f; struct request *next; };
 static struct request *queue_head, *queue_tail;
-
-struct running { pid_t pid; char *id; struct collect_spec *collect; };
-static struct running *running;
-static size_t running_n, running_cap;
-
 static struct fields *bases;
 static size_t bases_n;
-
 static long limit = 1L << 30;
-static sigset_t child_default;
 static int wake[2];
+static volatile sig_atomic_t engine_gone;
 
-/* Replies wait here, at least until the end of the loop's turn: the `X` of a script and the
- * `S` of the one started in its place go in one write, one wakeup of the engine instead of two. */
+/* Replies wait here at least until the end of the turn: the `X` of a script and the `S` of the
+ * one started in its place go in one write, one wakeup of the engine instead of two. */
 static char out_buf[1 << 16];
 static size_t out_len;
-/* When the oldest reply still in out_buf was written there. */
-static long out_since;
-/*
- * How long a reply may wait for others while runs are queued here. Each write wakes the
- * engine on the other core (an IPI, a VM exit on this kind of machine); scripts of a few ms
- * end several to a write. The engine keeps enough queued here to cover it (spawner-executor.ts).
- */
+static long out_since; /* when the oldest reply in out_buf was put there */
+/* How long replies may wait for company while runs are queued (bench/PROFILE.md). */
 #define REPLY_DELAY_MS 4
+/* How long the scripts of a vanished engine get between SIGTERM and SIGKILL. */
+#define END_GRACE_MS 500
 
 static long now_ms(void) {
   struct timespec t;
@@ -95,13 +65,9 @@ static long now_ms(void) {
   return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* How long the scripts of a vanished engine get between SIGTERM and SIGKILL. */
-#define END_GRACE_MS 500
-
-static void end_all(void) {
+void end_all(void) {
   for (size_t i = 0; i < running_n; i++) kill(-running[i].pid, SIGTERM);
-  long until = now_ms() + END_GRACE_MS;
-  while (now_ms() < until) {
+  for (long until = now_ms() + END_GRACE_MS; now_ms() < until;) {
     pid_t pid = waitpid(-1, NULL, WNOHANG);
     if (pid < 0 && errno == ECHILD) break;
     if (pid > 0) continue;
@@ -113,15 +79,11 @@ static void end_all(void) {
   _exit(0);
 }
 
-static volatile sig_atomic_t engine_gone;
-
 static void flush_replies(void) {
   for (char *p = out_buf; out_len > 0;) {
     ssize_t w = write(1, p, out_len);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      end_all(); /* the engine is gone */
-    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) end_all(); /* the engine is gone */
     p += w;
     out_len -= (size_t)w;
   }
@@ -151,144 +113,6 @@ void reply(const char *fmt, ...) {
   }
 }
 
-/* The value of NAME in an environment given as NAME=value strings, or NULL. */
-static const char *lookup(char **env, size_t n, const char *name) {
-  size_t len = strlen(name);
-  for (size_t i = 0; i < n; i++) {
-    if (strncmp(env[i], name, len) == 0 && env[i][len] == '=') return env[i] + len + 1;
-  }
-  return NULL;
-}
-
-/* A bare command name looked up in the script's own PATH, as execvp in the child would. */
-static char *resolve(const char *prog, const char *path) {
-  if (strchr(prog, '/')) return strdup(prog);
-  if (!path) path = "/usr/local/bin:/usr/bin:/bin";
-  size_t plen = strlen(prog);
-  for (const char *dir = path;;) {
-    const char *end = strchr(dir, ':');
-    size_t dlen = end ? (size_t)(end - dir) : strlen(dir);
-    char *full = malloc(dlen + plen + 3);
-    if (!full) abort();
-    if (dlen == 0) sprintf(full, "./%s", prog);
-    else sprintf(full, "%.*s/%s", (int)dlen, dir, prog);
-    if (access(full, X_OK) == 0) return full;
-    free(full);
-    if (!end) return NULL;
-    dir = end + 1;
-  }
-}
-
-static void one_line(char *s) {
-  for (; *s; s++) if (*s == '\n' || *s == '\r') *s = ' ';
-}
-
-static void free_collect(struct collect_spec *c) {
-  if (!c) return;
-  free(c->objects);
-  free(c->out_dir);
-  free(c->input);
-  free(c->log);
-  free(c);
-}
-
-static void launch(struct request *r) {
-  struct fields *f = &r->f;
-  /* P: R with six more fields after base: objects, OUTPUT_DIR, the input object, its state, log, flags. */
-  size_t argc_at = strcmp(f->v[0], "P") == 0 ? 12 : 6;
-  if (f->n < argc_at + 1) { reply("F %s malformed request\n", f->n > 1 ? f->v[1] : "?"); return; }
-  char *id = f->v[1], *cwd = f->v[2], *out = f->v[3], *err = f->v[4], *base = f->v[5];
-  long argc = strtol(f->v[argc_at], NULL, 10);
-  if (argc < 1 || argc_at + 1 + (size_t)argc > f->n) { reply("F %s malformed request\n", id); return; }
-  char **extra = f->v + argc_at + 1 + argc;
-  size_t extra_n = f->n - argc_at - 1 - (size_t)argc;
-  char **argv = malloc(((size_t)argc + 1) * sizeof *argv);
-  if (!argv) abort();
-  memcpy(argv, f->v + argc_at + 1, (size_t)argc * sizeof *argv);
-  argv[argc] = NULL;
-  /* The last field is empty when the payload ends with NUL; it is not a variable. */
-  while (extra_n > 0 && extra[extra_n - 1][0] == '\0') extra_n--;
-
-  struct fields *b = NULL;
-  if (base[0] != '\0') {
-    size_t k = strtoul(base, NULL, 10);
-    if (k < bases_n) b = &bases[k];
-  }
-  size_t env_n = 0;
-  char **env = malloc((extra_n + (b ? b->n : 0) + 1) * sizeof *env);
-  if (!env) abort();
-  for (size_t i = 0; i < extra_n; i++) env[env_n++] = extra[i];
-  for (size_t i = 0; b && i < b->n; i++) {
-    const char *eq = strchr(b->v[i], '=');
-    if (!eq) continue;
-    int overridden = 0;
-    for (size_t j = 0; j < extra_n && !overridden; j++) {
-      overridden = strncmp(extra[j], b->v[i], (size_t)(eq - b->v[i]) + 1) == 0;
-    }
-    if (!overridden) env[env_n++] = b->v[i];
-  }
-  env[env_n] = NULL;
-
-  char *prog = resolve(argv[0], lookup(env, env_n, "PATH"));
-  if (!prog) {
-    reply("F %s %s: command not found\n", id, argv[0]);
-    free(env);
-    free(argv);
-    return;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&at);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY, 0);
-  if (strcmp(out, err) == 0) posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  else posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY, 0);
-  posix_spawn_file_actions_addchdir_np(&fa, cwd);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &child_default);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  struct collect_spec *collect = NULL;
-  if (argc_at == 12) {
-    collect = calloc(1, sizeof *collect);
-    if (!collect) abort();
-    collect->objects = strdup(f->v[6]);
-    collect->out_dir = strdup(f->v[7]);
-    collect->input = strdup(f->v[8]);
-    collect_note_input(collect, f->v[9]);
-    collect->log = strdup(f->v[10]);
-    collect->durable = strchr(f->v[11], 'd') != NULL;
-  }
-  pid_t pid;
-  int rc = posix_spawn(&pid, prog, &fa, &at, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  free(env);
-  free(argv);
-  if (rc != 0) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s: %s", prog, strerror(rc));
-    one_line(msg);
-    reply("F %s %s\n", id, msg);
-    free(prog);
-    free_collect(collect);
-    return;
-  }
-  free(prog);
-  if (running_n == running_cap) {
-    running_cap = running_cap ? running_cap * 2 : 16;
-    running = realloc(running, running_cap * sizeof *running);
-    if (!running) abort();
-  }
-  running[running_n].pid = pid;
-  running[running_n].id = strdup(id);
-  running[running_n].collect = collect;
-  running_n++;
-  reply("S %s %d\n", id, (int)pid);
-}
-
 static void free_request(struct request *r) {
   free(r->f.v);
   free(r->payload);
@@ -300,31 +124,35 @@ static void start_queued(void) {
     struct request *r = queue_head;
     queue_head = r->next;
     if (!queue_head) queue_tail = NULL;
-    launch(r);
+    launch(&r->f, bases, bases_n);
     free_request(r);
   }
 }
 
+static long us_of(struct timeval t) { return (long)t.tv_sec * 1000000L + t.tv_usec; }
+
 /* Scripts that exited, in the order reaped: answered after the next ones have started. */
-struct exited { char *id; int status; struct collect_spec *collect; };
+struct exited { char *id; int status; struct rusage ru; struct collect_spec *collect; };
 
 static void reap(void) {
   struct exited *done = NULL;
   size_t done_n = 0, done_cap = 0;
   for (;;) {
     int st;
-    pid_t pid = waitpid(-1, &st, WNOHANG);
+    struct rusage ru;
+    pid_t pid = wait4(-1, &st, WNOHANG, &ru);
     if (pid <= 0) break;
     for (size_t i = 0; i < running_n; i++) {
       if (running[i].pid != pid) continue;
       /* Whatever the script left running in its group goes with it. */
       kill(-pid, SIGKILL);
+      tee_drain(&running[i], 1);
       if (done_n == done_cap) {
         done_cap = done_cap ? done_cap * 2 : 4;
         done = realloc(done, done_cap * sizeof *done);
         if (!done) abort();
       }
-      done[done_n++] = (struct exited){ running[i].id, st, running[i].collect };
+      done[done_n++] = (struct exited){ running[i].id, st, ru, running[i].collect };
       running[i] = running[--running_n];
       break;
     }
@@ -334,19 +162,18 @@ static void reap(void) {
   start_queued();
   for (size_t i = 0; i < done_n; i++) {
     struct exited *e = &done[i];
-    if (WIFSIGNALED(e->status)) {
-      reply("X %s - %d\n", e->id, WTERMSIG(e->status));
-    } else {
-      if (e->collect && WEXITSTATUS(e->status) == 0) collect_step(e->id, e->collect);
-      reply("X %s %d -\n", e->id, WEXITSTATUS(e->status));
-    }
+    int ok = WIFEXITED(e->status) && WEXITSTATUS(e->status) == 0;
+    if (e->collect) collect_step(e->id, e->collect, ok);
+    long user = us_of(e->ru.ru_utime), sys = us_of(e->ru.ru_stime);
+    if (WIFSIGNALED(e->status)) reply("X %s - %d %ld %ld %ld\n", e->id, WTERMSIG(e->status), user, sys, e->ru.ru_maxrss);
+    else reply("X %s %d - %ld %ld %ld\n", e->id, WEXITSTATUS(e->status), user, sys, e->ru.ru_maxrss);
     free(e->id);
     free_collect(e->collect);
   }
   free(done);
 }
 
-static void handle(char *payload, size_t len) {
+void handle(char *payload, size_t len) {
   struct request *r = malloc(sizeof *r);
   if (!r) abort();
   r->payload = payload;
@@ -377,7 +204,7 @@ static void handle(char *payload, size_t len) {
       break;
     }
     free_request(r);
-  } else if (strcmp(kind, "R") == 0 || strcmp(kind, "P") == 0) {
+  } else if (strcmp(kind, "R") == 0) {
     if (queue_tail) queue_tail->next = r;
     else queue_head = r;
     queue_tail = r;
@@ -386,17 +213,8 @@ static void handle(char *payload, size_t len) {
   }
 }
 
-static void on_term(int sig) {
-  (void)sig;
-  engine_gone = 1;
-  int saved = errno;
-  ssize_t ignored = write(wake[1], "", 1);
-  (void)ignored;
-  errno = saved;
-}
-
-static void on_child(int sig) {
-  (void)sig;
+static void on_signal(int sig) {
+  if (sig == SIGTERM) engine_gone = 1;
   int saved = errno;
   ssize_t ignored = write(wake[1], "", 1);
   (void)ignored;
@@ -406,17 +224,12 @@ static void on_child(int sig) {
 int main(int argc, char **argv) {
   if (argc > 1) limit = strtol(argv[1], NULL, 10);
   if (limit < 1) limit = 1;
-  sigemptyset(&child_default);
-  for (int s = 1; s < SIGRTMIN; s++) {
-    if (s != SIGKILL && s != SIGSTOP) sigaddset(&child_default, s);
-  }
   if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) return 1;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_child;
+  sa.sa_handler = on_signal;
   sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
-  sa.sa_handler = on_term;
   sa.sa_flags = 0;
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
@@ -427,52 +240,39 @@ int main(int argc, char **argv) {
 
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
+  struct pollfd *p = NULL;
+  size_t p_cap = 0;
   if (!buf) return 1;
   /* Each turn reads what the engine sent before reaping: a cancel written before a kill is
    * seen before the killed script's slot could start the step it cancels. */
   for (;;) {
-    struct pollfd p[2] = { { 0, POLLIN, 0 }, { wake[0], POLLIN, 0 } };
+    if (p_cap < running_n + 2) {
+      p_cap = running_n + 18;
+      p = realloc(p, p_cap * sizeof *p);
+      if (!p) abort();
+    }
+    p[0] = (struct pollfd){ 0, POLLIN, 0 };
+    p[1] = (struct pollfd){ wake[0], POLLIN, 0 };
+    size_t n = 2;
+    for (size_t i = 0; i < running_n; i++) p[n++] = (struct pollfd){ running[i].tee, POLLIN, 0 };
     int timeout = -1;
     if (out_len > 0) {
       long waited = now_ms() - out_since;
       timeout = waited >= REPLY_DELAY_MS ? 0 : (int)(REPLY_DELAY_MS - waited);
     }
-    if (poll(p, 2, timeout) < 0 && errno != EINTR) end_all();
+    if (poll(p, n, timeout) < 0 && errno != EINTR) end_all();
     if (engine_gone) end_all();
     if (p[1].revents & POLLIN) {
       char drain[256];
       while (read(wake[0], drain, sizeof drain) > 0) {}
     }
-    if (p[0].revents & (POLLIN | POLLHUP)) {
-      if (cap - len < 4096) {
-        cap *= 2;
-        buf = realloc(buf, cap);
-        if (!buf) return 1;
-      }
-      ssize_t n = read(0, buf + len, cap - len);
-      if ((n < 0 && errno != EINTR) || n == 0) end_all();
-      if (n > 0) len += (size_t)n;
-      size_t at = 0;
-      for (;;) {
-        char *nl = memchr(buf + at, '\n', len - at);
-        if (!nl) break;
-        size_t size = strtoul(buf + at, NULL, 10);
-        size_t start = (size_t)(nl - buf) + 1;
-        if (len - start < size) break;
-        char *payload = malloc(size + 1);
-        if (!payload) return 1;
-        memcpy(payload, buf + start, size);
-        payload[size] = '\0';
-        handle(payload, size);
-        at = start + size;
-      }
-      memmove(buf, buf + at, len - at);
-      len -= at;
+    for (size_t i = 2; i < n; i++) {
+      if (p[i].revents & (POLLIN | POLLHUP)) tee_drain(&running[i - 2], 0);
     }
+    if (p[0].revents & (POLLIN | POLLHUP)) read_requests(&buf, &cap, &len);
     reap();
     start_queued();
-    /* Replies wait up to REPLY_DELAY_MS for company while the engine has queued enough here to
-     * keep every slot busy; with nothing queued it must hear at once, to send more. */
+    /* With nothing queued the engine must hear at once, to send more. */
     if (out_len > 0 && (!queue_head || now_ms() - out_since >= REPLY_DELAY_MS)) flush_replies();
   }
 }
