@@ -96,3 +96,41 @@ test('a gather does not run over partial data: a failed upstream step holds it b
   assert.equal(fixed.code, 0, fixed.stderr);
   assert.equal(await total(ws.db), '14');
 });
+
+test('a gather over a gather: undoing an edit of the first re-fires the second over a listing, never over an item', async (t) => {
+  const ws = workspace(t);
+  const manifest = (measure) => `
+[[task]]
+name = "up"
+script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/x"'
+
+[[task]]
+name = "count"
+gather = true
+script = '${measure} < "$INPUT_FILE" > "$OUTPUT_DIR/n"'
+
+[[task]]
+name = "sum"
+inputs = ["up", "count"]
+gather = true
+script = '''cat "$INPUT_DIR"/* | awk '{s+=$1} END {print s+0}' > "$OUTPUT_DIR/total"'''
+`;
+  for (const n of [1, 2]) ws.write(`in/${n}.txt`, `${n}\n`);
+  const sums = [];
+  for (const measure of ['wc -l', 'wc -c', 'wc -l']) {
+    ws.write('m.toml', manifest(measure));
+    const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    const ls = cli(['ls', '-db', ws.db, '-task', 'sum']);
+    assert.equal(ls.code, 0, ls.stderr);
+    const [, hash] = ls.stdout.trim().split('\t');
+    sums.push(cli(['cat', '-db', ws.db, hash]).stdout.trim());
+  }
+  // 1 + 2 plus the listing of up's 2 outputs: 2 lines, then its size in bytes; the undo gives the first answer back.
+  assert.equal(sums[0], '5');
+  assert.equal(sums[2], sums[0]);
+  const d = await openDb(ws.db);
+  const items = d.prepare(`SELECT count(*) FROM step s JOIN task t ON t.id = s.task WHERE t.name = 'sum' AND s.input_name <> 'listing'`).pluck().get();
+  d.close();
+  assert.equal(items, 0, 'a gather task has only listing steps');
+});

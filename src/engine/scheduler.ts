@@ -404,7 +404,7 @@ export class Scheduler {
         // to whatever versions of the downstream tasks are current.
         this.o.summary.tasks.get(state.plan.spec.name)!.reused++;
         for (const e of this.o.edges) {
-          if (e.fromTaskId !== state.plan.taskId) continue;
+          if (e.fromTaskId !== state.plan.taskId || e.toGather) continue;
           const r = await this.o.meta.reconcileEdge(e);
           const target = this.states.get(e.toTaskId);
           if (target && r.created > 0) target.exhausted = false;

@@ -241,6 +241,8 @@ export class SqliteMetadata implements MetadataStore {
   }
 
   async reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number; linked: number }> {
+    // A gather task's only steps are over listings (ensureGatherStep): an item never flows into one.
+    if (edge.toGather) return { created: 0, reused: 0, linked: 0 };
     return this.db.transaction(() => {
       // Out of a gather task flows only its step over the latest listing, not superseded ones.
       const only = edge.fromGather ? (this.s.gatherStepOf.get(edge.fromTaskId) as number | null | undefined) ?? 0 : null;
