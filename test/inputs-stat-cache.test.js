@@ -86,7 +86,7 @@ test('an unchanged file is not read again: the re-run opens only the file that c
   for (const n of ['a.txt', 'sub/c.txt']) assert.ok(!r.opened.has(ws.path('in', n)), `${n} was opened:\n${[...r.opened].join('\n')}`);
   assert.equal(currentHash(ws, 'b.txt'), sha256('beta, longer\n'));
   const d = await openDb(ws.db);
-  assert.equal(d.pragma('user_version', { simple: true }), 4);
+  assert.ok(d.pragma('user_version', { simple: true }) >= 4, 'the stat cache came with schema 4');
   d.close();
 });
 

@@ -3,7 +3,8 @@
 // say), the output of the latest or of -attempt N; -json carries them; status sums the cost.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { cli, objectPath, openDb, sha256, workspace } from './helpers.js';
 
 // Fails with exit code 10 + n on its n-th try until the third: a state file outside the db counts.
@@ -44,7 +45,9 @@ test('a step that fails twice, then succeeds with retries = 2: log shows 3 attem
   assert.equal(rows.length, 3, details);
   const results = ['exit code 11', 'exit code 12', 'ok'];
   rows.forEach((row, i) => {
-    assert.match(row, new RegExp(`^ *${i + 1} +1 +\\d{4}-\\d\\d-\\d\\dT\\S+ +\\d+(?:\\.\\d+)? m?s +not measured +not measured +${results[i]}$`), row);
+    // CPU and peak RSS: measured by the C helper, "not measured" by the execa fallback.
+    const cost = '(?:\\d+(?:\\.\\d+)? m?s \\+ \\d+(?:\\.\\d+)? m?s +\\d+(?:\\.\\d+)? (?:B|KiB|MiB|GiB)|not measured +not measured)';
+    assert.match(row, new RegExp(`^ *${i + 1} +1 +\\d{4}-\\d\\d-\\d\\dT\\S+ +\\d+(?:\\.\\d+)? m?s +${cost} +${results[i]}$`), row);
   });
 });
 
@@ -87,8 +90,8 @@ test('log -json carries every attempt: exit code, signal, error, times, log, CPU
   for (const a of j.attempts) {
     assert.equal(a.durationMs, a.endedAt - a.startedAt);
     assert.ok(a.durationMs >= 0);
-    // This executor does not measure them: null, never 0.
-    assert.deepEqual([a.cpuUserMs, a.cpuSysMs, a.maxRssKb], [null, null, null]);
+    // Numbers where the C helper measured them, null (never 0) where the executor does not.
+    for (const v of [a.cpuUserMs, a.cpuSysMs, a.maxRssKb]) assert.ok(v === null || (Number.isInteger(v) && v >= 0), String(v));
   }
   // The retries waited their backoff between attempts.
   assert.ok(j.attempts[1].startedAt >= j.attempts[0].endedAt && j.attempts[2].startedAt >= j.attempts[1].endedAt);
@@ -148,7 +151,9 @@ script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/c"'
 `);
   ws.write('in/a.txt', 'a\n');
   ws.write('in/b.txt', 'b\n');
-  assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-quiet']).code, 0);
+  // The execa fallback measures nothing: the columns stay away until something is measured.
+  const env = { TASK_PIPELINE_EXECUTOR: 'execa' };
+  assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-quiet'], { env }).code, 0);
   const plain = cli(['status', '-db', ws.db]);
   assert.doesNotMatch(plain.stdout, /cpu|peak RSS/, 'no resource columns while nothing was measured');
   assert.deepEqual(pick(JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout).tasks[0]), [null, null, null, null]);
@@ -187,4 +192,30 @@ test('a step\'s attempts, and status\'s cost per task, are read by key: no scan 
     assert.ok(!plan.some((l) => /^SCAN (a|attempt)( |$)/.test(l)), `${name} scans attempt:\n${plan.join('\n')}`);
     assert.ok(plan.some((l) => /SEARCH a USING PRIMARY KEY \(step_id=\?/.test(l)), `${name}:\n${plan.join('\n')}`);
   }
+});
+
+const HELPER = join(import.meta.dirname, '..', 'dist', 'engine', 'native', 'task-pipeline-spawner');
+
+test('the C helper measures each attempt: CPU time and peak RSS of the script, in log, log -json and status -json', async (t) => {
+  if (!existsSync(HELPER)) return t.skip('the C helper was not built here: nothing measures CPU and RSS');
+  const ws = workspace(t, 'tp-attempts-');
+  // About 0.3 s of CPU and 60 MB held at once, whatever the machine's load (CPU time, not wall time).
+  ws.write('m.toml', `
+[[task]]
+name = "burn"
+script = '''python3 -c "b = bytearray(60 * 2**20)
+s = 0
+for i in range(3 * 10**6): s += i" > "$OUTPUT_DIR/done"'''
+`);
+  ws.write('in.txt', 'x\n');
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const [a] = JSON.parse(cli(['log', '-db', ws.db, '1', '-json']).stdout).attempts;
+  assert.ok(a.cpuUserMs + a.cpuSysMs >= 150, `CPU ${a.cpuUserMs} + ${a.cpuSysMs} ms`);
+  assert.ok(a.maxRssKb >= 60 * 1024, `peak RSS ${a.maxRssKb} kB`);
+  const s = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout).tasks[0];
+  assert.deepEqual(pick(s), [a.cpuUserMs + a.cpuSysMs, a.cpuUserMs, a.cpuSysMs, a.maxRssKb]);
+  const text = cli(['log', '-db', ws.db, '1']).stdout;
+  assert.doesNotMatch(text, /not measured/);
+  assert.match(cli(['status', '-db', ws.db]).stdout, /cpu +peak RSS$/m);
 });
