@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { dirname, join } from 'node:path';
-import { Observable } from 'rxjs/internal/Observable';
+import { Observable } from 'rxjs';
 import { errnoCode } from '../errors.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';

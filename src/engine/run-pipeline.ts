@@ -15,7 +15,8 @@ import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './pla
 import { killLeftovers } from './running-scripts.js';
 import { ProcessGroups } from './process-groups.js';
 import { newSummary, runExitCode, summaryJson, type RunSummary } from './run-summary.js';
-import { Scheduler, type ProgressSnapshot } from './scheduler.js';
+import type { ProgressSnapshot } from './scheduler.js';
+import { streamLeaves } from './stream-leaves.js';
 import { WorkSlots } from './work-slots.js';
 
 export interface RunOptions {
@@ -117,7 +118,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       summary.halted = why;
       halt.abort();
     });
-    const scheduler = new Scheduler({
+    const leaves = {
       meta,
       store,
       ctx: {
@@ -131,10 +132,9 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       only: o.tasks.length > 0 ? new Set(o.tasks.map((t) => ids.get(t)!)) : null,
       stop,
       summary,
-    });
-    o.onStart?.(scheduler);
+    };
     try {
-      await scheduler.run();
+      await streamLeaves(leaves, o.onStart);
     } finally {
       executor.close?.();
       slots.close();
