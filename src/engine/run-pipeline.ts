@@ -17,7 +17,8 @@ import { killLeftovers } from './running-scripts.js';
 import { LinesPool } from './lines/lines-pool.js';
 import { KILL_GRACE_MS, ProcessGroups } from './process-groups.js';
 import { newSummary, runExitCode, summaryJson, type RunSummary } from './run-summary.js';
-import { Scheduler, type ProgressSnapshot } from './scheduler.js';
+import type { ProgressSnapshot } from './scheduler.js';
+import { streamLeaves } from './stream-leaves.js';
 import { WorkSlots } from './work-slots.js';
 
 export interface RunOptions {
@@ -123,7 +124,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     const lines = o.manifest.tasks.some((t) => t.protocol === 'lines')
       ? new LinesPool({ groups, parallel: o.parallel, tmpDir: store.tmpDir, manifestDir: o.manifest.dir, graceMs: KILL_GRACE_MS, stop })
       : undefined;
-    const scheduler = new Scheduler({
+    const leaves = {
       meta,
       store,
       ctx: {
@@ -137,10 +138,9 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       only: o.tasks.length > 0 ? new Set(o.tasks.map((t) => ids.get(t)!)) : null,
       stop,
       summary,
-    });
-    o.onStart?.(scheduler);
+    };
     try {
-      await scheduler.run();
+      await streamLeaves(leaves, o.onStart);
     } finally {
       executor.close?.();
       await lines?.close();

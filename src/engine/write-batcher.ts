@@ -1,15 +1,6 @@
 import { faultPoint } from '../store/fault-point.js';
 import type { CommitEffect, MetadataStore, StepOutcome } from '../store/metadata-store.js';
-
-/**
- * A batch is written at the latest this long after its first write arrives... The hash-keyed
- * index pages a step dirties are shared by more steps of a bigger batch: at B1's pace, 100 ms
- * and 512 writes take a third fewer WAL writes than 50 ms and 256 (and 10 ms twice as many).
- * The scheduler keeps enough steps queued in the executor to outlast a transaction this size.
- */
-const BATCH_MS = 100;
-/** ...or as soon as it holds this many. */
-const BATCH_MAX = 512;
+import { TUNING, type Tuning } from './tuning.js';
 
 /**
  * Claims and finished steps are written in batches, one transaction each: a transaction costs
@@ -32,6 +23,8 @@ export class WriteBatcher {
     private readonly runId: number,
     private readonly onCommitted: (outcomes: StepOutcome[], effect: CommitEffect) => void,
     private readonly onError: (err: unknown) => void,
+    /** batchMs, batchMax: see tuning.ts (the scheduler keeps enough steps queued in the executor to outlast a batch). */
+    private readonly t: Pick<Tuning, 'batchMs' | 'batchMax'> = TUNING,
   ) {}
 
   claim(stepId: number): void {
@@ -58,11 +51,11 @@ export class WriteBatcher {
   }
 
   private schedule(): void {
-    if (this.claims.length + this.outcomes.length >= BATCH_MAX) this.flushSoon();
+    if (this.claims.length + this.outcomes.length >= this.t.batchMax) this.flushSoon();
     // After a quiet spell the first write goes at once (with what joins it this turn): slow
     // steps show as running, and their results, without waiting for a batch that never fills.
-    else if (this.timer === null && Date.now() - this.lastFlush > BATCH_MS) this.flushSoon();
-    else this.timer ??= setTimeout(() => this.flushNow(), BATCH_MS);
+    else if (this.timer === null && Date.now() - this.lastFlush > this.t.batchMs) this.flushSoon();
+    else this.timer ??= setTimeout(() => this.flushNow(), this.t.batchMs);
   }
 
   private flushNow(): void {
