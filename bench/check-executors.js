@@ -28,25 +28,49 @@ const cases = [
 let bad = 0;
 for (const [name, argv, o] of cases) {
   const rows = [];
-  for (const [label, ex] of [['execa', execa], ['spawner', spawner]]) {
+  for (const [label, ex] of [
+    ['execa', execa],
+    ['spawner', spawner],
+  ]) {
     const log = join(dir, `${label}.log`);
     const fd = openSync(log, 'w');
     const abort = new AbortController();
     if (o.abortAfter) setTimeout(() => abort.abort(), o.abortAfter);
     const t0 = Date.now();
-    const r = await ex.run({ argv, cwd: dir, env, stdout: fd, stderr: fd, timeoutMs: o.timeoutMs ?? null, signal: abort.signal });
+    const r = await ex.run({
+      argv,
+      cwd: dir,
+      env,
+      stdout: fd,
+      stderr: fd,
+      timeoutMs: o.timeoutMs ?? null,
+      signal: abort.signal,
+    });
     closeSync(fd);
     const text = readFileSync(log, 'utf8').replace(/\n/g, '\\n');
-    rows.push({ label, ms: Date.now() - t0, r: { ...r, spawnError: r.spawnError ? 'yes' : null }, text: text.replace(/\/no\/such.*$/, '<error>') });
+    rows.push({
+      label,
+      ms: Date.now() - t0,
+      r: { ...r, spawnError: r.spawnError ? 'yes' : null },
+      text: text.replace(/\/no\/such.*$/, '<error>'),
+    });
   }
   const same = JSON.stringify(rows[0].r) === JSON.stringify(rows[1].r) && rows[0].text === rows[1].text;
   if (!same) bad++;
   console.log(`${same ? 'same' : 'DIFF'}  ${name}`);
-  for (const row of rows) console.log(`      ${row.label.padEnd(8)} ${String(row.ms).padStart(5)} ms ${JSON.stringify(row.r)} out=${JSON.stringify(row.text)}`);
+  for (const row of rows)
+    console.log(
+      `      ${row.label.padEnd(8)} ${String(row.ms).padStart(5)} ms ${JSON.stringify(row.r)} out=${JSON.stringify(row.text)}`,
+    );
 }
 await new Promise((r) => setTimeout(r, 300));
 let leaked = false;
-try { readFileSync(join(dir, 'leak')); leaked = true; } catch { /* no leak file: nothing survived */ }
+try {
+  readFileSync(join(dir, 'leak'));
+  leaked = true;
+} catch {
+  /* no leak file: nothing survived */
+}
 console.log(leaked ? 'DIFF  a daemonised child survived' : 'same  no daemonised child survived');
 spawner.close();
 rmSync(dir, { recursive: true, force: true });

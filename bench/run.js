@@ -24,7 +24,8 @@ const notes = [];
 if (!hasTime()) notes.push('/usr/bin/time is missing (apt-get install -y time): no peak RSS figures.');
 if (!have('parallel')) notes.push('GNU parallel is missing (apt-get install -y parallel): that B1 peer was skipped.');
 for (const n of notes) log(n);
-for (const tool of ['make', 'openssl', 'xargs', 'split', 'tr', 'wc']) if (!have(tool)) throw new Error(`${tool} is needed by the peers`);
+for (const tool of ['make', 'openssl', 'xargs', 'split', 'tr', 'wc'])
+  if (!have(tool)) throw new Error(`${tool} is needed by the peers`);
 
 const m = machine();
 log(`${m.cores} cores, Node ${m.node}, Linux ${m.kernel}; ${JSON.stringify(o)}`);
@@ -44,10 +45,14 @@ try {
     }
   }
 } finally {
-  if (!o.keep) for (const d of ['b1', 'b2', 'b4', 'b6', 'b7', 'b8']) rmSync(join(work, d), { recursive: true, force: true });
+  if (!o.keep)
+    for (const d of ['b1', 'b2', 'b4', 'b6', 'b7', 'b8']) rmSync(join(work, d), { recursive: true, force: true });
 }
 // B6's and B8's sections go where B7's does: before the targets.
-const text = withB7(withB7(withB7(markdown(o, m, results, notes), b6Markdown(o, results)), b7Markdown(o, results)), b8Markdown(o, results));
+const text = withB7(
+  withB7(withB7(markdown(o, m, results, notes), b6Markdown(o, results)), b7Markdown(o, results)),
+  b8Markdown(o, results),
+);
 writeFileSync(o.out, text);
 console.log(`\n${text}`);
 log(`written to ${o.out}`);

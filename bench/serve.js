@@ -12,7 +12,13 @@ import { buildDb } from './lib/b4.js';
 import { machine } from './lib/machine.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const o = { pending: 1_000_000, repeat: 15, work: join(here, 'work', 'serve'), keep: false, out: join(here, 'RESULTS-serve.md') };
+const o = {
+  pending: 1_000_000,
+  repeat: 15,
+  work: join(here, 'work', 'serve'),
+  keep: false,
+  out: join(here, 'RESULTS-serve.md'),
+};
 for (let i = 2; i < process.argv.length; i++) {
   const [flag, inline] = process.argv[i].replace(/^--?/, '').split(/=(.*)/s);
   const value = () => inline ?? process.argv[++i];
@@ -33,7 +39,12 @@ function get(port, path) {
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
         const server = Number(/dur=([\d.]+)/.exec(res.headers['server-timing'] ?? '')?.[1] ?? NaN);
-        resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString(), server, total: performance.now() - t0 });
+        resolve({
+          status: res.statusCode,
+          body: Buffer.concat(chunks).toString(),
+          server,
+          total: performance.now() - t0,
+        });
       });
     });
     req.on('error', reject);
@@ -63,7 +74,8 @@ try {
   log(`first overview: ${fmt(first.server)} (counts not in yet: ${JSON.parse(first.body).status.status === null})`);
   let st;
   const t0 = performance.now();
-  while (!(st = JSON.parse((await get(port, '/api/overview')).body).status).status) await new Promise((r) => setTimeout(r, 200));
+  while (!(st = JSON.parse((await get(port, '/api/overview')).body).status).status)
+    await new Promise((r) => setTimeout(r, 200));
   log(`counts ready after ${fmt(performance.now() - t0)} (the worker took ${st.tookMs} ms; exact: ${st.status.exact})`);
   const work = JSON.parse((await get(port, '/api/task/work/steps?status=pending')).body).steps;
   const mid = work[0].id + Math.floor(o.pending / 2);
@@ -89,7 +101,9 @@ try {
       server.push(r.server);
       total.push(r.total);
     }
-    rows.push(`| ${what} | \`${path.replace(/\d{6,}/g, 'N').replace(/[0-9a-f]{8,}/g, 'HASH')}\` | ${fmt(median(server))} | ${fmt(Math.max(...server))} | ${fmt(median(total))} |`);
+    rows.push(
+      `| ${what} | \`${path.replace(/\d{6,}/g, 'N').replace(/[0-9a-f]{8,}/g, 'HASH')}\` | ${fmt(median(server))} | ${fmt(Math.max(...server))} | ${fmt(median(total))} |`,
+    );
     log(`${what}: server median ${fmt(median(server))}, max ${fmt(Math.max(...server))}`);
   }
   const m = machine();
@@ -101,8 +115,8 @@ whose outputs are ${o.pending.toLocaleString('en')} pending \`work\` steps). Ser
 adds the HTTP client on the same machine. Target: under 200 ms for the overview and a task page.
 
 The per-task counts are computed off the request path by a worker thread, and the overview serves its latest
-result: on this db (${st.status.exact ? 'exact: the current graph walked' : 'over 100,000 steps: each current version\'s steps counted by status on its index'})
-they took ${st.tookMs} ms; the worker recounts only when the db has changed, at most every ${(2 * st.tookMs / 1000).toFixed(1)} s here.
+result: on this db (${st.status.exact ? 'exact: the current graph walked' : "over 100,000 steps: each current version's steps counted by status on its index"})
+they took ${st.tookMs} ms; the worker recounts only when the db has changed, at most every ${((2 * st.tookMs) / 1000).toFixed(1)} s here.
 
 | request | path | server median | server max | round trip median |
 |---|---|---|---|---|

@@ -35,7 +35,19 @@ test('audit says which tasks reproduce their outputs and which do not, with a se
   assert.match(r.stdout, /^sum: deterministic on 1\/1 \(of 1 done\)$/m);
   const steps = r.stdout.match(/step (\d+)/g);
   // The same seed picks the same steps.
-  const again = cli(['audit', '-manifest', ws.path('m.toml'), '-db', ws.db, '-sample', '2', '-seed', '7', '-task', 'clock']);
+  const again = cli([
+    'audit',
+    '-manifest',
+    ws.path('m.toml'),
+    '-db',
+    ws.db,
+    '-sample',
+    '2',
+    '-seed',
+    '7',
+    '-task',
+    'clock',
+  ]);
   assert.deepEqual(again.stdout.match(/step (\d+)/g), steps);
   assert.deepEqual(snapshot(ws.db), before);
 

@@ -20,10 +20,14 @@ async function stepsOf(dbDir, task) {
   const db = await openDb(dbDir);
   try {
     const steps = db
-      .prepare(`SELECT s.id, s.object_hash AS input, s.input_name AS inputName, s.status
-                FROM step s JOIN task t ON t.id = s.task WHERE t.name = ? ORDER BY s.id`)
+      .prepare(
+        `SELECT s.id, s.object_hash AS input, s.input_name AS inputName, s.status
+                FROM step s JOIN task t ON t.id = s.task WHERE t.name = ? ORDER BY s.id`,
+      )
       .all(task);
-    const outputs = db.prepare(`SELECT o.name, o.object_hash AS hash FROM step_output o WHERE o.step_id = ? ORDER BY o.name`);
+    const outputs = db.prepare(
+      `SELECT o.name, o.object_hash AS hash FROM step_output o WHERE o.step_id = ? ORDER BY o.name`,
+    );
     return steps.map((s) => {
       const out = new Map();
       for (const o of outputs.all(s.id)) out.set(o.name, readObject(dbDir, o.hash));
@@ -39,8 +43,10 @@ async function outputsOf(dbDir, task) {
   const db = await openDb(dbDir);
   try {
     const rows = db
-      .prepare(`SELECT o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
-                JOIN task t ON t.id = s.task WHERE t.name = ? ORDER BY o.name, o.object_hash`)
+      .prepare(
+        `SELECT o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
+                JOIN task t ON t.id = s.task WHERE t.name = ? ORDER BY o.name, o.object_hash`,
+      )
       .all(task);
     return rows.map((r) => ({ name: r.name, hash: r.hash, text: readObject(dbDir, r.hash) }));
   } finally {
@@ -65,7 +71,9 @@ async function gathered(dbDir, task, name) {
 async function stepCounts(dbDir) {
   const db = await openDb(dbDir);
   try {
-    return db.prepare(`SELECT status, count(*) AS n, max(finished_at) AS last FROM step GROUP BY status ORDER BY status`).all();
+    return db
+      .prepare(`SELECT status, count(*) AS n, max(finished_at) AS last FROM step GROUP BY status ORDER BY status`)
+      .all();
   } finally {
     db.close();
   }
@@ -74,7 +82,11 @@ async function stepCounts(dbDir) {
 /** After a finished run: every step done, tmp/ empty. Then a second run runs no script and changes no step. */
 async function assertSettledAndFree(dbDir, args) {
   const counts = await stepCounts(dbDir);
-  assert.deepEqual(counts.map((c) => c.status), ['done'], `steps not all done: ${JSON.stringify(counts)}`);
+  assert.deepEqual(
+    counts.map((c) => c.status),
+    ['done'],
+    `steps not all done: ${JSON.stringify(counts)}`,
+  );
   assert.ok(isEmptyDir(join(dbDir, 'tmp')), 'tmp/ is not empty after the run');
   const again = run(args);
   assert.match(again.stdout, /\b0 steps run\b/, again.stdout);
@@ -114,12 +126,22 @@ function expectedWordfreq(corpus) {
     if (cur.length) paragraphs.push(cur);
     paragraphs.forEach((lines, i) => {
       const n = i + 1;
-      expectedSplit.set(`${f.replace(/\.txt$/, '')}/p${String(n).padStart(3, '0')}.txt`, `# ${f} paragraph ${n}\n${lines.join('\n')}\n`);
+      expectedSplit.set(
+        `${f.replace(/\.txt$/, '')}/p${String(n).padStart(3, '0')}.txt`,
+        `# ${f} paragraph ${n}\n${lines.join('\n')}\n`,
+      );
     });
-    for (const w of text.toLowerCase().replace(/'/g, '').split(/[^a-z]+/)) if (w) counts.set(w, (counts.get(w) ?? 0) + 1);
+    for (const w of text
+      .toLowerCase()
+      .replace(/'/g, '')
+      .split(/[^a-z]+/))
+      if (w) counts.set(w, (counts.get(w) ?? 0) + 1);
   }
   const ranked = [...counts].sort((a, b) => b[1] - a[1] || byBytes(a[0], b[0]));
-  const top = ranked.slice(0, 20).map(([w, c], i) => `${String(i + 1).padStart(2)}  ${w.padEnd(10)} ${String(c).padStart(4)}\n`).join('');
+  const top = ranked
+    .slice(0, 20)
+    .map(([w, c], i) => `${String(i + 1).padStart(2)}  ${w.padEnd(10)} ${String(c).padStart(4)}\n`)
+    .join('');
   return { expectedSplit, ranked, top };
 }
 
@@ -132,7 +154,10 @@ test('wordfreq: paragraphs fan out, counts fan in to the top 20 words of the cor
 
   const files = walk(corpus);
   assert.ok(files.length >= 5, 'the corpus has at least 5 texts');
-  assert.ok(files.some((f) => f.includes('/')), 'the corpus has texts in a subdirectory');
+  assert.ok(
+    files.some((f) => f.includes('/')),
+    'the corpus has texts in a subdirectory',
+  );
   const { expectedSplit, ranked, top } = expectedWordfreq(corpus);
 
   const split = await outputsOf(ws.db, 'split');
@@ -155,17 +180,14 @@ test('wordfreq: paragraphs fan out, counts fan in to the top 20 words of the cor
 
 // `npm run demo` passes a relative -db while scripts run in the manifest's directory. The
 // manifest is copied into the workspace so that whatever a failing run leaves lands there.
-test(
-  'wordfreq with a relative -db, run from another directory than the manifest\'s (as npm run demo does)',
-  async (t) => {
-    const ws = workspace(t, 'tp-demo-reldb-');
-    ws.write('manifests/wordfreq.toml', readFileSync(join(MANIFESTS, 'wordfreq.toml'), 'utf8'));
-    const corpus = join(MANIFESTS, 'corpus');
-    const r = cli(['-manifest', 'manifests/wordfreq.toml', '-db', 'demo-db', '-input', corpus], { cwd: ws.dir });
-    assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-    assert.equal(await gathered(ws.path('demo-db'), 'top', 'top.txt'), expectedWordfreq(corpus).top);
-  },
-);
+test("wordfreq with a relative -db, run from another directory than the manifest's (as npm run demo does)", async (t) => {
+  const ws = workspace(t, 'tp-demo-reldb-');
+  ws.write('manifests/wordfreq.toml', readFileSync(join(MANIFESTS, 'wordfreq.toml'), 'utf8'));
+  const corpus = join(MANIFESTS, 'corpus');
+  const r = cli(['-manifest', 'manifests/wordfreq.toml', '-db', 'demo-db', '-input', corpus], { cwd: ws.dir });
+  assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  assert.equal(await gathered(ws.path('demo-db'), 'top', 'top.txt'), expectedWordfreq(corpus).top);
+});
 
 test('csv-clean: a Python cleaner, a stdout task and a gather summary', async (t) => {
   const ws = workspace(t, 'tp-demo-csv-');
@@ -213,7 +235,11 @@ test('csv-clean: a Python cleaner, a stdout task and a gather summary', async (t
     ['orders.csv', 8, '7 fields, expected 6'],
     ['orders.csv', 9, "bad quantity '-1'"],
   ];
-  const rejectsOf = (file) => rejects.filter((r) => r[0] === file).map((r) => r.join('\t') + '\n').join('');
+  const rejectsOf = (file) =>
+    rejects
+      .filter((r) => r[0] === file)
+      .map((r) => r.join('\t') + '\n')
+      .join('');
 
   // clean: per input, the cleaned CSV under the input's own (nested) name and its rejects.
   const clean = await outputsOf(ws.db, 'clean');
@@ -258,7 +284,10 @@ test('converge: self-consuming tasks stop at a fixpoint and at an empty output',
   // The starting data, as the seed wrote it.
   const seed = await outputsOf(ws.db, 'seed');
   const edgesText = seed.find((o) => o.name === 'edges.txt').text;
-  const edges = edgesText.trim().split('\n').map((l) => l.split(' '));
+  const edges = edgesText
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '));
   const starts = seed.filter((o) => o.name.startsWith('n-')).map((o) => Number(o.text));
   assert.ok(edges.length > 5 && starts.length > 1);
 
@@ -279,7 +308,10 @@ test('converge: self-consuming tasks stop at a fixpoint and at an empty output',
   }
   const closure = [...reach].flatMap(([a, bs]) => bs.map((b) => `${a} ${b}`)).sort(byBytes);
   assert.equal(await gathered(ws.db, 'reachable', 'closure.txt'), closure.map((l) => l + '\n').join(''));
-  const reachable = [...reach].sort((a, b) => byBytes(a[0], b[0])).map(([a, bs]) => `${a}: ${bs.join(' ')}\n`).join('');
+  const reachable = [...reach]
+    .sort((a, b) => byBytes(a[0], b[0]))
+    .map(([a, bs]) => `${a}: ${bs.join(' ')}\n`)
+    .join('');
   assert.equal(await gathered(ws.db, 'reachable', 'reachable.txt'), reachable);
 
   // The loop: each round's output is the next round's input; exactly the last round wrote back its own input.
@@ -303,21 +335,32 @@ test('converge: self-consuming tasks stop at a fixpoint and at an empty output',
   }
   const sorted = [...visited].sort((a, b) => a - b);
   assert.equal(await gathered(ws.db, 'visited', 'visited.txt'), sorted.map((n) => `${n}\n`).join(''));
-  assert.equal(await gathered(ws.db, 'visited', 'summary.txt'), `numbers: ${sorted.length}\nhighest: ${sorted.at(-1)}\n`);
+  assert.equal(
+    await gathered(ws.db, 'visited', 'summary.txt'),
+    `numbers: ${sorted.length}\nhighest: ${sorted.at(-1)}\n`,
+  );
   const collatz = await stepsOf(ws.db, 'collatz');
-  assert.deepEqual(collatz.map((s) => Number(s.inputName.slice(2))).sort((a, b) => a - b), sorted);
+  assert.deepEqual(
+    collatz.map((s) => Number(s.inputName.slice(2))).sort((a, b) => a - b),
+    sorted,
+  );
   for (const s of collatz) assert.equal(s.outputs.size, Number(s.inputName.slice(2)) === 1 ? 0 : 1, s.inputName);
 
   await assertSettledAndFree(ws.db, args);
 });
 
 test('every demo manifest says what it shows and how to run it', () => {
-  const manifests = readdirSync(MANIFESTS).filter((f) => f.endsWith('.toml')).sort();
+  const manifests = readdirSync(MANIFESTS)
+    .filter((f) => f.endsWith('.toml'))
+    .sort();
   assert.ok(manifests.length >= 3);
   for (const f of manifests) {
     const text = readFileSync(join(MANIFESTS, f), 'utf8');
     const header = text.slice(0, text.search(/^[^#]/m));
     assert.match(header, /^# \S+: /, `${f}: the header starts with what the demo is`);
-    assert.ok(header.includes(`node dist/cli/main.js -manifest manifests/${f} -db `), `${f}: the header gives the command to run it`);
+    assert.ok(
+      header.includes(`node dist/cli/main.js -manifest manifests/${f} -db `),
+      `${f}: the header gives the command to run it`,
+    );
   }
 });

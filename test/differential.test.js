@@ -16,7 +16,10 @@ import { runSeed } from './differential/harness.js';
 
 function parseSeeds(spec) {
   const seeds = [];
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(-?\d+)(?:\.\.(-?\d+))?$/.exec(part);
     if (!m) throw new Error(`DIFF_SEEDS: "${part}" is neither a seed nor a range A..B`);
     const a = Number(m[1]);
@@ -29,12 +32,20 @@ function parseSeeds(spec) {
 const seeds = parseSeeds(process.env.DIFF_SEEDS ?? '1..50');
 const jobs = Number(process.env.DIFF_JOBS ?? 2);
 
-test(`differential: ${seeds.length} seeded random pipelines, engine vs stateless reference`, { concurrency: jobs, timeout: 60 * 60_000 }, async (t) => {
-  assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build first`);
-  const started = Date.now();
-  await Promise.all(seeds.map((seed) => t.test(`seed ${seed}`, async () => {
-    const r = await runSeed(seed);
-    assert.ok(r.ok, r.failure ?? '');
-  })));
-  t.diagnostic(`${seeds.length} seeds in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-});
+test(
+  `differential: ${seeds.length} seeded random pipelines, engine vs stateless reference`,
+  { concurrency: jobs, timeout: 60 * 60_000 },
+  async (t) => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build first`);
+    const started = Date.now();
+    await Promise.all(
+      seeds.map((seed) =>
+        t.test(`seed ${seed}`, async () => {
+          const r = await runSeed(seed);
+          assert.ok(r.ok, r.failure ?? '');
+        }),
+      ),
+    );
+    t.diagnostic(`${seeds.length} seeds in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  },
+);

@@ -16,9 +16,10 @@ export async function directExecutor(dir, kind) {
   mkdirSync(join(db, 'tmp'), { recursive: true });
   const store = new LocalObjectStore(db);
   const groups = new ProcessGroups();
-  const executor = kind === 'spawner'
-    ? new (await import(join(DIST, 'engine/spawner-executor.js'))).SpawnerExecutor(groups, { limit: 2 })
-    : new (await import(join(DIST, 'engine/execa-executor.js'))).ExecaExecutor(groups);
+  const executor =
+    kind === 'spawner'
+      ? new (await import(join(DIST, 'engine/spawner-executor.js'))).SpawnerExecutor(groups, { limit: 2 })
+      : new (await import(join(DIST, 'engine/execa-executor.js'))).ExecaExecutor(groups);
   let n = 0;
   return {
     db,
@@ -36,10 +37,20 @@ export async function directExecutor(dir, kind) {
       const lines = [];
       try {
         const r = await executor.run({
-          argv: ['/bin/sh', '-c', script], cwd: step, env: { PATH: process.env.PATH, OUTPUT_DIR: outDir, INPUT_FILE: input },
-          stdout: fd, stderr: fd, onLine: verbose ? (line) => lines.push(line) : undefined, timeoutMs: null,
+          argv: ['/bin/sh', '-c', script],
+          cwd: step,
+          env: { PATH: process.env.PATH, OUTPUT_DIR: outDir, INPUT_FILE: input },
+          stdout: fd,
+          stderr: fd,
+          onLine: verbose ? (line) => lines.push(line) : undefined,
+          timeoutMs: null,
           signal: new AbortController().signal,
-          files: { store, outDir, log, input: { path: input, state: `${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs} ${st.mode}` } },
+          files: {
+            store,
+            outDir,
+            log,
+            input: { path: input, state: `${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs} ${st.mode}` },
+          },
         });
         return { ...r, lines };
       } finally {

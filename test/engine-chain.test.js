@@ -35,8 +35,12 @@ function runsOf(ws) {
 async function outputsOf(db, task) {
   const d = await openDb(db);
   try {
-    return d.prepare(`SELECT o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
-                      JOIN task t ON t.id = s.task WHERE t.name = ? ORDER BY o.object_hash`).all(task);
+    return d
+      .prepare(
+        `SELECT o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
+                      JOIN task t ON t.id = s.task WHERE t.name = ? ORDER BY o.object_hash`,
+      )
+      .all(task);
   } finally {
     d.close();
   }
@@ -87,7 +91,7 @@ test('editing a task so it writes the same bytes re-runs that task only (early c
   const before = runsOf(ws).length;
 
   // Same output bytes, different script text: a new version of "upper".
-  ws.write('m.toml', CHAIN.replace("tr a-z A-Z < \"$INPUT_FILE\"", "cat \"$INPUT_FILE\" | tr '[:lower:]' '[:upper:]'"));
+  ws.write('m.toml', CHAIN.replace('tr a-z A-Z < "$INPUT_FILE"', "cat \"$INPUT_FILE\" | tr '[:lower:]' '[:upper:]'"));
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env });
   assert.equal(r.code, 0, r.stderr);
   const newRuns = runsOf(ws).slice(before);
@@ -112,14 +116,17 @@ test('adding an input file processes only what is new', async (t) => {
 
 test('a root with no input runs once on an empty INPUT_FILE, and never again while unchanged', (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "gen"
 script = '''
 echo "gen size=$(wc -c < "$INPUT_FILE") name=[$INPUT_NAME] hash=$INPUT_HASH" >> "$RUNS"
 seq 1 3 > "$OUTPUT_DIR/nums"
 '''
-`);
+`,
+  );
   const env = { RUNS: ws.path('runs') };
   assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env }).code, 0);
   assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env }).code, 0);
@@ -130,7 +137,9 @@ seq 1 3 > "$OUTPUT_DIR/nums"
 test('the script environment: names, ids, TMPDIR, cwd, nested outputs, env, shell', async (t) => {
   const ws = workspace(t);
   ws.write('tools/hello.sh', 'echo hello-from-tool\n');
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "env"
 env = { GREETING = "hi there" }
@@ -152,13 +161,19 @@ mkdir -p "$OUTPUT_DIR/deep/er"
 } > "$OUTPUT_DIR/deep/er/report.txt"
 touch "$TMPDIR/scratch"
 '''
-`);
+`,
+  );
   ws.write('inputs/sub/data.csv', 'x,y\n');
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('inputs')]);
   assert.equal(r.code, 0, r.stderr);
   const [out] = await outputsOf(ws.db, 'env');
   assert.equal(out.name, 'deep/er/report.txt');
-  const report = Object.fromEntries(readFileSync(objectPath(ws.db, out.hash), 'utf8').trim().split('\n').map((l) => l.split('=')));
+  const report = Object.fromEntries(
+    readFileSync(objectPath(ws.db, out.hash), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=')),
+  );
   assert.equal(report.name, 'sub/data.csv');
   assert.equal(report.hash, sha256('x,y\n'));
   assert.equal(report.task, 'env');
@@ -175,14 +190,17 @@ test('outputs and input copies of every size around the read boundaries keep the
   const ws = workspace(t);
   // 64 KiB is read in one call without a stat, 1 MiB through one read after a stat, bigger streamed.
   const sizes = [0, 1, 65535, 65536, 65537, 1048576, 1048577];
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "make"
 script = 'for n in ${sizes.join(' ')}; do head -c $n /dev/urandom > "$OUTPUT_DIR/f$n"; done'
 [[task]]
 name = "copy"
 script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/copy"'
-`);
+`,
+  );
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db]);
   assert.equal(r.code, 0, r.stderr);
   const made = await outputsOf(ws.db, 'make');
@@ -201,7 +219,9 @@ test('TMPDIR is empty for every step, also in a working directory reused after i
   // Slow steps, one at a time. Each working directory (known by its scratch dir's inode) is
   // left alone by the first step there (after which the engine trusts its unchanged mtime
   // instead of listing it), written to by the second, checked by the third, and so on.
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "scratch"
 parallel = 1
@@ -213,11 +233,14 @@ ls -A "$TMPDIR" | wc -l | tr -d ' ' > "$OUTPUT_DIR/seen"
 if [ $((n % 2)) = 1 ]; then mkdir "$TMPDIR/d"; touch "$TMPDIR/d/f" "$TMPDIR/left-$INPUT_NAME"; fi
 sleep 0.3
 """
-`);
+`,
+  );
   const names = 'abcdefghijkl'.split('');
   for (const n of names) ws.write(`inputs/${n}`, n);
   mkdirSync(ws.path('state'));
-  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('inputs'), '-parallel', '1'], { env: { STATE: ws.path('state') } });
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('inputs'), '-parallel', '1'], {
+    env: { STATE: ws.path('state') },
+  });
   assert.equal(r.code, 0, r.stderr);
   const outs = await outputsOf(ws.db, 'scratch');
   assert.equal(outs.length, names.length);

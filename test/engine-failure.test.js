@@ -60,7 +60,9 @@ test('one failing step: exit 1, siblings and their descendants complete; the fix
 
 test('a failed step is retried by the next run, without editing anything', (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "flaky"
 script = '''
@@ -68,7 +70,8 @@ echo run >> "$RUNS"
 [ -e "$FLAG" ] || { echo "not yet" >&2; exit 1; }
 echo fine > "$OUTPUT_DIR/out"
 '''
-`);
+`,
+  );
   const env = { RUNS: ws.path('runs'), FLAG: ws.path('flag') };
   assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env }).code, 1);
   ws.write('flag', '');
@@ -81,11 +84,14 @@ echo fine > "$OUTPUT_DIR/out"
 
 test('a step that leaves a symlink in OUTPUT_DIR fails with a message and stores nothing of it', (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "links"
 script = 'echo data > "$OUTPUT_DIR/real"; ln -s /etc/passwd "$OUTPUT_DIR/sneaky"'
-`);
+`,
+  );
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /OUTPUT_DIR holds a symlink "sneaky"/);
@@ -95,11 +101,14 @@ test('a script that writes to its INPUT_FILE fails; the damaged object leaves th
   const ws = workspace(t);
   // INPUT_FILE is the object itself (a hard link): a root script can overwrite it. The bytes are
   // then moved to damaged/, never left in the store under a name they do not hash to.
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "vandal"
 script = '[ -n "\${FIXED:-}" ] || { chmod u+w "$INPUT_FILE"; echo overwritten > "$INPUT_FILE"; }; echo x > "$OUTPUT_DIR/x"'
-`);
+`,
+  );
   ws.write('in.txt', 'precious\n');
   const run = (env = {}) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt')], { env });
   const r = run();
@@ -115,15 +124,20 @@ script = '[ -n "\${FIXED:-}" ] || { chmod u+w "$INPUT_FILE"; echo overwritten > 
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
 });
 
-test('a hard link a script keeps to its INPUT_FILE keeps that step\'s bytes', (t) => {
+test("a hard link a script keeps to its INPUT_FILE keeps that step's bytes", (t) => {
   // The link the script keeps is the object itself; the slot's own link is removed after the
   // step, never written through (a later step in the slot must not change what it kept).
   const ws = workspace(t);
-  ws.write('m.toml', `[[task]]\nname = "keep"\nscript = 'ln "$INPUT_FILE" "$KEEP/$INPUT_NAME"; echo ok > "$OUTPUT_DIR/o"'\n`);
+  ws.write(
+    'm.toml',
+    `[[task]]\nname = "keep"\nscript = 'ln "$INPUT_FILE" "$KEEP/$INPUT_NAME"; echo ok > "$OUTPUT_DIR/o"'\n`,
+  );
   const inputs = [1, 2, 3, 4, 5, 6, 7, 8];
   for (const n of inputs) ws.write(`in/${n}.txt`, `input number ${n}\n`);
   ws.write('kept/.keep', '');
-  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '1'], { env: { KEEP: ws.path('kept') } });
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '1'], {
+    env: { KEEP: ws.path('kept') },
+  });
   assert.equal(r.code, 0, r.stderr);
   for (const n of inputs) assert.equal(ws.read(`kept/${n}.txt`), `input number ${n}\n`);
 });

@@ -25,8 +25,12 @@ const runs = (ws) => linesOf(ws.path('runs'));
 
 async function total(db) {
   const d = await openDb(db);
-  const row = d.prepare(`SELECT o.object_hash AS hash FROM current_task c JOIN step s ON s.id = c.gather_step_id
-                         JOIN step_output o ON o.step_id = s.id WHERE c.name = 'total'`).get();
+  const row = d
+    .prepare(
+      `SELECT o.object_hash AS hash FROM current_task c JOIN step s ON s.id = c.gather_step_id
+                         JOIN step_output o ON o.step_id = s.id WHERE c.name = 'total'`,
+    )
+    .get();
   d.close();
   return readFileSync(objectPath(db, row.hash), 'utf8').trim();
 }
@@ -49,7 +53,10 @@ test('a gather task sums a fan-out; one new input re-runs the fan-out for it onl
 
   // The listing handed to the gather: sorted HASH<TAB>NAME<TAB>FROM lines, one per upstream output.
   const d = await openDb(ws.db);
-  const listingHash = d.prepare(`SELECT s.object_hash FROM current_task c JOIN step s ON s.id = c.gather_step_id WHERE c.name='total'`).pluck().get();
+  const listingHash = d
+    .prepare(`SELECT s.object_hash FROM current_task c JOIN step s ON s.id = c.gather_step_id WHERE c.name='total'`)
+    .pluck()
+    .get();
   d.close();
   const listing = readFileSync(objectPath(ws.db, listingHash), 'utf8').trim().split('\n');
   assert.equal(listing.length, 4);
@@ -74,7 +81,11 @@ test('a gather downstream of an edited upstream sees only the current outputs, n
   const ws = workspace(t);
   ws.write('m.toml', SUM(AWK));
   for (const n of [1, 2]) ws.write(`in/${n}.txt`, `${n}\n`);
-  assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env: { RUNS: ws.path('runs') } }).code, 0);
+  assert.equal(
+    cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env: { RUNS: ws.path('runs') } })
+      .code,
+    0,
+  );
   assert.equal(await total(ws.db), '5');
   ws.write('m.toml', SUM(AWK).replace('$((n * n))', '$((n * n * n))'));
   assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env: { RUNS: ws.path('runs') } }).code, 0);
@@ -83,7 +94,10 @@ test('a gather downstream of an edited upstream sees only the current outputs, n
 
 test('a gather does not run over partial data: a failed upstream step holds it back until fixed', async (t) => {
   const ws = workspace(t);
-  const m = SUM(AWK).replace('n=$(cat "$INPUT_FILE");', 'n=$(cat "$INPUT_FILE"); [ "$n" != 2 ] || [ -e "$FIXED" ] || exit 9;');
+  const m = SUM(AWK).replace(
+    'n=$(cat "$INPUT_FILE");',
+    'n=$(cat "$INPUT_FILE"); [ "$n" != 2 ] || [ -e "$FIXED" ] || exit 9;',
+  );
   ws.write('m.toml', m);
   for (const n of [1, 2, 3]) ws.write(`in/${n}.txt`, `${n}\n`);
   const env = { RUNS: ws.path('runs'), FIXED: ws.path('fixed') };
@@ -130,7 +144,12 @@ script = '''cat "$INPUT_DIR"/* | awk '{s+=$1} END {print s+0}' > "$OUTPUT_DIR/to
   assert.equal(sums[0], '5');
   assert.equal(sums[2], sums[0]);
   const d = await openDb(ws.db);
-  const items = d.prepare(`SELECT count(*) FROM step s JOIN task t ON t.id = s.task WHERE t.name = 'sum' AND s.input_name <> 'listing'`).pluck().get();
+  const items = d
+    .prepare(
+      `SELECT count(*) FROM step s JOIN task t ON t.id = s.task WHERE t.name = 'sum' AND s.input_name <> 'listing'`,
+    )
+    .pluck()
+    .get();
   d.close();
   assert.equal(items, 0, 'a gather task has only listing steps');
 });

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { cli, linesOf, sha256, workspace } from './helpers.js';
 
-const run = (ws, ...extra) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-parallel', '2', ...extra], { env: { RUNS: ws.path('runs') } });
+const run = (ws, ...extra) =>
+  cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-parallel', '2', ...extra], { env: { RUNS: ws.path('runs') } });
 const ls = (ws, task) => JSON.parse(cli(['ls', '-db', ws.db, '-task', task, '-json']).stdout);
 const cat = (ws, hash) => cli(['cat', '-db', ws.db, hash]).stdout;
 const only = (ws, task, name) => {
@@ -53,18 +54,26 @@ test('a sum over three inputs counts all three, though two of them give the same
 
 test('equal bytes under two names are two steps: each input gets its own output', (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "errors"
 script = 'echo "errors $INPUT_NAME" >> "$RUNS"; base=$(basename "$INPUT_NAME" .err); wc -l < "$INPUT_FILE" > "$OUTPUT_DIR/$base.count"'
-`);
+`,
+  );
   ws.write('logs/web1-2024-05-06.err', '');
   ws.write('logs/web2-2024-05-06.err', '');
   const r = run(ws, '-input', ws.path('logs'));
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(linesOf(ws.path('runs')).sort(), ['errors web1-2024-05-06.err', 'errors web2-2024-05-06.err']);
-  assert.deepEqual(ls(ws, 'errors').map((o) => [o.name, o.from]), [
-    ['web1-2024-05-06.count', 'web1-2024-05-06.err'], ['web2-2024-05-06.count', 'web2-2024-05-06.err']]);
+  assert.deepEqual(
+    ls(ws, 'errors').map((o) => [o.name, o.from]),
+    [
+      ['web1-2024-05-06.count', 'web1-2024-05-06.err'],
+      ['web2-2024-05-06.count', 'web2-2024-05-06.err'],
+    ],
+  );
   // The bytes themselves are stored once.
   assert.equal(new Set(ls(ws, 'errors').map((o) => o.hash)).size, 1);
 });
@@ -82,13 +91,23 @@ test('an edited input replaces its old bytes: the report counts the new file onc
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /1 input replaced/);
   assert.equal(only(ws, 'sum', 'total'), '4\n');
-  assert.deepEqual(ls(ws, 'count').map((o) => o.from), ['access-2024-05-03.log', 'access-2024-05-04.log']);
+  assert.deepEqual(
+    ls(ws, 'count').map((o) => o.from),
+    ['access-2024-05-03.log', 'access-2024-05-04.log'],
+  );
   const inputs = JSON.parse(cli(['inputs', '-db', ws.db, '-json']).stdout);
-  assert.deepEqual(inputs.map((i) => [i.name, i.hash]), [
-    ['access-2024-05-03.log', sha256('a\nb\nnew\n')], ['access-2024-05-04.log', sha256('c\n')]]);
+  assert.deepEqual(
+    inputs.map((i) => [i.name, i.hash]),
+    [
+      ['access-2024-05-03.log', sha256('a\nb\nnew\n')],
+      ['access-2024-05-04.log', sha256('c\n')],
+    ],
+  );
   const history = JSON.parse(cli(['inputs', '-db', ws.db, '-all', '-json']).stdout);
-  assert.deepEqual(history.filter((i) => !i.current).map((i) => [i.name, i.retired, i.hash]),
-    [['access-2024-05-03.log', 'replaced', sha256('a\nb\n')]]);
+  assert.deepEqual(
+    history.filter((i) => !i.current).map((i) => [i.name, i.retired, i.hash]),
+    [['access-2024-05-03.log', 'replaced', sha256('a\nb\n')]],
+  );
 
   // Undo: the old bytes again. Their steps are history, found again without running.
   ws.write('logs/access-2024-05-03.log', 'a\nb\n');
@@ -110,22 +129,40 @@ test('a file missing from a directory given again stays current until `inputs rm
   rmSync(ws.path('in/b.txt'));
   let r = run(ws, '-input', ws.path('in'));
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /1 current input is no longer in the directories given \("b\.txt"\): they stay current; retire them with: task-pipeline inputs rm -db .* NAME\.\.\./);
+  assert.match(
+    r.stdout,
+    /1 current input is no longer in the directories given \("b\.txt"\): they stay current; retire them with: task-pipeline inputs rm -db .* NAME\.\.\./,
+  );
   assert.equal(only(ws, 'sum', 'total'), '6\n');
 
   r = cli(['inputs', 'rm', '-db', ws.db, 'b.txt', 'sub/*.txt']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, 'retired b.txt\nretired sub/c.txt\ninputs rm: 2 inputs retired; the next run drops their results from the current graph\n');
+  assert.equal(
+    r.stdout,
+    'retired b.txt\nretired sub/c.txt\ninputs rm: 2 inputs retired; the next run drops their results from the current graph\n',
+  );
   assert.equal(run(ws).code, 0);
   assert.equal(only(ws, 'sum', 'total'), '1\n');
-  assert.deepEqual(ls(ws, 'count').map((o) => o.from), ['a.txt']);
-  assert.deepEqual(JSON.parse(cli(['inputs', '-db', ws.db, '-json']).stdout).map((i) => i.name), ['a.txt']);
+  assert.deepEqual(
+    ls(ws, 'count').map((o) => o.from),
+    ['a.txt'],
+  );
+  assert.deepEqual(
+    JSON.parse(cli(['inputs', '-db', ws.db, '-json']).stdout).map((i) => i.name),
+    ['a.txt'],
+  );
 
   // A name or glob that matches nothing retires nothing, with one line and exit 2.
   r = cli(['inputs', 'rm', '-db', ws.db, 'a.txt', 'nope*']);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, 'task-pipeline: inputs rm: no current run input is named or matches "nope*" (see: task-pipeline inputs)\n');
-  assert.deepEqual(JSON.parse(cli(['inputs', '-db', ws.db, '-json']).stdout).map((i) => i.name), ['a.txt']);
+  assert.equal(
+    r.stderr,
+    'task-pipeline: inputs rm: no current run input is named or matches "nope*" (see: task-pipeline inputs)\n',
+  );
+  assert.deepEqual(
+    JSON.parse(cli(['inputs', '-db', ws.db, '-json']).stdout).map((i) => i.name),
+    ['a.txt'],
+  );
   r = cli(['inputs', 'rm', '-db', ws.db]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /inputs rm: name the inputs to retire/);
@@ -133,21 +170,34 @@ test('a file missing from a directory given again stays current until `inputs rm
 
 test('equal items from different inputs are merged once per task, and the run and status say so', (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `${COUNT_SUM}
+  ws.write(
+    'm.toml',
+    `${COUNT_SUM}
 [[task]]
 name = "double"
 inputs = ["count"]
 script = 'echo "double $INPUT_NAME" >> "$RUNS"; echo $(( $(cat "$INPUT_FILE") * 2 )) > "$OUTPUT_DIR/d"'
-`);
+`,
+  );
   ws.write('in/a.txt', '1\n2\n3\n');
   ws.write('in/b.txt', '4\n5\n6\n');
   ws.write('in/c.txt', '7\n');
   const r = run(ws, '-input', ws.path('in'));
   assert.equal(r.code, 0, r.stderr);
   assert.equal(linesOf(ws.path('runs')).filter((l) => l.startsWith('double')).length, 2);
-  assert.match(r.stdout, /note: double: 1 item came from more than one upstream step with the same name and bytes, and ran once; to keep the outputs of different inputs apart, name them after \$INPUT_NAME/);
+  assert.match(
+    r.stdout,
+    /note: double: 1 item came from more than one upstream step with the same name and bytes, and ran once; to keep the outputs of different inputs apart, name them after \$INPUT_NAME/,
+  );
   const status = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout);
-  assert.deepEqual(status.tasks.map((x) => [x.name, x.merged]), [['count', 0], ['sum', 0], ['double', 1]]);
+  assert.deepEqual(
+    status.tasks.map((x) => [x.name, x.merged]),
+    [
+      ['count', 0],
+      ['sum', 0],
+      ['double', 1],
+    ],
+  );
   assert.match(cli(['status', '-db', ws.db]).stdout, /merged/);
   // A no-op re-run does not repeat the note.
   assert.doesNotMatch(run(ws).stdout, /note:/);
@@ -162,7 +212,10 @@ test('export never drops an output because two steps share its name: each goes u
   assert.equal(run(ws, '-input', ws.path('in')).code, 0);
   const r = cli(['export', '-db', ws.db, '-task', 'count', '-out', ws.path('out')]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /3 outputs share a name with outputs of other steps: each written under the item it came from, as FROM\/NAME \(e\.g\. a\.txt\/n\)/);
+  assert.match(
+    r.stdout,
+    /3 outputs share a name with outputs of other steps: each written under the item it came from, as FROM\/NAME \(e\.g\. a\.txt\/n\)/,
+  );
   assert.equal(readFileSync(ws.path('out/a.txt/n'), 'utf8'), '3\n');
   assert.equal(readFileSync(ws.path('out/b.txt/n'), 'utf8'), '3\n');
   assert.equal(readFileSync(ws.path('out/sub/c.txt/n'), 'utf8'), '1\n');
@@ -174,7 +227,9 @@ test('export never drops an output because two steps share its name: each goes u
 
 test('-input when no task takes run inputs, and two files claiming one name, are usage errors that write nothing', (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "a"
 inputs = ["b"]
@@ -184,11 +239,15 @@ script = 'true'
 name = "b"
 inputs = ["a"]
 script = 'true'
-`);
+`,
+  );
   ws.write('x.txt', 'x\n');
   let r = run(ws, '-input', ws.path('x.txt'));
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /^task-pipeline: -input: no task in .*m\.toml takes run inputs \(every task lists its inputs; give one inputs = \[\]\)\n$/);
+  assert.match(
+    r.stderr,
+    /^task-pipeline: -input: no task in .*m\.toml takes run inputs \(every task lists its inputs; give one inputs = \[\]\)\n$/,
+  );
   assert.equal(existsSync(ws.db), false);
 
   ws.write('m.toml', COUNT_SUM);
@@ -196,7 +255,10 @@ script = 'true'
   ws.write('two/x.txt', '2\n');
   r = run(ws, '-input', ws.path('one'), '-input', ws.path('two'));
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /-input: two files would both be the input named "x\.txt": .*one\/x\.txt and .*two\/x\.txt; give them in separate runs \(the later replaces the earlier\) or rename one/);
+  assert.match(
+    r.stderr,
+    /-input: two files would both be the input named "x\.txt": .*one\/x\.txt and .*two\/x\.txt; give them in separate runs \(the later replaces the earlier\) or rename one/,
+  );
   assert.equal(existsSync(ws.db), false);
 });
 
@@ -218,7 +280,10 @@ script = 'echo "inc $(cat "$INPUT_FILE")" >> "$RUNS"; echo $(( $(cat "$INPUT_FIL
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.deepEqual(linesOf(ws.path('runs')), ['inc 0', 'inc 1', 'inc 2', 'inc 3', 'inc 4', 'inc 5']);
   assert.match(r.stdout, /^incomplete: /m);
-  assert.match(r.stdout, /cycle cut: inc: 1 step beyond max_rounds = 5 generations were not run; raise max_rounds on task "inc" if the cycle should go on/);
+  assert.match(
+    r.stdout,
+    /cycle cut: inc: 1 step beyond max_rounds = 5 generations were not run; raise max_rounds on task "inc" if the cycle should go on/,
+  );
   // A re-run does not run the cut step either.
   r = run(ws);
   assert.equal(r.code, 1);

@@ -43,7 +43,12 @@ export function cli(args, options = {}) {
 
 /** Start the CLI without waiting: for signals and kill -9. */
 export function cliSpawn(args, options = {}) {
-  return spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], ...options.spawn });
+  return spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...options.spawn,
+  });
 }
 
 export function sha256(bytes) {
@@ -58,9 +63,11 @@ export function objectPath(db, hash) {
 export function listObjects(db) {
   const out = [];
   const root = join(db, 'objects');
-  for (const a of safeReaddir(root)) for (const b of safeReaddir(join(root, a))) for (const rest of safeReaddir(join(root, a, b))) {
-    out.push({ hash: a + b + rest, path: join(root, a, b, rest) });
-  }
+  for (const a of safeReaddir(root))
+    for (const b of safeReaddir(join(root, a)))
+      for (const rest of safeReaddir(join(root, a, b))) {
+        out.push({ hash: a + b + rest, path: join(root, a, b, rest) });
+      }
   return out;
 }
 
@@ -75,7 +82,9 @@ function safeReaddir(d) {
 /** The lines scripts appended to a file (one per script run), or [] before any ran. */
 export function linesOf(path) {
   try {
-    return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
   } catch {
     return [];
   }

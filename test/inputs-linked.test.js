@@ -11,8 +11,12 @@ import { cli, isEmptyDir, objectPath, openDb, sha256, workspace } from './helper
 async function doneOutputs(db, task) {
   const d = await openDb(db);
   try {
-    return d.prepare(`SELECT s.input_name AS input, o.name, o.object_hash AS hash FROM step s JOIN task t ON t.id = s.task
-      JOIN step_output o ON o.step_id = s.id WHERE t.name = ? AND s.status = 'done' ORDER BY 1, 2`).all(task);
+    return d
+      .prepare(
+        `SELECT s.input_name AS input, o.name, o.object_hash AS hash FROM step s JOIN task t ON t.id = s.task
+      JOIN step_output o ON o.step_id = s.id WHERE t.name = ? AND s.status = 'done' ORDER BY 1, 2`,
+      )
+      .all(task);
   } finally {
     d.close();
   }
@@ -20,7 +24,9 @@ async function doneOutputs(db, task) {
 
 test('INPUT_FILE and the files of INPUT_DIR are the objects themselves, and no link is left behind', async (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "each"
 script = 'stat -c "%i %h" "$INPUT_FILE" > "$OUTPUT_DIR/inode"; cp "$INPUT_FILE" "$OUTPUT_DIR/copy"'
@@ -29,7 +35,8 @@ script = 'stat -c "%i %h" "$INPUT_FILE" > "$OUTPUT_DIR/inode"; cp "$INPUT_FILE" 
 name = "all"
 gather = true
 script = 'for f in "$INPUT_DIR"/*; do echo "$(basename "$f") $(stat -c %i "$f")"; done > "$OUTPUT_DIR/inodes"'
-`);
+`,
+  );
   ws.write('in/a.txt', 'alpha\n');
   ws.write('in/b.txt', 'bravo\n');
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')]);
@@ -54,11 +61,13 @@ script = 'for f in "$INPUT_DIR"/*; do echo "$(basename "$f") $(stat -c %i "$f")"
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
 });
 
-test('many steps over one object at once: the engine\'s own links are never taken for a change', async (t) => {
+test("many steps over one object at once: the engine's own links are never taken for a change", async (t) => {
   const ws = workspace(t);
   // Thirty names, one object: every step links and unlinks the same inode, changing its ctime
   // under the others; a gather then links it thirty times more into one INPUT_DIR.
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "each"
 script = 'sleep 0.0$((RANDOM % 5)); cat "$INPUT_FILE" > "$OUTPUT_DIR/o"'
@@ -67,7 +76,8 @@ script = 'sleep 0.0$((RANDOM % 5)); cat "$INPUT_FILE" > "$OUTPUT_DIR/o"'
 name = "all"
 gather = true
 script = 'cat "$INPUT_DIR"/* | wc -l > "$OUTPUT_DIR/n"'
-`);
+`,
+  );
   for (let i = 0; i < 30; i++) ws.write(`in/${i}`, 'the same bytes\n');
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '4']);
   assert.equal(r.code, 0, r.stderr);
@@ -79,7 +89,9 @@ script = 'cat "$INPUT_DIR"/* | wc -l > "$OUTPUT_DIR/n"'
 
 test('a script that links or moves its INPUT_FILE into OUTPUT_DIR, or removes it, passes; the object stays in place', async (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `[[task]]
+  ws.write(
+    'm.toml',
+    `[[task]]
 name = "out"
 script = '''
 case "$INPUT_NAME" in
@@ -88,15 +100,17 @@ case "$INPUT_NAME" in
   rm) wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/n"; rm "$INPUT_FILE" ;;
 esac
 '''
-`);
+`,
+  );
   const bytes = { link: 'to be linked\n', move: Buffer.alloc(3 << 20, 'm'), rm: 'to be removed\n' };
   for (const [name, b] of Object.entries(bytes)) ws.write(`in/${name}`, b);
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')]);
   assert.equal(r.code, 0, r.stderr);
   const outs = await doneOutputs(ws.db, 'out');
-  assert.deepEqual(outs.map((o) => `${o.input} ${o.name} ${o.hash}`), [
-    `link same ${sha256(bytes.link)}`, `move d/same ${sha256(bytes.move)}`, `rm n ${sha256('14\n')}`,
-  ]);
+  assert.deepEqual(
+    outs.map((o) => `${o.input} ${o.name} ${o.hash}`),
+    [`link same ${sha256(bytes.link)}`, `move d/same ${sha256(bytes.move)}`, `rm n ${sha256('14\n')}`],
+  );
   for (const b of Object.values(bytes)) {
     const st = statSync(objectPath(ws.db, sha256(b)));
     assert.equal(st.nlink, 1);
@@ -114,7 +128,8 @@ const TAMPER = {
   rewrite: { script: 'chmod u+w "$f"; echo other bytes > "$f"', survives: false },
   // Same length, mode and mtime as before: only the ctime tells.
   'rewrite, mtime restored': {
-    script: 'm=$(stat -c %y "$f"); chmod u+w "$f"; printf XX | dd of="$f" conv=notrunc status=none; chmod a-w "$f"; touch -d "$m" "$f"',
+    script:
+      'm=$(stat -c %y "$f"); chmod u+w "$f"; printf XX | dd of="$f" conv=notrunc status=none; chmod a-w "$f"; touch -d "$m" "$f"',
     survives: false,
   },
   'rewrite, utimes restored': {
@@ -127,13 +142,19 @@ const TAMPER = {
 for (const [how, { script, survives }] of Object.entries(TAMPER)) {
   test(`INPUT_FILE changed (${how}): the step fails, fsck is clean ${survives ? 'at once' : 'after the input is given again'}`, async (t) => {
     const ws = workspace(t);
-    ws.write('m.toml', `[[task]]\nname = "t"\nscript = '''\nf="$INPUT_FILE"\n[ -n "\${FIXED:-}" ] || { ${script}; }\ncp "$f" "$OUTPUT_DIR/copy"\n'''\n`);
+    ws.write(
+      'm.toml',
+      `[[task]]\nname = "t"\nscript = '''\nf="$INPUT_FILE"\n[ -n "\${FIXED:-}" ] || { ${script}; }\ncp "$f" "$OUTPUT_DIR/copy"\n'''\n`,
+    );
     const bytes = 'the precious input bytes\n';
     ws.write('in.txt', bytes);
     const run = (env = {}) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt')], { env });
     const r = run();
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /t step \d+: the script modified its INPUT_FILE \(inputs are read-only; write to OUTPUT_DIR instead\)/);
+    assert.match(
+      r.stderr,
+      /t step \d+: the script modified its INPUT_FILE \(inputs are read-only; write to OUTPUT_DIR instead\)/,
+    );
     const h = sha256(bytes);
     if (survives) {
       assert.match(r.stderr, /its bytes were intact/);
@@ -156,7 +177,9 @@ for (const [how, { script, survives }] of Object.entries(TAMPER)) {
     const ws = workspace(t);
     // The gathered objects are copies of the run inputs (same bytes, same objects): giving the
     // inputs again is what stores a damaged one again.
-    ws.write('m.toml', `
+    ws.write(
+      'm.toml',
+      `
 [[task]]
 name = "pass"
 script = 'cat "$INPUT_FILE" > "$OUTPUT_DIR/copy"'
@@ -169,13 +192,17 @@ f="$INPUT_DIR/b.txt__copy"
 [ -n "\${FIXED:-}" ] || { ${script}; }
 cat "$INPUT_DIR"/* > "$OUTPUT_DIR/all"
 '''
-`);
+`,
+    );
     ws.write('in/a.txt', 'first input\n');
     ws.write('in/b.txt', 'second input, to be damaged\n');
     const run = (env = {}) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')], { env });
     const r = run();
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /all step \d+: the script modified INPUT_DIR\/b\.txt__copy \(inputs are read-only; write to OUTPUT_DIR instead\)/);
+    assert.match(
+      r.stderr,
+      /all step \d+: the script modified INPUT_DIR\/b\.txt__copy \(inputs are read-only; write to OUTPUT_DIR instead\)/,
+    );
     const h = sha256('second input, to be damaged\n');
     assert.equal(existsSync(objectPath(ws.db, h)), survives);
     assert.equal(cli(['fsck', '-db', ws.db]).code, survives ? 0 : 1);
@@ -189,7 +216,10 @@ cat "$INPUT_DIR"/* > "$OUTPUT_DIR/all"
 
 test('a big INPUT_FILE appended to is cut back to its bytes', async (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `[[task]]\nname = "t"\nscript = '[ -n "\${FIXED:-}" ] || echo more >> "$INPUT_FILE"; wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/n"'\n`);
+  ws.write(
+    'm.toml',
+    `[[task]]\nname = "t"\nscript = '[ -n "\${FIXED:-}" ] || echo more >> "$INPUT_FILE"; wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/n"'\n`,
+  );
   const bytes = Buffer.alloc(5 << 20, 'z');
   ws.write('big', bytes);
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('big')]);
@@ -202,16 +232,20 @@ test('a big INPUT_FILE appended to is cut back to its bytes', async (t) => {
 test('two steps holding one object while one script changes it: both fail, the other one is told why, and both pass once fixed', async (t) => {
   const ws = workspace(t);
   // Two names, the same bytes: two steps, one object, linked into both slots at once.
-  ws.write('m.toml', `[[task]]
+  ws.write(
+    'm.toml',
+    `[[task]]
 name = "t"
 script = '''
 if [ "$INPUT_NAME" = vandal ]; then sleep 0.2; [ -n "\${FIXED:-}" ] || echo more >> "$INPUT_FILE"; else sleep 1.5; fi
 cp "$INPUT_FILE" "$OUTPUT_DIR/copy"
 '''
-`);
+`,
+  );
   ws.write('in/vandal', 'shared bytes\n');
   ws.write('in/bystander', 'shared bytes\n');
-  const run = (env = {}) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '2'], { env });
+  const run = (env = {}) =>
+    cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-parallel', '2'], { env });
   const r = run();
   assert.equal(r.code, 1, r.stderr);
   assert.equal((r.stderr.match(/the script modified its INPUT_FILE/g) ?? []).length, 2, r.stderr);
@@ -220,15 +254,21 @@ cp "$INPUT_FILE" "$OUTPUT_DIR/copy"
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
   const again = run({ FIXED: '1' });
   assert.equal(again.code, 0, again.stderr);
-  assert.deepEqual((await doneOutputs(ws.db, 't')).map((o) => o.hash), [sha256('shared bytes\n'), sha256('shared bytes\n')]);
+  assert.deepEqual(
+    (await doneOutputs(ws.db, 't')).map((o) => o.hash),
+    [sha256('shared bytes\n'), sha256('shared bytes\n')],
+  );
 });
 
 test('an object with as many links as the filesystem allows is given as a private copy', async (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `[[task]]
+  ws.write(
+    'm.toml',
+    `[[task]]
 name = "t"
 script = 'stat -c %i "$INPUT_FILE" > "$OUTPUT_DIR/inode"; [ -z "\${VANDAL:-}" ] || echo more >> "$INPUT_FILE"'
-`);
+`,
+  );
   const bytes = 'linked to the limit\n';
   ws.write('in.txt', bytes);
   const run = (env = {}) => cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt')], { env });
@@ -252,7 +292,11 @@ script = 'stat -c %i "$INPUT_FILE" > "$OUTPUT_DIR/inode"; [ -z "\${VANDAL:-}" ] 
   const r = run();
   assert.equal(r.code, 0, r.stderr);
   const [out] = await doneOutputs(ws.db, 't');
-  assert.notEqual(Number(readFileSync(objectPath(ws.db, out.hash), 'utf8')), statSync(obj).ino, 'a copy, not the object');
+  assert.notEqual(
+    Number(readFileSync(objectPath(ws.db, out.hash), 'utf8')),
+    statSync(obj).ino,
+    'a copy, not the object',
+  );
   assert.equal(statSync(obj).nlink, made + 1);
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
   assert.ok(isEmptyDir(ws.path('db', 'tmp')));

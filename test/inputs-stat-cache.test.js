@@ -3,7 +3,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { RACY_MARGIN_MS, unchangedSince } from '../dist/store/input-cache.js';
@@ -44,9 +53,15 @@ async function settle(ws, names) {
 /** The run under strace: every path the engine (or a script) opened. */
 function traced(ws, extra = []) {
   const trace = ws.path('openat.trace');
-  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, process.execPath, CLI, ...runArgs(ws, extra)], { encoding: 'utf8' });
+  const r = spawnSync(
+    'strace',
+    ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, process.execPath, CLI, ...runArgs(ws, extra)],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  const opened = new Set([...readFileSync(trace, 'utf8').matchAll(/open(?:at)?\((?:AT_FDCWD, )?"([^"]*)"/g)].map((m) => m[1]));
+  const opened = new Set(
+    [...readFileSync(trace, 'utf8').matchAll(/open(?:at)?\((?:AT_FDCWD, )?"([^"]*)"/g)].map((m) => m[1]),
+  );
   return { stdout: r.stdout, opened };
 }
 
@@ -68,27 +83,34 @@ function doctor(ws, path, recordedAt) {
   const st = statSync(path, { bigint: true });
   const d = new Database(ws.path('db', 'pipeline.sqlite'));
   try {
-    d.prepare(`UPDATE input_stat SET size = ?, mtime_ns = ?, ctime_ns = ?, ino = ?, dev = ?, recorded_at = coalesce(?, recorded_at)
-                WHERE path = ?`).run(st.size, st.mtimeNs, st.ctimeNs, BigInt.asIntN(64, st.ino), BigInt.asIntN(64, st.dev), recordedAt, path);
+    d.prepare(
+      `UPDATE input_stat SET size = ?, mtime_ns = ?, ctime_ns = ?, ino = ?, dev = ?, recorded_at = coalesce(?, recorded_at)
+                WHERE path = ?`,
+    ).run(st.size, st.mtimeNs, st.ctimeNs, BigInt.asIntN(64, st.ino), BigInt.asIntN(64, st.dev), recordedAt, path);
   } finally {
     d.close();
   }
 }
 
-test('an unchanged file is not read again: the re-run opens only the file that changed', { skip: !HAS_STRACE && 'strace is missing' }, async (t) => {
-  const ws = setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'beta\n', 'sub/c.txt': 'gamma\n' });
-  await settle(ws, ['a.txt', 'b.txt', 'sub/c.txt']);
-  assert.match(run(ws), /^count +3 +/m);
-  writeFileSync(ws.path('in', 'b.txt'), 'beta, longer\n');
-  const r = traced(ws);
-  assert.match(r.stdout, /^count +1 +/m);
-  assert.ok(r.opened.has(ws.path('in', 'b.txt')), 'the changed file is read');
-  for (const n of ['a.txt', 'sub/c.txt']) assert.ok(!r.opened.has(ws.path('in', n)), `${n} was opened:\n${[...r.opened].join('\n')}`);
-  assert.equal(currentHash(ws, 'b.txt'), sha256('beta, longer\n'));
-  const d = await openDb(ws.db);
-  assert.ok(d.pragma('user_version', { simple: true }) >= 4, 'the stat cache came with schema 4');
-  d.close();
-});
+test(
+  'an unchanged file is not read again: the re-run opens only the file that changed',
+  { skip: !HAS_STRACE && 'strace is missing' },
+  async (t) => {
+    const ws = setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'beta\n', 'sub/c.txt': 'gamma\n' });
+    await settle(ws, ['a.txt', 'b.txt', 'sub/c.txt']);
+    assert.match(run(ws), /^count +3 +/m);
+    writeFileSync(ws.path('in', 'b.txt'), 'beta, longer\n');
+    const r = traced(ws);
+    assert.match(r.stdout, /^count +1 +/m);
+    assert.ok(r.opened.has(ws.path('in', 'b.txt')), 'the changed file is read');
+    for (const n of ['a.txt', 'sub/c.txt'])
+      assert.ok(!r.opened.has(ws.path('in', n)), `${n} was opened:\n${[...r.opened].join('\n')}`);
+    assert.equal(currentHash(ws, 'b.txt'), sha256('beta, longer\n'));
+    const d = await openDb(ws.db);
+    assert.ok(d.pragma('user_version', { simple: true }) >= 4, 'the stat cache came with schema 4');
+    d.close();
+  },
+);
 
 test('an edit that keeps the size and puts the mtime back is noticed: its ctime moved', async (t) => {
   const ws = setup(t, { 'a.txt': 'alpha\n' });
@@ -200,7 +222,10 @@ test('the entries of files gone from a directory given again are dropped; the in
   const out = run(ws);
   assert.match(out, /1 current input is no longer in the directories given \("b\.txt"\)/);
   const d = new Database(ws.path('db', 'pipeline.sqlite'), { readonly: true });
-  assert.deepEqual(d.prepare('SELECT path FROM input_stat ORDER BY path').pluck().all(), [ws.path('in', 'a.txt'), ws.path('in', 'c.txt')]);
+  assert.deepEqual(d.prepare('SELECT path FROM input_stat ORDER BY path').pluck().all(), [
+    ws.path('in', 'a.txt'),
+    ws.path('in', 'c.txt'),
+  ]);
   d.close();
   assert.equal(currentHash(ws, 'b.txt'), sha256('beta\n'));
 });
@@ -224,7 +249,8 @@ test('the rule: every stat field counts, and an entry recorded within the margin
   // A future mtime (touch -d tomorrow) is never settled: such a file is always read.
   assert.equal(both('mtimeNs', ns(now + 86_400_000)), false, 'a future mtime');
   // Before 1970 too (ms round up there): never trusted on the wrong side of the margin.
-  const old = (t) => unchangedSince({ ...entry, mtimeNs: t, ctimeNs: t, recordedAt: -5_000 }, st({ ...stamp, mtimeNs: t, ctimeNs: t }));
+  const old = (t) =>
+    unchangedSince({ ...entry, mtimeNs: t, ctimeNs: t, recordedAt: -5_000 }, st({ ...stamp, mtimeNs: t, ctimeNs: t }));
   assert.equal(old(-3_000_000_001n), false, 'before 1970, within the margin');
   assert.equal(old(-7_100_000_000n), true, 'before 1970, well before the margin');
 });

@@ -1,7 +1,17 @@
 // export: outputs as files under their names, hard-linked, never outside -out, never over other files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { cli, objectPath, sha256, workspace } from './helpers.js';
 import { safeRelativePath } from '../dist/store/inspect/safe-name.js';
@@ -34,10 +44,12 @@ function emitDb(t) {
 
 /** Every path under dir, relative, sorted. */
 function tree(dir, prefix = '') {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
-    return e.isDirectory() ? [`${rel}/`, ...tree(join(dir, e.name), rel)] : [rel];
-  }).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => {
+      const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
+      return e.isDirectory() ? [`${rel}/`, ...tree(join(dir, e.name), rel)] : [rel];
+    })
+    .sort();
 }
 
 test('export -link materialises nested names as directories, hard-linked to the store, and warns', (t) => {
@@ -46,9 +58,20 @@ test('export -link materialises nested names as directories, hard-linked to the 
   const r = cli(['export', '-db', ws.db, '-task', 'emit', '-out', out, '-link']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(tree(out), [
-    'nested/', 'nested/deep/', 'nested/deep/one.txt', 'nested/deep/two.txt',
-    'one.txt/', 'one.txt/const.txt', 'one.txt/nested/', 'one.txt/nested/..x', 'one.txt/same.txt',
-    'two.txt/', 'two.txt/const.txt', 'two.txt/nested/', 'two.txt/nested/..x', 'two.txt/same.txt',
+    'nested/',
+    'nested/deep/',
+    'nested/deep/one.txt',
+    'nested/deep/two.txt',
+    'one.txt/',
+    'one.txt/const.txt',
+    'one.txt/nested/',
+    'one.txt/nested/..x',
+    'one.txt/same.txt',
+    'two.txt/',
+    'two.txt/const.txt',
+    'two.txt/nested/',
+    'two.txt/nested/..x',
+    'two.txt/same.txt',
   ]);
   assert.equal(readFileSync(join(out, 'nested/deep/two.txt'), 'utf8'), 'two\n');
   assert.equal(readFileSync(join(out, 'one.txt/same.txt'), 'utf8'), 'from one.txt\n');
@@ -57,9 +80,15 @@ test('export -link materialises nested names as directories, hard-linked to the 
   const linked = statSync(join(out, 'one.txt/const.txt'));
   assert.equal(linked.ino, statSync(objectPath(ws.db, sha256('constant\n'))).ino);
   assert.equal(linked.mode & 0o777, 0o444);
-  assert.match(r.stdout, /6 outputs share a name with outputs of other steps: each written under the item it came from, as FROM\/NAME \(e\.g\. one\.txt\/const\.txt\)/);
+  assert.match(
+    r.stdout,
+    /6 outputs share a name with outputs of other steps: each written under the item it came from, as FROM\/NAME \(e\.g\. one\.txt\/const\.txt\)/,
+  );
   assert.match(r.stdout, /exported 8 files of task emit to .* \(8 linked, 0 copied, 0 already there\)/);
-  assert.equal(r.stderr, "task-pipeline: export -link: the files are the store's own objects; editing one in place edits the store (copy it first)\n");
+  assert.equal(
+    r.stderr,
+    "task-pipeline: export -link: the files are the store's own objects; editing one in place edits the store (copy it first)\n",
+  );
 });
 
 test('export copies by default: editing an exported file leaves the store intact; a corrupt object is refused', async (t) => {
@@ -82,7 +111,12 @@ test('export copies by default: editing an exported file leaves the store intact
   writeFileSync(damaged, 'oNe\n');
   const bad = cli(['export', '-db', ws.db, '-task', 'emit', '-out', ws.path('out2')]);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, new RegExp(`^task-pipeline: export: corrupt object ${sha256('one\n')} \\(its bytes hash to ${sha256('oNe\n')}\\): run task-pipeline fsck -repair\n$`));
+  assert.match(
+    bad.stderr,
+    new RegExp(
+      `^task-pipeline: export: corrupt object ${sha256('one\n')} \\(its bytes hash to ${sha256('oNe\n')}\\): run task-pipeline fsck -repair\n$`,
+    ),
+  );
   assert.equal(existsSync(ws.path('out2/nested/deep/one.txt')), false);
 });
 
@@ -156,7 +190,9 @@ test('hostile names held in the db stay inside -out, and export says it renamed 
   const d = new Database(ws.path('db', 'pipeline.sqlite'));
   // No script can leave such names, but the db is data: a hand-edited or foreign db may hold anything.
   // One step's const.txt only: the other keeps the name, which only it holds then.
-  d.prepare(`UPDATE step_output SET name = '../escape.txt' WHERE name = 'const.txt' AND step_id = (SELECT min(step_id) FROM step_output)`).run();
+  d.prepare(
+    `UPDATE step_output SET name = '../escape.txt' WHERE name = 'const.txt' AND step_id = (SELECT min(step_id) FROM step_output)`,
+  ).run();
   d.prepare(`UPDATE step_output SET name = '/abs/evil.txt' WHERE name = 'nested/deep/one.txt'`).run();
   d.prepare(`UPDATE step_output SET name = 'nested/../../../up.txt' WHERE name = 'nested/deep/two.txt'`).run();
   d.close();
@@ -209,15 +245,18 @@ test('the export plan puts names several steps left under FROM, and keeps files 
     { name: 'z', hash: h('7'), size: 1, from: 'p', step: 7 },
     { name: 'z', hash: h('8'), size: 1, from: 'p', step: 8 },
   ]);
-  assert.deepEqual(plan.map((e) => [e.path, e.renamed, e.merged]), [
-    ['a~11111111', 'duplicate', false],
-    ['a/b', null, false],
-    ['in3/x', 'shared', false],
-    ['_/x', 'shared', false],
-    ['y', 'sanitised', false],
-    ['y', null, true],
-    // Two steps over items of one name (bytes from two upstream tasks): the second is told apart by its hash.
-    ['p/z', 'shared', false],
-    ['p/z~88888888', 'duplicate', false],
-  ]);
+  assert.deepEqual(
+    plan.map((e) => [e.path, e.renamed, e.merged]),
+    [
+      ['a~11111111', 'duplicate', false],
+      ['a/b', null, false],
+      ['in3/x', 'shared', false],
+      ['_/x', 'shared', false],
+      ['y', 'sanitised', false],
+      ['y', null, true],
+      // Two steps over items of one name (bytes from two upstream tasks): the second is told apart by its hash.
+      ['p/z', 'shared', false],
+      ['p/z~88888888', 'duplicate', false],
+    ],
+  );
 });

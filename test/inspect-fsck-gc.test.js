@@ -38,7 +38,10 @@ test('fsck of an intact db exits 0 with a one-line summary', (t) => {
   const ws = chainDb(t);
   const r = cli(['fsck', '-db', ws.db]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.equal(r.stdout, `fsck: ${listObjects(ws.db).length} objects checked (${r.stdout.match(/\((.*)\)/)[1]}): 0 corrupt, 0 missing, 0 stray; ok\n`);
+  assert.equal(
+    r.stdout,
+    `fsck: ${listObjects(ws.db).length} objects checked (${r.stdout.match(/\((.*)\)/)[1]}): 0 corrupt, 0 missing, 0 stray; ok\n`,
+  );
 });
 
 test('fsck reports a tampered object, a deleted one and a stray file, and exits 1', (t) => {
@@ -60,7 +63,9 @@ test('fsck reports a tampered object, a deleted one and a stray file, and exits 
 
 test('gc deletes an object file and row nobody references, keeps every referenced one; fsck is clean after', async (t) => {
   const ws = chainDb(t);
-  const before = listObjects(ws.db).map((o) => o.hash).sort();
+  const before = listObjects(ws.db)
+    .map((o) => o.hash)
+    .sort();
   const stray = strayObject(ws.db, 'nobody wants me\n');
   // An orphan row too: registered, unreferenced (a crash between the object row and its step).
   const orphan = strayObject(ws.db, 'orphan row\n');
@@ -80,7 +85,12 @@ test('gc deletes an object file and row nobody references, keeps every reference
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`^deleted ${stray}  16 B$`, 'm'));
   assert.match(r.stdout, /gc: deleted 2 object files \(27 B\) and 1 object row\n$/);
-  assert.deepEqual(listObjects(ws.db).map((o) => o.hash).sort(), before);
+  assert.deepEqual(
+    listObjects(ws.db)
+      .map((o) => o.hash)
+      .sort(),
+    before,
+  );
   // Its now-empty shard directories went with it.
   assert.ok(!existsSync(dirname(objectPath(ws.db, stray))));
   const db = await openDb(ws.db);
@@ -132,10 +142,21 @@ test('gc finds the steps of an input hash through UNIQUE(task, object_hash): non
   d.exec(GC_SQL.setup);
   // As gc runs its deletes: its own NOT EXISTS checks stand in for SQLite's foreign-key check.
   d.pragma('foreign_keys = OFF');
-  for (const [key, args] of [['unreferenced', []], ['deleteRow', [{ hash: 'x' }]]]) {
-    const plan = d.prepare(`EXPLAIN QUERY PLAN ${GC_SQL[key]}`).all(...args).map((r) => r.detail);
+  for (const [key, args] of [
+    ['unreferenced', []],
+    ['deleteRow', [{ hash: 'x' }]],
+  ]) {
+    const plan = d
+      .prepare(`EXPLAIN QUERY PLAN ${GC_SQL[key]}`)
+      .all(...args)
+      .map((r) => r.detail);
     assert.ok(!plan.some((l) => /^SCAN step( |$)/.test(l)), `${key} scans step:\n${plan.join('\n')}`);
-    assert.ok(plan.some((l) => /SEARCH step USING COVERING INDEX sqlite_autoindex_step_1 \(task=\? AND object_hash=\?\)/.test(l)), `${key}:\n${plan.join('\n')}`);
+    assert.ok(
+      plan.some((l) =>
+        /SEARCH step USING COVERING INDEX sqlite_autoindex_step_1 \(task=\? AND object_hash=\?\)/.test(l),
+      ),
+      `${key}:\n${plan.join('\n')}`,
+    );
   }
 });
 
@@ -152,7 +173,10 @@ test('a db of schema 1 is refused by show and brought forward by a run: idx_step
   // Only a run migrates: an inspection command says so in one line and writes nothing.
   const refused = cli(['show', '-db', ws.db, input]);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /^task-pipeline: \S+: schema version 1 is older than this engine's \d+: run the manifest once .*: a run migrates it\n$/);
+  assert.match(
+    refused.stderr,
+    /^task-pipeline: \S+: schema version 1 is older than this engine's \d+: run the manifest once .*: a run migrates it\n$/,
+  );
   const run = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-quiet']);
   assert.equal(run.code, 0, run.stderr);
   const show = cli(['show', '-db', ws.db, input]);

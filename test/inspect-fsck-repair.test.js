@@ -35,7 +35,10 @@ test('fsck -repair moves a corrupt output aside, its step runs again, and the st
 
   r = cli(['fsck', '-db', ws.db, '-repair']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /^repair: 1 corrupt object moved to .*damaged; 1 step that produced damaged objects is pending again: run the manifest to rebuild them$/m);
+  assert.match(
+    r.stdout,
+    /^repair: 1 corrupt object moved to .*damaged; 1 step that produced damaged objects is pending again: run the manifest to rebuild them$/m,
+  );
   assert.equal(readFileSync(ws.path('db', 'damaged', up), 'utf8'), 'ALPHA!\n');
   assert.equal(existsSync(objectPath(ws.db, up)), false);
 
@@ -56,7 +59,13 @@ test('fsck -repair names a damaged run input with the -input that restores it (e
   corrupt(ws.db, sha256('alpha\n'), 'alpHa\n');
   const r = cli(['fsck', '-db', ws.db, '-repair']);
   assert.equal(r.code, 1);
-  assert.match(r.stdout, new RegExp(`^repair: run input "a\\.txt" \\(${sha256('alpha\n').slice(0, 12)}\\) is damaged and only you have its bytes: give it again with -input ${ws.path('in').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'));
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^repair: run input "a\\.txt" \\(${sha256('alpha\n').slice(0, 12)}\\) is damaged and only you have its bytes: give it again with -input ${ws.path('in').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`,
+      'm',
+    ),
+  );
   // Giving it again restores the object; the store is whole.
   assert.equal(cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in'), '-quiet']).code, 0);
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
@@ -92,6 +101,12 @@ test('gc -history drops old versions and replaced inputs, then frees what only t
   assert.equal(cli(['ls', '-db', ws.db, '-task', 'count']).stdout, ls);
   assert.doesNotMatch(cli(['status', '-db', ws.db, '-all']).stdout, / old /);
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
-  assert.match(cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')]).stdout, /done: 0 steps run/);
-  assert.deepEqual(JSON.parse(cli(['inputs', '-db', ws.db, '-all', '-json']).stdout).map((i) => i.hash), [sha256('gamma\n')]);
+  assert.match(
+    cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in')]).stdout,
+    /done: 0 steps run/,
+  );
+  assert.deepEqual(
+    JSON.parse(cli(['inputs', '-db', ws.db, '-all', '-json']).stdout).map((i) => i.hash),
+    [sha256('gamma\n')],
+  );
 });

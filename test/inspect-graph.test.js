@@ -24,17 +24,20 @@ test('graph draws Mermaid by default: tasks, the run inputs, gather apart, match
   ws.write('m.toml', MANIFEST);
   const r = cli(['graph', '-manifest', ws.path('m.toml')]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, [
-    'flowchart LR',
-    '  inputs(["run inputs"])',
-    '  t0["split"]',
-    '  t1["count.words"]',
-    '  t2[["total (gather)"]]',
-    '  inputs --> t0',
-    '  t0 -->|"part-* x#quot;y"| t1',
-    '  t1 --> t2',
-    '',
-  ].join('\n'));
+  assert.equal(
+    r.stdout,
+    [
+      'flowchart LR',
+      '  inputs(["run inputs"])',
+      '  t0["split"]',
+      '  t1["count.words"]',
+      '  t2[["total (gather)"]]',
+      '  inputs --> t0',
+      '  t0 -->|"part-* x#quot;y"| t1',
+      '  t1 --> t2',
+      '',
+    ].join('\n'),
+  );
   assert.ok(!ws.read('m.toml').includes('db'));
 });
 
@@ -43,20 +46,23 @@ test('graph -format dot draws the same graph for Graphviz', (t) => {
   ws.write('m.toml', MANIFEST);
   const r = cli(['graph', '-manifest', ws.path('m.toml'), '-format', 'dot']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, [
-    'digraph pipeline {',
-    '  rankdir=LR;',
-    '  node [shape=box];',
-    '  _inputs [label="run inputs", shape=oval];',
-    '  "split";',
-    '  "count.words";',
-    '  "total" [label="total (gather)", peripheries=2];',
-    '  _inputs -> "split";',
-    '  "split" -> "count.words" [label="part-* x\\"y"];',
-    '  "count.words" -> "total";',
-    '}',
-    '',
-  ].join('\n'));
+  assert.equal(
+    r.stdout,
+    [
+      'digraph pipeline {',
+      '  rankdir=LR;',
+      '  node [shape=box];',
+      '  _inputs [label="run inputs", shape=oval];',
+      '  "split";',
+      '  "count.words";',
+      '  "total" [label="total (gather)", peripheries=2];',
+      '  _inputs -> "split";',
+      '  "split" -> "count.words" [label="part-* x\\"y"];',
+      '  "count.words" -> "total";',
+      '}',
+      '',
+    ].join('\n'),
+  );
 });
 
 test('graph errors: no -manifest, an unknown format, a broken manifest', (t) => {

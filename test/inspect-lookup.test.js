@@ -41,7 +41,8 @@ test('a prefix shared by several objects exits 2 and lists the candidates', (t) 
   const lines = Array.from({ length: 3000 }, (_, i) => `line ${i}`);
   const ws = chainDb(t, `${lines.join('\n')}\n`, CHAIN.slice(0, CHAIN.indexOf('[[task]]', 10)));
   const byPrefix = new Map();
-  for (const o of listObjects(ws.db)) byPrefix.set(o.hash.slice(0, 4), [...(byPrefix.get(o.hash.slice(0, 4)) ?? []), o.hash]);
+  for (const o of listObjects(ws.db))
+    byPrefix.set(o.hash.slice(0, 4), [...(byPrefix.get(o.hash.slice(0, 4)) ?? []), o.hash]);
   const [prefix, hashes] = [...byPrefix].find(([, h]) => h.length >= 2);
   const r = cli(['cat', '-db', ws.db, prefix]);
   assert.equal(r.code, 2);
@@ -80,7 +81,10 @@ test('cat of a corrupt object: same size streams then exits 1 naming it; another
   const same = cli(['cat', '-db', ws.db, hash]);
   assert.equal(same.code, 1);
   assert.equal(same.stdout, 'GAMMX\n');
-  assert.match(same.stderr, new RegExp(`corrupt object ${hash}: its 6 bytes hash to ${sha256('GAMMX\n')}: run task-pipeline fsck -repair -db `));
+  assert.match(
+    same.stderr,
+    new RegExp(`corrupt object ${hash}: its 6 bytes hash to ${sha256('GAMMX\n')}: run task-pipeline fsck -repair -db `),
+  );
   writeFileSync(objectPath(ws.db, hash), 'much longer than before\n');
   const size = cli(['cat', '-db', ws.db, hash.slice(0, 8)]);
   assert.equal(size.code, 1);
@@ -93,8 +97,15 @@ test('every db command refuses a missing db with exit 2 and one line', (t) => {
   const db = ws.path('nowhere');
   const h = sha256('x');
   for (const args of [
-    ['status'], ['cat', h], ['show', h], ['lineage', h], ['log', '1'], ['ls', '-task', 'x'],
-    ['export', '-task', 'x', '-out', ws.path('out')], ['fsck'], ['gc'],
+    ['status'],
+    ['cat', h],
+    ['show', h],
+    ['lineage', h],
+    ['log', '1'],
+    ['ls', '-task', 'x'],
+    ['export', '-task', 'x', '-out', ws.path('out')],
+    ['fsck'],
+    ['gc'],
   ]) {
     const r = cli([args[0], '-db', db, ...args.slice(1)]);
     assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);

@@ -53,9 +53,18 @@ function makeDb(t) {
 
 function inspections(db, hash, out) {
   return [
-    ['status'], ['status', '-all', '-json'], ['inputs'], ['inputs', '-all', '-json'], ['cat', hash], ['show', hash],
-    ['lineage', hash], ['log', '1'], ['ls', '-task', 'upper'], ['ls', '-task', 'total', '-all', '-json'],
-    ['export', '-task', 'upper', '-out', out], ['fsck'],
+    ['status'],
+    ['status', '-all', '-json'],
+    ['inputs'],
+    ['inputs', '-all', '-json'],
+    ['cat', hash],
+    ['show', hash],
+    ['lineage', hash],
+    ['log', '1'],
+    ['ls', '-task', 'upper'],
+    ['ls', '-task', 'total', '-all', '-json'],
+    ['export', '-task', 'upper', '-out', out],
+    ['fsck'],
   ].map((a) => [a[0], '-db', db, ...a.slice(1)]);
 }
 
@@ -66,7 +75,8 @@ test('every inspection command leaves the db directory exactly as it was (a copy
   execFileSync('chmod', ['-R', 'a-w', copy]);
   t.after(() => spawnSync('chmod', ['-R', 'u+w', copy]));
   const expected = {};
-  for (const args of inspections(ws.db, hash, ws.path('out-a'))) expected[args[0] + args.slice(3).join(' ')] = cli(args).stdout;
+  for (const args of inspections(ws.db, hash, ws.path('out-a')))
+    expected[args[0] + args.slice(3).join(' ')] = cli(args).stdout;
   let n = 0;
   for (const args of inspections(copy, hash, ws.path(`out-${n}`))) {
     const before = snapshot(copy);
@@ -74,7 +84,8 @@ test('every inspection command leaves the db directory exactly as it was (a copy
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr, '', args.join(' '));
     assert.deepEqual(snapshot(copy), before, `${args.join(' ')} changed the db directory`);
-    if (args[0] !== 'export') assert.equal(r.stdout.replaceAll(copy, ws.db), expected[args[0] + args.slice(3).join(' ')], args.join(' '));
+    if (args[0] !== 'export')
+      assert.equal(r.stdout.replaceAll(copy, ws.db), expected[args[0] + args.slice(3).join(' ')], args.join(' '));
     n++;
   }
   // The writers take the lock, and say plainly where they cannot.
@@ -83,7 +94,10 @@ test('every inspection command leaves the db directory exactly as it was (a copy
 });
 
 function setVersion(dbFile, v) {
-  const r = spawnSync(process.execPath, ['-e', `const D = require(${JSON.stringify(SQLITE)}); const d = new D(${JSON.stringify(dbFile)}); d.pragma('user_version = ${v}'); d.close();`]);
+  const r = spawnSync(process.execPath, [
+    '-e',
+    `const D = require(${JSON.stringify(SQLITE)}); const d = new D(${JSON.stringify(dbFile)}); d.pragma('user_version = ${v}'); d.close();`,
+  ]);
   assert.equal(r.status, 0, String(r.stderr));
 }
 
@@ -92,19 +106,33 @@ test('a db of an older schema is refused in one line (only a run migrates); a ne
   const file = join(ws.db, 'pipeline.sqlite');
   setVersion(file, SCHEMA_VERSION - 1);
   const before = snapshot(ws.db);
-  for (const args of [...inspections(ws.db, hash, ws.path('out')), ['gc', '-db', ws.db], ['inputs', 'rm', '-db', ws.db, 'x']]) {
+  for (const args of [
+    ...inspections(ws.db, hash, ws.path('out')),
+    ['gc', '-db', ws.db],
+    ['inputs', 'rm', '-db', ws.db, 'x'],
+  ]) {
     const r = cli(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-    assert.equal(r.stderr, `task-pipeline: ${file}: schema version ${SCHEMA_VERSION - 1} is older than this engine's ${SCHEMA_VERSION}: ` +
-      `run the manifest once (task-pipeline -manifest m.toml -db ${ws.db}): a run migrates it\n`, args.join(' '));
+    assert.equal(
+      r.stderr,
+      `task-pipeline: ${file}: schema version ${SCHEMA_VERSION - 1} is older than this engine's ${SCHEMA_VERSION}: ` +
+        `run the manifest once (task-pipeline -manifest m.toml -db ${ws.db}): a run migrates it\n`,
+      args.join(' '),
+    );
   }
   assert.deepEqual(snapshot(ws.db), before, 'nothing migrated, nothing written');
 
   setVersion(file, SCHEMA_VERSION + 1);
-  for (const args of [['status', '-db', ws.db], ['gc', '-db', ws.db]]) {
+  for (const args of [
+    ['status', '-db', ws.db],
+    ['gc', '-db', ws.db],
+  ]) {
     const r = cli(args);
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, `task-pipeline: ${file}: schema version ${SCHEMA_VERSION + 1} is newer than this engine's ${SCHEMA_VERSION}; upgrade task-pipeline to read it\n`);
+    assert.equal(
+      r.stderr,
+      `task-pipeline: ${file}: schema version ${SCHEMA_VERSION + 1} is newer than this engine's ${SCHEMA_VERSION}; upgrade task-pipeline to read it\n`,
+    );
   }
 });
 
@@ -163,7 +191,11 @@ test('on a read-only filesystem (a tmpfs mounted read-only): every inspection wo
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
   }
   // The writers say plainly that they cannot write here.
-  for (const args of [['gc', '-db', clean], ['inputs', 'rm', '-db', clean, 'x'], ['-manifest', ws.path('m.toml'), '-db', clean]]) {
+  for (const args of [
+    ['gc', '-db', clean],
+    ['inputs', 'rm', '-db', clean, 'x'],
+    ['-manifest', ws.path('m.toml'), '-db', clean],
+  ]) {
     const w = cli(args);
     assert.equal(w.code, 2, `${args.join(' ')}: ${w.stderr}`);
     assert.match(w.stderr, /^task-pipeline: .*(cannot open it for writing|is not writable \(EROFS\))/);
@@ -176,6 +208,9 @@ test('on a read-only filesystem (a tmpfs mounted read-only): every inspection wo
 
   const lost = cli(['status', '-db', noShm]);
   assert.equal(lost.code, 2);
-  assert.match(lost.stderr, /^task-pipeline: .*pipeline\.sqlite: its latest commits are in pipeline\.sqlite-wal, which cannot be read here .*run the manifest once where the db is writable/);
+  assert.match(
+    lost.stderr,
+    /^task-pipeline: .*pipeline\.sqlite: its latest commits are in pipeline\.sqlite-wal, which cannot be read here .*run the manifest once where the db is writable/,
+  );
   assert.equal(lost.stderr.split('\n').length, 2, lost.stderr);
 });

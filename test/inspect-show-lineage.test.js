@@ -30,7 +30,11 @@ function pipelineDb(t) {
 async function stepsByTask(db) {
   const d = await openDb(db);
   try {
-    const rows = d.prepare(`SELECT s.id, t.name AS task, s.object_hash AS hash, s.log_hash AS log FROM step s JOIN task t ON t.id = s.task ORDER BY s.id`).all();
+    const rows = d
+      .prepare(
+        `SELECT s.id, t.name AS task, s.object_hash AS hash, s.log_hash AS log FROM step s JOIN task t ON t.id = s.task ORDER BY s.id`,
+      )
+      .all();
     return (task) => rows.filter((r) => r.task === task);
   } finally {
     d.close();
@@ -49,7 +53,10 @@ test('show lists every name of an object and the steps that produced and consume
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`^object  ${alpha}\\n`));
   assert.match(r.stdout, /\nsize    6 B\n/);
-  assert.match(r.stdout, new RegExp(`\\npath    .*objects/${alpha.slice(0, 2)}/${alpha.slice(2, 4)}/${alpha.slice(4)}\\n`));
+  assert.match(
+    r.stdout,
+    new RegExp(`\\npath    .*objects/${alpha.slice(0, 2)}/${alpha.slice(2, 4)}/${alpha.slice(4)}\\n`),
+  );
   // Equal lines: one object under two output names of the same split step.
   assert.match(r.stdout, /line-aa {2}\(output\)/);
   assert.match(r.stdout, /line-ac {2}\(output\)/);
@@ -63,10 +70,20 @@ test('show lists every name of an object and the steps that produced and consume
   assert.equal(j.hash, alpha);
   assert.equal(j.size, 6);
   assert.equal(j.file, 'ok');
-  assert.deepEqual(j.producedBy.map((p) => [p.stepId, p.task, p.name, p.status, p.current]),
-    [[split.id, 'split', 'line-aa', 'done', true], [split.id, 'split', 'line-ac', 'done', true]]);
-  assert.deepEqual(j.consumedBy.map((c) => [c.stepId, c.task, c.inputName]),
-    [[upperOfAa.id, 'upper', 'line-aa'], [upperOfAc.id, 'upper', 'line-ac']]);
+  assert.deepEqual(
+    j.producedBy.map((p) => [p.stepId, p.task, p.name, p.status, p.current]),
+    [
+      [split.id, 'split', 'line-aa', 'done', true],
+      [split.id, 'split', 'line-ac', 'done', true],
+    ],
+  );
+  assert.deepEqual(
+    j.consumedBy.map((c) => [c.stepId, c.task, c.inputName]),
+    [
+      [upperOfAa.id, 'upper', 'line-aa'],
+      [upperOfAc.id, 'upper', 'line-ac'],
+    ],
+  );
   assert.deepEqual(j.runInputs, []);
   assert.deepEqual(j.logOf, []);
 });
@@ -75,8 +92,14 @@ test('show names a run input by its -input name, and a log by its step', async (
   const ws = pipelineDb(t);
   const steps = await stepsByTask(ws.db);
   const input = JSON.parse(cli(['show', '-db', ws.db, sha256('alpha\nbeta\nalpha\n'), '-json']).stdout);
-  assert.deepEqual(input.runInputs.map((r) => r.name), ['words.txt']);
-  assert.deepEqual(input.consumedBy.map((c) => c.task), ['split']);
+  assert.deepEqual(
+    input.runInputs.map((r) => r.name),
+    ['words.txt'],
+  );
+  assert.deepEqual(
+    input.consumedBy.map((c) => c.task),
+    ['split'],
+  );
 
   const upper = steps('upper')[0];
   const log = cli(['show', '-db', ws.db, upper.log]);
@@ -96,11 +119,24 @@ test('lineage walks from a gathered object through two tasks back to the input f
   const lines = r.stdout.trimEnd().split('\n');
   const [total] = steps('total');
   const [split] = steps('split');
-  assert.match(lines[0], new RegExp(`^${all.slice(0, 12)}  all  17 B  <- total step ${total.id} gather over listing [0-9a-f]{12} \\(3 objects\\)$`));
+  assert.match(
+    lines[0],
+    new RegExp(
+      `^${all.slice(0, 12)}  all  17 B  <- total step ${total.id} gather over listing [0-9a-f]{12} \\(3 objects\\)$`,
+    ),
+  );
   const text = r.stdout;
   assert.match(text, new RegExp(`[├└]─ ${sha256('ALPHA\n').slice(0, 12)}  line-aa\\.up  6 B  <- upper step \\d+\\n`));
-  assert.match(text, new RegExp(`[├└]─ ${sha256('alpha\n').slice(0, 12)}  line-aa  6 B  <- split step ${split.id} as line-aa, line-ac\\n`));
-  assert.match(text, new RegExp(`└─ ${sha256('alpha\nbeta\nalpha\n').slice(0, 12)}  words\\.txt  17 B  run input "words\\.txt"`));
+  assert.match(
+    text,
+    new RegExp(
+      `[├└]─ ${sha256('alpha\n').slice(0, 12)}  line-aa  6 B  <- split step ${split.id} as line-aa, line-ac\\n`,
+    ),
+  );
+  assert.match(
+    text,
+    new RegExp(`└─ ${sha256('alpha\nbeta\nalpha\n').slice(0, 12)}  words\\.txt  17 B  run input "words\\.txt"`),
+  );
   // The second branch meets split again: drawn once, then named.
   assert.match(text, new RegExp(`line-ab  5 B  <- split step ${split.id} \\(shown above\\)`));
 });
@@ -134,7 +170,9 @@ test('lineage -json: a tree of objects and steps with stable keys, down to the r
 
 test('lineage of a seed-rooted output ends at the seed; -depth cuts a long chain with a note', (t) => {
   const ws = workspace(t, 'tp-inspect-');
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "gen"
 script = 'echo 1 > "$OUTPUT_DIR/n"'
@@ -143,7 +181,8 @@ script = 'echo 1 > "$OUTPUT_DIR/n"'
 name = "grow"
 inputs = ["gen", "grow"]
 script = 'n=$(cat "$INPUT_FILE"); if [ "$n" -lt 6 ]; then echo $((n + 1)) > "$OUTPUT_DIR/n"; fi'
-`);
+`,
+  );
   const run = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-quiet']);
   assert.equal(run.code, 0, run.stderr);
   const six = sha256('6\n');
@@ -169,8 +208,14 @@ test('show and lineage are index lookups: no scan of step, step_output or step_l
   t.after(() => d.close());
   const planOf = (sql) => {
     const names = [...new Set([...sql.matchAll(/:(\w+)/g)].map((m) => m[1]))];
-    const params = names.length > 0 ? [Object.fromEntries(names.map((n) => [n, 'x']))] : Array((sql.match(/\?/g) ?? []).length).fill('x');
-    return d.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((r) => r.detail);
+    const params =
+      names.length > 0
+        ? [Object.fromEntries(names.map((n) => [n, 'x']))]
+        : Array((sql.match(/\?/g) ?? []).length).fill('x');
+    return d
+      .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .all(...params)
+      .map((r) => r.detail);
   };
   // Aliases in these queries: s = step, o = step_output, l = step_link.
   const scan = /^SCAN (step|step_output|step_link|s|o|l)( |$)/;
@@ -193,7 +238,9 @@ test('show and lineage are index lookups: no scan of step, step_output or step_l
 
 test('lineage of an iterative task that cycles back to its own input stays finite', (t) => {
   const ws = workspace(t, 'tp-inspect-');
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "gen"
 script = 'echo 1 > "$OUTPUT_DIR/n"'
@@ -202,7 +249,8 @@ script = 'echo 1 > "$OUTPUT_DIR/n"'
 name = "flip"
 inputs = ["gen", "flip"]
 script = 'if [ "$(cat "$INPUT_FILE")" = 1 ]; then echo 2; else echo 1; fi > "$OUTPUT_DIR/n"'
-`);
+`,
+  );
   const run = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-quiet']);
   assert.equal(run.code, 0, run.stderr);
   const r = cli(['lineage', '-db', ws.db, sha256('1\n')], { timeout: 10_000 });

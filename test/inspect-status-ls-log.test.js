@@ -37,22 +37,42 @@ test('ls prints NAME<TAB>HASH<TAB>SIZE<TAB>FROM per current output, sorted; -jso
   run(ws, '-input', ws.path('in.txt'));
   const r = cli(['ls', '-db', ws.db, '-task', 'split']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, [
-    `line-aa\t${sha256('ab\n')}\t3\tin.txt`,
-    `line-ab\t${sha256('cd\n')}\t3\tin.txt`,
-    `line-ac\t${sha256('ab\n')}\t3\tin.txt`,
-    '',
-  ].join('\n'));
-  const up = cli(['ls', '-db', ws.db, '-task', 'upper']).stdout.trimEnd().split('\n').map((l) => l.split('\t'));
+  assert.equal(
+    r.stdout,
+    [
+      `line-aa\t${sha256('ab\n')}\t3\tin.txt`,
+      `line-ab\t${sha256('cd\n')}\t3\tin.txt`,
+      `line-ac\t${sha256('ab\n')}\t3\tin.txt`,
+      '',
+    ].join('\n'),
+  );
+  const up = cli(['ls', '-db', ws.db, '-task', 'upper'])
+    .stdout.trimEnd()
+    .split('\n')
+    .map((l) => l.split('\t'));
   // One line per step: line-aa and line-ac are two items with equal bytes, each its own step.
-  assert.deepEqual(up, [['up.txt', sha256('AB\n'), '3', 'line-aa'], ['up.txt', sha256('CD\n'), '3', 'line-ab'],
-    ['up.txt', sha256('AB\n'), '3', 'line-ac']]);
+  assert.deepEqual(up, [
+    ['up.txt', sha256('AB\n'), '3', 'line-aa'],
+    ['up.txt', sha256('CD\n'), '3', 'line-ab'],
+    ['up.txt', sha256('AB\n'), '3', 'line-ac'],
+  ]);
   const j = JSON.parse(cli(['ls', '-db', ws.db, '-task', 'upper', '-json']).stdout);
   const d = await openDb(ws.db);
-  const stepOf = (h) => d.prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ?`).pluck().get(h);
-  assert.deepEqual(j.map((o) => Object.keys(o)), Array(3).fill(['name', 'hash', 'size', 'from', 'step']));
-  const stepsOf = (h) => d.prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ? ORDER BY s.id`).pluck().all(h);
-  assert.deepEqual(j.map((o) => o.step), [stepsOf(sha256('AB\n'))[0], stepOf(sha256('CD\n')), stepsOf(sha256('AB\n'))[1]]);
+  const stepOf = (h) =>
+    d.prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ?`).pluck().get(h);
+  assert.deepEqual(
+    j.map((o) => Object.keys(o)),
+    Array(3).fill(['name', 'hash', 'size', 'from', 'step']),
+  );
+  const stepsOf = (h) =>
+    d
+      .prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ? ORDER BY s.id`)
+      .pluck()
+      .all(h);
+  assert.deepEqual(
+    j.map((o) => o.step),
+    [stepsOf(sha256('AB\n'))[0], stepOf(sha256('CD\n')), stepsOf(sha256('AB\n'))[1]],
+  );
   d.close();
 });
 
@@ -62,7 +82,8 @@ test('after an edit, ls and status show only the current version; -all adds the 
   assert.ok(cur.includes(sha256('BA\n')) && cur.includes(sha256('DC\n')), cur);
   assert.ok(!cur.includes(sha256('AB\n')), cur);
   const all = cli(['ls', '-db', ws.db, '-task', 'upper', '-all']).stdout;
-  for (const s of ['AB\n', 'CD\n', 'BA\n', 'DC\n']) assert.ok(all.includes(sha256(s)), `${JSON.stringify(s)} in\n${all}`);
+  for (const s of ['AB\n', 'CD\n', 'BA\n', 'DC\n'])
+    assert.ok(all.includes(sha256(s)), `${JSON.stringify(s)} in\n${all}`);
 
   const status = cli(['status', '-db', ws.db]);
   assert.equal(status.code, 0, status.stderr);
@@ -77,10 +98,32 @@ test('after an edit, ls and status show only the current version; -all adds the 
 
   const j = JSON.parse(cli(['status', '-db', ws.db, '-all', '-json']).stdout);
   const versions = j.tasks.filter((x) => x.name === 'upper');
-  assert.deepEqual(versions.map((v) => [v.current, v.done]), [[true, 2], [false, 2]]);
-  assert.deepEqual(Object.keys(j.tasks[0]),
-    ['name', 'taskId', 'version', 'current', 'pending', 'running', 'done', 'failed', 'reused', 'merged', 'objects', 'bytes',
-     'cpuMs', 'cpuUserMs', 'cpuSysMs', 'maxRssKb', 'changed']);
+  assert.deepEqual(
+    versions.map((v) => [v.current, v.done]),
+    [
+      [true, 2],
+      [false, 2],
+    ],
+  );
+  assert.deepEqual(Object.keys(j.tasks[0]), [
+    'name',
+    'taskId',
+    'version',
+    'current',
+    'pending',
+    'running',
+    'done',
+    'failed',
+    'reused',
+    'merged',
+    'objects',
+    'bytes',
+    'cpuMs',
+    'cpuUserMs',
+    'cpuSysMs',
+    'maxRssKb',
+    'changed',
+  ]);
 });
 
 test('status counts steps by state, reuse by the latest run, and the objects and bytes of the outputs', (t) => {
@@ -96,7 +139,10 @@ test('status counts steps by state, reuse by the latest run, and the objects and
   // Nothing changes on a third run: everything is reuse.
   run(ws);
   const again = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout);
-  assert.deepEqual(again.tasks.map((x) => x.reused), [1, 2]);
+  assert.deepEqual(
+    again.tasks.map((x) => x.reused),
+    [1, 2],
+  );
   const help = cli(['status', '--help']).stdout;
   assert.match(help, /reused: done steps that the latest run did not execute/);
 });
@@ -120,11 +166,14 @@ test('ls of an unknown task exits 2 and suggests the nearest name; a task gone f
 
 test('log of a failed step prints its output, then exit code, error, status, attempts, timings, task and input', async (t) => {
   const ws = workspace(t, 'tp-inspect-');
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "boom"
 script = 'echo "reading $INPUT_NAME"; echo "it went wrong" >&2; exit 3'
-`);
+`,
+  );
   ws.write('in.txt', 'x\n');
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-quiet']);
   assert.equal(r.code, 1);
@@ -160,13 +209,18 @@ test('log of an unknown step or a non-number exits 2', (t) => {
 
 test('log and status of a step while it runs: its output so far, and the running count', async (t) => {
   const ws = workspace(t, 'tp-inspect-');
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "slow"
 script = 'echo "halfway there"; touch "$MARK"; sleep 30; echo never > "$OUTPUT_DIR/x"'
-`);
+`,
+  );
   ws.write('in.txt', 'x\n');
-  const engine = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-quiet'], { env: { MARK: ws.path('mark') } });
+  const engine = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-quiet'], {
+    env: { MARK: ws.path('mark') },
+  });
   const done = exited(engine);
   t.after(() => engine.kill('SIGKILL'));
   const { existsSync } = await import('node:fs');

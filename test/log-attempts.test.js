@@ -39,19 +39,27 @@ test('a step that fails twice, then succeeds with retries = 2: log shows 3 attem
   // The duration is said to be the latest attempt's, not the step's.
   assert.match(details, /^duration: +\d+(?:\.\d+)? m?s \(attempt 3 of 3; each attempt is listed below\)$/m);
   assert.match(details, /^output: +attempt 3's, above \(the latest\); -attempt N prints another$/m);
-  const table = details.slice(details.indexOf('\nattempt ') + 1).split('\n').filter((l) => l !== '');
+  const table = details
+    .slice(details.indexOf('\nattempt ') + 1)
+    .split('\n')
+    .filter((l) => l !== '');
   assert.match(table[0], /^attempt +run +started +duration +CPU user \+ sys +peak RSS +result$/);
   const rows = table.slice(1);
   assert.equal(rows.length, 3, details);
   const results = ['exit code 11', 'exit code 12', 'ok'];
   rows.forEach((row, i) => {
     // CPU and peak RSS: measured by the C helper, "not measured" by the execa fallback.
-    const cost = '(?:\\d+(?:\\.\\d+)? m?s \\+ \\d+(?:\\.\\d+)? m?s +\\d+(?:\\.\\d+)? (?:B|KiB|MiB|GiB)|not measured +not measured)';
-    assert.match(row, new RegExp(`^ *${i + 1} +1 +\\d{4}-\\d\\d-\\d\\dT\\S+ +\\d+(?:\\.\\d+)? m?s +${cost} +${results[i]}$`), row);
+    const cost =
+      '(?:\\d+(?:\\.\\d+)? m?s \\+ \\d+(?:\\.\\d+)? m?s +\\d+(?:\\.\\d+)? (?:B|KiB|MiB|GiB)|not measured +not measured)';
+    assert.match(
+      row,
+      new RegExp(`^ *${i + 1} +1 +\\d{4}-\\d\\d-\\d\\dT\\S+ +\\d+(?:\\.\\d+)? m?s +${cost} +${results[i]}$`),
+      row,
+    );
   });
 });
 
-test('log -attempt N prints that attempt\'s output and says which; an attempt that is not there is a one-line error', async (t) => {
+test("log -attempt N prints that attempt's output and says which; an attempt that is not there is a one-line error", async (t) => {
   const { ws, id } = await flakyDb(t);
   const first = cli(['log', '-db', ws.db, String(id), '-attempt', '1']);
   assert.equal(first.code, 0, first.stderr);
@@ -68,7 +76,10 @@ test('log -attempt N prints that attempt\'s output and says which; an attempt th
   assert.equal(zero.stderr, 'task-pipeline: log: -attempt must be a positive integer, not "0"\n');
   const both = cli(['log', '-db', ws.db, String(id), '-attempt', '1', '-json']);
   assert.equal(both.code, 2);
-  assert.equal(both.stderr, 'task-pipeline: log: -json prints no output, so -attempt has nothing to choose (every attempt is in the JSON)\n');
+  assert.equal(
+    both.stderr,
+    'task-pipeline: log: -json prints no output, so -attempt has nothing to choose (every attempt is in the JSON)\n',
+  );
 });
 
 test('log -json carries every attempt: exit code, signal, error, times, log, CPU and peak RSS', async (t) => {
@@ -81,29 +92,39 @@ test('log -json carries every attempt: exit code, signal, error, times, log, CPU
   assert.equal(j.status, 'done');
   assert.equal(j.attemptCount, 3);
   assert.deepEqual(j.log, { hash: sha256('try 3\n'), size: 6 });
-  assert.deepEqual(j.attempts.map((a) => [a.attempt, a.status, a.exitCode, a.error, a.signal, a.timedOut, a.runId]), [
-    [1, 'failed', 11, 'exit code 11', null, false, 1],
-    [2, 'failed', 12, 'exit code 12', null, false, 1],
-    [3, 'done', 0, null, null, false, 1],
-  ]);
-  assert.deepEqual(j.attempts.map((a) => a.log.hash), ['try 1\n', 'try 2\n', 'try 3\n'].map(sha256));
+  assert.deepEqual(
+    j.attempts.map((a) => [a.attempt, a.status, a.exitCode, a.error, a.signal, a.timedOut, a.runId]),
+    [
+      [1, 'failed', 11, 'exit code 11', null, false, 1],
+      [2, 'failed', 12, 'exit code 12', null, false, 1],
+      [3, 'done', 0, null, null, false, 1],
+    ],
+  );
+  assert.deepEqual(
+    j.attempts.map((a) => a.log.hash),
+    ['try 1\n', 'try 2\n', 'try 3\n'].map(sha256),
+  );
   for (const a of j.attempts) {
     assert.equal(a.durationMs, a.endedAt - a.startedAt);
     assert.ok(a.durationMs >= 0);
     // Numbers where the C helper measured them, null (never 0) where the executor does not.
-    for (const v of [a.cpuUserMs, a.cpuSysMs, a.maxRssKb]) assert.ok(v === null || (Number.isInteger(v) && v >= 0), String(v));
+    for (const v of [a.cpuUserMs, a.cpuSysMs, a.maxRssKb])
+      assert.ok(v === null || (Number.isInteger(v) && v >= 0), String(v));
   }
   // The retries waited their backoff between attempts.
   assert.ok(j.attempts[1].startedAt >= j.attempts[0].endedAt && j.attempts[2].startedAt >= j.attempts[1].endedAt);
 });
 
-test('a failed step run again by a later run: both runs\' attempts, each with its run', async (t) => {
+test("a failed step run again by a later run: both runs' attempts, each with its run", async (t) => {
   const ws = workspace(t, 'tp-attempts-');
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "wait"
 script = '[ -e "$READY" ] || { echo "not ready" >&2; exit 4; }; echo go > "$OUTPUT_DIR/go"'
-`);
+`,
+  );
   ws.write('in.txt', 'x\n');
   const env = { READY: ws.path('ready') };
   const args = ['-manifest', ws.path('m.toml'), '-db', ws.db, '-quiet'];
@@ -111,7 +132,13 @@ script = '[ -e "$READY" ] || { echo "not ready" >&2; exit 4; }; echo go > "$OUTP
   ws.write('ready', '');
   assert.equal(cli(args, { env }).code, 0);
   const j = JSON.parse(cli(['log', '-db', ws.db, '1', '-json']).stdout);
-  assert.deepEqual(j.attempts.map((a) => [a.attempt, a.runId, a.status, a.exitCode]), [[1, 1, 'failed', 4], [2, 2, 'done', 0]]);
+  assert.deepEqual(
+    j.attempts.map((a) => [a.attempt, a.runId, a.status, a.exitCode]),
+    [
+      [1, 1, 'failed', 4],
+      [2, 2, 'done', 0],
+    ],
+  );
   const again = cli(['log', '-db', ws.db, '1', '-attempt', '1']);
   assert.ok(again.stdout.startsWith('not ready\n--- step 1 ---\n'), again.stdout);
   // The earlier attempt's log is referenced: gc keeps it.
@@ -119,13 +146,16 @@ script = '[ -e "$READY" ] || { echo "not ready" >&2; exit 4; }; echo go > "$OUTP
   assert.equal(cli(['log', '-db', ws.db, '1', '-attempt', '1']).stdout, again.stdout);
 });
 
-test('fsck names a missing earlier attempt\'s log; -repair drops it, and log says none is stored', async (t) => {
+test("fsck names a missing earlier attempt's log; -repair drops it, and log says none is stored", async (t) => {
   const { ws, id } = await flakyDb(t);
   const first = sha256('try 1\n');
   rmSync(objectPath(ws.db, first));
   const check = cli(['fsck', '-db', ws.db]);
   assert.equal(check.code, 1);
-  assert.match(check.stdout, new RegExp(`^missing   ${first}: no file at \\S+; named by earlier attempt log, object row$`, 'm'));
+  assert.match(
+    check.stdout,
+    new RegExp(`^missing   ${first}: no file at \\S+; named by earlier attempt log, object row$`, 'm'),
+  );
   assert.equal(cli(['fsck', '-db', ws.db, '-repair']).code, 0);
   const log = cli(['log', '-db', ws.db, String(id), '-attempt', '1']);
   assert.equal(log.code, 0, log.stderr);
@@ -144,11 +174,14 @@ test('log of an unknown step id is one line on stderr, exit 2', async (t) => {
 
 test('status sums CPU and takes the highest peak RSS over current done steps; log shows them per attempt', async (t) => {
   const ws = workspace(t, 'tp-attempts-');
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "copy"
 script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/c"'
-`);
+`,
+  );
   ws.write('in/a.txt', 'a\n');
   ws.write('in/b.txt', 'b\n');
   // The execa fallback measures nothing: the columns stay away until something is measured.
@@ -178,7 +211,7 @@ function pick(t) {
   return [t.cpuMs, t.cpuUserMs, t.cpuSysMs, t.maxRssKb];
 }
 
-test('a step\'s attempts, and status\'s cost per task, are read by key: no scan of attempt', async (t) => {
+test("a step's attempts, and status's cost per task, are read by key: no scan of attempt", async (t) => {
   const { ws } = await flakyDb(t);
   const { STEP_ATTEMPTS_SQL } = await import('../dist/store/inspect/step-attempts.js');
   const { TASK_STATUS_SQL } = await import('../dist/store/inspect/task-status.js');
@@ -186,11 +219,20 @@ test('a step\'s attempts, and status\'s cost per task, are read by key: no scan 
   const d = new Database(ws.path('db', 'pipeline.sqlite'));
   t.after(() => d.close());
   d.exec(TASK_STATUS_SQL.setup);
-  for (const [name, sql, args] of [['attempts', STEP_ATTEMPTS_SQL, [1]], ['current', TASK_STATUS_SQL.currentResources, []],
-    ['all', TASK_STATUS_SQL.allResources, []]]) {
-    const plan = d.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args).map((r) => r.detail);
+  for (const [name, sql, args] of [
+    ['attempts', STEP_ATTEMPTS_SQL, [1]],
+    ['current', TASK_STATUS_SQL.currentResources, []],
+    ['all', TASK_STATUS_SQL.allResources, []],
+  ]) {
+    const plan = d
+      .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .all(...args)
+      .map((r) => r.detail);
     assert.ok(!plan.some((l) => /^SCAN (a|attempt)( |$)/.test(l)), `${name} scans attempt:\n${plan.join('\n')}`);
-    assert.ok(plan.some((l) => /SEARCH a USING PRIMARY KEY \(step_id=\?/.test(l)), `${name}:\n${plan.join('\n')}`);
+    assert.ok(
+      plan.some((l) => /SEARCH a USING PRIMARY KEY \(step_id=\?/.test(l)),
+      `${name}:\n${plan.join('\n')}`,
+    );
   }
 });
 
@@ -200,13 +242,16 @@ test('the C helper measures each attempt: CPU time and peak RSS of the script, i
   if (!existsSync(HELPER)) return t.skip('the C helper was not built here: nothing measures CPU and RSS');
   const ws = workspace(t, 'tp-attempts-');
   // About 0.3 s of CPU and 60 MB held at once, whatever the machine's load (CPU time, not wall time).
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "burn"
 script = '''python3 -c "b = bytearray(60 * 2**20)
 s = 0
 for i in range(3 * 10**6): s += i" > "$OUTPUT_DIR/done"'''
-`);
+`,
+  );
   ws.write('in.txt', 'x\n');
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-quiet']);
   assert.equal(r.code, 0, r.stderr);

@@ -7,22 +7,63 @@ import { cli, countLines, openDb, sha256, workspace } from './helpers.js';
 // Every manifest mistake through the real CLI: exit 2, one line per problem naming
 // the file, line, task and field, no stack trace, and no db written.
 const CASES = [
-  ['a typo in a key', `[[task]]\nname = "a"\nscirpt = "true"\n`, [/m\.toml:3: task "a": field "scirpt": unknown key \(did you mean "script"\?\)/, /field "script": missing/]],
+  [
+    'a typo in a key',
+    `[[task]]\nname = "a"\nscirpt = "true"\n`,
+    [/m\.toml:3: task "a": field "scirpt": unknown key \(did you mean "script"\?\)/, /field "script": missing/],
+  ],
   ['a missing name', `[[task]]\nscript = "true"\n`, [/m\.toml:1: .*field "name": missing/]],
   ['a missing script', `[[task]]\nname = "a"\n`, [/m\.toml:1: task "a": field "script": missing/]],
   ['a bad name', `[[task]]\nname = "-bad name"\nscript = "true"\n`, [/m\.toml:2: .*field "name"/]],
-  ['duplicate names', `[[task]]\nname = "a"\nscript = "true"\n\n[[task]]\nname = "a"\nscript = "true"\n`, [/m\.toml:6: task "a": field "name": duplicate name: already used by the task on line 2/]],
-  ['an unknown input', `[[task]]\nname = "split"\nscript = "true"\n[[task]]\nname = "b"\ninputs = ["splt"]\nscript = "true"\n`, [/m\.toml:6: task "b": field "inputs": unknown task "splt" \(did you mean "split"\?\)/]],
-  ['a wrong type', `[[task]]\nname = "a"\nscript = "true"\nparallel = "4"\n`, [/m\.toml:4: task "a": field "parallel": must be a positive integer/]],
-  ['a bad glob', `[[task]]\nname = "a"\nscript = "true"\n[[task]]\nname = "b"\nmatch = ["[oops"]\nscript = "true"\n`, [/m\.toml:6: task "b": field "match"/]],
+  [
+    'duplicate names',
+    `[[task]]\nname = "a"\nscript = "true"\n\n[[task]]\nname = "a"\nscript = "true"\n`,
+    [/m\.toml:6: task "a": field "name": duplicate name: already used by the task on line 2/],
+  ],
+  [
+    'an unknown input',
+    `[[task]]\nname = "split"\nscript = "true"\n[[task]]\nname = "b"\ninputs = ["splt"]\nscript = "true"\n`,
+    [/m\.toml:6: task "b": field "inputs": unknown task "splt" \(did you mean "split"\?\)/],
+  ],
+  [
+    'a wrong type',
+    `[[task]]\nname = "a"\nscript = "true"\nparallel = "4"\n`,
+    [/m\.toml:4: task "a": field "parallel": must be a positive integer/],
+  ],
+  [
+    'a bad glob',
+    `[[task]]\nname = "a"\nscript = "true"\n[[task]]\nname = "b"\nmatch = ["[oops"]\nscript = "true"\n`,
+    [/m\.toml:6: task "b": field "match"/],
+  ],
   ['a TOML syntax error', `[[task]]\nname = "a\nscript = "true"\n`, [/m\.toml:2: invalid TOML/]],
-  ['max_rounds = 0', `[[task]]\nname = "a"\nscript = "true"\nmax_rounds = 0\n`, [/m\.toml:4: task "a": field "max_rounds": must be a positive integer, got integer 0/]],
-  ['max_rounds = "x"', `[[task]]\nname = "a"\nscript = "true"\nmax_rounds = "x"\n`, [/m\.toml:4: task "a": field "max_rounds": must be a positive integer, got string "x"/]],
-  ['files matching no file', `[[task]]\nname = "a"\nscript = "true"\n\n[[task]]\nname = "b"\nfiles = ["tools/*.py"]\nscript = "true"\n`,
-    [/m\.toml:7: task "b": field "files": "tools\/\*\.py" matches no file \(relative to \/.*\)\n/]],
-  ['files not an array of relative globs', `[[task]]\nname = "a"\nscript = "true"\nfiles = ["/etc/passwd", 3]\n`,
-    [/m\.toml:4: task "a": field "files": "\/etc\/passwd" must be relative to the manifest's directory, not an absolute path/, /m\.toml:4: task "a": field "files": item 2 must be a string, got integer 3/]],
-  ['several errors at once', `[[task]]\nname = "a"\nscirpt = "x"\n[[task]]\nname = "b"\nscript = "true"\ntimeout = -1\n`, [/m\.toml:3: task "a": field "scirpt"/, /m\.toml:7: task "b": field "timeout"/]],
+  [
+    'max_rounds = 0',
+    `[[task]]\nname = "a"\nscript = "true"\nmax_rounds = 0\n`,
+    [/m\.toml:4: task "a": field "max_rounds": must be a positive integer, got integer 0/],
+  ],
+  [
+    'max_rounds = "x"',
+    `[[task]]\nname = "a"\nscript = "true"\nmax_rounds = "x"\n`,
+    [/m\.toml:4: task "a": field "max_rounds": must be a positive integer, got string "x"/],
+  ],
+  [
+    'files matching no file',
+    `[[task]]\nname = "a"\nscript = "true"\n\n[[task]]\nname = "b"\nfiles = ["tools/*.py"]\nscript = "true"\n`,
+    [/m\.toml:7: task "b": field "files": "tools\/\*\.py" matches no file \(relative to \/.*\)\n/],
+  ],
+  [
+    'files not an array of relative globs',
+    `[[task]]\nname = "a"\nscript = "true"\nfiles = ["/etc/passwd", 3]\n`,
+    [
+      /m\.toml:4: task "a": field "files": "\/etc\/passwd" must be relative to the manifest's directory, not an absolute path/,
+      /m\.toml:4: task "a": field "files": item 2 must be a string, got integer 3/,
+    ],
+  ],
+  [
+    'several errors at once',
+    `[[task]]\nname = "a"\nscirpt = "x"\n[[task]]\nname = "b"\nscript = "true"\ntimeout = -1\n`,
+    [/m\.toml:3: task "a": field "scirpt"/, /m\.toml:7: task "b": field "timeout"/],
+  ],
 ];
 
 for (const [what, text, patterns] of CASES) {
@@ -67,7 +108,11 @@ test('usage errors: no -manifest, unknown flag with a hint, unknown command, bad
 test('flags Go-style and GNU-style alike', (t) => {
   const ws = workspace(t);
   ws.write('m.toml', `[[task]]\nname = "a"\nscript = 'echo hi > "$OUTPUT_DIR/x"'\n`);
-  for (const args of [['-manifest', 'm.toml', '-db', 'db1'], ['--manifest=m.toml', '--db', 'db2'], ['-manifest=m.toml', '-db=db3', '-quiet']]) {
+  for (const args of [
+    ['-manifest', 'm.toml', '-db', 'db1'],
+    ['--manifest=m.toml', '--db', 'db2'],
+    ['-manifest=m.toml', '-db=db3', '-quiet'],
+  ]) {
     const r = cli(args, { cwd: ws.dir });
     assert.equal(r.code, 0, r.stderr);
   }
@@ -105,7 +150,8 @@ test('files: editing a listed file makes a new version that re-runs its steps, a
     assert.equal(r.code, 0, r.stderr);
   };
   const runs = () => [countLines(ws.path('clean.runs')), countLines(ws.path('plain.runs'))];
-  const json = () => Object.fromEntries(JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout).tasks.map((x) => [x.name, x]));
+  const json = () =>
+    Object.fromEntries(JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout).tasks.map((x) => [x.name, x]));
   run('-input', ws.path('in.txt'));
   assert.deepEqual(runs(), [1, 1]);
   assert.deepEqual([json().clean.changed, json().plain.changed], [null, null]);
@@ -132,25 +178,43 @@ test('files: editing a listed file makes a new version that re-runs its steps, a
   ws.write('tools/extra.sh', 'true\n');
   run();
   assert.deepEqual(json().clean.changed, ['files: +tools/extra.sh']);
-  ws.write('m.toml', FILES_MANIFEST(ws).replace('"tools/*.sh"', '"tools/clean.sh"').replace('sh tools/clean.sh', 'sh ./tools/clean.sh'));
+  ws.write(
+    'm.toml',
+    FILES_MANIFEST(ws).replace('"tools/*.sh"', '"tools/clean.sh"').replace('sh tools/clean.sh', 'sh ./tools/clean.sh'),
+  );
   run();
   assert.deepEqual(runs(), [4, 1]);
   assert.deepEqual(json().clean.changed, ['script', 'files: -tools/extra.sh']);
-  assert.match(cli(['status', '-db', ws.db]).stdout, /\n {2}new version \(was [0-9a-f]{8}\): script, files: -tools\/extra\.sh\n/);
+  assert.match(
+    cli(['status', '-db', ws.db]).stdout,
+    /\n {2}new version \(was [0-9a-f]{8}\): script, files: -tools\/extra\.sh\n/,
+  );
   const all = JSON.parse(cli(['status', '-db', ws.db, '-all', '-json']).stdout).tasks.filter((x) => x.name === 'clean');
-  assert.deepEqual(all.map((x) => x.changed), [['script', 'files: -tools/extra.sh'], ['files: +tools/extra.sh'], ['files: tools/clean.sh'], null]);
+  assert.deepEqual(
+    all.map((x) => x.changed),
+    [['script', 'files: -tools/extra.sh'], ['files: +tools/extra.sh'], ['files: tools/clean.sh'], null],
+  );
 
   // The db records which bytes each version had; a task without files has no `files` key.
   const d = await openDb(ws.db);
-  const defs = d.prepare(`SELECT name, definition FROM task ORDER BY id`).all().map((r) => [r.name, JSON.parse(r.definition)]);
+  const defs = d
+    .prepare(`SELECT name, definition FROM task ORDER BY id`)
+    .all()
+    .map((r) => [r.name, JSON.parse(r.definition)]);
   d.close();
-  assert.deepEqual(defs.filter(([n]) => n === 'clean').map(([, x]) => x.files), [
-    { 'tools/clean.sh': sha256("tr -d ' '\n") },
-    { 'tools/clean.sh': sha256("tr -d ' c'\n") },
-    { 'tools/clean.sh': sha256("tr -d ' c'\n"), 'tools/extra.sh': sha256('true\n') },
-    { 'tools/clean.sh': sha256("tr -d ' c'\n") },
-  ]);
-  assert.deepEqual(defs.filter(([n]) => n === 'plain').map(([, x]) => Object.keys(x).sort()), [['env', 'script', 'shell', 'stdout']]);
+  assert.deepEqual(
+    defs.filter(([n]) => n === 'clean').map(([, x]) => x.files),
+    [
+      { 'tools/clean.sh': sha256("tr -d ' '\n") },
+      { 'tools/clean.sh': sha256("tr -d ' c'\n") },
+      { 'tools/clean.sh': sha256("tr -d ' c'\n"), 'tools/extra.sh': sha256('true\n') },
+      { 'tools/clean.sh': sha256("tr -d ' c'\n") },
+    ],
+  );
+  assert.deepEqual(
+    defs.filter(([n]) => n === 'plain').map(([, x]) => Object.keys(x).sort()),
+    [['env', 'script', 'shell', 'stdout']],
+  );
 });
 
 // A PATH with node, sh and the few tools the scripts use, but no bash.
@@ -168,15 +232,23 @@ test('without bash on PATH, a task with the default shell is a manifest error; s
   const ws = workspace(t);
   const env = pathWithoutBash(ws);
   ws.write('in.txt', 'hello\n');
-  ws.write('m.toml', `[[task]]\nname = "a"\nscript = 'cat "$INPUT_FILE" > "$OUTPUT_DIR/x"'\n\n[[task]]\nname = "b"\nscript = "true"\n`);
+  ws.write(
+    'm.toml',
+    `[[task]]\nname = "a"\nscript = 'cat "$INPUT_FILE" > "$OUTPUT_DIR/x"'\n\n[[task]]\nname = "b"\nscript = "true"\n`,
+  );
   const r = cli(['-manifest', 'm.toml', '-db', 'db', '-input', 'in.txt'], { cwd: ws.dir, env });
   assert.equal(r.code, 2, r.stderr);
   assert.equal(r.stderr.match(/bash is not installed/g)?.length, 2, r.stderr);
-  assert.match(r.stderr, /m\.toml:1: task "a": field "shell": bash is not installed \(not on PATH\); set shell = \["sh", "-e", "-c"\] or install bash/);
+  assert.match(
+    r.stderr,
+    /m\.toml:1: task "a": field "shell": bash is not installed \(not on PATH\); set shell = \["sh", "-e", "-c"\] or install bash/,
+  );
   assert.match(r.stderr, /m\.toml:5: task "b": field "shell": bash is not installed/);
   assert.equal(existsSync(ws.path('db')), false, 'nothing is written');
 
-  ws.write('m.toml', `[[task]]
+  ws.write(
+    'm.toml',
+    `[[task]]
 name = "a"
 shell = ["sh", "-e", "-c"]
 script = 'cat "$INPUT_FILE" > "$OUTPUT_DIR/x"'
@@ -187,7 +259,8 @@ script = '''
 #!/bin/sh
 tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/y"
 '''
-`);
+`,
+  );
   const ok = cli(['-manifest', 'm.toml', '-db', 'db', '-input', 'in.txt', '-quiet'], { cwd: ws.dir, env });
   assert.equal(ok.code, 0, ok.stderr);
   const y = cli(['ls', '-db', 'db', '-task', 'b'], { cwd: ws.dir, env }).stdout.trimEnd().split('\t');
@@ -196,7 +269,9 @@ tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/y"
 
 test('the default shell is strict bash: an unset variable or a failing pipe stage fails the step', (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `[[task]]
+  ws.write(
+    'm.toml',
+    `[[task]]
 name = "unset"
 inputs = []
 script = 'echo "$NO_SUCH_VARIABLE" > "$OUTPUT_DIR/x"'
@@ -210,10 +285,16 @@ script = 'false | cat > "$OUTPUT_DIR/x"'
 name = "fine"
 inputs = []
 script = 'echo "\${NO_SUCH_VARIABLE:-}" | cat > "$OUTPUT_DIR/x"'
-`);
+`,
+  );
   ws.write('in.txt', 'x\n');
-  const r = cli(['-manifest', 'm.toml', '-db', 'db', '-input', 'in.txt', '-quiet'], { cwd: ws.dir, env: { NO_SUCH_VARIABLE: undefined } });
+  const r = cli(['-manifest', 'm.toml', '-db', 'db', '-input', 'in.txt', '-quiet'], {
+    cwd: ws.dir,
+    env: { NO_SUCH_VARIABLE: undefined },
+  });
   assert.equal(r.code, 1, r.stderr);
-  const tasks = Object.fromEntries(JSON.parse(cli(['status', '-db', 'db', '-json'], { cwd: ws.dir }).stdout).tasks.map((x) => [x.name, x]));
+  const tasks = Object.fromEntries(
+    JSON.parse(cli(['status', '-db', 'db', '-json'], { cwd: ws.dir }).stdout).tasks.map((x) => [x.name, x]),
+  );
   assert.deepEqual([tasks.unset.failed, tasks.pipe.failed, tasks.fine.done], [1, 1, 1]);
 });

@@ -6,7 +6,14 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import {
-  loadManifest, ManifestError, formatProblem, compileGlob, globError, matchesAny, taskVersion, canonicalJson,
+  loadManifest,
+  ManifestError,
+  formatProblem,
+  compileGlob,
+  globError,
+  matchesAny,
+  taskVersion,
+  canonicalJson,
   DEFAULT_SHELL,
 } from '../dist/manifest/index.js';
 import { versionChange, previousVersionChanges } from '../dist/store/inspect/version-change.js';
@@ -49,30 +56,45 @@ const task = (name, extra = '') => `[[task]]\nname = "${name}"\nscript = "true"\
 
 describe('valid manifests', () => {
   test('a 3-task chain with defaults resolved', (t) => {
-    const { file, dir } = withManifest(t, [
-      '# a comment',
-      '[[task]]',
-      'name = "split"',
-      "script = '''",
-      'split -l 1000 "$INPUT_FILE" "$OUTPUT_DIR/part-"',
-      "'''",
-      '',
-      '[[task]]',
-      'name = "count"',
-      'script = \'wc -l < "$INPUT_FILE"\'',
-      '',
-      '[[task]]',
-      'name = "total"',
-      'script = "cat"',
-      '',
-    ].join('\n'));
+    const { file, dir } = withManifest(
+      t,
+      [
+        '# a comment',
+        '[[task]]',
+        'name = "split"',
+        "script = '''",
+        'split -l 1000 "$INPUT_FILE" "$OUTPUT_DIR/part-"',
+        "'''",
+        '',
+        '[[task]]',
+        'name = "count"',
+        'script = \'wc -l < "$INPUT_FILE"\'',
+        '',
+        '[[task]]',
+        'name = "total"',
+        'script = "cat"',
+        '',
+      ].join('\n'),
+    );
     const m = loadManifest(file);
     assert.equal(m.path, path.resolve(file));
     assert.equal(m.dir, dir);
-    assert.deepEqual(m.tasks.map((x) => x.name), ['split', 'count', 'total']);
-    assert.deepEqual(m.tasks.map((x) => x.inputs), [[], ['split'], ['count']]);
-    assert.deepEqual(m.tasks.map((x) => x.line), [2, 8, 12]);
-    assert.deepEqual(m.tasks.map((x) => x.index), [0, 1, 2]);
+    assert.deepEqual(
+      m.tasks.map((x) => x.name),
+      ['split', 'count', 'total'],
+    );
+    assert.deepEqual(
+      m.tasks.map((x) => x.inputs),
+      [[], ['split'], ['count']],
+    );
+    assert.deepEqual(
+      m.tasks.map((x) => x.line),
+      [2, 8, 12],
+    );
+    assert.deepEqual(
+      m.tasks.map((x) => x.index),
+      [0, 1, 2],
+    );
     const [split] = m.tasks;
     assert.equal(split.script, 'split -l 1000 "$INPUT_FILE" "$OUTPUT_DIR/part-"\n');
     assert.deepEqual(split.shell, ['bash', '-euo', 'pipefail', '-c']);
@@ -88,7 +110,9 @@ describe('valid manifests', () => {
   });
 
   test('explicit fields are kept', (t) => {
-    const m = load(t, `
+    const m = load(
+      t,
+      `
 [[task]]
 name = "split"
 script = "split"
@@ -118,7 +142,8 @@ inputs = ["count"]
 script = "cat"
 [task.env]
 A_B = "1"
-`);
+`,
+    );
     const [, count, root2, total] = m.tasks;
     assert.deepEqual(count.inputs, ['split', 'count']);
     assert.deepEqual(count.match, ['part-*', 'dir/**/*.txt']);
@@ -136,11 +161,19 @@ A_B = "1"
 
   test('an inline array of tasks loads with null lines', (t) => {
     const m = load(t, 'task = [{ name = "a", script = "x" }, { name = "b", script = "y" }]\n');
-    assert.deepEqual(m.tasks.map((x) => [x.name, x.inputs, x.line]), [['a', [], null], ['b', ['a'], null]]);
+    assert.deepEqual(
+      m.tasks.map((x) => [x.name, x.inputs, x.line]),
+      [
+        ['a', [], null],
+        ['b', ['a'], null],
+      ],
+    );
   });
 
   test('a [[task]] inside a multi-line script is not a header', (t) => {
-    const m = load(t, `[[task]]
+    const m = load(
+      t,
+      `[[task]]
 name = "a"
 script = """
 [[task]]
@@ -150,8 +183,12 @@ scirpt = 1
 [[task]]
 name = "b"
 script = "y"
-`);
-    assert.deepEqual(m.tasks.map((x) => x.line), [1, 8]);
+`,
+    );
+    assert.deepEqual(
+      m.tasks.map((x) => x.line),
+      [1, 8],
+    );
     assert.equal(m.tasks[0].script, '[[task]]\nscirpt = 1\n');
   });
 });
@@ -169,8 +206,14 @@ describe('manifest errors', () => {
   });
 
   test('missing name and missing script point at the header', (t) => {
-    assert.equal(one(t, '\n[[task]]\nscript = "x"\n'), 'm.toml:2: field "name": missing: every task needs a name (task 1 in the file)');
-    assert.equal(one(t, '[[task]]\nname = "a"\n'), 'm.toml:1: task "a": field "script": missing: every task needs a script');
+    assert.equal(
+      one(t, '\n[[task]]\nscript = "x"\n'),
+      'm.toml:2: field "name": missing: every task needs a name (task 1 in the file)',
+    );
+    assert.equal(
+      one(t, '[[task]]\nname = "a"\n'),
+      'm.toml:1: task "a": field "script": missing: every task needs a script',
+    );
   });
 
   test('a bad name', (t) => {
@@ -215,7 +258,11 @@ describe('manifest errors', () => {
     ['retries = 1979-05-27', 'retries', 'must be a non-negative integer, got a datetime'],
     ['env = "A=1"', 'env', 'must be a table of strings, like { LC_ALL = "C" }, got string "A=1"'],
     ['env = { N = 4 }', 'env', '"N" must be a string, got integer 4 (quote it: N = "4")'],
-    ['env = { "1X" = "y" }', 'env', '"1X" is not a valid variable name: use letters, digits and "_", not starting with a digit'],
+    [
+      'env = { "1X" = "y" }',
+      'env',
+      '"1X" is not a valid variable name: use letters, digits and "_", not starting with a digit',
+    ],
     ['env = { OUTPUT_DIR = "/x" }', 'env', 'OUTPUT_DIR is set by the engine for every step and cannot be overridden'],
     ['shell = "bash"', 'shell', 'must be an array of strings, got string "bash" (write ["bash"])'],
     ['shell = []', 'shell', 'must not be empty: it needs at least the program to run'],
@@ -229,10 +276,18 @@ describe('manifest errors', () => {
     ['max_rounds = 0', 'max_rounds', 'must be a positive integer, got integer 0'],
     ['max_rounds = "x"', 'max_rounds', 'must be a positive integer, got string "x"'],
     ['max_rounds = 2.5', 'max_rounds', 'must be a positive integer, got float 2.5'],
-    ['files = "tools/*.py"', 'files', 'must be an array of glob patterns, got string "tools/*.py" (write ["tools/*.py"])'],
+    [
+      'files = "tools/*.py"',
+      'files',
+      'must be an array of glob patterns, got string "tools/*.py" (write ["tools/*.py"])',
+    ],
     ['files = [1]', 'files', 'item 1 must be a string, got integer 1'],
     ['files = { a = "x" }', 'files', 'must be an array of glob patterns, got a table'],
-    ['files = ["/etc/passwd"]', 'files', '"/etc/passwd" must be relative to the manifest\'s directory, not an absolute path'],
+    [
+      'files = ["/etc/passwd"]',
+      'files',
+      '"/etc/passwd" must be relative to the manifest\'s directory, not an absolute path',
+    ],
     ['files = ["tools/[a-"]', 'files', 'bad glob "tools/[a-": unclosed "["'],
   ];
   for (const [line, field, message] of wrongTypes) {
@@ -242,7 +297,9 @@ describe('manifest errors', () => {
         : line.startsWith('script')
           ? `${task('a')}\n[[task]]\nname = "t"\n\n${line}\n`
           : `${task('a')}\n${task('t', `${line}\n`)}`;
-      const expected = line.startsWith('name') ? `m.toml:2: field "name": ${message}` : `m.toml:8: task "t": field "${field}": ${message}`;
+      const expected = line.startsWith('name')
+        ? `m.toml:2: field "name": ${message}`
+        : `m.toml:8: task "t": field "${field}": ${message}`;
       assert.equal(one(t, text), expected);
     });
   }
@@ -263,23 +320,32 @@ describe('manifest errors', () => {
   });
 
   test('a key defined twice is a TOML error on the second line', (t) => {
-    assert.match(one(t, '[[task]]\nname = "a"\nname = "b"\nscript = "x"\n'), /^m\.toml:3: invalid TOML, column \d+: Can't redefine existing key$/);
+    assert.match(
+      one(t, '[[task]]\nname = "a"\nname = "b"\nscript = "x"\n'),
+      /^m\.toml:3: invalid TOML, column \d+: Can't redefine existing key$/,
+    );
   });
 
   test('a missing file', (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tp-manifest-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'nope.toml');
-    assert.throws(() => loadManifest(file), (err) => {
-      assert.ok(err instanceof ManifestError);
-      assert.equal(err.problems.length, 1);
-      assert.equal(formatProblem(err.problems[0]), `${file}: cannot read manifest: no such file`);
-      return true;
-    });
-    assert.throws(() => loadManifest(dir), (err) => {
-      assert.equal(formatProblem(err.problems[0]), `${dir}: cannot read manifest: is a directory`);
-      return true;
-    });
+    assert.throws(
+      () => loadManifest(file),
+      (err) => {
+        assert.ok(err instanceof ManifestError);
+        assert.equal(err.problems.length, 1);
+        assert.equal(formatProblem(err.problems[0]), `${file}: cannot read manifest: no such file`);
+        return true;
+      },
+    );
+    assert.throws(
+      () => loadManifest(dir),
+      (err) => {
+        assert.equal(formatProblem(err.problems[0]), `${dir}: cannot read manifest: is a directory`);
+        return true;
+      },
+    );
   });
 
   test('the file is named as the user gave it', (t) => {
@@ -287,10 +353,16 @@ describe('manifest errors', () => {
     const cwd = process.cwd();
     process.chdir(dir);
     t.after(() => process.chdir(cwd));
-    assert.throws(() => loadManifest('m.toml'), (err) => {
-      assert.equal(formatProblem(err.problems[0]), 'm.toml:1: task "a": field "script": missing: every task needs a script');
-      return true;
-    });
+    assert.throws(
+      () => loadManifest('m.toml'),
+      (err) => {
+        assert.equal(
+          formatProblem(err.problems[0]),
+          'm.toml:1: task "a": field "script": missing: every task needs a script',
+        );
+        return true;
+      },
+    );
   });
 
   test('an empty manifest, unknown top-level keys, and a non-array task', (t) => {
@@ -300,7 +372,10 @@ describe('manifest errors', () => {
       'm.toml:1: field "version": unknown top-level key',
       'm.toml:2: field "tasks": unknown top-level key (did you mean "task"?)',
     ]);
-    assert.equal(one(t, '[task]\nname = "a"\nscript = "x"\n'), 'm.toml:1: field "task": must be an array of tables ([[task]]), got a table');
+    assert.equal(
+      one(t, '[task]\nname = "a"\nscript = "x"\n'),
+      'm.toml:1: field "task": must be an array of tables ([[task]]), got a table',
+    );
     assert.equal(one(t, 'task = []\n'), 'm.toml:1: field "task": no tasks: a manifest needs at least one [[task]]');
   });
 
@@ -319,7 +394,10 @@ describe('manifest errors', () => {
   });
 
   test('several errors at once, in file order, with their lines', (t) => {
-    assert.deepEqual(problemsOf(t, `[[task]]
+    assert.deepEqual(
+      problemsOf(
+        t,
+        `[[task]]
 name = "split"
 script = "split"
 
@@ -337,16 +415,19 @@ A = 1
 
 [[task]]
 script = 1
-`), [
-      'm.toml:5: task "count": field "script": missing: every task needs a script',
-      'm.toml:7: task "count": field "scirpt": unknown key (did you mean "script"?)',
-      'm.toml:8: task "count": field "inputs": unknown task "splt" (did you mean "split"?)',
-      'm.toml:9: task "count": field "parallel": must be a positive integer, got string "4"',
-      'm.toml:12: task "count": field "name": duplicate name: already used by the task on line 6',
-      'm.toml:14: task "count": field "env": "A" must be a string, got integer 1 (quote it: A = "1")',
-      'm.toml:17: field "name": missing: every task needs a name (task 4 in the file)',
-      'm.toml:18: field "script": must be a string, got integer 1',
-    ]);
+`,
+      ),
+      [
+        'm.toml:5: task "count": field "script": missing: every task needs a script',
+        'm.toml:7: task "count": field "scirpt": unknown key (did you mean "script"?)',
+        'm.toml:8: task "count": field "inputs": unknown task "splt" (did you mean "split"?)',
+        'm.toml:9: task "count": field "parallel": must be a positive integer, got string "4"',
+        'm.toml:12: task "count": field "name": duplicate name: already used by the task on line 6',
+        'm.toml:14: task "count": field "env": "A" must be a string, got integer 1 (quote it: A = "1")',
+        'm.toml:17: field "name": missing: every task needs a name (task 4 in the file)',
+        'm.toml:18: field "script": must be a string, got integer 1',
+      ],
+    );
   });
 
   test('lines survive CRLF, dotted keys, comments and multi-line arrays', (t) => {
@@ -367,17 +448,22 @@ script = 1
   });
 
   test('inline tasks fall back to the line of the task key', (t) => {
-    assert.equal(one(t, '\ntask = [{ name = "a", scirpt = "x", script = "y" }]\n'),
-      'm.toml:2: task "a": field "scirpt": unknown key (did you mean "script"?)');
+    assert.equal(
+      one(t, '\ntask = [{ name = "a", scirpt = "x", script = "y" }]\n'),
+      'm.toml:2: task "a": field "scirpt": unknown key (did you mean "script"?)',
+    );
   });
 
   test('the error message summarises the first problem', (t) => {
     const { file } = withManifest(t, '[[task]]\n[[task]]\n');
-    assert.throws(() => loadManifest(file), (err) => {
-      assert.equal(err.problems.length, 4);
-      assert.match(err.message, /field "name": missing.* \(and 3 more\)$/);
-      return true;
-    });
+    assert.throws(
+      () => loadManifest(file),
+      (err) => {
+        assert.equal(err.problems.length, 4);
+        assert.match(err.message, /field "name": missing.* \(and 3 more\)$/);
+        return true;
+      },
+    );
   });
 });
 
@@ -486,12 +572,32 @@ describe('taskVersion', () => {
   test('ignores name, parallel, timeout, retries, inputs, match, max_rounds, gather position', (t) => {
     const v = taskVersion(base(t));
     const spec = base(t);
-    assert.equal(taskVersion({ ...spec, name: 'b', parallel: 3, timeout: 9, retries: 5, inputs: ['x'], match: ['*'], maxRounds: 3, line: 40, index: 7 }), v);
-    assert.equal(taskVersion(base(t, 'parallel = 2\ntimeout = 5\nretries = 1\ninputs = []\nmatch = ["*"]\nmax_rounds = 9\n')), v);
+    assert.equal(
+      taskVersion({
+        ...spec,
+        name: 'b',
+        parallel: 3,
+        timeout: 9,
+        retries: 5,
+        inputs: ['x'],
+        match: ['*'],
+        maxRounds: 3,
+        line: 40,
+        index: 7,
+      }),
+      v,
+    );
+    assert.equal(
+      taskVersion(base(t, 'parallel = 2\ntimeout = 5\nretries = 1\ninputs = []\nmatch = ["*"]\nmax_rounds = 9\n')),
+      v,
+    );
   });
 
   test('env key order does not matter', (t) => {
-    assert.equal(taskVersion(base(t, 'env = { A = "1", B = "2" }\n')), taskVersion(base(t, 'env = { B = "2", A = "1" }\n')));
+    assert.equal(
+      taskVersion(base(t, 'env = { A = "1", B = "2" }\n')),
+      taskVersion(base(t, 'env = { B = "2", A = "1" }\n')),
+    );
   });
 });
 
@@ -536,9 +642,16 @@ function problemsAt(file) {
 
 describe('files', () => {
   const FILES = {
-    'proj/tools/a.py': 'a', 'proj/tools/b.py': 'bb', 'proj/tools/c.sh': 'c', 'proj/tools/sub/d.py': 'd',
-    'proj/lib/top.sh': 'top', 'proj/lib/x/y/z.sh': 'z', 'proj/lib/x/readme.txt': 'r', 'proj/lib/dir.sh/inner.txt': 'i',
-    'shared/s.sh': 's', 'other/real.py': 'real bytes',
+    'proj/tools/a.py': 'a',
+    'proj/tools/b.py': 'bb',
+    'proj/tools/c.sh': 'c',
+    'proj/tools/sub/d.py': 'd',
+    'proj/lib/top.sh': 'top',
+    'proj/lib/x/y/z.sh': 'z',
+    'proj/lib/x/readme.txt': 'r',
+    'proj/lib/dir.sh/inner.txt': 'i',
+    'shared/s.sh': 's',
+    'other/real.py': 'real bytes',
   };
   const withFiles = (t, list, extra = {}) => {
     const files = `files = [${list.map((p) => JSON.stringify(p)).join(', ')}]\n`;
@@ -559,7 +672,12 @@ describe('files', () => {
   test('* and ? stop at "/", ** crosses it, classes; directories never match', (t) => {
     assert.deepEqual(pathsOf(withFiles(t, ['tools/?.py']).file), ['tools/a.py', 'tools/b.py']);
     assert.deepEqual(pathsOf(withFiles(t, ['tools/[b-c].*']).file), ['tools/b.py', 'tools/c.sh']);
-    assert.deepEqual(pathsOf(withFiles(t, ['tools/**']).file), ['tools/a.py', 'tools/b.py', 'tools/c.sh', 'tools/sub/d.py']);
+    assert.deepEqual(pathsOf(withFiles(t, ['tools/**']).file), [
+      'tools/a.py',
+      'tools/b.py',
+      'tools/c.sh',
+      'tools/sub/d.py',
+    ]);
     assert.deepEqual(pathsOf(withFiles(t, ['*/*/*.py']).file), ['tools/sub/d.py']);
     assert.deepEqual(pathsOf(withFiles(t, ['lib/*']).file), ['lib/top.sh'], 'lib/x and lib/dir.sh are directories');
     assert.deepEqual(pathsOf(withFiles(t, ['**/*.sh']).file), ['lib/top.sh', 'lib/x/y/z.sh', 'tools/c.sh']);
@@ -567,7 +685,10 @@ describe('files', () => {
   });
 
   test('duplicates are listed once, "./" is dropped, "../" reaches beside the manifest directory', (t) => {
-    assert.deepEqual(pathsOf(withFiles(t, ['tools/a.py', './tools/*.py', 'tools/[a]*']).file), ['tools/a.py', 'tools/b.py']);
+    assert.deepEqual(pathsOf(withFiles(t, ['tools/a.py', './tools/*.py', 'tools/[a]*']).file), [
+      'tools/a.py',
+      'tools/b.py',
+    ]);
     const { file } = withFiles(t, ['../shared/*.sh']);
     assert.deepEqual(loadManifest(file).tasks[0].files, [{ path: '../shared/s.sh', hash: sha256('s') }]);
   });
@@ -578,7 +699,10 @@ describe('files', () => {
     fs.symlinkSync('nowhere.py', path.join(dir, 'proj/tools/dangling.py'));
     fs.symlinkSync('..', path.join(dir, 'proj/tools/sub/loop'));
     const files = loadManifest(file).tasks[0].files;
-    assert.deepEqual(files.find((f) => f.path === 'tools/link.py'), { path: 'tools/link.py', hash: sha256('real bytes') });
+    assert.deepEqual(
+      files.find((f) => f.path === 'tools/link.py'),
+      { path: 'tools/link.py', hash: sha256('real bytes') },
+    );
     assert.ok(!files.some((f) => f.path.includes('dangling')));
     assert.ok(files.some((f) => f.path === 'tools/sub/d.py'));
   });
@@ -593,7 +717,12 @@ describe('files', () => {
   });
 
   test('errors come with the others, in line order', (t) => {
-    const { file } = tree(t, FILES, 'proj/m.toml', `${task('a', 'files = ["tools/*.rb"]\n')}${task('b', 'parallel = 0\nfiles = ["/abs", "[x", "lib/*.rb", "lib/*.sh"]\n')}`);
+    const { file } = tree(
+      t,
+      FILES,
+      'proj/m.toml',
+      `${task('a', 'files = ["tools/*.rb"]\n')}${task('b', 'parallel = 0\nfiles = ["/abs", "[x", "lib/*.rb", "lib/*.sh"]\n')}`,
+    );
     assert.deepEqual(problemsAt(file), [
       'm.toml:4: task "a": field "files": "tools/*.rb" matches no file (relative to DIR)',
       'm.toml:8: task "b": field "parallel": must be a positive integer, got integer 0',
@@ -603,14 +732,17 @@ describe('files', () => {
     ]);
   });
 
-  test('the version includes the files\' bytes, not their times; without files it is the old formula', (t) => {
+  test("the version includes the files' bytes, not their times; without files it is the old formula", (t) => {
     const { dir, file } = withFiles(t, ['tools/*.py']);
     const spec = loadManifest(file).tasks[0];
     const v1 = taskVersion(spec);
     const old = sha256(canonicalJson({ script: spec.script, shell: spec.shell, env: spec.env, stdout: spec.stdout }));
     assert.notEqual(v1, old);
     const files = Object.fromEntries(spec.files.map((f) => [f.path, f.hash]));
-    assert.equal(v1, sha256(canonicalJson({ script: spec.script, shell: spec.shell, env: spec.env, stdout: spec.stdout, files })));
+    assert.equal(
+      v1,
+      sha256(canonicalJson({ script: spec.script, shell: spec.shell, env: spec.env, stdout: spec.stdout, files })),
+    );
     assert.equal(taskVersion({ ...spec, files: [] }), old);
     assert.equal(taskVersion(load(t, task('a')).tasks[0]), old);
     assert.equal(taskVersion(load(t, task('a', 'files = []\n')).tasks[0]), old);
@@ -661,17 +793,26 @@ describe('the default shell needs bash', () => {
 
   test('an explicit shell, or a shebang script, needs no bash', (t) => {
     withPath(t, emptyDir(t));
-    const m = load(t, `${task('a', 'shell = ["sh", "-e", "-c"]\n')}
+    const m = load(
+      t,
+      `${task('a', 'shell = ["sh", "-e", "-c"]\n')}
 [[task]]
 name = "b"
 script = """
 #!/bin/sh
 echo hi
 """
-`);
-    assert.deepEqual(m.tasks.map((x) => x.name), ['a', 'b']);
+`,
+    );
+    assert.deepEqual(
+      m.tasks.map((x) => x.name),
+      ['a', 'b'],
+    );
     // A shell that is itself wrong is reported as such, not as missing bash.
-    assert.equal(one(t, task('a', 'shell = []\n')), 'm.toml:4: task "a": field "shell": must not be empty: it needs at least the program to run');
+    assert.equal(
+      one(t, task('a', 'shell = []\n')),
+      'm.toml:4: task "a": field "shell": must not be empty: it needs at least the program to run',
+    );
   });
 });
 
@@ -683,13 +824,20 @@ describe('versionChange', () => {
     assert.deepEqual(versionChange(def(), def({ script: 'echo 2' })), ['script']);
     assert.deepEqual(versionChange(def(), def({ env: { A: '1' } })), ['env']);
     assert.deepEqual(versionChange(def({ env: { A: '1', B: '2' } }), def({ env: { B: '2', A: '1' } })), []);
-    assert.deepEqual(versionChange(def(), def({ stdout: 'o', shell: ['sh'], script: 'x', env: { A: '' } })), ['script', 'shell', 'env', 'stdout']);
+    assert.deepEqual(versionChange(def(), def({ stdout: 'o', shell: ['sh'], script: 'x', env: { A: '' } })), [
+      'script',
+      'shell',
+      'env',
+      'stdout',
+    ]);
     assert.deepEqual(versionChange(def(), def({ later: 1 })), ['later']);
   });
 
   test('names each file added, removed or changed, by path', () => {
     const f = (files) => def({ files });
-    assert.deepEqual(versionChange(f({ 'tools/clean.py': 'aa' }), f({ 'tools/clean.py': 'bb' })), ['files: tools/clean.py']);
+    assert.deepEqual(versionChange(f({ 'tools/clean.py': 'aa' }), f({ 'tools/clean.py': 'bb' })), [
+      'files: tools/clean.py',
+    ]);
     assert.deepEqual(versionChange(def(), f({ 'tools/new.py': 'aa' })), ['files: +tools/new.py']);
     assert.deepEqual(versionChange(f({ 'tools/old.py': 'aa' }), def()), ['files: -tools/old.py']);
     assert.deepEqual(
@@ -703,11 +851,12 @@ describe('versionChange', () => {
     assert.deepEqual(versionChange('[]', def()), ['definition']);
   });
 
-  test('previousVersionChanges diffs against the same name\'s highest older id', () => {
+  test("previousVersionChanges diffs against the same name's highest older id", () => {
     const db = new Database(':memory:');
     db.exec(`CREATE TABLE task (id INTEGER PRIMARY KEY, name TEXT NOT NULL, script TEXT NOT NULL, version TEXT NOT NULL,
              definition TEXT NOT NULL, created_at INTEGER NOT NULL)`);
-    const add = (id, name, d) => db.prepare('INSERT INTO task VALUES (?, ?, ?, ?, ?, 0)').run(id, name, 'x', sha256(d), d);
+    const add = (id, name, d) =>
+      db.prepare('INSERT INTO task VALUES (?, ?, ?, ?, ?, 0)').run(id, name, 'x', sha256(d), d);
     add(1, 'a', def());
     add(2, 'b', def());
     add(3, 'a', def({ script: 'v2' }));

@@ -19,14 +19,19 @@ test('a schema-4 db: finished steps get their latest attempt, the next run adds 
   const before = await openDb(ws.db);
   assert.equal(before.pragma('user_version', { simple: true }), 4);
   const steps = Object.fromEntries(before.prepare('SELECT input_name, id FROM step').raw().all());
-  const rowsBefore = before.prepare('SELECT id, status, attempts, exit_code, error, log_hash FROM step ORDER BY id').all();
+  const rowsBefore = before
+    .prepare('SELECT id, status, attempts, exit_code, error, log_hash FROM step ORDER BY id')
+    .all();
   before.close();
 
   // log reads, never migrates: it asks for a run first, and the file is left as it was.
   const bytes = readFileSync(file);
   const early = cli(['log', '-db', ws.db, String(steps['bad.txt'])]);
   assert.equal(early.code, 2);
-  assert.match(early.stderr, /^task-pipeline: .*schema version 4 is older than this engine's \d+: run the manifest once/);
+  assert.match(
+    early.stderr,
+    /^task-pipeline: .*schema version 4 is older than this engine's \d+: run the manifest once/,
+  );
   assert.ok(readFileSync(file).equals(bytes), 'log left the db file as it was');
 
   writeFileSync(ws.path('fixed'), '');
@@ -35,18 +40,42 @@ test('a schema-4 db: finished steps get their latest attempt, the next run adds 
 
   const after = await openDb(ws.db);
   assert.equal(after.pragma('user_version', { simple: true }), SCHEMA_VERSION);
-  const attempts = (id) => after.prepare(`SELECT attempt, run_id AS run, status, exit_code AS code, error, timed_out AS t,
-      cpu_user_ms AS cpu, max_rss_kb AS rss FROM attempt WHERE step_id = ? ORDER BY attempt`).all(id);
-  assert.deepEqual(attempts(steps['ok.txt']), [{ attempt: 1, run: 1, status: 'done', code: 0, error: null, t: 0, cpu: null, rss: null }]);
-  assert.deepEqual(attempts(steps['twice.txt']), [{ attempt: 2, run: 1, status: 'done', code: 0, error: null, t: 0, cpu: null, rss: null }]);
+  const attempts = (id) =>
+    after
+      .prepare(
+        `SELECT attempt, run_id AS run, status, exit_code AS code, error, timed_out AS t,
+      cpu_user_ms AS cpu, max_rss_kb AS rss FROM attempt WHERE step_id = ? ORDER BY attempt`,
+      )
+      .all(id);
+  assert.deepEqual(attempts(steps['ok.txt']), [
+    { attempt: 1, run: 1, status: 'done', code: 0, error: null, t: 0, cpu: null, rss: null },
+  ]);
+  assert.deepEqual(attempts(steps['twice.txt']), [
+    { attempt: 2, run: 1, status: 'done', code: 0, error: null, t: 0, cpu: null, rss: null },
+  ]);
   // Migrated rows were never measured; the new run's attempt is, where the C helper ran it (null under execa).
   const [migrated, fresh] = attempts(steps['bad.txt']);
-  assert.deepEqual(migrated, { attempt: 2, run: 1, status: 'failed', code: 3, error: 'exit code 3', t: 0, cpu: null, rss: null });
-  assert.deepEqual({ ...fresh, cpu: null, rss: null }, { attempt: 3, run: 2, status: 'done', code: 0, error: null, t: 0, cpu: null, rss: null });
+  assert.deepEqual(migrated, {
+    attempt: 2,
+    run: 1,
+    status: 'failed',
+    code: 3,
+    error: 'exit code 3',
+    t: 0,
+    cpu: null,
+    rss: null,
+  });
+  assert.deepEqual(
+    { ...fresh, cpu: null, rss: null },
+    { attempt: 3, run: 2, status: 'done', code: 0, error: null, t: 0, cpu: null, rss: null },
+  );
   for (const v of [fresh.cpu, fresh.rss]) assert.ok(v === null || Number.isInteger(v), String(v));
   // The migrated row holds what the step row held.
   const bad = rowsBefore.find((s) => s.id === steps['bad.txt']);
-  assert.equal(after.prepare('SELECT log_hash FROM attempt WHERE step_id = ? AND attempt = 2').pluck().get(bad.id), bad.log_hash);
+  assert.equal(
+    after.prepare('SELECT log_hash FROM attempt WHERE step_id = ? AND attempt = 2').pluck().get(bad.id),
+    bad.log_hash,
+  );
   after.close();
 
   const log = cli(['log', '-db', ws.db, String(steps['bad.txt'])]);
@@ -60,8 +89,11 @@ test('a schema-4 db: finished steps get their latest attempt, the next run adds 
   assert.match(earlier.stdout, new RegExp(`^log: +${sha256('not fixed yet\n')} `, 'm'));
   const gone = cli(['log', '-db', ws.db, String(steps['bad.txt']), '-attempt', '1']);
   assert.equal(gone.code, 2);
-  assert.equal(gone.stderr, `task-pipeline: log: attempt 1 of step ${steps['bad.txt']} was not recorded: ` +
-    'it ran before this db kept every attempt (recorded: 2, 3)\n');
+  assert.equal(
+    gone.stderr,
+    `task-pipeline: log: attempt 1 of step ${steps['bad.txt']} was not recorded: ` +
+      'it ran before this db kept every attempt (recorded: 2, 3)\n',
+  );
 
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
   assert.match(cli(['-manifest', ws.path('m.toml'), '-db', ws.db]).stdout, /done: 0 steps run/);

@@ -27,17 +27,28 @@ test('a schema-2 db is migrated: replaced inputs become history, equal bytes und
   assert.equal(cli(['cat', '-db', ws.db, total[0].hash]).stdout, '13\n');
   const counts = JSON.parse(cli(['ls', '-db', ws.db, '-task', 'count', '-json']).stdout);
   assert.deepEqual(counts.map((o) => [o.from, o.hash]).sort(), [
-    ['a.txt', sha256('5\n')], ['b.txt', sha256('4\n')], ['c.txt', sha256('2\n')], ['d.txt', sha256('2\n')],
-    ['web1.err', sha256('0\n')], ['web2.err', sha256('0\n')],
+    ['a.txt', sha256('5\n')],
+    ['b.txt', sha256('4\n')],
+    ['c.txt', sha256('2\n')],
+    ['d.txt', sha256('2\n')],
+    ['web1.err', sha256('0\n')],
+    ['web2.err', sha256('0\n')],
   ]);
   const inputs = JSON.parse(cli(['inputs', '-db', ws.db, '-all', '-json']).stdout);
-  assert.deepEqual(inputs.filter((i) => i.name === 'a.txt').map((i) => [i.hash, i.current, i.retired]), [
-    [sha256('1\n2\n3\n4\n5\n'), true, null], [sha256('1\n2\n3\n'), false, 'replaced']]);
+  assert.deepEqual(
+    inputs.filter((i) => i.name === 'a.txt').map((i) => [i.hash, i.current, i.retired]),
+    [
+      [sha256('1\n2\n3\n4\n5\n'), true, null],
+      [sha256('1\n2\n3\n'), false, 'replaced'],
+    ],
+  );
 
   const after = await openDb(ws.db);
   assert.equal(after.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   // Every old step is still there under the name it ran under, with its status.
-  const kept = after.prepare('SELECT id, task, object_hash, input_name, status FROM step WHERE id <= ? ORDER BY id').all(oldSteps.at(-1).id);
+  const kept = after
+    .prepare('SELECT id, task, object_hash, input_name, status FROM step WHERE id <= ? ORDER BY id')
+    .all(oldSteps.at(-1).id);
   assert.deepEqual(kept, oldSteps);
   after.close();
   const fsck = cli(['fsck', '-db', ws.db]);

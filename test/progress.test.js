@@ -24,7 +24,10 @@ test('on a terminal, progress is drawn in place: per task done/total, and rate a
   const ws = setup(t);
   const command = `${process.execPath} ${CLI} -manifest ${ws.path('m.toml')} -db ${ws.db} -input ${ws.path('in.txt')} -parallel 2`;
   // util-linux script(1) runs the command under a pseudo-terminal and copies what it draws.
-  const r = spawnSync('script', ['-qfec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '100' } });
+  const r = spawnSync('script', ['-qfec', command, '/dev/null'], {
+    encoding: 'utf8',
+    env: { ...process.env, COLUMNS: '100' },
+  });
   if (r.error) {
     t.skip(`script(1) is not available: ${r.error.message}`);
     return;
@@ -61,9 +64,15 @@ test('on a pipe, a long run prints one plain progress line per period on stderr;
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('progress: '));
   assert.ok(lines.length >= 2, r.stderr);
-  assert.match(lines[0], /^progress: split \d+\/1(?: \([^)]*\))?, slow \d+\/\d+(?: \([^)]*\))?; [\d.]+ steps\/s(?:, ETA \d+(?:s|m\d\ds))?, [\d.]+ (?:s|ms)$/);
+  assert.match(
+    lines[0],
+    /^progress: split \d+\/1(?: \([^)]*\))?, slow \d+\/\d+(?: \([^)]*\))?; [\d.]+ steps\/s(?:, ETA \d+(?:s|m\d\ds))?, [\d.]+ (?:s|ms)$/,
+  );
   assert.doesNotMatch(r.stderr, /\x1b/);
-  const q = cli(['-manifest', ws.path('m.toml'), '-db', ws.path('db2'), '-input', ws.path('in.txt'), '-parallel', '1', '-quiet'], { env });
+  const q = cli(
+    ['-manifest', ws.path('m.toml'), '-db', ws.path('db2'), '-input', ws.path('in.txt'), '-parallel', '1', '-quiet'],
+    { env },
+  );
   assert.equal(q.stderr, '');
 });
 
@@ -92,7 +101,10 @@ test('Ctrl-C on a terminal leaves a clean screen: the message stays, then the su
   tmux('send-keys', '-t', session, 'C-c');
   await until(/EXIT=130/, 'the run to end');
   const final = screen();
-  assert.match(final, /task-pipeline: SIGINT: stopping; running steps go back to pending \(Ctrl-C again kills them now\)/);
+  assert.match(
+    final,
+    /task-pipeline: SIGINT: stopping; running steps go back to pending \(Ctrl-C again kills them now\)/,
+  );
   assert.match(final, /^interrupted: /m);
   assert.doesNotMatch(final, /\[[#.-]{16}\]/, `no progress bar left on the screen:\n${final}`);
   assert.ok(final.indexOf('SIGINT') < final.indexOf('interrupted:'), final);

@@ -76,8 +76,12 @@ function setup(t, extraEnv = {}) {
 async function outputsOf(db, task) {
   const d = await openDb(db);
   try {
-    return d.prepare(`SELECT o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
-                      JOIN task t ON t.id = s.task WHERE t.name = ? AND s.status = 'done' ORDER BY o.name, o.object_hash`).all(task);
+    return d
+      .prepare(
+        `SELECT o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
+                      JOIN task t ON t.id = s.task WHERE t.name = ? AND s.status = 'done' ORDER BY o.name, o.object_hash`,
+      )
+      .all(task);
   } finally {
     d.close();
   }
@@ -86,7 +90,12 @@ async function outputsOf(db, task) {
 async function statusCounts(db) {
   const d = await openDb(db);
   try {
-    return Object.fromEntries(d.prepare('SELECT status, count(*) AS n FROM step GROUP BY status').all().map((r) => [r.status, r.n]));
+    return Object.fromEntries(
+      d
+        .prepare('SELECT status, count(*) AS n FROM step GROUP BY status')
+        .all()
+        .map((r) => [r.status, r.n]),
+    );
   } finally {
     d.close();
   }
@@ -107,12 +116,17 @@ test('lines: the same outputs as one-shot, from one process per slot; a re-run r
   ws.write('in.txt', `${words.join('\n')}\n`);
   ws.write('oneshot.toml', manifest(null));
   ws.write('lines.toml', manifest('lines'));
-  const one = cli(['-manifest', ws.path('oneshot.toml'), '-db', ws.path('db1'), '-input', ws.path('in.txt'), '-parallel', '2'], { env });
+  const one = cli(
+    ['-manifest', ws.path('oneshot.toml'), '-db', ws.path('db1'), '-input', ws.path('in.txt'), '-parallel', '2'],
+    { env },
+  );
   assert.equal(one.code, 0, one.stderr);
   const oneShotStarts = pidsOf(ws).length;
   assert.equal(oneShotStarts, 12, 'one-shot: a process per step');
 
-  const r = cli(['-manifest', ws.path('lines.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-parallel', '2'], { env });
+  const r = cli(['-manifest', ws.path('lines.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-parallel', '2'], {
+    env,
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /upper\s+12\s+0\s+0/);
   const starts = pidsOf(ws).slice(oneShotStarts);
@@ -147,21 +161,36 @@ test('lines: a crash, a garbage reply, a hang past timeout and a raised error fa
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-parallel', '1'], { env });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /4 steps failed/);
-  assert.match(r.stderr, /upper step \d+: the process exited with exit code 3 before answering; a new process starts for the next step/);
-  assert.match(r.stderr, /upper step \d+: the process answered "hello", not a reply \(\{"ok": true\} or \{"error": "\.\.\."\}; print anything else to stderr\); a new process starts for the next step/);
-  assert.match(r.stderr, /upper step \d+: timed out after 8s \(its process group was stopped; a new process starts for the next step\)/);
+  assert.match(
+    r.stderr,
+    /upper step \d+: the process exited with exit code 3 before answering; a new process starts for the next step/,
+  );
+  assert.match(
+    r.stderr,
+    /upper step \d+: the process answered "hello", not a reply \(\{"ok": true\} or \{"error": "\.\.\."\}; print anything else to stderr\); a new process starts for the next step/,
+  );
+  assert.match(
+    r.stderr,
+    /upper step \d+: timed out after 8s \(its process group was stopped; a new process starts for the next step\)/,
+  );
   assert.match(r.stderr, /upper step \d+: the script reported: ValueError: bad input raise\n/);
   assert.match(r.stderr, /\| ValueError: bad input raise/, "the traceback is in the step's log");
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/, 'no stack trace');
   const ups = await outputsOf(ws.db, 'upper');
-  assert.deepEqual(ups.map((o) => o.name), ['up/line-ae', 'up/line-af']);
+  assert.deepEqual(
+    ups.map((o) => o.name),
+    ['up/line-ae', 'up/line-af'],
+  );
   assert.ok(pidsOf(ws).length >= 2, 'a new process replaced a dead one');
   for (const pid of pidsOf(ws)) await waitFor(() => !isAlive(pid), 10_000, `process ${pid} to end`);
   assert.ok(isEmptyDir(ws.path('db', 'tmp')), 'tmp/ is empty after the run');
 
   // The step's log holds what the process wrote to stderr during that step, and the stray print.
   const d = await openDb(ws.db);
-  const id = d.prepare(`SELECT id FROM step WHERE status = 'failed' AND error LIKE 'the script reported%'`).pluck().get();
+  const id = d
+    .prepare(`SELECT id FROM step WHERE status = 'failed' AND error LIKE 'the script reported%'`)
+    .pluck()
+    .get();
   d.close();
   const log = cli(['log', '-db', ws.db, String(id)]);
   assert.match(log.stdout, /working on raise\na stray print, kept out of the replies\nTraceback/);
@@ -169,7 +198,9 @@ test('lines: a crash, a garbage reply, a hang past timeout and a raised error fa
 
 test('lines: a process that cannot start, and one that answers an endless line, fail their steps with why', (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', `[[task]]
+  ws.write(
+    'm.toml',
+    `[[task]]
 name = "nostart"
 inputs = []
 protocol = "lines"
@@ -182,18 +213,28 @@ inputs = []
 protocol = "lines"
 shell = ["sh", "-c"]
 script = 'read -r request; head -c 2000000 /dev/zero | tr "\\0" x; sleep 300'
-`);
+`,
+  );
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db]);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /nostart step \d+: the process exited with exit code 127 before answering; a new process starts for the next step\n\s+\| .*no-such-shell/);
-  assert.match(r.stderr, /endless step \d+: the process answered a line of over 1 MiB, not a reply; a new process starts for the next step/);
+  assert.match(
+    r.stderr,
+    /nostart step \d+: the process exited with exit code 127 before answering; a new process starts for the next step\n\s+\| .*no-such-shell/,
+  );
+  assert.match(
+    r.stderr,
+    /endless step \d+: the process answered a line of over 1 MiB, not a reply; a new process starts for the next step/,
+  );
 });
 
 test('lines: SIGINT stops every process (exit 130), the steps go back to pending and the next run finishes them', async (t) => {
   const { ws, env, mark } = setup(t, { SLEEP: '300' });
   ws.write('in.txt', 'began 1\nbegan 2\nbegan 3\nbegan 4\n');
   ws.write('m.toml', manifest('lines'));
-  const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-parallel', '2'], { env });
+  const child = cliSpawn(
+    ['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-parallel', '2'],
+    { env },
+  );
   const done = exited(child);
   await waitFor(() => linesOf(ws.path('began')).length === 2, 30_000, 'two steps to begin');
   assert.equal(marked(mark).length, 2, 'two processes, one per slot');
@@ -206,7 +247,10 @@ test('lines: SIGINT stops every process (exit 130), the steps go back to pending
 
   const again = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-parallel', '2'], { env: { ...env, SLEEP: '0' } });
   assert.equal(again.code, 0, again.stderr);
-  assert.deepEqual((await outputsOf(ws.db, 'upper')).map((o) => o.name), ['up/line-aa', 'up/line-ab', 'up/line-ac', 'up/line-ad']);
+  assert.deepEqual(
+    (await outputsOf(ws.db, 'upper')).map((o) => o.name),
+    ['up/line-aa', 'up/line-ab', 'up/line-ac', 'up/line-ad'],
+  );
 });
 
 test('lines: after kill -9 of the engine no process of the run is left, nor what it started', async (t) => {
@@ -214,7 +258,10 @@ test('lines: after kill -9 of the engine no process of the run is left, nor what
   env.CHILD = mark;
   ws.write('in.txt', 'began 1\nbegan 2\nbegan 3\n');
   ws.write('m.toml', manifest('lines'));
-  const child = cliSpawn(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-parallel', '2'], { env });
+  const child = cliSpawn(
+    ['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt'), '-parallel', '2'],
+    { env },
+  );
   const done = exited(child);
   await waitFor(() => linesOf(ws.path('began')).length === 2, 30_000, 'two steps to begin');
   // The two task processes and the child each started.
@@ -233,7 +280,9 @@ test('lines: after kill -9 of the engine no process of the run is left, nor what
 test('lines: a gather task in shell (while read -r), fed its listing and INPUT_DIR', async (t) => {
   const { ws, env } = setup(t);
   ws.write('in.txt', 'a\nbb\nccc\n');
-  ws.write('m.toml', `${manifest('lines')}
+  ws.write(
+    'm.toml',
+    `${manifest('lines')}
 [[task]]
 name = "total"
 gather = true
@@ -252,7 +301,8 @@ while read -r request; do
   fi
 done
 '''
-`);
+`,
+  );
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path('in.txt')], { env });
   assert.equal(r.code, 0, r.stderr);
   const [total] = await outputsOf(ws.db, 'total');
@@ -271,14 +321,21 @@ test('lines: audit re-runs steps each in a fresh process, and finds one that kep
   assert.equal(a.code, 1, a.stdout + a.stderr);
   assert.match(a.stdout, /upper: NOT deterministic: 3 of 4 re-run steps differ/);
   assert.match(a.stdout, /outputs differ: nth/);
-  const fine = cli(['audit', '-manifest', ws.path('m.toml'), '-db', ws.db, '-task', 'count', '-sample', 'all'], { env });
+  const fine = cli(['audit', '-manifest', ws.path('m.toml'), '-db', ws.db, '-task', 'count', '-sample', 'all'], {
+    env,
+  });
   assert.equal(fine.code, 0, fine.stdout + fine.stderr);
   // Stateless, the same task reproduces.
   const ws2 = setup(t);
   ws2.ws.write('in.txt', 'a\nb\nc\n');
   ws2.ws.write('m.toml', manifest('lines', 'parallel = 1'));
-  assert.equal(cli(['-manifest', ws2.ws.path('m.toml'), '-db', ws2.ws.db, '-input', ws2.ws.path('in.txt')], { env: ws2.env }).code, 0);
-  const ok = cli(['audit', '-manifest', ws2.ws.path('m.toml'), '-db', ws2.ws.db, '-task', 'upper', '-sample', 'all'], { env: ws2.env });
+  assert.equal(
+    cli(['-manifest', ws2.ws.path('m.toml'), '-db', ws2.ws.db, '-input', ws2.ws.path('in.txt')], { env: ws2.env }).code,
+    0,
+  );
+  const ok = cli(['audit', '-manifest', ws2.ws.path('m.toml'), '-db', ws2.ws.db, '-task', 'upper', '-sample', 'all'], {
+    env: ws2.env,
+  });
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /upper: deterministic on 3\/3/);
 });

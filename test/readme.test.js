@@ -29,15 +29,20 @@ function examples(text) {
 }
 
 function normalise(text, dir) {
-  return text
-    .split(`${dir}/`).join('')
-    .replace(/\b\d+(?:\.\d+)? (?:ms|s)\b/g, '<time>')
-    .replace(/\b\d+m\d\ds\b/g, '<time>')
-    .replace(/\bstep \d+/g, 'step <id>')
-    // show's tables of steps: the id column.
-    .replace(/^( +)\d+( +\S+ +[0-9a-f]{8} )/gm, '$1<id>$2')
-    .split('\n').map((l) => l.trimEnd()).join('\n')
-    .replace(/\n+$/, '');
+  return (
+    text
+      .split(`${dir}/`)
+      .join('')
+      .replace(/\b\d+(?:\.\d+)? (?:ms|s)\b/g, '<time>')
+      .replace(/\b\d+m\d\ds\b/g, '<time>')
+      .replace(/\bstep \d+/g, 'step <id>')
+      // show's tables of steps: the id column.
+      .replace(/^( +)\d+( +\S+ +[0-9a-f]{8} )/gm, '$1<id>$2')
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .join('\n')
+      .replace(/\n+$/, '')
+  );
 }
 
 test('the manifest the README shows is manifests/tour.toml', () => {

@@ -20,12 +20,18 @@ test('-db naming a file or a directory of other things is refused, writing nothi
   ws.write('in.txt', 'x\n');
   let r = cli(['-manifest', ws.path('m.toml'), '-db', ws.path('in.txt'), '-input', ws.path('in.txt')]);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, `task-pipeline: -db ${ws.path('in.txt')}: is a file, not a db directory; give a directory (it is created if missing)\n`);
+  assert.equal(
+    r.stderr,
+    `task-pipeline: -db ${ws.path('in.txt')}: is a file, not a db directory; give a directory (it is created if missing)\n`,
+  );
 
   ws.write('mydata/notes.txt', 'mine\n');
   r = cli(['-manifest', ws.path('m.toml'), '-db', ws.path('mydata'), '-input', ws.path('in.txt')]);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, `task-pipeline: -db ${ws.path('mydata')}: this directory holds other files and no pipeline db (pipeline.sqlite); give a new or empty directory\n`);
+  assert.equal(
+    r.stderr,
+    `task-pipeline: -db ${ws.path('mydata')}: this directory holds other files and no pipeline db (pipeline.sqlite); give a new or empty directory\n`,
+  );
   assert.deepEqual(readdirSync(ws.path('mydata')), ['notes.txt']);
 
   const db = ws.path('no/such/parent/db');
@@ -53,17 +59,25 @@ test('-task says what it left pending elsewhere; a consumed task that left no ou
   assert.match(r.stdout, /^-task: steps left pending in other tasks: report \(2\); run without -task to do them$/m);
 
   const broken = workspace(t);
-  broken.write('m.toml', CHAIN.replace('"$OUTPUT_DIR/$(basename "$INPUT_NAME")"', '"$TMPDIR/$(basename "$INPUT_NAME")"'));
+  broken.write(
+    'm.toml',
+    CHAIN.replace('"$OUTPUT_DIR/$(basename "$INPUT_NAME")"', '"$TMPDIR/$(basename "$INPUT_NAME")"'),
+  );
   broken.write('logs/web1.log', 'web1\n');
   r = cli(['-manifest', broken.path('m.toml'), '-db', broken.db, '-input', broken.path('logs')]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^warning: byhost left no output in any of its steps, and report consumes it: does its script write into \$OUTPUT_DIR\?$/m);
+  assert.match(
+    r.stdout,
+    /^warning: byhost left no output in any of its steps, and report consumes it: does its script write into \$OUTPUT_DIR\?$/m,
+  );
 });
 
 test('-force re-runs a task whose script did not change: equal outputs change nothing downstream, different ones flow on', (t) => {
   const ws = workspace(t);
   // "flaky" reads a file the version does not cover: forcing it is how a user says it changed.
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "flaky"
 script = 'echo "flaky $INPUT_NAME" >> "$RUNS"; cat "$INPUT_FILE" "$SUFFIX" > "$OUTPUT_DIR/out"'
@@ -71,7 +85,8 @@ script = 'echo "flaky $INPUT_NAME" >> "$RUNS"; cat "$INPUT_FILE" "$SUFFIX" > "$O
 [[task]]
 name = "down"
 script = 'echo "down $INPUT_NAME" >> "$RUNS"; tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/up"'
-`);
+`,
+  );
   ws.write('in/a.txt', 'a\n');
   ws.write('in/b.txt', 'b\n');
   ws.write('suffix', 'x\n');
@@ -83,7 +98,10 @@ script = 'echo "down $INPUT_NAME" >> "$RUNS"; tr a-z A-Z < "$INPUT_FILE" > "$OUT
 
   let r = run('-force', 'flaky');
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^-force flaky: 2 done steps ran again; outputs that came out the same changed nothing downstream$/m);
+  assert.match(
+    r.stdout,
+    /^-force flaky: 2 done steps ran again; outputs that came out the same changed nothing downstream$/m,
+  );
   assert.deepEqual(runs().slice(before).sort(), ['flaky a.txt', 'flaky b.txt']);
 
   ws.write('suffix', 'y\n');

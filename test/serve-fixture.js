@@ -74,7 +74,10 @@ export async function startServe(db, args = []) {
   });
   const closed = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   return {
-    child, url, out: () => out, err: () => err,
+    child,
+    url,
+    out: () => out,
+    err: () => err,
     port: Number(new URL(url).port),
     async stop() {
       child.kill('SIGTERM');
@@ -111,4 +114,9 @@ export function findChromium() {
   return r.status === 0 ? r.stdout.trim().split('\n')[0] : null;
 }
 
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+];

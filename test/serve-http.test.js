@@ -26,14 +26,27 @@ test('serve prints its URL and listens on 127.0.0.1 only', () => {
   assert.match(srv.out(), /^serving \S+ at http:\/\/127\.0\.0\.1:\d+\/ \(Ctrl-C to stop\)\n$/);
   // The kernel's own table of listening sockets: the port is bound to 127.0.0.1 (0100007F), on no other address.
   const hexPort = srv.port.toString(16).toUpperCase().padStart(4, '0');
-  const listening = (file) => readFileSync(file, 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length > 3 && f[3] === '0A' && f[1].endsWith(`:${hexPort}`)).map((f) => f[1]);
+  const listening = (file) =>
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f.length > 3 && f[3] === '0A' && f[1].endsWith(`:${hexPort}`))
+      .map((f) => f[1]);
   assert.deepEqual(listening('/proc/net/tcp'), [`0100007F:${hexPort}`]);
   assert.deepEqual(listening('/proc/net/tcp6'), []);
 });
 
 test('pages carry a CSP without inline script, nosniff, and no framing', async () => {
-  for (const path of ['/', '/task/count', '/step/1', `/object/${EVIL_HASH}`, `/lineage/${EVIL_HASH.slice(0, 8)}`, '/search?q=x', '/api/overview']) {
+  for (const path of [
+    '/',
+    '/task/count',
+    '/step/1',
+    `/object/${EVIL_HASH}`,
+    `/lineage/${EVIL_HASH.slice(0, 8)}`,
+    '/search?q=x',
+    '/api/overview',
+  ]) {
     const r = await request(srv.port, path);
     assert.equal(r.status, 200, path);
     const csp = r.headers['content-security-policy'];
@@ -54,7 +67,14 @@ test('pages carry a CSP without inline script, nosniff, and no framing', async (
 });
 
 test('a foreign Host header is refused (DNS rebinding); 127.0.0.1:PORT and localhost:PORT are served', async () => {
-  for (const host of ['evil.example', `evil.example:${srv.port}`, `127.0.0.1:${srv.port + 1}`, `127.0.0.2:${srv.port}`, `[::1]:${srv.port}`, `localhost.:${srv.port}`]) {
+  for (const host of [
+    'evil.example',
+    `evil.example:${srv.port}`,
+    `127.0.0.1:${srv.port + 1}`,
+    `127.0.0.2:${srv.port}`,
+    `[::1]:${srv.port}`,
+    `localhost.:${srv.port}`,
+  ]) {
     const r = await request(srv.port, '/api/overview', { host });
     assert.equal(r.status, 403, `Host: ${host}`);
     assert.doesNotMatch(r.text, /split|count/, 'nothing of the db in the refusal');
@@ -74,13 +94,34 @@ test('a foreign Host header is refused (DNS rebinding); 127.0.0.1:PORT and local
 
 test('malformed ids, traversal and unknown things get 400 or 404; only GET and HEAD are allowed', async () => {
   const expect = {
-    '/step/abc': 400, '/step/0': 400, '/step/-1': 400, '/step/1.5': 400, '/api/step/abc': 400, '/api/step/99999': 404,
-    '/object/zz': 400, '/object/abc': 400, '/object/ABCD': 400, [`/object/${'a'.repeat(65)}`]: 400, '/api/object/abc': 400,
-    [`/api/object/${'0'.repeat(64)}`]: 404, '/api/task/nope': 404, '/api/task/..': 400, '/task/%2e%2e': 400,
-    '/raw/../../pipeline.sqlite': 404, '/raw/..%2F..%2Fpipeline.sqlite': 400, '/raw/abcd': 400, [`/raw/${'0'.repeat(64)}`]: 404,
-    '/assets/../../package.json': 404, '/assets/..%2F..%2Fpackage.json': 404, '/assets/app.js/..': 404,
-    '/../../etc/passwd': 404, '/object/../../../etc/passwd': 404, '/api/task/count/steps?status=bogus': 400,
-    '/api/task/count/steps?after=-3': 400, '/api/lineage/abcd?depth=0': 400, '/nothing': 404,
+    '/step/abc': 400,
+    '/step/0': 400,
+    '/step/-1': 400,
+    '/step/1.5': 400,
+    '/api/step/abc': 400,
+    '/api/step/99999': 404,
+    '/object/zz': 400,
+    '/object/abc': 400,
+    '/object/ABCD': 400,
+    [`/object/${'a'.repeat(65)}`]: 400,
+    '/api/object/abc': 400,
+    [`/api/object/${'0'.repeat(64)}`]: 404,
+    '/api/task/nope': 404,
+    '/api/task/..': 400,
+    '/task/%2e%2e': 400,
+    '/raw/../../pipeline.sqlite': 404,
+    '/raw/..%2F..%2Fpipeline.sqlite': 400,
+    '/raw/abcd': 400,
+    [`/raw/${'0'.repeat(64)}`]: 404,
+    '/assets/../../package.json': 404,
+    '/assets/..%2F..%2Fpackage.json': 404,
+    '/assets/app.js/..': 404,
+    '/../../etc/passwd': 404,
+    '/object/../../../etc/passwd': 404,
+    '/api/task/count/steps?status=bogus': 400,
+    '/api/task/count/steps?after=-3': 400,
+    '/api/lineage/abcd?depth=0': 400,
+    '/nothing': 404,
   };
   for (const [path, status] of Object.entries(expect)) {
     const r = await request(srv.port, path);
@@ -121,10 +162,19 @@ test('object bytes are served as a download or as plain text, never as HTML', as
 test('the JSON behind the pages: counts, keyset pages, a step with its log, lineage, search', async () => {
   let ov;
   const end = Date.now() + 20_000;
-  while (!(ov = await getJson(srv.port, '/api/overview')).status.status && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(ov.tasks.map((t) => t.name), ['split', 'count', 'total', 'check']);
-  assert.deepEqual(ov.edges.map((e) => `${e.from}>${e.to}`), ['split>count', 'split>check', 'count>total']);
-  const counts = Object.fromEntries(ov.status.status.tasks.map((t) => [t.name, [t.done, t.failed, t.pending + t.running]]));
+  while (!(ov = await getJson(srv.port, '/api/overview')).status.status && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(
+    ov.tasks.map((t) => t.name),
+    ['split', 'count', 'total', 'check'],
+  );
+  assert.deepEqual(
+    ov.edges.map((e) => `${e.from}>${e.to}`),
+    ['split>count', 'split>check', 'count>total'],
+  );
+  const counts = Object.fromEntries(
+    ov.status.status.tasks.map((t) => [t.name, [t.done, t.failed, t.pending + t.running]]),
+  );
   assert.deepEqual(counts, { split: [2, 0, 0], count: [4, 0, 0], total: [1, 0, 0], check: [3, 1, 0] });
   assert.equal(ov.runs.length, 1);
   assert.equal(ov.runs[0].exitCode, 1);
@@ -134,12 +184,21 @@ test('the JSON behind the pages: counts, keyset pages, a step with its log, line
   assert.equal(all.steps.length, 4);
   assert.deepEqual(all.counts, { pending: 0, running: 0, done: 4, failed: 0 });
   const ids = all.steps.map((s) => s.id);
-  assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+  assert.deepEqual(
+    ids,
+    [...ids].sort((a, b) => a - b),
+  );
   const rest = await getJson(srv.port, `/api/task/count/steps?status=done&after=${ids[1]}`);
-  assert.deepEqual(rest.steps.map((s) => s.id), ids.slice(2));
+  assert.deepEqual(
+    rest.steps.map((s) => s.id),
+    ids.slice(2),
+  );
   assert.equal(rest.next, null);
   const back = await getJson(srv.port, `/api/task/count/steps?before=${ids[2]}`);
-  assert.deepEqual(back.steps.map((s) => s.id), ids.slice(0, 2));
+  assert.deepEqual(
+    back.steps.map((s) => s.id),
+    ids.slice(0, 2),
+  );
 
   const failed = (await getJson(srv.port, '/api/task/check/steps?status=failed')).steps[0];
   const step = await getJson(srv.port, `/api/step/${failed.id}`);
@@ -167,9 +226,17 @@ test('serving and every request above changed nothing in the db directory', () =
 
 test('the -report file is self-contained, scriptless, and shows the failure log as text', () => {
   const html = readFileSync(fx.report, 'utf8');
-  for (const id of ['summary', 'timeline', 'durations', 'resources', 'failures']) assert.match(html, new RegExp(`<section id="${id}">`));
-  assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">/);
-  assert.doesNotMatch(html, /<(script|img|link|iframe|object|embed)\b/i, 'no script and no element that loads anything');
+  for (const id of ['summary', 'timeline', 'durations', 'resources', 'failures'])
+    assert.match(html, new RegExp(`<section id="${id}">`));
+  assert.match(
+    html,
+    /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">/,
+  );
+  assert.doesNotMatch(
+    html,
+    /<(script|img|link|iframe|object|embed)\b/i,
+    'no script and no element that loads anything',
+  );
   assert.doesNotMatch(html, /https?:|url\(/i, 'no external reference');
   assert.ok(html.includes('&#60;script&#62;alert(1)&#60;/script&#62;'), 'the markup in the log is escaped');
   assert.match(html, /check step \d+/);
@@ -179,9 +246,17 @@ test('CPU and peak RSS of the latest attempt show on the step page and per task 
   const ws = workspace(t, 'tp-serve-res-');
   cpSync(fx.db, ws.db, { recursive: true });
   // In a child process: a process that opened SQLite read-write first cannot open a db `immutable` after (database.ts).
-  const alter = spawnSync(process.execPath, ['-e', `const D = require('better-sqlite3'); const d = new D(process.argv[1]);
+  const alter = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const D = require('better-sqlite3'); const d = new D(process.argv[1]);
     d.exec('UPDATE attempt SET cpu_user_ms = 10 * step_id, cpu_sys_ms = step_id, max_rss_kb = 1000 + step_id');
-    d.close();`, join(ws.db, 'pipeline.sqlite')], { cwd: ROOT, encoding: 'utf8' });
+    d.close();`,
+      join(ws.db, 'pipeline.sqlite'),
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(alter.status, 0, alter.stderr);
   const { step } = await import('../dist/serve/api.js');
   const { writeRunReport } = await import('../dist/serve/report.js');
@@ -191,5 +266,9 @@ test('CPU and peak RSS of the latest attempt show on the step page and per task 
   await writeRunReport(ws.db, 1, file);
   const html = readFileSync(file, 'utf8');
   assert.match(html, /<th>cpu_user_ms \(sum\)<\/th><th>cpu_sys_ms \(sum\)<\/th><th>max_rss_kb \(max\)<\/th>/);
-  assert.match(html, /<tr><td>split<\/td><td class="n">30<\/td><td class="n">3<\/td><td class="n">1002<\/td><\/tr>/, 'split: steps 1 and 2');
+  assert.match(
+    html,
+    /<tr><td>split<\/td><td class="n">30<\/td><td class="n">3<\/td><td class="n">1002<\/td><\/tr>/,
+    'split: steps 1 and 2',
+  );
 });

@@ -29,13 +29,20 @@ function setup(t) {
   const dir = realpathSync(ws.dir);
   ws.write('m.toml', MANIFEST);
   for (let i = 0; i < 5; i++) ws.write(`in/i${i}.txt`, `item ${i}\n`);
-  return { ws, dir, args: (db, ...extra) => ['-manifest', join(dir, 'm.toml'), '-db', join(dir, db), '-quiet', ...extra] };
+  return {
+    ws,
+    dir,
+    args: (db, ...extra) => ['-manifest', join(dir, 'm.toml'), '-db', join(dir, db), '-quiet', ...extra],
+  };
 }
 
 /** Run the CLI under strace; the trace as events { pid, name, args, start, end, ok }, by line number. */
 function traced(file, args, env = {}) {
-  const r = spawnSync('strace', ['-f', '-y', '-s', '65536', '-e', `trace=${SYSCALLS}`, '-o', file, process.execPath, CLI, ...args],
-    { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  const r = spawnSync(
+    'strace',
+    ['-f', '-y', '-s', '65536', '-e', `trace=${SYSCALLS}`, '-o', file, process.execPath, CLI, ...args],
+    { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
   return parseTrace(spawnSync('cat', [file], { encoding: 'utf8', maxBuffer: 1 << 30 }).stdout);
 }
@@ -77,8 +84,12 @@ function parseTrace(text) {
   const strings = (ev) => [...ev.args.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1]);
   const fdPath = (ev) => /^\d+<([^>]*)>/.exec(ev.args)?.[1];
   return {
-    fsyncs: events.filter((e) => (e.name === 'fsync' || e.name === 'fdatasync') && e.ok).map((e) => ({ ...e, path: fdPath(e) })),
-    renames: events.filter((e) => e.name.startsWith('rename') && e.ok).map((e) => ({ ...e, src: strings(e)[0], dst: strings(e)[1] })),
+    fsyncs: events
+      .filter((e) => (e.name === 'fsync' || e.name === 'fdatasync') && e.ok)
+      .map((e) => ({ ...e, path: fdPath(e) })),
+    renames: events
+      .filter((e) => e.name.startsWith('rename') && e.ok)
+      .map((e) => ({ ...e, src: strings(e)[0], dst: strings(e)[1] })),
     mkdirs: events.filter((e) => e.name.startsWith('mkdir') && e.ok).map((e) => ({ ...e, path: strings(e)[0] })),
     writes: events.filter((e) => e.name === 'write'),
   };
@@ -99,20 +110,28 @@ function durableGaps(trace, db) {
   const gaps = [];
   const commitAfter = (ev, hash) => {
     let told = ev;
-    if (ev.pid !== engine) told = trace.writes.find((w) => w.pid === ev.pid && w.start > ev.end && w.args.includes(hash));
+    if (ev.pid !== engine)
+      told = trace.writes.find((w) => w.pid === ev.pid && w.start > ev.end && w.args.includes(hash));
     if (!told) return undefined;
     return wal.find((w) => w.start > told.end);
   };
-  const synced = (path, after, before) => trace.fsyncs.some((f) => f.path === path && f.start > after && f.end < before);
+  const synced = (path, after, before) =>
+    trace.fsyncs.some((f) => f.path === path && f.start > after && f.end < before);
   const made = (path) => trace.mkdirs.find((m) => m.path === path)?.end ?? -1;
   const check = (final, ev, hash, what) => {
     const commit = commitAfter(ev, hash);
     if (!commit) return gaps.push(`${what} ${hash.slice(0, 12)}: no commit after it`);
     const shard = dirname(final);
     const from = ev.name.startsWith('rename') ? ev.end : -1;
-    if (!synced(shard, from, commit.start)) gaps.push(`${what} ${hash.slice(0, 12)}: shard not fsynced before its commit`);
-    for (const [child, parent] of [[shard, dirname(shard)], [dirname(shard), objects], [objects, db]]) {
-      if (!synced(parent, made(child), commit.start)) gaps.push(`${what} ${hash.slice(0, 12)}: ${parent} not fsynced (after ${child} was made) before its commit`);
+    if (!synced(shard, from, commit.start))
+      gaps.push(`${what} ${hash.slice(0, 12)}: shard not fsynced before its commit`);
+    for (const [child, parent] of [
+      [shard, dirname(shard)],
+      [dirname(shard), objects],
+      [objects, db],
+    ]) {
+      if (!synced(parent, made(child), commit.start))
+        gaps.push(`${what} ${hash.slice(0, 12)}: ${parent} not fsynced (after ${child} was made) before its commit`);
     }
   };
   const hashOf = (final) => final.slice(objects.length + 1).replaceAll('/', '');
@@ -120,10 +139,13 @@ function durableGaps(trace, db) {
   for (const r of trace.renames.filter((e) => e.dst.startsWith(`${objects}/`))) {
     renamed.add(r.dst);
     const hash = hashOf(r.dst);
-    if (!trace.fsyncs.some((f) => (f.path === r.src || f.path === r.dst) && f.end < r.start)) gaps.push(`object ${hash.slice(0, 12)}: bytes not fsynced before the rename`);
+    if (!trace.fsyncs.some((f) => (f.path === r.src || f.path === r.dst) && f.end < r.start))
+      gaps.push(`object ${hash.slice(0, 12)}: bytes not fsynced before the rename`);
     check(r.dst, r, hash, 'object');
   }
-  for (const f of trace.fsyncs.filter((e) => e.path.startsWith(`${objects}/`) && e.path.split('/').length === objects.split('/').length + 3)) {
+  for (const f of trace.fsyncs.filter(
+    (e) => e.path.startsWith(`${objects}/`) && e.path.split('/').length === objects.split('/').length + 3,
+  )) {
     if (!renamed.has(f.path)) check(f.path, f, hashOf(f.path), 'present object');
   }
   return gaps;
@@ -137,7 +159,10 @@ function fsyncedObjects(trace, db) {
   return out;
 }
 
-for (const [executor, env] of [['the C helper (or its fallback)', {}], ['execa', { TASK_PIPELINE_EXECUTOR: 'execa' }]]) {
+for (const [executor, env] of [
+  ['the C helper (or its fallback)', {}],
+  ['execa', { TASK_PIPELINE_EXECUTOR: 'execa' }],
+]) {
   test(`-durable through ${executor}: objects, new shards and their parents are fsynced before the commit that names them`, async (t) => {
     if (!hasStrace) return t.skip('strace is not installed: the order of fsyncs is not checked (.ci/run installs it)');
     const { dir, args } = setup(t);
@@ -150,7 +175,11 @@ for (const [executor, env] of [['the C helper (or its fallback)', {}], ['execa',
     assert.ok(stored.length >= 8);
     for (const o of stored) assert.ok(fsynced.has(o.path), `${o.hash} was not fsynced`);
     // New shards were made, and their parents are among what was checked.
-    assert.ok(trace.mkdirs.some((m) => m.path.startsWith(join(db, 'objects') + '/') && m.path.split('/').length === db.split('/').length + 3));
+    assert.ok(
+      trace.mkdirs.some(
+        (m) => m.path.startsWith(join(db, 'objects') + '/') && m.path.split('/').length === db.split('/').length + 3,
+      ),
+    );
 
     // The same outputs, objects already present from a run without -durable: each is fsynced in place.
     const plain = cli(args('plain', '-input', join(dir, 'in')), { env });
@@ -161,8 +190,16 @@ for (const [executor, env] of [['the C helper (or its fallback)', {}], ['execa',
     const ls = JSON.parse(cli(['ls', '-db', plainDb, '-task', 'up', '-json']).stdout);
     assert.equal(ls.length, 10);
     const present = fsyncedObjects(again, plainDb);
-    for (const o of ls) assert.ok(present.has(listObjects(plainDb).find((x) => x.hash === o.hash).path), `${o.name} (present) was not fsynced`);
-    assert.equal(again.renames.filter((r) => r.dst.startsWith(join(plainDb, 'objects'))).length, 0, 'nothing new was stored');
+    for (const o of ls)
+      assert.ok(
+        present.has(listObjects(plainDb).find((x) => x.hash === o.hash).path),
+        `${o.name} (present) was not fsynced`,
+      );
+    assert.equal(
+      again.renames.filter((r) => r.dst.startsWith(join(plainDb, 'objects'))).length,
+      0,
+      'nothing new was stored',
+    );
 
     // The check can fail: a run without -durable falls short of it.
     const loose = traced(join(dir, 'loose.strace'), args('loose', '-input', join(dir, 'in')), env);
@@ -176,6 +213,9 @@ test('-durable and a plain run store the same objects', async (t) => {
   const durable = cli(args('durable', '-input', join(dir, 'in'), '-durable'));
   assert.equal(plain.code, 0, plain.stderr);
   assert.equal(durable.code, 0, durable.stderr);
-  const hashes = (db) => listObjects(ws.path(db)).map((o) => o.hash).sort();
+  const hashes = (db) =>
+    listObjects(ws.path(db))
+      .map((o) => o.hash)
+      .sort();
   assert.deepEqual(hashes('durable'), hashes('plain'));
 });

@@ -28,7 +28,9 @@ test('disk full during a step: the step fails with a clear message, the db stays
     return;
   }
   const db = `${fs}/db`;
-  ws.write('m.toml', `
+  ws.write(
+    'm.toml',
+    `
 [[task]]
 name = "make"
 script = 'head -c 2500000 /dev/urandom > "$OUTPUT_DIR/blob"'
@@ -36,7 +38,8 @@ script = 'head -c 2500000 /dev/urandom > "$OUTPUT_DIR/blob"'
 [[task]]
 name = "copy"
 script = 'cat "$INPUT_FILE" "$INPUT_FILE" > "$OUTPUT_DIR/twice"'
-`);
+`,
+  );
   const r = cli(['-manifest', ws.path('m.toml'), '-db', db]);
   assert.equal(r.code, 1, r.stderr);
   // INPUT_FILE is a hard link (no copy to run out of space for): the script's own output fills the

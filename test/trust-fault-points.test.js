@@ -47,14 +47,21 @@ function setup(t) {
 }
 
 function run(ws, db, runs, env = {}) {
-  return cli(['-manifest', ws.path('m.toml'), '-db', ws.path(db), '-input', ws.path('in'), '-parallel', '2', '-quiet'],
-    { env: { RUNS: ws.path(runs), ...env } });
+  return cli(
+    ['-manifest', ws.path('m.toml'), '-db', ws.path(db), '-input', ws.path('in'), '-parallel', '2', '-quiet'],
+    { env: { RUNS: ws.path(runs), ...env } },
+  );
 }
 
 /** "TASK ITEM" of every step the db holds as done: those committed. */
 async function committed(db) {
   const d = await openDb(db);
-  const rows = d.prepare(`SELECT t.name || ' ' || s.input_name AS k FROM step s JOIN task t ON t.id = s.task WHERE s.status = 'done'`).pluck().all();
+  const rows = d
+    .prepare(
+      `SELECT t.name || ' ' || s.input_name AS k FROM step s JOIN task t ON t.id = s.task WHERE s.status = 'done'`,
+    )
+    .pluck()
+    .all();
   d.close();
   return new Set(rows);
 }
@@ -94,7 +101,11 @@ async function crashAndResume(t, fault, inspect, env = {}) {
   assert.equal(linesOf(ws.path('ref-runs')).length, ITEMS * 2 + 1);
 
   const crashed = run(ws, 'db', 'runs1', { ...env, TASK_PIPELINE_FAULT: fault });
-  assert.equal(crashed.signal, 'SIGKILL', `${fault}: expected the engine to be killed; exit ${crashed.code}: ${crashed.stderr}`);
+  assert.equal(
+    crashed.signal,
+    'SIGKILL',
+    `${fault}: expected the engine to be killed; exit ${crashed.code}: ${crashed.stderr}`,
+  );
   const before = await committed(ws.path('db'));
   await inspect({ ws, before, ran: linesOf(ws.path('runs1')) });
 
@@ -118,15 +129,28 @@ const FIRST_OUTPUT_RENAME = 1 + ITEMS + 1;
 
 /** An output of `up` or `len` (whose bytes the test knows) that is in objects/ but that no committed row names. */
 async function assertUnnamedOutput(ws) {
-  const known = new Set(Array.from({ length: ITEMS }, (_, i) => [sha256(itemText(i).toUpperCase()), sha256(`${itemText(i).length}\n`)]).flat());
-  const stored = listObjects(ws.path('db')).map((o) => o.hash).filter((h) => known.has(h));
+  const known = new Set(
+    Array.from({ length: ITEMS }, (_, i) => [
+      sha256(itemText(i).toUpperCase()),
+      sha256(`${itemText(i).length}\n`),
+    ]).flat(),
+  );
+  const stored = listObjects(ws.path('db'))
+    .map((o) => o.hash)
+    .filter((h) => known.has(h));
   const d = await openDb(ws.path('db'));
   const named = new Set(d.prepare('SELECT object_hash FROM step_output').pluck().all());
   d.close();
-  assert.ok(stored.some((h) => !named.has(h)), `an output renamed into objects/ and not committed (stored ${stored.length}, named ${named.size})`);
+  assert.ok(
+    stored.some((h) => !named.has(h)),
+    `an output renamed into objects/ and not committed (stored ${stored.length}, named ${named.size})`,
+  );
 }
 
-for (const [executor, env] of [['the C helper (or its fallback)', {}], ['execa (the engine stores outputs)', { TASK_PIPELINE_EXECUTOR: 'execa' }]]) {
+for (const [executor, env] of [
+  ['the C helper (or its fallback)', {}],
+  ['execa (the engine stores outputs)', { TASK_PIPELINE_EXECUTOR: 'execa' }],
+]) {
   test(`after-rename, through ${executor}: killed between an output's rename and its commit, the next run completes`, async (t) => {
     await crashAndResume(t, `after-rename:${FIRST_OUTPUT_RENAME + 2}`, ({ ws }) => assertUnnamedOutput(ws), env);
   });
@@ -148,7 +172,10 @@ test('in-commit: killed inside a later commit, the earlier ones hold', async (t)
 test('after-commit: killed with working directories left in tmp/, the next run empties them and runs no committed step again', async (t) => {
   await crashAndResume(t, 'after-commit:1', ({ ws, before }) => {
     assert.ok(before.size > 0, 'the commit held');
-    assert.ok(tmpEntries(ws.path('db')).some((n) => n.startsWith('slot-')), `tmp/ holds ${tmpEntries(ws.path('db')).join(', ')}`);
+    assert.ok(
+      tmpEntries(ws.path('db')).some((n) => n.startsWith('slot-')),
+      `tmp/ holds ${tmpEntries(ws.path('db')).join(', ')}`,
+    );
   });
 });
 
@@ -162,7 +189,10 @@ test('in-listing: killed with a gather listing half written, the next run writes
   });
   // What was left was the first half of the listing the gather then ran on.
   const d = await openDb(ws.path('db'));
-  const listing = d.prepare(`SELECT s.object_hash FROM step s JOIN task t ON t.id = s.task WHERE t.name = 'all'`).pluck().get();
+  const listing = d
+    .prepare(`SELECT s.object_hash FROM step s JOIN task t ON t.id = s.task WHERE t.name = 'all'`)
+    .pluck()
+    .get();
   d.close();
   const whole = readFileSync(listObjects(ws.path('db')).find((o) => o.hash === listing).path);
   assert.ok(whole.length > 0);
@@ -175,12 +205,22 @@ test('TASK_PIPELINE_FAULT: a malformed value is refused in one line; scripts nev
     const r = run(ws, 'db', 'runs', { TASK_PIPELINE_FAULT: bad });
     assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`TASK_PIPELINE_FAULT=${bad}: expected POINT:N \\(N from 1\\), POINT one of after-rename, in-commit, after-commit, in-listing`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `TASK_PIPELINE_FAULT=${bad}: expected POINT:N \\(N from 1\\), POINT one of after-rename, in-commit, after-commit, in-listing`,
+      ),
+    );
   }
   assert.deepEqual(linesOf(ws.path('runs')), [], 'nothing ran');
   // Armed at a count never reached: the run completes, and its scripts do not see the variable.
-  ws.write('m2.toml', `[[task]]\nname = "env"\nscript = 'echo "\${TASK_PIPELINE_FAULT:-unset}" > "$OUTPUT_DIR/seen"'\n`);
-  const r = cli(['-manifest', ws.path('m2.toml'), '-db', ws.path('db2')], { env: { TASK_PIPELINE_FAULT: 'after-commit:1000' } });
+  ws.write(
+    'm2.toml',
+    `[[task]]\nname = "env"\nscript = 'echo "\${TASK_PIPELINE_FAULT:-unset}" > "$OUTPUT_DIR/seen"'\n`,
+  );
+  const r = cli(['-manifest', ws.path('m2.toml'), '-db', ws.path('db2')], {
+    env: { TASK_PIPELINE_FAULT: 'after-commit:1000' },
+  });
   assert.equal(r.code, 0, r.stderr);
   const ls = JSON.parse(cli(['ls', '-db', ws.path('db2'), '-task', 'env', '-json']).stdout);
   const seen = cli(['cat', '-db', ws.path('db2'), ls[0].hash]);

@@ -54,7 +54,10 @@ test('timeout kills the process group and fails the step saying so', async (t) =
 
 test('retries re-run a failed step within the run, with backoff, and keep the count', async (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', one('echo try >> "$RUNS"; [ "$(wc -l < "$RUNS")" -ge 3 ] || exit 4; echo ok > "$OUTPUT_DIR/x"', 'retries = 2'));
+  ws.write(
+    'm.toml',
+    one('echo try >> "$RUNS"; [ "$(wc -l < "$RUNS")" -ge 3 ] || exit 4; echo ok > "$OUTPUT_DIR/x"', 'retries = 2'),
+  );
   const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db], { env: { RUNS: ws.path('runs') } });
   assert.equal(r.code, 0, r.stderr);
   const [row] = await stepRows(ws.db);
@@ -70,8 +73,16 @@ test('retries re-run a failed step within the run, with backoff, and keep the co
 
 for (const [what, body, message] of [
   ['a FIFO', 'mkfifo "$OUTPUT_DIR/pipe"', /OUTPUT_DIR holds a FIFO "pipe"/],
-  ['a socket', `python3 -c 'import socket,os; s=socket.socket(socket.AF_UNIX); s.bind(os.environ["OUTPUT_DIR"]+"/sock")'`, /OUTPUT_DIR holds a socket "sock"/],
-  ['a symlink in a subdirectory', 'mkdir "$OUTPUT_DIR/d"; ln -s /etc "$OUTPUT_DIR/d/etc"', /OUTPUT_DIR holds a symlink "d\/etc"/],
+  [
+    'a socket',
+    `python3 -c 'import socket,os; s=socket.socket(socket.AF_UNIX); s.bind(os.environ["OUTPUT_DIR"]+"/sock")'`,
+    /OUTPUT_DIR holds a socket "sock"/,
+  ],
+  [
+    'a symlink in a subdirectory',
+    'mkdir "$OUTPUT_DIR/d"; ln -s /etc "$OUTPUT_DIR/d/etc"',
+    /OUTPUT_DIR holds a symlink "d\/etc"/,
+  ],
 ]) {
   test(`${what} in OUTPUT_DIR fails the step with a message; nothing of it is stored`, async (t) => {
     const ws = workspace(t);
@@ -88,14 +99,20 @@ for (const [what, body, message] of [
 
 test('a script that daemonises a child neither hangs the step nor leaves the child running', async (t) => {
   const ws = workspace(t);
-  ws.write('m.toml', one('( sleep 300 & echo $! > "$PIDFILE" ) ; echo started > "$OUTPUT_DIR/x"', '') + `
+  ws.write(
+    'm.toml',
+    one('( sleep 300 & echo $! > "$PIDFILE" ) ; echo started > "$OUTPUT_DIR/x"', '') +
+      `
 [[task]]
 name = "verbose-too"
 inputs = []
 script = '( sleep 300 & echo $! > "$PIDFILE2" ) ; echo hi'
-`);
+`,
+  );
   const t0 = Date.now();
-  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-verbose'], { env: { PIDFILE: ws.path('pid'), PIDFILE2: ws.path('pid2') } });
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-verbose'], {
+    env: { PIDFILE: ws.path('pid'), PIDFILE2: ws.path('pid2') },
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(Date.now() - t0 < 30_000, 'did not wait for the daemon');
   assert.match(r.stderr, /\[verbose-too#\d+\] hi/);

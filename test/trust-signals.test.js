@@ -26,8 +26,10 @@ function setup(t, trap) {
   return ws;
 }
 
-const pidsOf = (ws) => readdirSync(ws.path('pids')).filter((f) => f !== '.keep')
-  .flatMap((f) => readFileSync(ws.path('pids', f), 'utf8').trim().split(' ').map(Number));
+const pidsOf = (ws) =>
+  readdirSync(ws.path('pids'))
+    .filter((f) => f !== '.keep')
+    .flatMap((f) => readFileSync(ws.path('pids', f), 'utf8').trim().split(' ').map(Number));
 
 /** A run in the background, once its two scripts (each a shell and its sleep) have started. */
 async function startRun(ws, env) {

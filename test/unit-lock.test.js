@@ -26,7 +26,9 @@ console.log('took');
 process.stdin.resume();
 process.stdin.on('end', () => lock.release());
 `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', src, path], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', src, path], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const [line] = await once(child.stdout, 'data');
   assert.equal(String(line).trim(), 'took');
   return child;
@@ -74,7 +76,7 @@ test('a lock held by a live process is refused, naming its pid, and left as it w
   lock.release();
 });
 
-test('a stale lock (its pid is dead) is taken over, and a dead taker\'s pin and candidate are cleared', (t) => {
+test("a stale lock (its pid is dead) is taken over, and a dead taker's pin and candidate are cleared", (t) => {
   const ws = workspace(t);
   const path = ws.path('lock');
   const dead = deadPid();
@@ -102,11 +104,18 @@ test('release leaves a lock that is no longer ours (another process took it over
   assert.equal(existsSync(path), true, 'not ours: kept');
 });
 
-test('a directory where the lock cannot be written: one clear error', { skip: process.getuid?.() === 0 ? 'root writes anywhere' : false }, (t) => {
-  const ws = workspace(t);
-  const dir = ws.path('ro');
-  mkdirSync(dir);
-  chmodSync(dir, 0o555);
-  t.after(() => chmodSync(dir, 0o755));
-  assert.throws(() => new DbLock(join(dir, 'lock')).acquire(), (e) => e.code === 'ELOCKED' && /is not writable \(EACCES\)/.test(e.message));
-});
+test(
+  'a directory where the lock cannot be written: one clear error',
+  { skip: process.getuid?.() === 0 ? 'root writes anywhere' : false },
+  (t) => {
+    const ws = workspace(t);
+    const dir = ws.path('ro');
+    mkdirSync(dir);
+    chmodSync(dir, 0o555);
+    t.after(() => chmodSync(dir, 0o755));
+    assert.throws(
+      () => new DbLock(join(dir, 'lock')).acquire(),
+      (e) => e.code === 'ELOCKED' && /is not writable \(EACCES\)/.test(e.message),
+    );
+  },
+);

@@ -28,14 +28,35 @@ async function setup(t, toml, inputs) {
   const plans = buildPlan(manifest, await meta.registerTasks(taskVersionInputs(manifest)));
   const graph = currentGraph(plans);
   await meta.setCurrentGraph(graph.tasks, graph.edges);
-  await meta.addRunInputs(inputs.map((name) => ({ name, hash: sha256(name), size: name.length, source: null })), runId);
-  await meta.ensureRootSteps(plans.filter((p) => p.isRoot).map((p) => p.taskId), null);
-  const summary = newSummary(runId, manifest.tasks.map((x) => x.name));
+  await meta.addRunInputs(
+    inputs.map((name) => ({ name, hash: sha256(name), size: name.length, source: null })),
+    runId,
+  );
+  await meta.ensureRootSteps(
+    plans.filter((p) => p.isRoot).map((p) => p.taskId),
+    null,
+  );
+  const summary = newSummary(
+    runId,
+    manifest.tasks.map((x) => x.name),
+  );
   const idOf = (name) => plans.find((p) => p.spec.name === name).taskId;
   const counts = (name) => meta.taskCounts(idOf(name));
-  const run = (execute, { parallel = 2, tuning = {}, stop = new AbortController().signal } = {}) => streamLeaves({
-    meta, store, ctx: { stop }, plans, edges: graph.edges, runId, parallel, only: null, stop, summary, execute, tuning,
-  });
+  const run = (execute, { parallel = 2, tuning = {}, stop = new AbortController().signal } = {}) =>
+    streamLeaves({
+      meta,
+      store,
+      ctx: { stop },
+      plans,
+      edges: graph.edges,
+      runId,
+      parallel,
+      only: null,
+      stop,
+      summary,
+      execute,
+      tuning,
+    });
   return { db, meta, summary, run, counts, idOf };
 }
 
@@ -44,58 +65,79 @@ async function setup(t, toml, inputs) {
  * A held step never finishes by itself (only an interrupt ends it). Records what was in flight at once.
  */
 function memoryExecutor(behave = () => ({})) {
-  const rec = { launched: [], running: 0, maxRunning: 0, perTask: new Map(), maxPerTask: new Map(), interrupted: [], attempts: new Map() };
+  const rec = {
+    launched: [],
+    running: 0,
+    maxRunning: 0,
+    perTask: new Map(),
+    maxPerTask: new Map(),
+    interrupted: [],
+    attempts: new Map(),
+  };
   const add = (name, d) => {
     rec.running += d;
     rec.perTask.set(name, (rec.perTask.get(name) ?? 0) + d);
     rec.maxRunning = Math.max(rec.maxRunning, rec.running);
     rec.maxPerTask.set(name, Math.max(rec.maxPerTask.get(name) ?? 0, rec.perTask.get(name)));
   };
-  const execute = (ctx, step) => new Observable((sub) => {
-    const name = step.plan.spec.name;
-    const attempt = (rec.attempts.get(step.id) ?? 0) + 1;
-    rec.attempts.set(step.id, attempt);
-    rec.launched.push({ task: name, id: step.id, round: step.round });
-    add(name, 1);
-    const b = behave(step, attempt);
-    let over = false;
-    const exit = () => {
-      over = true;
-      ctx.stop.removeEventListener('abort', onAbort);
-      add(name, -1);
-      sub.next({ kind: 'exited', step });
-    };
-    const onAbort = () => {
-      if (over) return;
-      exit();
-      rec.interrupted.push(step.id);
-      sub.next({ kind: 'interrupted', step });
-      sub.complete();
-    };
-    const finish = () => {
-      if (over) return;
-      exit();
-      sub.next({ kind: 'finished', step, outcome: outcomeOf(step, b), added: [], logTail: b.fail ? 'boom' : '' });
-      sub.complete();
-    };
-    ctx.stop.addEventListener('abort', onAbort);
-    const timer = ctx.stop.aborted ? setImmediate(onAbort) : b.hold ? null : setImmediate(finish);
-    return () => {
-      clearImmediate(timer);
-      ctx.stop.removeEventListener('abort', onAbort);
-    };
-  });
+  const execute = (ctx, step) =>
+    new Observable((sub) => {
+      const name = step.plan.spec.name;
+      const attempt = (rec.attempts.get(step.id) ?? 0) + 1;
+      rec.attempts.set(step.id, attempt);
+      rec.launched.push({ task: name, id: step.id, round: step.round });
+      add(name, 1);
+      const b = behave(step, attempt);
+      let over = false;
+      const exit = () => {
+        over = true;
+        ctx.stop.removeEventListener('abort', onAbort);
+        add(name, -1);
+        sub.next({ kind: 'exited', step });
+      };
+      const onAbort = () => {
+        if (over) return;
+        exit();
+        rec.interrupted.push(step.id);
+        sub.next({ kind: 'interrupted', step });
+        sub.complete();
+      };
+      const finish = () => {
+        if (over) return;
+        exit();
+        sub.next({ kind: 'finished', step, outcome: outcomeOf(step, b), added: [], logTail: b.fail ? 'boom' : '' });
+        sub.complete();
+      };
+      ctx.stop.addEventListener('abort', onAbort);
+      const timer = ctx.stop.aborted ? setImmediate(onAbort) : b.hold ? null : setImmediate(finish);
+      return () => {
+        clearImmediate(timer);
+        ctx.stop.removeEventListener('abort', onAbort);
+      };
+    });
   return { execute, rec };
 }
 
 function outcomeOf(step, b) {
-  const outputs = b.fail ? [] : (b.outputs ?? []).map((o) => (typeof o === 'string' ? { name: o, text: `${step.input_name}/${o}` } : o))
-    .map((o) => ({ name: o.name, hash: sha256(o.text), size: o.text.length }));
+  const outputs = b.fail
+    ? []
+    : (b.outputs ?? [])
+        .map((o) => (typeof o === 'string' ? { name: o, text: `${step.input_name}/${o}` } : o))
+        .map((o) => ({ name: o.name, hash: sha256(o.text), size: o.text.length }));
   const fanOut = step.plan.downstream.flatMap((d) =>
-    outputs.map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash, round: d.cycle ? step.round + 1 : 0 })));
+    outputs.map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash, round: d.cycle ? step.round + 1 : 0 })),
+  );
   return {
-    stepId: step.id, taskId: step.task, status: b.fail ? 'failed' : 'done', exitCode: b.fail ? 1 : 0, error: b.fail ? 'exit status 1' : null,
-    log: { hash: sha256(''), size: 0 }, startedAt: 1, finishedAt: 2, outputs, fanOut,
+    stepId: step.id,
+    taskId: step.task,
+    status: b.fail ? 'failed' : 'done',
+    exitCode: b.fail ? 1 : 0,
+    error: b.fail ? 'exit status 1' : null,
+    log: { hash: sha256(''), size: 0 },
+    startedAt: 1,
+    finishedAt: 2,
+    outputs,
+    fanOut,
   };
 }
 
@@ -128,7 +170,8 @@ test('launch-ahead is at least -parallel', async (t) => {
 });
 
 test("a task's parallel limits its steps in flight; the other tasks use the rest", async (t) => {
-  const toml = '[[task]]\nname = "a"\ninputs = []\nparallel = 2\nscript = "true"\n\n[[task]]\nname = "b"\ninputs = []\nscript = "true"\n';
+  const toml =
+    '[[task]]\nname = "a"\ninputs = []\nparallel = 2\nscript = "true"\n\n[[task]]\nname = "b"\ninputs = []\nscript = "true"\n';
   const s = await setup(t, toml, names(30));
   const { execute, rec } = memoryExecutor();
   await s.run(execute, { parallel: 4, tuning: { launchAhead: 4 } });
@@ -139,12 +182,16 @@ test("a task's parallel limits its steps in flight; the other tasks use the rest
 });
 
 test('fairness: tasks with leaves take turns, one step each', async (t) => {
-  const toml = '[[task]]\nname = "one"\ninputs = []\nscript = "true"\n\n[[task]]\nname = "two"\ninputs = []\nscript = "true"\n';
+  const toml =
+    '[[task]]\nname = "one"\ninputs = []\nscript = "true"\n\n[[task]]\nname = "two"\ninputs = []\nscript = "true"\n';
   const s = await setup(t, toml, names(12));
   const { execute, rec } = memoryExecutor();
   await s.run(execute, { parallel: 1, tuning: { launchAhead: 1 } });
   const order = rec.launched.map((l) => l.task);
-  assert.deepEqual(order, Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? 'one' : 'two')));
+  assert.deepEqual(
+    order,
+    Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? 'one' : 'two')),
+  );
 });
 
 test('end detection: outputs make new leaves downstream, the gather fires once everything upstream is done, then the stream ends', async (t) => {
@@ -162,7 +209,10 @@ test('end detection: outputs make new leaves downstream, the gather fires once e
     return { outputs: ['lines'] };
   });
   await s.run(execute, { parallel: 2 });
-  assert.deepEqual(['split', 'upper', 'total'].map((n) => s.summary.tasks.get(n).ran), [3, 6, 1]);
+  assert.deepEqual(
+    ['split', 'upper', 'total'].map((n) => s.summary.tasks.get(n).ran),
+    [3, 6, 1],
+  );
   assert.equal(upperDoneAtGather, 6, 'the gather ran after every upper step');
   assert.deepEqual(await s.counts('upper'), { pending: 0, running: 0, done: 6, failed: 0 });
   assert.deepEqual(await s.counts('total'), { pending: 0, running: 0, done: 1, failed: 0 });
@@ -170,29 +220,42 @@ test('end detection: outputs make new leaves downstream, the gather fires once e
 });
 
 test('a failed upstream step holds the gather back, and the summary names it', async (t) => {
-  const toml = '[[task]]\nname = "count"\nscript = "true"\n\n[[task]]\nname = "total"\ngather = true\nscript = "true"\n';
+  const toml =
+    '[[task]]\nname = "count"\nscript = "true"\n\n[[task]]\nname = "total"\ngather = true\nscript = "true"\n';
   const s = await setup(t, toml, names(3));
   const { execute, rec } = memoryExecutor((step) => ({ fail: step.input_name === 'in001', outputs: ['n'] }));
   await s.run(execute);
   assert.equal(rec.launched.filter((l) => l.task === 'total').length, 0);
   assert.deepEqual(s.summary.heldBack, ['total']);
-  assert.deepEqual(s.summary.failures.map((f) => [f.task, f.error, f.logTail]), [['count', 'exit status 1', 'boom']]);
+  assert.deepEqual(
+    s.summary.failures.map((f) => [f.task, f.error, f.logTail]),
+    [['count', 'exit status 1', 'boom']],
+  );
 });
 
 test('a cycle ends when no new item appears, or is cut after max_rounds: the step beyond is left pending', async (t) => {
-  const toml = '[[task]]\nname = "seed"\nscript = "true"\n\n[[task]]\nname = "loop"\ninputs = ["seed", "loop"]\nmax_rounds = 3\nscript = "true"\n';
+  const toml =
+    '[[task]]\nname = "seed"\nscript = "true"\n\n[[task]]\nname = "loop"\ninputs = ["seed", "loop"]\nmax_rounds = 3\nscript = "true"\n';
   const s = await setup(t, toml, names(1));
-  const { execute, rec } = memoryExecutor((step) => ({ outputs: [{ name: 'n', text: `${step.plan.spec.name} ${step.round}` }] }));
+  const { execute, rec } = memoryExecutor((step) => ({
+    outputs: [{ name: 'n', text: `${step.plan.spec.name} ${step.round}` }],
+  }));
   await s.run(execute);
-  assert.deepEqual(rec.launched.filter((l) => l.task === 'loop').map((l) => l.round), [0, 1, 2, 3]);
+  assert.deepEqual(
+    rec.launched.filter((l) => l.task === 'loop').map((l) => l.round),
+    [0, 1, 2, 3],
+  );
   assert.deepEqual(await s.counts('loop'), { pending: 1, running: 0, done: 4, failed: 0 });
   assert.equal(await s.meta.cutCount(s.idOf('loop'), 3), 1);
 });
 
 test('retries: a failed step runs again after its backoff, up to `retries` times, and only the last failure counts', async (t) => {
-  const toml = '[[task]]\nname = "flaky"\ninputs = []\nretries = 2\nscript = "true"\n\n[[task]]\nname = "broken"\ninputs = []\nretries = 1\nscript = "true"\n';
+  const toml =
+    '[[task]]\nname = "flaky"\ninputs = []\nretries = 2\nscript = "true"\n\n[[task]]\nname = "broken"\ninputs = []\nretries = 1\nscript = "true"\n';
   const s = await setup(t, toml, names(5));
-  const { execute, rec } = memoryExecutor((step, attempt) => ({ fail: step.plan.spec.name === 'broken' || attempt < 3 }));
+  const { execute, rec } = memoryExecutor((step, attempt) => ({
+    fail: step.plan.spec.name === 'broken' || attempt < 3,
+  }));
   await s.run(execute, { tuning: { retryBaseMs: 1, retryMaxMs: 2 } });
   const launches = (task) => rec.launched.filter((l) => l.task === task).length;
   assert.equal(launches('flaky'), 15, 'three attempts each');
@@ -206,7 +269,10 @@ test('retries: a failed step runs again after its backoff, up to `retries` times
 });
 
 test('the retry backoff doubles from 0.25 s up to 10 s', () => {
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffMs(n)), [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7, 8].map((n) => backoffMs(n)),
+    [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000],
+  );
   assert.equal(backoffMs(3, { retryBaseMs: 1, retryMaxMs: 3 }), 3);
 });
 
@@ -241,9 +307,17 @@ test('a commit that fails ends the stream with its error', async (t) => {
   const s = await setup(t, '[[task]]\nname = "a"\nscript = "true"\n', names(3));
   // An output whose object row cannot be written (NOT NULL size): the batch's transaction fails.
   const { execute } = memoryExecutor(() => ({ outputs: [{ name: 'o', text: 'x' }] }));
-  const broken = (ctx, step) => new Observable((sub) => execute(ctx, step).subscribe({
-    next: (e) => sub.next(e.kind === 'finished' ? { ...e, outcome: { ...e.outcome, outputs: e.outcome.outputs.map((o) => ({ ...o, size: null })) } } : e),
-    complete: () => sub.complete(),
-  }));
+  const broken = (ctx, step) =>
+    new Observable((sub) =>
+      execute(ctx, step).subscribe({
+        next: (e) =>
+          sub.next(
+            e.kind === 'finished'
+              ? { ...e, outcome: { ...e.outcome, outputs: e.outcome.outputs.map((o) => ({ ...o, size: null })) } }
+              : e,
+          ),
+        complete: () => sub.complete(),
+      }),
+    );
   await assert.rejects(s.run(broken), /NOT NULL constraint failed: object\.size/);
 });

@@ -25,14 +25,25 @@ test('lanes: read a page at a time, take in turn, respect each limit, and count 
   const db = pendingTable();
   db.add(1, 5);
   db.add(2, 5);
-  const lanes = new TaskLanes([
-    { taskId: 1, limit: 2, maxRounds: 1000, selected: true },
-    { taskId: 2, limit: Infinity, maxRounds: 1000, selected: true },
-  ], db.readPage, 3);
+  const lanes = new TaskLanes(
+    [
+      { taskId: 1, limit: 2, maxRounds: 1000, selected: true },
+      { taskId: 2, limit: Infinity, maxRounds: 1000, selected: true },
+    ],
+    db.readPage,
+    3,
+  );
   const taken = [];
   for (let i = 0; i < 5; i++) taken.push((await lanes.take()).leaf.task);
   assert.deepEqual(taken, [1, 2, 1, 2, 2], 'task 1 stops at its limit of 2');
-  assert.deepEqual(db.reads, [[1, 0], [2, 0]], 'a page of 3 per lane');
+  assert.deepEqual(
+    db.reads,
+    [
+      [1, 0],
+      [2, 0],
+    ],
+    'a page of 3 per lane',
+  );
   assert.equal(lanes.get(1).active, 2);
   lanes.exited(1);
   assert.equal((await lanes.take()).leaf.task, 1, 'a slot of task 1 freed');
@@ -74,10 +85,14 @@ test('lanes: a retried step goes first; an unselected lane (-task) is never take
   const db = pendingTable();
   db.add(1, 2);
   db.add(2, 2);
-  const lanes = new TaskLanes([
-    { taskId: 1, limit: Infinity, maxRounds: 1000, selected: true },
-    { taskId: 2, limit: Infinity, maxRounds: 1000, selected: false },
-  ], db.readPage, 10);
+  const lanes = new TaskLanes(
+    [
+      { taskId: 1, limit: Infinity, maxRounds: 1000, selected: true },
+      { taskId: 2, limit: Infinity, maxRounds: 1000, selected: false },
+    ],
+    db.readPage,
+    10,
+  );
   const first = (await lanes.take()).leaf;
   lanes.retry({ ...first, attempts: 1 });
   assert.deepEqual((await lanes.take()).leaf, { ...first, attempts: 1 });

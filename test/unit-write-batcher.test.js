@@ -29,13 +29,28 @@ async function fixture(t, n, timing) {
   const meta = { commit: (batch, run) => (batches.push(batch), store.commit(batch, run)) };
   const committed = [];
   const errors = [];
-  const writer = new WriteBatcher(meta, runId, (outs) => committed.push(outs.map((o) => o.stepId)), (err) => errors.push(err), timing);
+  const writer = new WriteBatcher(
+    meta,
+    runId,
+    (outs) => committed.push(outs.map((o) => o.stepId)),
+    (err) => errors.push(err),
+    timing,
+  );
   const status = (id) => db.prepare('SELECT status FROM step WHERE id = ?').pluck().get(id);
   return { db, steps, batches, committed, errors, writer, status };
 }
 
 const done = (step) => ({
-  stepId: step.id, taskId: step.task, status: 'done', exitCode: 0, error: null, log: null, startedAt: 1, finishedAt: 2, outputs: [], fanOut: [],
+  stepId: step.id,
+  taskId: step.task,
+  status: 'done',
+  exitCode: 0,
+  error: null,
+  log: null,
+  startedAt: 1,
+  finishedAt: 2,
+  outputs: [],
+  fanOut: [],
 });
 
 test('after a quiet spell the first writes go at once, in one batch; later ones wait for the batch time', async (t) => {
@@ -44,7 +59,10 @@ test('after a quiet spell the first writes go at once, in one batch; later ones 
   writer.claim(steps[0].id);
   writer.claim(steps[1].id);
   await settle();
-  assert.deepEqual(batches.map((b) => b.claims), [[steps[0].id, steps[1].id]]);
+  assert.deepEqual(
+    batches.map((b) => b.claims),
+    [[steps[0].id, steps[1].id]],
+  );
   assert.equal(status(steps[0].id), 'running');
 
   writer.claim(steps[2].id);
@@ -90,7 +108,10 @@ test('drain writes what waits and resolves once it is committed; a step claimed 
   await writer.drain();
   assert.equal(batches.length, 2);
   assert.deepEqual(batches[1].claims, [steps[2].id], 'the finished step is not claimed as well');
-  assert.deepEqual(batches[1].outcomes.map((o) => o.stepId), [steps[1].id]);
+  assert.deepEqual(
+    batches[1].outcomes.map((o) => o.stepId),
+    [steps[1].id],
+  );
   assert.equal(status(steps[1].id), 'done');
   assert.equal(status(steps[2].id), 'running');
   await writer.drain();

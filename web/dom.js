@@ -36,7 +36,8 @@ export const href = {
 };
 
 export const link = (to, ...text) => h('a', { href: to }, ...text);
-export const hashLink = (hash, n = 12) => h('a', { href: href.object(hash), class: 'hash', title: hash }, hash.slice(0, n));
+export const hashLink = (hash, n = 12) =>
+  h('a', { href: href.object(hash), class: 'hash', title: hash }, hash.slice(0, n));
 export const stepLink = (id) => h('a', { href: href.step(id), class: 'step-id' }, `#${id}`);
 export const badge = (status) => h('span', { class: `badge ${status}` }, status);
 
@@ -66,14 +67,39 @@ export const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** A two-column table of facts; rows whose value is undefined are left out. */
 export function facts(rows) {
-  return h('table', { class: 'facts' }, rows.filter(([, v]) => v !== undefined).map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))));
+  return h(
+    'table',
+    { class: 'facts' },
+    rows.filter(([, v]) => v !== undefined).map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))),
+  );
 }
 
 /** A table with a header row; `cells(row)` gives each row's cells (text or nodes). */
 export function grid(headers, rows, cells, attrs = {}) {
-  return h('table', { class: 'grid', ...attrs },
-    h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))),
-    h('tbody', {}, rows.map((r) => h('tr', {}, cells(r).map((c) => h('td', {}, c))))));
+  return h(
+    'table',
+    { class: 'grid', ...attrs },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        headers.map((x) => h('th', {}, x)),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      rows.map((r) =>
+        h(
+          'tr',
+          {},
+          cells(r).map((c) => h('td', {}, c)),
+        ),
+      ),
+    ),
+  );
 }
 
 export class ApiError extends Error {
@@ -99,9 +125,24 @@ export function show(...nodes) {
 /** Text with a preview's caveats: cut at 64 KiB, binary, missing. */
 export function preview(head, hash) {
   if (head.missing) return h('p', { class: 'error' }, 'the file is missing from the store (run task-pipeline fsck)');
-  if (head.binary) return h('p', { class: 'muted' }, `binary bytes (${formatBytes(head.fileSize)}): `, link(href.raw(hash), 'download'));
+  if (head.binary)
+    return h(
+      'p',
+      { class: 'muted' },
+      `binary bytes (${formatBytes(head.fileSize)}): `,
+      link(href.raw(hash), 'download'),
+    );
   return [
     h('pre', { class: 'text' }, head.text),
-    head.truncated ? h('p', { class: 'muted' }, `first 64 KiB of ${formatBytes(head.fileSize)} shown: `, link(href.raw(hash, true), 'all of it as text'), ' or ', link(href.raw(hash), 'download')) : null,
+    head.truncated
+      ? h(
+          'p',
+          { class: 'muted' },
+          `first 64 KiB of ${formatBytes(head.fileSize)} shown: `,
+          link(href.raw(hash, true), 'all of it as text'),
+          ' or ',
+          link(href.raw(hash), 'download'),
+        )
+      : null,
   ];
 }

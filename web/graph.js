@@ -7,7 +7,11 @@ const INPUTS = '\u0000inputs';
 
 /** A key that changes only when the drawing must: the tasks and edges, not the counts. */
 export function graphKey(o) {
-  return JSON.stringify([o.tasks.map((t) => [t.name, t.isRoot, t.gather]), o.edges.map((e) => [e.from, e.to]), o.inputs.count > 0]);
+  return JSON.stringify([
+    o.tasks.map((t) => [t.name, t.isRoot, t.gather]),
+    o.edges.map((e) => [e.from, e.to]),
+    o.inputs.count > 0,
+  ]);
 }
 
 /**
@@ -26,27 +30,72 @@ export function drawGraph(o) {
   for (const e of o.edges) if (e.from !== e.to) g.setEdge(e.from, e.to);
   dagre.layout(g);
   const { width, height } = g.graph();
-  const svg = s('svg', { class: 'graph', width: Math.ceil(width), height: Math.ceil(height), viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`, role: 'img', 'aria-label': 'task graph' },
-    s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
-      s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))));
+  const svg = s(
+    'svg',
+    {
+      class: 'graph',
+      width: Math.ceil(width),
+      height: Math.ceil(height),
+      viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`,
+      role: 'img',
+      'aria-label': 'task graph',
+    },
+    s(
+      'defs',
+      {},
+      s(
+        'marker',
+        {
+          id: 'arrow',
+          viewBox: '0 0 10 10',
+          refX: 9,
+          refY: 5,
+          markerWidth: 7,
+          markerHeight: 7,
+          orient: 'auto-start-reverse',
+        },
+        s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }),
+      ),
+    ),
+  );
   for (const e of g.edges()) {
     const pts = g.edge(e).points;
-    svg.append(s('path', { class: 'edge', d: `M${pts.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' L')}`, 'marker-end': 'url(#arrow)' }));
+    svg.append(
+      s('path', {
+        class: 'edge',
+        d: `M${pts.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' L')}`,
+        'marker-end': 'url(#arrow)',
+      }),
+    );
   }
   for (const e of o.edges) {
     if (e.from !== e.to) continue;
     const n = g.node(e.from);
     const [ax, bx, y] = [n.x + W / 2 - 44, n.x + W / 2 - 14, n.y - H / 2];
-    svg.append(s('path', { class: 'edge loop', d: `M${ax},${y} C${ax},${y - 20} ${bx},${y - 20} ${bx},${y}`, 'marker-end': 'url(#arrow)' },
-      s('title', {}, `${e.from} consumes its own outputs`)));
+    svg.append(
+      s(
+        'path',
+        {
+          class: 'edge loop',
+          d: `M${ax},${y} C${ax},${y - 20} ${bx},${y - 20} ${bx},${y}`,
+          'marker-end': 'url(#arrow)',
+        },
+        s('title', {}, `${e.from} consumes its own outputs`),
+      ),
+    );
   }
   const parts = new Map();
   if (withInputs) {
     const n = g.node(INPUTS);
-    svg.append(s('g', { class: 'node inputs', transform: `translate(${n.x - n.width / 2},${n.y - n.height / 2})` },
-      s('rect', { width: n.width, height: n.height, rx: 6 }),
-      s('text', { x: 10, y: 20, class: 'name' }, 'run inputs'),
-      s('text', { x: 10, y: 38, class: 'counts' }, `${o.inputs.count}${o.inputs.capped ? '+' : ''} current`)));
+    svg.append(
+      s(
+        'g',
+        { class: 'node inputs', transform: `translate(${n.x - n.width / 2},${n.y - n.height / 2})` },
+        s('rect', { width: n.width, height: n.height, rx: 6 }),
+        s('text', { x: 10, y: 20, class: 'name' }, 'run inputs'),
+        s('text', { x: 10, y: 38, class: 'counts' }, `${o.inputs.count}${o.inputs.capped ? '+' : ''} current`),
+      ),
+    );
   }
   for (const t of o.tasks) {
     const n = g.node(t.name);
@@ -57,12 +106,25 @@ export function drawGraph(o) {
       failed: s('rect', { x: 10, y: 70, height: 6, width: 0, class: 'bar-failed' }),
       group: null,
     };
-    p.group = s('g', { class: 'node', 'data-task': t.name, transform: `translate(${n.x - W / 2},${n.y - H / 2})` },
+    p.group = s(
+      'g',
+      { class: 'node', 'data-task': t.name, transform: `translate(${n.x - W / 2},${n.y - H / 2})` },
       s('rect', { width: W, height: H, rx: 6, class: 'box' }),
-      s('text', { x: 10, y: 22, class: 'name' }, t.name, t.gather ? s('tspan', { class: 'tag', dx: 6 }, 'gather') : null),
-      p.line1, p.line2,
-      s('rect', { x: 10, y: 70, height: 6, width: W - 20, class: 'bar-bg' }), p.done, p.failed);
-    svg.append(s('a', { href: href.task(t.name), class: 'node-link' }, s('title', {}, `task ${t.name}: its steps`), p.group));
+      s(
+        'text',
+        { x: 10, y: 22, class: 'name' },
+        t.name,
+        t.gather ? s('tspan', { class: 'tag', dx: 6 }, 'gather') : null,
+      ),
+      p.line1,
+      p.line2,
+      s('rect', { x: 10, y: 70, height: 6, width: W - 20, class: 'bar-bg' }),
+      p.done,
+      p.failed,
+    );
+    svg.append(
+      s('a', { href: href.task(t.name), class: 'node-link' }, s('title', {}, `task ${t.name}: its steps`), p.group),
+    );
     parts.set(t.name, p);
   }
   return { svg, parts };

@@ -33,10 +33,12 @@ export async function renderOverview() {
     const byName = new Map((st?.tasks ?? []).map((t) => [t.name, t]));
     for (const [name, p] of parts) updateNode(p, byName.get(name));
     asOf.replaceChildren(statusLine(o.status));
-    totals.textContent = !st ? '' : st.exact
-      ? `db: ${st.objects} objects, ${formatBytes(st.bytes)}; counts are of the current graph (as task-pipeline status prints them)`
-      : 'a big db: counts are of every step of each current task version, history included; merged and reused items are left out ' +
-        '(they take a walk of the whole graph: task-pipeline status counts them)';
+    totals.textContent = !st
+      ? ''
+      : st.exact
+        ? `db: ${st.objects} objects, ${formatBytes(st.bytes)}; counts are of the current graph (as task-pipeline status prints them)`
+        : 'a big db: counts are of every step of each current task version, history included; merged and reused items are left out ' +
+          '(they take a walk of the whole graph: task-pipeline status counts them)';
     runsBox.replaceChildren(runsTable(o.runs));
   };
   apply(first);
@@ -64,21 +66,28 @@ function statusLine(s) {
 
 function runsTable(runs) {
   if (runs.length === 0) return h('p', { class: 'muted' }, 'no run yet');
-  return grid(['run', 'started', 'took', 'exit', 'ran', 'reused', 'failed', 'objects added', 'engine peak RSS'], runs, (r) => {
-    const sum = r.summary;
-    const tasks = sum?.tasks ? Object.values(sum.tasks) : [];
-    const add = (k) => tasks.reduce((n, t) => n + (t[k] ?? 0), 0);
-    const running = r.finishedAt === null;
-    return [
-      String(r.id),
-      formatTime(r.startedAt),
-      running ? h('span', { class: 'badge running' }, 'running (or killed)') : formatDuration(r.finishedAt - r.startedAt),
-      running ? '-' : h('span', { class: `badge ${r.exitCode === 0 ? 'done' : 'failed'}` }, String(r.exitCode)),
-      sum ? String(add('ran')) : '-',
-      sum ? String(add('reused')) : '-',
-      sum ? String(sum.failures ?? add('failed')) : '-',
-      sum ? `${sum.objectsAdded ?? 0} (${formatBytes(sum.bytesAdded ?? 0)})` : '-',
-      sum?.maxRssKb ? formatBytes(sum.maxRssKb * 1024) : '-',
-    ];
-  }, { class: 'grid runs' });
+  return grid(
+    ['run', 'started', 'took', 'exit', 'ran', 'reused', 'failed', 'objects added', 'engine peak RSS'],
+    runs,
+    (r) => {
+      const sum = r.summary;
+      const tasks = sum?.tasks ? Object.values(sum.tasks) : [];
+      const add = (k) => tasks.reduce((n, t) => n + (t[k] ?? 0), 0);
+      const running = r.finishedAt === null;
+      return [
+        String(r.id),
+        formatTime(r.startedAt),
+        running
+          ? h('span', { class: 'badge running' }, 'running (or killed)')
+          : formatDuration(r.finishedAt - r.startedAt),
+        running ? '-' : h('span', { class: `badge ${r.exitCode === 0 ? 'done' : 'failed'}` }, String(r.exitCode)),
+        sum ? String(add('ran')) : '-',
+        sum ? String(add('reused')) : '-',
+        sum ? String(sum.failures ?? add('failed')) : '-',
+        sum ? `${sum.objectsAdded ?? 0} (${formatBytes(sum.bytesAdded ?? 0)})` : '-',
+        sum?.maxRssKb ? formatBytes(sum.maxRssKb * 1024) : '-',
+      ];
+    },
+    { class: 'grid runs' },
+  );
 }

@@ -37,23 +37,53 @@ export function parseBenchArgs(argv, env = process.env) {
     const [flag, inline] = argv[i].replace(/^--?/, '').split(/=(.*)/s);
     const value = () => inline ?? argv[++i];
     switch (flag) {
-      case 'n': o.n = num(value()); break;
-      case 'big-mib': o.bigMib = num(value()); break;
-      case 'pending': o.pending = num(value()); break;
-      case 'b4-seconds': o.b4Seconds = num(value()); break;
-      case 'b6-steps': o.b6Steps = num(value()); break;
-      case 'b7-files': o.b7Files = num(value()); break;
-      case 'repeat': o.repeat = num(value()); break;
-      case 'only': o.only = list(value()).map((b) => b.toUpperCase()); break;
-      case 'jobs': o.jobs = num(value()); break;
-      case 'executors': o.executors = list(value()); break;
-      case 'out': o.out = value(); break;
-      case 'keep': o.keep = true; break;
-      case 'help': case 'h': console.log(HELP); process.exit(0); break;
-      default: throw new Error(`unknown flag ${argv[i]}\n${HELP}`);
+      case 'n':
+        o.n = num(value());
+        break;
+      case 'big-mib':
+        o.bigMib = num(value());
+        break;
+      case 'pending':
+        o.pending = num(value());
+        break;
+      case 'b4-seconds':
+        o.b4Seconds = num(value());
+        break;
+      case 'b6-steps':
+        o.b6Steps = num(value());
+        break;
+      case 'b7-files':
+        o.b7Files = num(value());
+        break;
+      case 'repeat':
+        o.repeat = num(value());
+        break;
+      case 'only':
+        o.only = list(value()).map((b) => b.toUpperCase());
+        break;
+      case 'jobs':
+        o.jobs = num(value());
+        break;
+      case 'executors':
+        o.executors = list(value());
+        break;
+      case 'out':
+        o.out = value();
+        break;
+      case 'keep':
+        o.keep = true;
+        break;
+      case 'help':
+      case 'h':
+        console.log(HELP);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown flag ${argv[i]}\n${HELP}`);
     }
   }
-  for (const b of o.only) if (!ALL.includes(b)) throw new Error(`--only: unknown benchmark ${b} (known: ${ALL.join(', ')})`);
+  for (const b of o.only)
+    if (!ALL.includes(b)) throw new Error(`--only: unknown benchmark ${b} (known: ${ALL.join(', ')})`);
   return o;
 }
 
@@ -65,5 +95,10 @@ function num(v, fallback) {
 }
 
 function list(v) {
-  return v === undefined || v === '' ? undefined : String(v).split(',').map((s) => s.trim()).filter(Boolean);
+  return v === undefined || v === ''
+    ? undefined
+    : String(v)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 }

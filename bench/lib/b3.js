@@ -19,8 +19,28 @@ export async function runB3(o, work, log) {
   }
   const ex = o.executors[0];
   const contenders = [
-    { name: 'engine re-run', kind: 'engine', argv: engineArgv(ex, ['-manifest', join(dir, 'b1.toml'), '-db', join(engineDir, 'db'), '-input', join(dir, 'input.txt'), '-quiet']), cwd: dir, env: engineEnv(ex) },
-    { name: `make -j${o.jobs} -r (up to date)`, kind: 'peer', argv: ['make', '-r', '-s', `-j${o.jobs}`, '-f', join(dir, 'Makefile')], cwd: makeDir, env: process.env },
+    {
+      name: 'engine re-run',
+      kind: 'engine',
+      argv: engineArgv(ex, [
+        '-manifest',
+        join(dir, 'b1.toml'),
+        '-db',
+        join(engineDir, 'db'),
+        '-input',
+        join(dir, 'input.txt'),
+        '-quiet',
+      ]),
+      cwd: dir,
+      env: engineEnv(ex),
+    },
+    {
+      name: `make -j${o.jobs} -r (up to date)`,
+      kind: 'peer',
+      argv: ['make', '-r', '-s', `-j${o.jobs}`, '-f', join(dir, 'Makefile')],
+      cwd: makeDir,
+      env: process.env,
+    },
   ];
   const before = stepCounts(join(engineDir, 'db'));
   const results = contenders.map((c) => ({ bench: 'B3', name: c.name, kind: c.kind, ms: [], rssKb: [] }));
@@ -33,7 +53,8 @@ export async function runB3(o, work, log) {
     }
   }
   const after = stepCounts(join(engineDir, 'db'));
-  if (JSON.stringify(before) !== JSON.stringify(after)) throw new Error(`B3: the no-op re-run changed the db: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+  if (JSON.stringify(before) !== JSON.stringify(after))
+    throw new Error(`B3: the no-op re-run changed the db: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
   if ((after.done ?? 0) !== 2 * o.n + 1) throw new Error(`B3: ${after.done} done steps, expected ${2 * o.n + 1}`);
   return results;
 }

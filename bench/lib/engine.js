@@ -29,10 +29,14 @@ export function engineEnv(variant) {
 export function outputsOf(dbDir, taskName) {
   const db = new Database(`${dbDir}/pipeline.sqlite`, { readonly: true });
   try {
-    const rows = db.prepare(`SELECT o.name, o.object_hash AS hash FROM current_task c
+    const rows = db
+      .prepare(
+        `SELECT o.name, o.object_hash AS hash FROM current_task c
                                JOIN step s ON s.task = c.task_id AND s.status = 'done'
                                JOIN step_output o ON o.step_id = s.id
-                              WHERE c.name = ?`).all(taskName);
+                              WHERE c.name = ?`,
+      )
+      .all(taskName);
     return new Map(rows.map((r) => [r.name, r.hash]));
   } finally {
     db.close();
@@ -42,7 +46,12 @@ export function outputsOf(dbDir, taskName) {
 export function stepCounts(dbDir) {
   const db = new Database(`${dbDir}/pipeline.sqlite`, { readonly: true });
   try {
-    return Object.fromEntries(db.prepare(`SELECT status, count(*) AS n FROM step GROUP BY status`).all().map((r) => [r.status, r.n]));
+    return Object.fromEntries(
+      db
+        .prepare(`SELECT status, count(*) AS n FROM step GROUP BY status`)
+        .all()
+        .map((r) => [r.status, r.n]),
+    );
   } finally {
     db.close();
   }

@@ -11,7 +11,10 @@ export async function applyExperiments(list) {
       // On ext4 a file written by copy_file_range costs ~1 ms to unlink, a written one ~5 us.
       const { LocalObjectStore } = await import('../../dist/store/object-store.js');
       const copyTo = LocalObjectStore.prototype.copyTo;
-      if (copyTo === undefined) throw new Error('BENCH_EXPERIMENTS=smallcopy: this engine makes no input copies (INPUT_FILE is a hard link of the object)');
+      if (copyTo === undefined)
+        throw new Error(
+          'BENCH_EXPERIMENTS=smallcopy: this engine makes no input copies (INPUT_FILE is a hard link of the object)',
+        );
       LocalObjectStore.prototype.copyTo = function smallCopyTo(hash, dest) {
         const src = this.pathOf(hash);
         const st = fs.statSync(src);

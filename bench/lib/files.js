@@ -11,7 +11,13 @@ export function freshDir(dir) {
 /** name -> sha256 of every file in a flat directory. */
 export function hashesIn(dir) {
   const out = new Map();
-  for (const name of readdirSync(dir)) out.set(name, createHash('sha256').update(readFileSync(join(dir, name))).digest('hex'));
+  for (const name of readdirSync(dir))
+    out.set(
+      name,
+      createHash('sha256')
+        .update(readFileSync(join(dir, name)))
+        .digest('hex'),
+    );
   return out;
 }
 

@@ -19,7 +19,9 @@ export function timed(argv, { cwd, env, stdout = 'ignore', stderr = 'pipe', tmpD
     // Its own process group, so that a benchmark can interrupt the whole command.
     const child = spawn(full[0], full.slice(1), { cwd, env, stdio: ['ignore', stdout, stderr], detached: true });
     let err = '';
-    child.stderr?.on('data', (c) => { err = (err + c).slice(-4000); });
+    child.stderr?.on('data', (c) => {
+      err = (err + c).slice(-4000);
+    });
     child.on('error', reject);
     onStart?.(child);
     child.on('close', (code, signal) => {

@@ -20,7 +20,9 @@ for (const batch of batches) {
   const db = openDatabase(dir, { create: true });
   const meta = new SqliteMetadata(db);
   const runId = await meta.beginRun('bench', process.pid);
-  const ids = await meta.registerTasks(['a', 'b', 'c'].map((name) => ({ name, script: name, version: sha(name), definition: name })));
+  const ids = await meta.registerTasks(
+    ['a', 'b', 'c'].map((name) => ({ name, script: name, version: sha(name), definition: name })),
+  );
   const [a, b, c] = ['a', 'b', 'c'].map((n) => ids.get(n));
   // Pending steps of task b over distinct objects, as a finished split would have left them.
   db.transaction(() => {
@@ -28,7 +30,12 @@ for (const batch of batches) {
     for (let i = 0; i < steps; i++) {
       const h = sha(`in ${i}`);
       db.prepare('INSERT INTO object(hash, size, created_at) VALUES (?, 1, ?)').run(h, now);
-      db.prepare('INSERT INTO step(task, object_hash, input_name, created_at) VALUES (?, ?, ?, ?)').run(b, h, `line-${i}`, now);
+      db.prepare('INSERT INTO step(task, object_hash, input_name, created_at) VALUES (?, ?, ?, ?)').run(
+        b,
+        h,
+        `line-${i}`,
+        now,
+      );
     }
   })();
   const pending = db.prepare('SELECT id FROM step WHERE task = ? ORDER BY id').pluck().all(b);
@@ -39,8 +46,16 @@ for (const batch of batches) {
     const outcomes = group.map((id) => {
       const out = sha(`out ${id}`);
       return {
-        stepId: id, taskId: b, status: 'done', exitCode: 0, error: null, log: null, startedAt: Date.now(), finishedAt: Date.now(),
-        outputs: [{ name: `line-${id}`, hash: out, size: 60 }], fanOut: [{ taskId: c, name: `line-${id}`, hash: out }],
+        stepId: id,
+        taskId: b,
+        status: 'done',
+        exitCode: 0,
+        error: null,
+        log: null,
+        startedAt: Date.now(),
+        finishedAt: Date.now(),
+        outputs: [{ name: `line-${id}`, hash: out, size: 60 }],
+        fanOut: [{ taskId: c, name: `line-${id}`, hash: out }],
       };
     });
     await meta.commit({ claims: [], outcomes, now: Date.now() }, runId);

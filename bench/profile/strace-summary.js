@@ -13,8 +13,10 @@ if (!dir) {
   process.exit(2);
 }
 const steps = Number(stepsArg ?? 1);
-const files = readdirSync(dir).filter((f) => /\.\d+$/.test(f))
-  .map((f) => ({ f, pid: Number(f.slice(f.lastIndexOf('.') + 1)) })).sort((a, b) => a.pid - b.pid);
+const files = readdirSync(dir)
+  .filter((f) => /\.\d+$/.test(f))
+  .map((f) => ({ f, pid: Number(f.slice(f.lastIndexOf('.') + 1)) }))
+  .sort((a, b) => a.pid - b.pid);
 // The engine's main thread is the task whose first call is the execve of node itself (pids
 // may wrap around, so not necessarily the smallest).
 const firstLine = (f) => readFileSync(join(dir, f), 'utf8').split('\n', 1)[0];
@@ -43,13 +45,17 @@ for (const { f, pid } of files) {
   }
   perThread.push({ pid, main: pid === main, calls: n });
 }
-console.log(`engine pid ${main}: ${perThread.length} threads, ${children} child processes ignored; per step = / ${steps}`);
+console.log(
+  `engine pid ${main}: ${perThread.length} threads, ${children} child processes ignored; per step = / ${steps}`,
+);
 // Durations are there only when strace ran with -T (and are inflated by tracing).
 const timed = [...total.values()].some((t) => t.secs > 0);
 console.log(`syscall               calls   errors   per-step${timed ? '   total-s' : ''}`);
 for (const [k, t] of [...total].sort((a, b) => b[1].calls - a[1].calls)) {
   const secs = timed ? t.secs.toFixed(3).padStart(10) : '';
-  console.log(`${k.padEnd(20)}${String(t.calls).padStart(7)}${String(t.errors).padStart(9)}${(t.calls / steps).toFixed(2).padStart(11)}${secs}`);
+  console.log(
+    `${k.padEnd(20)}${String(t.calls).padStart(7)}${String(t.errors).padStart(9)}${(t.calls / steps).toFixed(2).padStart(11)}${secs}`,
+  );
 }
 const sum = [...total.values()].reduce((a, t) => a + t.calls, 0);
 console.log(`all                 ${String(sum).padStart(7)}${''.padStart(9)}${(sum / steps).toFixed(2).padStart(11)}`);

@@ -12,7 +12,10 @@ export function parseArgs(argv: string[], specs: Record<string, FlagSpec>, comma
   // Every message quotes what it refuses on one line; nothing here takes a line break (names never hold one).
   const broken = argv.findIndex((a) => /[\n\r]/.test(a));
   if (broken !== -1) {
-    throw new UserError('EUSAGE', `${command}: argument ${broken + 1}, ${JSON.stringify(argv[broken])}, holds a line break, which no flag value, name or path here may hold`);
+    throw new UserError(
+      'EUSAGE',
+      `${command}: argument ${broken + 1}, ${JSON.stringify(argv[broken])}, holds a line break, which no flag value, name or path here may hold`,
+    );
   }
   for (const [name, spec] of Object.entries(specs)) {
     if (spec.default !== undefined) flags[name] = spec.default;
@@ -36,7 +39,10 @@ export function parseArgs(argv: string[], specs: Record<string, FlagSpec>, comma
     const spec = specs[key];
     if (!spec) {
       const hint = nearest(key, Object.keys(specs));
-      throw new UserError('EUSAGE', `${command}: unknown flag -${name}${hint ? ` (did you mean -${hint}?)` : ''}; see 'task-pipeline ${command} --help'`);
+      throw new UserError(
+        'EUSAGE',
+        `${command}: unknown flag -${name}${hint ? ` (did you mean -${hint}?)` : ''}; see 'task-pipeline ${command} --help'`,
+      );
     }
     let value: string | undefined = eq === -1 ? undefined : body.slice(eq + 1);
     if (spec.type === 'bool') {
@@ -47,12 +53,14 @@ export function parseArgs(argv: string[], specs: Record<string, FlagSpec>, comma
       continue;
     }
     if (value === undefined) {
-      if (i + 1 >= argv.length) throw new UserError('EUSAGE', `${command}: -${name} needs a value (${spec.value ?? 'VALUE'})`);
+      if (i + 1 >= argv.length)
+        throw new UserError('EUSAGE', `${command}: -${name} needs a value (${spec.value ?? 'VALUE'})`);
       value = argv[++i]!;
     }
     if (spec.type === 'int') {
       const n = Number(value);
-      if (!Number.isInteger(n) || n < 1) throw new UserError('EUSAGE', `${command}: -${name} must be a positive integer, not "${value}"`);
+      if (!Number.isInteger(n) || n < 1)
+        throw new UserError('EUSAGE', `${command}: -${name} must be a positive integer, not "${value}"`);
       flags[key] = n;
     } else if (spec.type === 'list') {
       (flags[key] as string[]).push(value);

@@ -17,7 +17,8 @@ export const command: Command = {
   ],
   async run(args, io) {
     const [ref, extra] = args.positionals;
-    if (ref === undefined || extra !== undefined) throw new UserError('EUSAGE', "cat: give one HASH or PREFIX; see 'task-pipeline cat --help'");
+    if (ref === undefined || extra !== undefined)
+      throw new UserError('EUSAGE', "cat: give one HASH or PREFIX; see 'task-pipeline cat --help'");
     const dbDir = String(args.flags.db);
     const obj = await withDb(dbDir, (db) => findObject(db, dbDir, ref));
     try {

@@ -11,12 +11,18 @@ export const command: Command = {
   name: 'export',
   summary: "Materialise a task's current outputs as files under their names in a directory.",
   usage: 'export [-db ./db] -task NAME -out DIR [-link]',
-  examples: ['task-pipeline export -db ./db -task count -out ./results', 'task-pipeline export -db ./db -task count -out ./results -link'],
+  examples: [
+    'task-pipeline export -db ./db -task count -out ./results',
+    'task-pipeline export -db ./db -task count -out ./results -link',
+  ],
   flags: {
     db: DB_FLAG,
     task: { type: 'string', value: 'NAME', help: 'the task whose current outputs to export (required)' },
     out: { type: 'string', value: 'DIR', help: 'the directory to fill; created if missing (required)' },
-    link: { type: 'bool', help: 'hard-link the read-only store objects instead of copying (no space used; editing one edits the store)' },
+    link: {
+      type: 'bool',
+      help: 'hard-link the read-only store objects instead of copying (no space used; editing one edits the store)',
+    },
     ...COMMON_FLAGS,
     verbose: { type: 'bool', help: 'list every file, not only the renamed ones' },
   },
@@ -32,20 +38,32 @@ export const command: Command = {
   ],
   async run(args, io) {
     const f = args.flags;
-    if (args.positionals.length > 0) throw new UserError('EUSAGE', `export: unexpected argument "${args.positionals[0]}"; see 'task-pipeline export --help'`);
-    if (typeof f.task !== 'string') throw new UserError('EUSAGE', "export: -task NAME is required; see 'task-pipeline export --help'");
-    if (typeof f.out !== 'string' || f.out === '') throw new UserError('EUSAGE', "export: -out DIR is required; see 'task-pipeline export --help'");
+    if (args.positionals.length > 0)
+      throw new UserError(
+        'EUSAGE',
+        `export: unexpected argument "${args.positionals[0]}"; see 'task-pipeline export --help'`,
+      );
+    if (typeof f.task !== 'string')
+      throw new UserError('EUSAGE', "export: -task NAME is required; see 'task-pipeline export --help'");
+    if (typeof f.out !== 'string' || f.out === '')
+      throw new UserError('EUSAGE', "export: -out DIR is required; see 'task-pipeline export --help'");
     const dbDir = String(f.db);
     const task = f.task;
     const plan = await withDb(dbDir, (db) => {
       const found = findTask(db, dbDir, task);
-      if (!found.current) throw new UserError('ENOTASK', `export: task "${found.name}" is not in the latest manifest, so it has no current outputs`);
+      if (!found.current)
+        throw new UserError(
+          'ENOTASK',
+          `export: task "${found.name}" is not in the latest manifest, so it has no current outputs`,
+        );
       return planExport(taskOutputs(db, found.name, false));
     });
     const done = await exportOutputs(dbDir, f.out, plan, Boolean(f.link));
     io.stdout.write(formatExport(done, f.out, f.task, Boolean(f.verbose)));
     if (f.link && done.some((d) => d.action === 'linked')) {
-      io.stderr.write('task-pipeline: export -link: the files are the store\'s own objects; editing one in place edits the store (copy it first)\n');
+      io.stderr.write(
+        "task-pipeline: export -link: the files are the store's own objects; editing one in place edits the store (copy it first)\n",
+      );
     }
     return 0;
   },
@@ -63,19 +81,27 @@ function formatExport(done: ExportDone[], out: string, task: string, verbose: bo
       shared ??= e;
       sharedCount++;
     }
-    const why = e.merged ? `output "${e.name}" holds the same bytes: one file`
-      : e.renamed === 'sanitised' ? `name "${e.name}" would leave the directory; written as ${e.path}`
-      : e.renamed === 'duplicate' ? `another output already has the name "${e.name}"; these bytes (${e.hash.slice(0, 8)}) written as ${e.path}`
-      : null;
+    const why = e.merged
+      ? `output "${e.name}" holds the same bytes: one file`
+      : e.renamed === 'sanitised'
+        ? `name "${e.name}" would leave the directory; written as ${e.path}`
+        : e.renamed === 'duplicate'
+          ? `another output already has the name "${e.name}"; these bytes (${e.hash.slice(0, 8)}) written as ${e.path}`
+          : null;
     if (why !== null) lines.push(`${e.path}: ${why}`);
-    else if (verbose) lines.push(`${e.path}: ${d.action} ${e.hash.slice(0, 12)}${e.renamed === 'shared' ? ` (from "${e.from}")` : ''}`);
+    else if (verbose)
+      lines.push(`${e.path}: ${d.action} ${e.hash.slice(0, 12)}${e.renamed === 'shared' ? ` (from "${e.from}")` : ''}`);
   }
   if (shared !== null) {
-    lines.push(`${sharedCount} output${sharedCount === 1 ? '' : 's'} share${sharedCount === 1 ? 's' : ''} a name with outputs of other steps: ` +
-      `each written under the item it came from, as FROM/NAME (e.g. ${shared.path})`);
+    lines.push(
+      `${sharedCount} output${sharedCount === 1 ? '' : 's'} share${sharedCount === 1 ? 's' : ''} a name with outputs of other steps: ` +
+        `each written under the item it came from, as FROM/NAME (e.g. ${shared.path})`,
+    );
   }
   const files = count.linked + count.copied + count.present;
   const parts = [`${count.linked} linked`, `${count.copied} copied`, `${count.present} already there`];
-  lines.push(`exported ${files} file${files === 1 ? '' : 's'} of task ${task} to ${resolve(out)} (${parts.join(', ')})`);
+  lines.push(
+    `exported ${files} file${files === 1 ? '' : 's'} of task ${task} to ${resolve(out)} (${parts.join(', ')})`,
+  );
   return `${lines.join('\n')}\n`;
 }

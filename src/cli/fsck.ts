@@ -15,7 +15,10 @@ export const command: Command = {
   examples: ['task-pipeline fsck -db ./db', 'task-pipeline fsck -db ./db -repair'],
   flags: {
     db: DB_FLAG,
-    repair: { type: 'bool', help: 'move corrupt objects to <db>/damaged/ and make the steps that produced them pending again' },
+    repair: {
+      type: 'bool',
+      help: 'move corrupt objects to <db>/damaged/ and make the steps that produced them pending again',
+    },
     ...COMMON_FLAGS,
   },
   notes: [
@@ -27,11 +30,17 @@ export const command: Command = {
     'Exit codes: 0 no damage; 1 damage found (corrupt, missing or stray); 2 no db, bad flag.',
   ],
   async run(args, io) {
-    if (args.positionals.length > 0) throw new UserError('EUSAGE', `fsck: unexpected argument "${args.positionals[0]}"; see 'task-pipeline fsck --help'`);
+    if (args.positionals.length > 0)
+      throw new UserError(
+        'EUSAGE',
+        `fsck: unexpected argument "${args.positionals[0]}"; see 'task-pipeline fsck --help'`,
+      );
     const dbDir = String(args.flags.db);
     // Read-only unless it repairs (under the lock).
     const repair = Boolean(args.flags.repair);
-    return withDb(dbDir, (db) => check(db, dbDir, repair ? new DbLock(join(dbDir, 'lock')) : null, io), { write: repair });
+    return withDb(dbDir, (db) => check(db, dbDir, repair ? new DbLock(join(dbDir, 'lock')) : null, io), {
+      write: repair,
+    });
   },
 };
 
@@ -43,7 +52,8 @@ async function check(db: Database.Database, dbDir: string, lock: DbLock | null, 
       found.push(d);
       io.stdout.write(`${formatDamage(d)}\n`);
     });
-    const summary = `fsck: ${r.checked} objects checked (${formatBytes(r.bytes)}): ${r.corrupt} corrupt, ${r.missing} missing, ${r.stray} stray` +
+    const summary =
+      `fsck: ${r.checked} objects checked (${formatBytes(r.bytes)}): ${r.corrupt} corrupt, ${r.missing} missing, ${r.stray} stray` +
       `${r.writable > 0 ? `, ${r.writable} writable` : ''}${damaged(r) ? '' : '; ok'}`;
     io.stdout.write(`${summary}\n`);
     if (!lock || !damaged(r)) return damaged(r) ? 1 : 0;
@@ -56,20 +66,35 @@ async function check(db: Database.Database, dbDir: string, lock: DbLock | null, 
 }
 
 function formatRepair(f: RepairReport, dbDir: string): string {
-  const lines = [`repair: ${f.movedAside.length} corrupt object${f.movedAside.length === 1 ? '' : 's'} moved to ${join(dbDir, 'damaged')}; ` +
-    `${f.rerun} step${f.rerun === 1 ? '' : 's'} that produced damaged objects ${f.rerun === 1 ? 'is' : 'are'} pending again: ` +
-    `run the manifest to rebuild them`];
-  if (f.logsLost > 0) lines.push(`repair: ${f.logsLost} step log${f.logsLost === 1 ? ' was' : 's were'} damaged and dropped (a log comes back only by re-running its step)`);
-  for (const s of f.historyOnly) lines.push(`repair: ${s} belongs to a task version no longer in the manifest: a run of the current manifest will not rebuild it`);
-  for (const i of f.inputs) lines.push(`repair: run input "${i.name}" (${i.hash.slice(0, 12)}) is damaged and only you have its bytes: give it again with ${i.restore}`);
+  const lines = [
+    `repair: ${f.movedAside.length} corrupt object${f.movedAside.length === 1 ? '' : 's'} moved to ${join(dbDir, 'damaged')}; ` +
+      `${f.rerun} step${f.rerun === 1 ? '' : 's'} that produced damaged objects ${f.rerun === 1 ? 'is' : 'are'} pending again: ` +
+      `run the manifest to rebuild them`,
+  ];
+  if (f.logsLost > 0)
+    lines.push(
+      `repair: ${f.logsLost} step log${f.logsLost === 1 ? ' was' : 's were'} damaged and dropped (a log comes back only by re-running its step)`,
+    );
+  for (const s of f.historyOnly)
+    lines.push(
+      `repair: ${s} belongs to a task version no longer in the manifest: a run of the current manifest will not rebuild it`,
+    );
+  for (const i of f.inputs)
+    lines.push(
+      `repair: run input "${i.name}" (${i.hash.slice(0, 12)}) is damaged and only you have its bytes: give it again with ${i.restore}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
 function formatDamage(d: Damage): string {
   switch (d.kind) {
-    case 'corrupt': return `corrupt   ${d.hash}: ${d.detail} (${d.path})`;
-    case 'missing': return `missing   ${d.hash}: no file at ${d.path}; named by ${d.referencedBy.join(', ')}`;
-    case 'stray': return `stray     ${d.path}: ${d.detail}`;
-    case 'writable': return `writable  ${d.hash}: objects are read-only (0444); someone made it writable (${d.path})`;
+    case 'corrupt':
+      return `corrupt   ${d.hash}: ${d.detail} (${d.path})`;
+    case 'missing':
+      return `missing   ${d.hash}: no file at ${d.path}; named by ${d.referencedBy.join(', ')}`;
+    case 'stray':
+      return `stray     ${d.path}: ${d.detail}`;
+    case 'writable':
+      return `writable  ${d.hash}: objects are read-only (0444); someone made it writable (${d.path})`;
   }
 }

@@ -8,10 +8,17 @@ export const command: Command = {
   name: 'gc',
   summary: 'Delete the objects nothing references, files and rows, and say how many bytes that frees.',
   usage: 'gc [-db ./db] [-history] [-dry-run]',
-  examples: ['task-pipeline gc -db ./db -dry-run', 'task-pipeline gc -db ./db', 'task-pipeline gc -db ./db -history -dry-run'],
+  examples: [
+    'task-pipeline gc -db ./db -dry-run',
+    'task-pipeline gc -db ./db',
+    'task-pipeline gc -db ./db -history -dry-run',
+  ],
   flags: {
     db: DB_FLAG,
-    history: { type: 'bool', help: 'first drop the history (old task versions, superseded gathers, replaced or retired inputs, and what only they reach)' },
+    history: {
+      type: 'bool',
+      help: 'first drop the history (old task versions, superseded gathers, replaced or retired inputs, and what only they reach)',
+    },
     'dry-run': { type: 'bool', help: 'list what would be deleted, delete nothing' },
     ...COMMON_FLAGS,
   },
@@ -22,7 +29,8 @@ export const command: Command = {
     'gc takes the db lock: it never runs beside an engine on the same db (exit 2 naming the pid that holds it).',
   ],
   async run(args, io) {
-    if (args.positionals.length > 0) throw new UserError('EUSAGE', `gc: unexpected argument "${args.positionals[0]}"; see 'task-pipeline gc --help'`);
+    if (args.positionals.length > 0)
+      throw new UserError('EUSAGE', `gc: unexpected argument "${args.positionals[0]}"; see 'task-pipeline gc --help'`);
     const dbDir = String(args.flags.db);
     const options = { dryRun: Boolean(args.flags['dry-run']), history: Boolean(args.flags.history) };
     io.stdout.write(formatGc(await withDb(dbDir, (db) => collectGarbage(db, dbDir, options), { write: true })));
@@ -33,11 +41,19 @@ export const command: Command = {
 function formatGc(r: GcReport): string {
   const verb = r.dryRun ? 'would delete' : 'deleted';
   const h = r.history;
-  const lines = h === null ? [] : [`gc: ${r.dryRun ? 'would drop' : 'dropped'} the history: ${h.steps} step${h.steps === 1 ? '' : 's'}, ` +
-    `${h.taskVersions} old task version${h.taskVersions === 1 ? '' : 's'}, ${h.inputs} replaced or retired input${h.inputs === 1 ? '' : 's'}`];
-  lines.push(...r.garbage.map((g) =>
-    `${verb} ${g.hash}  ${g.size === null ? '(row only, no file)' : formatBytes(g.size)}`));
-  lines.push(`gc: ${verb} ${r.files} object file${r.files === 1 ? '' : 's'} (${formatBytes(r.bytes)}) and ${r.rows} object row${r.rows === 1 ? '' : 's'}` +
-    `${r.stray > 0 ? `; ${r.stray} stray entries in objects/ left alone (see fsck)` : ''}`);
+  const lines =
+    h === null
+      ? []
+      : [
+          `gc: ${r.dryRun ? 'would drop' : 'dropped'} the history: ${h.steps} step${h.steps === 1 ? '' : 's'}, ` +
+            `${h.taskVersions} old task version${h.taskVersions === 1 ? '' : 's'}, ${h.inputs} replaced or retired input${h.inputs === 1 ? '' : 's'}`,
+        ];
+  lines.push(
+    ...r.garbage.map((g) => `${verb} ${g.hash}  ${g.size === null ? '(row only, no file)' : formatBytes(g.size)}`),
+  );
+  lines.push(
+    `gc: ${verb} ${r.files} object file${r.files === 1 ? '' : 's'} (${formatBytes(r.bytes)}) and ${r.rows} object row${r.rows === 1 ? '' : 's'}` +
+      `${r.stray > 0 ? `; ${r.stray} stray entries in objects/ left alone (see fsck)` : ''}`,
+  );
   return `${lines.join('\n')}\n`;
 }

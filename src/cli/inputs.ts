@@ -10,7 +10,11 @@ export const command: Command = {
   name: 'inputs',
   summary: 'List the run inputs (name, hash, size, the run that added it), or retire some with `inputs rm`.',
   usage: 'inputs [-db ./db] [-all] [-json]   |   inputs rm [-db ./db] NAME|GLOB...',
-  examples: ['task-pipeline inputs -db ./db', 'task-pipeline inputs rm -db ./db logs/old.log', "task-pipeline inputs rm -db ./db '2023-*.log'"],
+  examples: [
+    'task-pipeline inputs -db ./db',
+    'task-pipeline inputs rm -db ./db logs/old.log',
+    "task-pipeline inputs rm -db ./db '2023-*.log'",
+  ],
   flags: {
     db: DB_FLAG,
     all: { type: 'bool', help: 'history too: inputs replaced by other bytes under the same name, and retired ones' },
@@ -28,22 +32,36 @@ export const command: Command = {
     const dbDir = String(args.flags.db);
     const [sub, ...rest] = args.positionals;
     if (sub === 'rm') {
-      if (rest.length === 0) throw new UserError('EUSAGE', "inputs rm: name the inputs to retire (NAME or GLOB...); see 'task-pipeline inputs --help'");
-      const retired = await withDb(dbDir, (db) => {
-        // Retiring changes what a run computes: never beside a running engine.
-        const lock = new DbLock(join(dbDir, 'lock'));
-        try {
-          lock.acquire();
-          return retireInputs(db, rest);
-        } finally {
-          lock.release();
-        }
-      }, { write: true });
+      if (rest.length === 0)
+        throw new UserError(
+          'EUSAGE',
+          "inputs rm: name the inputs to retire (NAME or GLOB...); see 'task-pipeline inputs --help'",
+        );
+      const retired = await withDb(
+        dbDir,
+        (db) => {
+          // Retiring changes what a run computes: never beside a running engine.
+          const lock = new DbLock(join(dbDir, 'lock'));
+          try {
+            lock.acquire();
+            return retireInputs(db, rest);
+          } finally {
+            lock.release();
+          }
+        },
+        { write: true },
+      );
       for (const name of retired) io.stdout.write(`retired ${name}\n`);
-      io.stdout.write(`inputs rm: ${retired.length} input${retired.length === 1 ? '' : 's'} retired; the next run drops their results from the current graph\n`);
+      io.stdout.write(
+        `inputs rm: ${retired.length} input${retired.length === 1 ? '' : 's'} retired; the next run drops their results from the current graph\n`,
+      );
       return 0;
     }
-    if (sub !== undefined) throw new UserError('EUSAGE', `inputs: unexpected argument "${sub}" (the one subcommand is rm); see 'task-pipeline inputs --help'`);
+    if (sub !== undefined)
+      throw new UserError(
+        'EUSAGE',
+        `inputs: unexpected argument "${sub}" (the one subcommand is rm); see 'task-pipeline inputs --help'`,
+      );
     const all = Boolean(args.flags.all);
     const inputs = await withDb(dbDir, (db) => [...runInputs(db, all)]);
     if (args.flags.json) {
@@ -52,13 +70,15 @@ export const command: Command = {
     }
     const rows = inputs.map((i) => {
       const row = [i.name, i.hash.slice(0, 12), i.size === null ? '?' : formatBytes(i.size), `run ${i.run}`];
-      return all ? [...row, i.current ? 'current' : i.retired ?? ''] : row;
+      return all ? [...row, i.current ? 'current' : (i.retired ?? '')] : row;
     });
     if (rows.length === 0) {
       io.stdout.write(`no ${all ? '' : 'current '}run inputs (give some with -input PATH)\n`);
       return 0;
     }
-    io.stdout.write(`${table(all ? ['name', 'hash', 'size', 'added by', 'state'] : ['name', 'hash', 'size', 'added by'], rows)}\n`);
+    io.stdout.write(
+      `${table(all ? ['name', 'hash', 'size', 'added by', 'state'] : ['name', 'hash', 'size', 'added by'], rows)}\n`,
+    );
     return 0;
   },
 };

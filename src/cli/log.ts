@@ -11,28 +11,44 @@ import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'log',
-  summary: "Print a step's captured output (stdout and stderr), then its status, every attempt (exit code or error, duration, CPU, peak RSS) and timings.",
+  summary:
+    "Print a step's captured output (stdout and stderr), then its status, every attempt (exit code or error, duration, CPU, peak RSS) and timings.",
   usage: 'log [-db ./db] STEP_ID [-attempt N] [-json]',
-  examples: ['task-pipeline log -db ./db 42', 'task-pipeline log -db ./db 42 -attempt 1', 'task-pipeline log -db ./db 42 -json | jq .attempts'],
+  examples: [
+    'task-pipeline log -db ./db 42',
+    'task-pipeline log -db ./db 42 -attempt 1',
+    'task-pipeline log -db ./db 42 -json | jq .attempts',
+  ],
   flags: {
     db: DB_FLAG,
-    attempt: { type: 'int', value: 'N', help: "print attempt N's output instead of the latest one (attempts count from 1)" },
-    json: { ...JSON_FLAG, help: 'print the details and every attempt as JSON (each log by its hash, for cat), not the output' },
+    attempt: {
+      type: 'int',
+      value: 'N',
+      help: "print attempt N's output instead of the latest one (attempts count from 1)",
+    },
+    json: {
+      ...JSON_FLAG,
+      help: 'print the details and every attempt as JSON (each log by its hash, for cat), not the output',
+    },
     ...COMMON_FLAGS,
   },
   notes: [
     'The log is streamed as stored (and checked against its hash); the details follow it after a "---" line, then',
-    '  one line per attempt: a failed attempt, each retry (a task\'s `retries`), each later run of a failed step.',
-    'CPU (user + system time) and peak RSS are those of the script\'s process tree as the kernel reports them when it',
+    "  one line per attempt: a failed attempt, each retry (a task's `retries`), each later run of a failed step.",
+    "CPU (user + system time) and peak RSS are those of the script's process tree as the kernel reports them when it",
     '  exits; "not measured" where the executor that ran it could not tell.',
     'Step ids are shown by a failed run, show and lineage.',
   ],
   async run(args, io) {
     const [id, extra] = args.positionals;
-    if (id === undefined || extra !== undefined) throw new UserError('EUSAGE', "log: give one STEP_ID; see 'task-pipeline log --help'");
+    if (id === undefined || extra !== undefined)
+      throw new UserError('EUSAGE', "log: give one STEP_ID; see 'task-pipeline log --help'");
     const wanted = args.flags.attempt as number | undefined;
     if (wanted !== undefined && args.flags.json) {
-      throw new UserError('EUSAGE', 'log: -json prints no output, so -attempt has nothing to choose (every attempt is in the JSON)');
+      throw new UserError(
+        'EUSAGE',
+        'log: -json prints no output, so -attempt has nothing to choose (every attempt is in the JSON)',
+      );
     }
     const dbDir = String(args.flags.db);
     const { detail, attempts } = await withDb(dbDir, (db) => {
@@ -79,13 +95,22 @@ export const command: Command = {
  * The attempt whose output is printed: the one asked for, or the latest recorded one when the
  * step's log is its (not while the step runs again). A number that names no attempt is a usage error.
  */
-function shownAttempt(stepId: number, count: number, attempts: StepAttempt[], wanted: number | undefined): StepAttempt | null {
+function shownAttempt(
+  stepId: number,
+  count: number,
+  attempts: StepAttempt[],
+  wanted: number | undefined,
+): StepAttempt | null {
   if (wanted === undefined) return attempts.find((a) => a.attempt === count) ?? null;
   const found = attempts.find((a) => a.attempt === wanted);
   if (found) return found;
-  const recorded = attempts.length === 0 ? 'none is recorded' : `recorded: ${attempts.map((a) => a.attempt).join(', ')}`;
+  const recorded =
+    attempts.length === 0 ? 'none is recorded' : `recorded: ${attempts.map((a) => a.attempt).join(', ')}`;
   if (wanted <= count) {
-    throw new UserError('ENOATTEMPT', `log: attempt ${wanted} of step ${stepId} was not recorded: it ran before this db kept every attempt (${recorded})`);
+    throw new UserError(
+      'ENOATTEMPT',
+      `log: attempt ${wanted} of step ${stepId} was not recorded: it ran before this db kept every attempt (${recorded})`,
+    );
   }
   throw new UserError('ENOATTEMPT', `log: step ${stepId} has no attempt ${wanted}: it has had ${count} (${recorded})`);
 }

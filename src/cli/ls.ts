@@ -8,7 +8,10 @@ export const command: Command = {
   name: 'ls',
   summary: "List a task's current outputs, one per line: NAME<TAB>HASH<TAB>SIZE<TAB>FROM.",
   usage: 'ls [-db ./db] -task NAME [-all] [-json]',
-  examples: ['task-pipeline ls -db ./db -task count', "task-pipeline ls -db ./db -task count | cut -f2 | xargs -n1 task-pipeline cat -db ./db"],
+  examples: [
+    'task-pipeline ls -db ./db -task count',
+    'task-pipeline ls -db ./db -task count | cut -f2 | xargs -n1 task-pipeline cat -db ./db',
+  ],
   flags: {
     db: DB_FLAG,
     task: { type: 'string', value: 'NAME', help: 'the task (required)' },
@@ -22,14 +25,19 @@ export const command: Command = {
     'Names never hold a tab or a newline (the engine refuses such outputs and inputs).',
   ],
   async run(args, io) {
-    if (args.positionals.length > 0) throw new UserError('EUSAGE', `ls: unexpected argument "${args.positionals[0]}"; give the task with -task NAME`);
-    if (typeof args.flags.task !== 'string') throw new UserError('EUSAGE', "ls: -task NAME is required; see 'task-pipeline ls --help'");
+    if (args.positionals.length > 0)
+      throw new UserError('EUSAGE', `ls: unexpected argument "${args.positionals[0]}"; give the task with -task NAME`);
+    if (typeof args.flags.task !== 'string')
+      throw new UserError('EUSAGE', "ls: -task NAME is required; see 'task-pipeline ls --help'");
     const dbDir = String(args.flags.db);
     const all = Boolean(args.flags.all);
     const taskName = args.flags.task;
     await withDb(dbDir, (db) => {
       const task = findTask(db, dbDir, taskName);
-      if (!task.current && !all) io.stderr.write(`task-pipeline: ls: task "${task.name}" is not in the latest manifest: it has no current outputs (-all lists its history)\n`);
+      if (!task.current && !all)
+        io.stderr.write(
+          `task-pipeline: ls: task "${task.name}" is not in the latest manifest: it has no current outputs (-all lists its history)\n`,
+        );
       // Streamed row by row: a task may have millions of outputs.
       if (args.flags.json) {
         io.stdout.write('[');

@@ -47,7 +47,10 @@ async function main(argv: string[]): Promise<number> {
   const entry = COMMANDS[name];
   if (!entry) {
     const hint = nearest(name, Object.keys(COMMANDS));
-    throw new UserError('EUSAGE', `unknown command ${JSON.stringify(name)}${hint ? ` (did you mean "${hint}"?)` : ''}; see 'task-pipeline --help'`);
+    throw new UserError(
+      'EUSAGE',
+      `unknown command ${JSON.stringify(name)}${hint ? ` (did you mean "${hint}"?)` : ''}; see 'task-pipeline --help'`,
+    );
   }
   const { command } = await entry.load();
   const args = parseArgs(rest, command.flags, command.name);
@@ -77,7 +80,9 @@ main(process.argv.slice(2)).then(
       if (verbose && err.cause) io.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
       process.exitCode = err.exitCode;
     } else if (isDiskFull(err)) {
-      io.stderr.write(`task-pipeline: the disk is full (${(err as Error).message}); free some space and run again: nothing committed is lost\n`);
+      io.stderr.write(
+        `task-pipeline: the disk is full (${(err as Error).message}); free some space and run again: nothing committed is lost\n`,
+      );
       process.exitCode = 1;
     } else if (errnoCode(err) === 'SQLITE_BUSY') {
       io.stderr.write(`task-pipeline: the db is busy (another process holds a write lock on it); try again\n`);
@@ -85,7 +90,11 @@ main(process.argv.slice(2)).then(
     } else {
       const e = err as Error;
       io.stderr.write(`task-pipeline: internal error: ${e?.message ?? String(err)}\n`);
-      io.stderr.write(verbose ? `${e?.stack ?? ''}\n` : 'task-pipeline: run again with -verbose for a stack trace, and please report it\n');
+      io.stderr.write(
+        verbose
+          ? `${e?.stack ?? ''}\n`
+          : 'task-pipeline: run again with -verbose for a stack trace, and please report it\n',
+      );
       process.exitCode = 1;
     }
   },

@@ -20,7 +20,9 @@ function pace(s: ProgressSnapshot, started: number): { ran: number; rate: number
 }
 
 function extra(t: TaskProgress): string {
-  return [t.running > 0 ? `${t.running} running` : '', t.failed > 0 ? `${t.failed} failed` : ''].filter(Boolean).join(', ');
+  return [t.running > 0 ? `${t.running} running` : '', t.failed > 0 ? `${t.failed} failed` : '']
+    .filter(Boolean)
+    .join(', ');
 }
 
 /**
@@ -39,9 +41,15 @@ export class ProgressView {
     this.timer = setInterval(() => {
       if (this.drawing) return;
       this.drawing = true;
-      source.snapshot().then((s) => this.draw(s), () => undefined).finally(() => {
-        this.drawing = false;
-      });
+      source
+        .snapshot()
+        .then(
+          (s) => this.draw(s),
+          () => undefined,
+        )
+        .finally(() => {
+          this.drawing = false;
+        });
     }, REDRAW_MS);
     this.timer.unref();
   }
@@ -93,7 +101,10 @@ export class PlainProgress {
 
   start(source: Source): void {
     this.timer = setInterval(() => {
-      source.snapshot().then((s) => this.line(s), () => undefined);
+      source.snapshot().then(
+        (s) => this.line(s),
+        () => undefined,
+      );
     }, PLAIN_MS);
     this.timer.unref();
   }
@@ -109,7 +120,9 @@ export class PlainProgress {
 
   private line(s: ProgressSnapshot): void {
     if (this.timer === undefined) return;
-    const tasks = s.tasks.map((t) => `${t.name} ${t.done}/${t.total}${extra(t) === '' ? '' : ` (${extra(t)})`}`).join(', ');
+    const tasks = s.tasks
+      .map((t) => `${t.name} ${t.done}/${t.total}${extra(t) === '' ? '' : ` (${extra(t)})`}`)
+      .join(', ');
     const p = pace(s, this.started);
     this.out.write(`progress: ${tasks}; ${p.rate.toFixed(1)} steps/s${p.eta}, ${formatDuration(p.elapsed)}\n`);
   }

@@ -11,8 +11,10 @@ import { formatFailures, formatSummary } from './run-report.js';
 
 export const command: Command = {
   name: 'run',
-  summary: 'Run a manifest: every task over every input, resuming where the last run stopped and never repeating a step.',
-  usage: '-manifest m.toml [-db ./db] [-input PATH]... [-parallel N] [-task NAME]... [-force NAME]... [-dry-run|-n] [-durable] [-rehash] [-quiet|-verbose]',
+  summary:
+    'Run a manifest: every task over every input, resuming where the last run stopped and never repeating a step.',
+  usage:
+    '-manifest m.toml [-db ./db] [-input PATH]... [-parallel N] [-task NAME]... [-force NAME]... [-dry-run|-n] [-durable] [-rehash] [-quiet|-verbose]',
   examples: [
     'task-pipeline -manifest manifests/wordfreq.toml -db ./db -input manifests/corpus',
     'task-pipeline -manifest m.toml -db ./db -task count -parallel 8',
@@ -23,11 +25,25 @@ export const command: Command = {
     input: { type: 'list', value: 'PATH', help: 'a file, or a directory walked recursively, to add as run input' },
     parallel: { type: 'int', value: 'N', default: availableParallelism(), help: 'steps running at once' },
     task: { type: 'list', value: 'NAME', help: "run only this task's steps" },
-    force: { type: 'list', value: 'NAME', help: "run this task's current steps again although they are done (outputs that differ replace the old ones)" },
+    force: {
+      type: 'list',
+      value: 'NAME',
+      help: "run this task's current steps again although they are done (outputs that differ replace the old ones)",
+    },
     'dry-run': { type: 'bool', help: 'say what a run would do now, per task and why (-n); write nothing' },
-    durable: { type: 'bool', help: 'fsync each object and its directories before the commit that names it, and each commit (power-loss safety)' },
-    rehash: { type: 'bool', help: 'read and hash every -input file again, even those whose stat says they are unchanged' },
-    report: { type: 'string', value: 'FILE.html', help: 'write a self-contained HTML report of this run (summary, timeline, durations, failures with their logs)' },
+    durable: {
+      type: 'bool',
+      help: 'fsync each object and its directories before the commit that names it, and each commit (power-loss safety)',
+    },
+    rehash: {
+      type: 'bool',
+      help: 'read and hash every -input file again, even those whose stat says they are unchanged',
+    },
+    report: {
+      type: 'string',
+      value: 'FILE.html',
+      help: 'write a self-contained HTML report of this run (summary, timeline, durations, failures with their logs)',
+    },
     quiet: { type: 'bool', help: 'print nothing but errors' },
     ...COMMON_FLAGS,
     verbose: { type: 'bool', help: 'stream script output, each line prefixed with [task#step]' },
@@ -39,14 +55,19 @@ export const command: Command = {
   async run(args, io) {
     const f = args.flags;
     if (args.positionals.length > 0) throw new UserError('EUSAGE', `run: unexpected argument "${args.positionals[0]}"`);
-    if (typeof f.manifest !== 'string') throw new UserError('EUSAGE', "run: -manifest FILE is required; see 'task-pipeline run --help'");
+    if (typeof f.manifest !== 'string')
+      throw new UserError('EUSAGE', "run: -manifest FILE is required; see 'task-pipeline run --help'");
     if (f.quiet && f.verbose) throw new UserError('EUSAGE', 'run: -quiet and -verbose cannot be used together');
     const manifest = loadManifest(f.manifest);
     const dbDir = String(f.db);
     if (f['dry-run']) {
       const plan = await dryRun({ manifest, dbDir, inputs: f.input as string[], force: f.force as string[] });
       // "3+": three now, and whatever the tasks it waits on produce.
-      const rows = plan.map((t) => [t.name, t.run === null ? 'later' : `${t.run}${t.more ? '+' : ''}`, t.why.join('; ')]);
+      const rows = plan.map((t) => [
+        t.name,
+        t.run === null ? 'later' : `${t.run}${t.more ? '+' : ''}`,
+        t.why.join('; '),
+      ]);
       io.stdout.write(`dry run: nothing was written\n${table(['task', 'would run', 'why'], rows)}\n`);
       return 0;
     }
@@ -63,7 +84,8 @@ export const command: Command = {
         kill.abort();
       }
     };
-    const progress = f.quiet || f.verbose ? null : io.stderr.isTTY ? new ProgressView(io.stderr) : new PlainProgress(io.stderr);
+    const progress =
+      f.quiet || f.verbose ? null : io.stderr.isTTY ? new ProgressView(io.stderr) : new PlainProgress(io.stderr);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
@@ -83,7 +105,8 @@ export const command: Command = {
         onNewDb: f.quiet ? undefined : () => io.stderr.write(`task-pipeline: new db at ${dbDir}\n`),
       });
       progress?.stop();
-      if (typeof f.report === 'string') await (await import('../serve/report.js')).writeRunReport(dbDir, summary.runId, f.report);
+      if (typeof f.report === 'string')
+        await (await import('../serve/report.js')).writeRunReport(dbDir, summary.runId, f.report);
       if (!f.quiet) io.stdout.write(formatSummary(summary, dbDir));
       io.stderr.write(formatFailures(summary, dbDir));
       return runExitCode(summary);

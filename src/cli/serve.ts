@@ -4,7 +4,8 @@ import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 
 export const command: Command = {
   name: 'serve',
-  summary: 'A local web view of the db: the task graph with live counts, tasks, steps, logs, objects and their lineage.',
+  summary:
+    'A local web view of the db: the task graph with live counts, tasks, steps, logs, objects and their lineage.',
   usage: 'serve [-db ./db] [-port N]',
   examples: ['task-pipeline serve -db ./db', 'task-pipeline serve -db ./db -port 8080'],
   flags: {
@@ -18,7 +19,11 @@ export const command: Command = {
     'Ctrl-C stops it.',
   ],
   async run(args, io) {
-    if (args.positionals.length > 0) throw new UserError('EUSAGE', `serve: unexpected argument "${args.positionals[0]}"; see 'task-pipeline serve --help'`);
+    if (args.positionals.length > 0)
+      throw new UserError(
+        'EUSAGE',
+        `serve: unexpected argument "${args.positionals[0]}"; see 'task-pipeline serve --help'`,
+      );
     const dbDir = String(args.flags.db);
     const port = (args.flags.port as number | undefined) ?? 0;
     if (port > 65535) throw new UserError('EUSAGE', `serve: -port must be at most 65535, not ${port}`);
@@ -27,7 +32,10 @@ export const command: Command = {
       running = await startServer(dbDir, port);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'EADDRINUSE' || code === 'EACCES') throw new UserError('EUSAGE', `serve: cannot listen on 127.0.0.1:${port}: ${(err as Error).message}`, { cause: err });
+      if (code === 'EADDRINUSE' || code === 'EACCES')
+        throw new UserError('EUSAGE', `serve: cannot listen on 127.0.0.1:${port}: ${(err as Error).message}`, {
+          cause: err,
+        });
       throw err;
     }
     io.stdout.write(`serving ${dbDir} at ${running.url} (Ctrl-C to stop)\n`);

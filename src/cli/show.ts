@@ -9,7 +9,8 @@ import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'show',
-  summary: 'Describe an object: size, path in the store, its names, the steps that produced it, consumed it, or logged it.',
+  summary:
+    'Describe an object: size, path in the store, its names, the steps that produced it, consumed it, or logged it.',
   usage: 'show [-db ./db] HASH|PREFIX [-limit N] [-json]',
   examples: ['task-pipeline show -db ./db 3f2a9c0e', 'task-pipeline show -db ./db 3f2a9c0e -json | jq .producedBy'],
   flags: {
@@ -21,9 +22,12 @@ export const command: Command = {
   notes: ['HASH|PREFIX: a full SHA-256, or a prefix of 4 or more hex characters that only one object has.'],
   async run(args, io) {
     const [ref, extra] = args.positionals;
-    if (ref === undefined || extra !== undefined) throw new UserError('EUSAGE', "show: give one HASH or PREFIX; see 'task-pipeline show --help'");
+    if (ref === undefined || extra !== undefined)
+      throw new UserError('EUSAGE', "show: give one HASH or PREFIX; see 'task-pipeline show --help'");
     const dbDir = String(args.flags.db);
-    const u = await withDb(dbDir, (db) => objectUsage(db, dbDir, findObject(db, dbDir, ref), args.flags.limit as number));
+    const u = await withDb(dbDir, (db) =>
+      objectUsage(db, dbDir, findObject(db, dbDir, ref), args.flags.limit as number),
+    );
     io.stdout.write(args.flags.json ? `${JSON.stringify(u, null, 2)}\n` : formatUsage(u));
     return 0;
   },
@@ -42,18 +46,30 @@ function formatUsage(u: ObjectUsage): string {
     ...names.slice(1).map((n) => `        ${n}`),
   ];
   section(lines, 'produced by', u.producedBy, u.totals.producedBy, (p) => [`as ${p.name}`]);
-  section(lines, 'consumed by', u.consumedBy, u.totals.consumedBy, (c) => [`input ${c.inputName === '' ? '(seed)' : c.inputName}`]);
+  section(lines, 'consumed by', u.consumedBy, u.totals.consumedBy, (c) => [
+    `input ${c.inputName === '' ? '(seed)' : c.inputName}`,
+  ]);
   section(lines, 'log of', u.logOf, u.totals.logOf, () => []);
   return `${lines.join('\n')}\n`;
 }
 
-function section<T extends StepRef>(lines: string[], title: string, rows: T[], total: number, extra: (r: T) => string[]): void {
-  lines.push('', `${title}: ${total === 0 ? 'no step' : `${total}${total >= COUNT_CAP ? '+' : ''} step${total === 1 ? '' : 's'}`}`);
+function section<T extends StepRef>(
+  lines: string[],
+  title: string,
+  rows: T[],
+  total: number,
+  extra: (r: T) => string[],
+): void {
+  lines.push(
+    '',
+    `${title}: ${total === 0 ? 'no step' : `${total}${total >= COUNT_CAP ? '+' : ''} step${total === 1 ? '' : 's'}`}`,
+  );
   if (rows.length === 0) return;
   const body = table(
     ['step', 'task', 'version', 'status', ''],
     rows.map((r) => [r.stepId, r.task, `${r.version.slice(0, 8)}${r.current ? '' : ' (old)'}`, r.status, ...extra(r)]),
   );
   lines.push(...body.split('\n').map((l) => `  ${l}`));
-  if (total > rows.length) lines.push(`  ... and ${total - rows.length}${total >= COUNT_CAP ? '+' : ''} more (-limit N shows more)`);
+  if (total > rows.length)
+    lines.push(`  ... and ${total - rows.length}${total >= COUNT_CAP ? '+' : ''} more (-limit N shows more)`);
 }

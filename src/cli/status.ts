@@ -7,7 +7,8 @@ import { withDb } from './with-db.js';
 
 export const command: Command = {
   name: 'status',
-  summary: 'Per task version: steps pending, running, done, failed and reused; the objects its outputs hold and their bytes.',
+  summary:
+    'Per task version: steps pending, running, done, failed and reused; the objects its outputs hold and their bytes.',
   usage: 'status [-db ./db] [-all] [-json]',
   examples: ['task-pipeline status -db ./db', 'task-pipeline status -db ./db -all -json'],
   flags: {
@@ -28,7 +29,11 @@ export const command: Command = {
     '  and the highest peak RSS of one of them. `log STEP_ID` has them per attempt.',
   ],
   async run(args, io) {
-    if (args.positionals.length > 0) throw new UserError('EUSAGE', `status: unexpected argument "${args.positionals[0]}"; see 'task-pipeline status --help'`);
+    if (args.positionals.length > 0)
+      throw new UserError(
+        'EUSAGE',
+        `status: unexpected argument "${args.positionals[0]}"; see 'task-pipeline status --help'`,
+      );
     const dbDir = String(args.flags.db);
     const { s, changes } = await withDb(dbDir, (db) => {
       const s = taskStatus(db, Boolean(args.flags.all));
@@ -36,32 +41,72 @@ export const command: Command = {
       return { s, changes: new Map(s.tasks.map((t) => [t.taskId, previousVersionChange(db, t.name, t.taskId)])) };
     });
     const json = { ...s, tasks: s.tasks.map((t) => ({ ...t, changed: changes.get(t.taskId)?.changed ?? null })) };
-    io.stdout.write(args.flags.json ? `${JSON.stringify(json, null, 2)}\n` : formatStatus(s, dbDir, Boolean(args.flags.all), changes));
+    io.stdout.write(
+      args.flags.json ? `${JSON.stringify(json, null, 2)}\n` : formatStatus(s, dbDir, Boolean(args.flags.all), changes),
+    );
     return 0;
   },
 };
 
-function formatStatus(s: DbStatus, dbDir: string, all: boolean, changes: Map<number, PreviousVersionChange | null>): string {
+function formatStatus(
+  s: DbStatus,
+  dbDir: string,
+  all: boolean,
+  changes: Map<number, PreviousVersionChange | null>,
+): string {
   if (s.tasks.length === 0) return `${dbDir}: no tasks yet\n`;
   // The resource columns only once something was measured: a column of dashes says nothing.
   const measured = s.tasks.some((t) => t.cpuMs !== null || t.maxRssKb !== null);
   const rows = s.tasks.map((t) => [
-    t.name, `${t.version.slice(0, 8)}${t.current ? '' : ' old'}`, t.pending, t.running, t.done, t.failed, t.reused, t.merged, t.objects,
+    t.name,
+    `${t.version.slice(0, 8)}${t.current ? '' : ' old'}`,
+    t.pending,
+    t.running,
+    t.done,
+    t.failed,
+    t.reused,
+    t.merged,
+    t.objects,
     formatBytes(t.bytes),
-    ...(measured ? [t.cpuMs === null ? '-' : formatDuration(t.cpuMs), t.maxRssKb === null ? '-' : formatBytes(t.maxRssKb * 1024)] : []),
+    ...(measured
+      ? [t.cpuMs === null ? '-' : formatDuration(t.cpuMs), t.maxRssKb === null ? '-' : formatBytes(t.maxRssKb * 1024)]
+      : []),
   ]);
   const r = s.latestRun;
-  const run = r === null ? 'no run yet'
-    : `latest run ${r.id}: ${r.finishedAt === null ? `started ${new Date(r.startedAt).toISOString()}, not finished (running, or killed)`
-      : `finished ${new Date(r.finishedAt).toISOString()}, exit ${r.exitCode}`}`;
-  const header = ['task', 'version', 'pending', 'running', 'done', 'failed', 'reused', 'merged', 'objects', 'bytes', ...(measured ? ['cpu', 'peak RSS'] : [])];
+  const run =
+    r === null
+      ? 'no run yet'
+      : `latest run ${r.id}: ${
+          r.finishedAt === null
+            ? `started ${new Date(r.startedAt).toISOString()}, not finished (running, or killed)`
+            : `finished ${new Date(r.finishedAt).toISOString()}, exit ${r.exitCode}`
+        }`;
+  const header = [
+    'task',
+    'version',
+    'pending',
+    'running',
+    'done',
+    'failed',
+    'reused',
+    'merged',
+    'objects',
+    'bytes',
+    ...(measured ? ['cpu', 'peak RSS'] : []),
+  ];
   const grid = table(header, rows).split('\n');
   // Under each current task that has an older version: what made this one new.
-  const withChanges = [grid[0]!, ...s.tasks.flatMap((t, i) => {
-    const c = t.current ? changes.get(t.taskId) : null;
-    if (!c) return [grid[i + 1]!];
-    return [grid[i + 1]!, `  new version (was ${c.version.slice(0, 8)})${c.changed.length > 0 ? `: ${c.changed.join(', ')}` : ''}`];
-  })];
+  const withChanges = [
+    grid[0]!,
+    ...s.tasks.flatMap((t, i) => {
+      const c = t.current ? changes.get(t.taskId) : null;
+      if (!c) return [grid[i + 1]!];
+      return [
+        grid[i + 1]!,
+        `  new version (was ${c.version.slice(0, 8)})${c.changed.length > 0 ? `: ${c.changed.join(', ')}` : ''}`,
+      ];
+    }),
+  ];
   const lines = [
     withChanges.join('\n'),
     '',

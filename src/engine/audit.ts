@@ -1,4 +1,14 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  closeSync,
+} from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,9 +58,17 @@ export async function audit(db: Database.Database, o: AuditOptions): Promise<Aud
   for (const name of names) {
     const spec = o.manifest.tasks.find((t) => t.name === name);
     if (!spec) throw new UserError('EUSAGE', `audit: -task ${name}: no task of that name in ${o.manifest.path}`);
-    const taskId = db.prepare('SELECT id FROM task WHERE name = ? AND version = ?').pluck().get(name, taskVersion(spec)) as number | undefined;
-    const ids = taskId === undefined ? []
-      : db.prepare(`SELECT id FROM step WHERE task = ? AND status = 'done' ORDER BY id`).pluck().all(taskId) as number[];
+    const taskId = db
+      .prepare('SELECT id FROM task WHERE name = ? AND version = ?')
+      .pluck()
+      .get(name, taskVersion(spec)) as number | undefined;
+    const ids =
+      taskId === undefined
+        ? []
+        : (db
+            .prepare(`SELECT id FROM step WHERE task = ? AND status = 'done' ORDER BY id`)
+            .pluck()
+            .all(taskId) as number[]);
     const chosen = o.sample === 'all' ? ids : sample(ids, o.sample, o.seed);
     const steps: AuditStep[] = [];
     for (const id of chosen) steps.push(await rerun(db, o, spec, id));
@@ -60,9 +78,18 @@ export async function audit(db: Database.Database, o: AuditOptions): Promise<Aud
 }
 
 async function rerun(db: Database.Database, o: AuditOptions, spec: TaskSpec, stepId: number): Promise<AuditStep> {
-  const step = db.prepare('SELECT object_hash AS hash, input_name AS name FROM step WHERE id = ?').get(stepId) as { hash: string; name: string };
-  const recorded = new Map((db.prepare('SELECT name, object_hash AS hash FROM step_output WHERE step_id = ?').all(stepId) as { name: string; hash: string }[])
-    .map((r) => [r.name, r.hash]));
+  const step = db.prepare('SELECT object_hash AS hash, input_name AS name FROM step WHERE id = ?').get(stepId) as {
+    hash: string;
+    name: string;
+  };
+  const recorded = new Map(
+    (
+      db.prepare('SELECT name, object_hash AS hash FROM step_output WHERE step_id = ?').all(stepId) as {
+        name: string;
+        hash: string;
+      }[]
+    ).map((r) => [r.name, r.hash]),
+  );
   const dir = mkdtempSync(join(tmpdir(), 'tp-audit-'));
   try {
     const objectPath = (hash: string) => join(o.dbDir, objectRelPath(hash));
@@ -72,31 +99,48 @@ async function rerun(db: Database.Database, o: AuditOptions, spec: TaskSpec, ste
     const inputFile = join(dir, 'in', spec.gather ? 'listing' : step.name === '' ? 'seed' : safeBasename(step.name));
     copyFileSync(objectPath(step.hash), inputFile);
     const env: Record<string, string> = {
-      ...process.env as Record<string, string>, ...spec.env,
-      INPUT_FILE: inputFile, INPUT_NAME: step.name, INPUT_HASH: step.hash, OUTPUT_DIR: join(dir, 'out'),
-      TASK_NAME: spec.name, STEP_ID: String(stepId), TMPDIR: join(dir, 'tmp'),
+      ...(process.env as Record<string, string>),
+      ...spec.env,
+      INPUT_FILE: inputFile,
+      INPUT_NAME: step.name,
+      INPUT_HASH: step.hash,
+      OUTPUT_DIR: join(dir, 'out'),
+      TASK_NAME: spec.name,
+      STEP_ID: String(stepId),
+      TMPDIR: join(dir, 'tmp'),
     };
     if (spec.gather) {
-      const lines = readFileSync(inputFile, 'utf8').split('\n').filter((l) => l !== '').map(parseListingLine);
+      const lines = readFileSync(inputFile, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(parseListingLine);
       const names = inputDirNames(lines);
       mkdirSync(join(dir, 'gathered'));
       lines.forEach((l, i) => copyFileSync(objectPath(l.hash), join(dir, 'gathered', names[i]!)));
       env.INPUT_DIR = join(dir, 'gathered');
     }
-    const error = spec.protocol === 'lines'
-      ? await runLinesAside(spec, o.manifest.dir, env, dir, spec.timeout === null ? o.timeoutMs : spec.timeout * 1000)
-      : await runScript(spec, dir, o, env);
+    const error =
+      spec.protocol === 'lines'
+        ? await runLinesAside(spec, o.manifest.dir, env, dir, spec.timeout === null ? o.timeoutMs : spec.timeout * 1000)
+        : await runScript(spec, dir, o, env);
     if (error !== null) return { stepId, differs: [], error };
     const now = new Map<string, string>();
     for (const f of listFiles(join(dir, 'out'), '')) now.set(f, (await hashFile(join(dir, 'out', f))).hash);
-    const differs = [...new Set([...recorded.keys(), ...now.keys()])].filter((n) => recorded.get(n) !== now.get(n)).sort();
+    const differs = [...new Set([...recorded.keys(), ...now.keys()])]
+      .filter((n) => recorded.get(n) !== now.get(n))
+      .sort();
     return { stepId, differs, error: null };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function runScript(spec: TaskSpec, dir: string, o: AuditOptions, env: Record<string, string>): Promise<string | null> {
+async function runScript(
+  spec: TaskSpec,
+  dir: string,
+  o: AuditOptions,
+  env: Record<string, string>,
+): Promise<string | null> {
   const text = spec.script.trimStart();
   let argv = [...spec.shell, spec.script];
   if (text.startsWith('#!')) {
@@ -107,16 +151,24 @@ async function runScript(spec: TaskSpec, dir: string, o: AuditOptions, env: Reco
   const stdout = spec.stdout === null ? log : openSync(join(dir, 'out', spec.stdout), 'w');
   try {
     // Its own process group, as in a run: a timeout kills whatever the script started.
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: o.manifest.dir, env, stdio: ['ignore', stdout, log], detached: true });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: o.manifest.dir,
+      env,
+      stdio: ['ignore', stdout, log],
+      detached: true,
+    });
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, spec.timeout === null ? o.timeoutMs : spec.timeout * 1000);
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      },
+      spec.timeout === null ? o.timeoutMs : spec.timeout * 1000,
+    );
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
       child.on('error', () => resolve([127, null]));
       child.on('close', (c, s) => resolve([c, s]));

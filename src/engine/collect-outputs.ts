@@ -14,7 +14,12 @@ import type { Collected, StepFiles, StoredOutput } from './executor.js';
 /** An entry of OUTPUT_DIR that cannot be an output, or a system error while storing: the step fails with this message. */
 export class CollectError extends Error {}
 
-const KINDS: Record<string, string> = { symlink: 'a symlink', fifo: 'a FIFO', socket: 'a socket', device: 'a device file' };
+const KINDS: Record<string, string> = {
+  symlink: 'a symlink',
+  fifo: 'a FIFO',
+  socket: 'a socket',
+  device: 'a device file',
+};
 
 /** Why an entry cannot be an output, by the kind native/collect.c reports too. */
 export function badOutputText(kind: string, entry: string): string {
@@ -78,7 +83,9 @@ function inodeState(path: string): string | null {
  * inputs: a file that is one of them is that object already, and is not read again.
  */
 export async function collectOutputs(
-  outDir: string, store: LocalObjectStore, known?: ReadonlyMap<bigint, { hash: string; size: number }>,
+  outDir: string,
+  store: LocalObjectStore,
+  known?: ReadonlyMap<bigint, { hash: string; size: number }>,
 ): Promise<StoredOutput[]> {
   const found: { name: string; path: string }[] = [];
   const dirs: { name: string; path: string }[] = [];
@@ -87,7 +94,8 @@ export async function collectOutputs(
   // Everything is checked before anything is stored: a bad entry leaves no stray object.
   for (const f of found) {
     try {
-      const same = known !== undefined && known.size > 0 ? known.get(lstatSync(f.path, { bigint: true }).ino) : undefined;
+      const same =
+        known !== undefined && known.size > 0 ? known.get(lstatSync(f.path, { bigint: true }).ino) : undefined;
       if (same !== undefined) {
         unlinkSync(f.path);
         outputs.push({ name: f.name, hash: same.hash, size: same.size, added: false });
@@ -109,7 +117,12 @@ export async function collectOutputs(
   return outputs;
 }
 
-function walk(dir: string, prefix: string, found: { name: string; path: string }[], dirs: { name: string; path: string }[]): void {
+function walk(
+  dir: string,
+  prefix: string,
+  found: { name: string; path: string }[],
+  dirs: { name: string; path: string }[],
+): void {
   let entries;
   try {
     entries = readdirSync(dir, { withFileTypes: true });
@@ -126,7 +139,13 @@ function walk(dir: string, prefix: string, found: { name: string; path: string }
     } else if (entry.isFile()) {
       found.push({ name, path });
     } else {
-      const kind = entry.isSymbolicLink() ? 'symlink' : entry.isFIFO() ? 'fifo' : entry.isSocket() ? 'socket' : 'device';
+      const kind = entry.isSymbolicLink()
+        ? 'symlink'
+        : entry.isFIFO()
+          ? 'fifo'
+          : entry.isSocket()
+            ? 'socket'
+            : 'device';
       throw new CollectError(badOutputText(kind, name));
     }
   }

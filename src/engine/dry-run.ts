@@ -36,25 +36,31 @@ export interface DryRunOptions {
  */
 export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
   const known = new Set(o.manifest.tasks.map((t) => t.name));
-  for (const t of o.force) if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
+  for (const t of o.force)
+    if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   const files = listInputs(o.inputs);
   const db = scratchCopy(o.dbDir);
   const meta = new SqliteMetadata(db);
   try {
-    const before = new Set((db.prepare('SELECT name || char(0) || version FROM task').pluck().all() as string[]));
+    const before = new Set(db.prepare('SELECT name || char(0) || version FROM task').pluck().all() as string[]);
     const runId = await meta.beginRun(o.manifest.path, process.pid);
     const versions = taskVersionInputs(o.manifest);
     const ids = await meta.registerTasks(versions);
     const plans = buildPlan(o.manifest, ids);
     const graph = currentGraph(plans);
-    const failedBefore = new Map(await Promise.all(plans.map(async (p) => [p.taskId, (await meta.taskCounts(p.taskId)).failed] as const)));
+    const failedBefore = new Map(
+      await Promise.all(plans.map(async (p) => [p.taskId, (await meta.taskCounts(p.taskId)).failed] as const)),
+    );
     await meta.setCurrentGraph(graph.tasks, graph.edges);
     await meta.recover(plans.map((p) => p.taskId));
     const inputs = [];
     for (const f of files) inputs.push({ ...(await hashFile(f.path)), name: f.name, source: f.source });
     const changes = await meta.addRunInputs(inputs, runId);
     const seed = (await meta.hasRunInputs()) ? null : { hash: EMPTY_HASH, size: 0 };
-    await meta.ensureRootSteps(plans.filter((p) => p.isRoot).map((p) => p.taskId), seed);
+    await meta.ensureRootSteps(
+      plans.filter((p) => p.isRoot).map((p) => p.taskId),
+      seed,
+    );
     for (const e of graph.edges) if (!e.toGather) await meta.reconcileEdge(e);
     const forced = new Map<string, number>();
     for (const name of o.force) forced.set(name, await meta.force(ids.get(name)!));
@@ -69,13 +75,16 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
         const change = previousVersionChange(db, name, p.taskId);
         why.push(change ? `new version (${change.changed.join(', ') || 'definition'})` : 'new task');
       }
-      if (p.isRoot && changes.added + changes.replaced > 0) why.push(`${changes.added} new and ${changes.replaced} replaced inputs`);
+      if (p.isRoot && changes.added + changes.replaced > 0)
+        why.push(`${changes.added} new and ${changes.replaced} replaced inputs`);
       const failed = failedBefore.get(p.taskId) ?? 0;
       if (failed > 0) why.push(`${failed} failed step${failed === 1 ? '' : 's'} due again`);
       if (forced.has(name)) why.push(`-force: ${forced.get(name)} done steps`);
       const upstream = p.spec.inputs.filter((u) => busy.has(u) && u !== name);
       if (p.spec.gather) {
-        const waits = plans.filter((q) => p.closure.includes(q.taskId) && busy.has(q.spec.name)).map((q) => q.spec.name);
+        const waits = plans
+          .filter((q) => p.closure.includes(q.taskId) && busy.has(q.spec.name))
+          .map((q) => q.spec.name);
         if (waits.length > 0) {
           out.push({ name, run: null, more: true, why: [`gather: waits on ${waits.join(', ')}`] });
           busy.add(name);
@@ -84,7 +93,10 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
         const listing = await meta.gatherListing(p.taskId);
         const lines = listing.map((e) => Buffer.from(listingLine(e.hash, e.name, e.fromName))).sort(Buffer.compare);
         const hash = hashBytes(Buffer.concat(lines));
-        const done = db.prepare(`SELECT status FROM step WHERE task = ? AND object_hash = ? AND input_name = 'listing'`).pluck().get(p.taskId, hash);
+        const done = db
+          .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = ? AND input_name = 'listing'`)
+          .pluck()
+          .get(p.taskId, hash);
         const run = done === 'done' ? 0 : 1;
         if (run > 0) why.push('its listing is new');
         if (run > 0) busy.add(name);
@@ -94,7 +106,8 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
       const pending = (await meta.taskCounts(p.taskId)).pending;
       if (pending > 0) busy.add(name);
       if (pending > 0 && why.length === 0) why.push('new items from upstream, or left pending by an earlier run');
-      if (upstream.length > 0) why.push(`then what ${upstream.join(', ')} ${upstream.length === 1 ? 'produces' : 'produce'}`);
+      if (upstream.length > 0)
+        why.push(`then what ${upstream.join(', ')} ${upstream.length === 1 ? 'produces' : 'produce'}`);
       if (upstream.length > 0) busy.add(name);
       out.push({ name, run: pending, more: upstream.length > 0, why });
     }

@@ -10,7 +10,10 @@ import { KILL_GRACE_MS, signalGroup, type ProcessGroups } from './process-groups
  * when it exits, whatever it left in its process group is killed. CPU and memory are not measured.
  */
 export class ExecaExecutor implements Executor {
-  constructor(private readonly groups: ProcessGroups, private readonly graceMs = KILL_GRACE_MS) {}
+  constructor(
+    private readonly groups: ProcessGroups,
+    private readonly graceMs = KILL_GRACE_MS,
+  ) {}
 
   async run(spec: SpawnSpec): Promise<SpawnResult> {
     const tee = spec.onLine ? teeLines(spec.onLine, spec.stderr) : null;

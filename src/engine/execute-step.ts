@@ -94,9 +94,13 @@ function stoppable(stop: AbortSignal): Set<AbortController> {
   let live = stoppables.get(stop);
   if (!live) {
     const steps = new Set<AbortController>();
-    stop.addEventListener('abort', () => {
-      for (const a of steps) a.abort();
-    }, { once: true });
+    stop.addEventListener(
+      'abort',
+      () => {
+        for (const a of steps) a.abort();
+      },
+      { once: true },
+    );
     stoppables.set(stop, steps);
     live = steps;
   }
@@ -109,7 +113,12 @@ interface Prepared {
   env: Record<string, string>;
 }
 
-async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal, onExited: () => void): Promise<StepResult> {
+async function runStep(
+  ctx: StepContext,
+  step: RunnableStep,
+  signal: AbortSignal,
+  onExited: () => void,
+): Promise<StepResult> {
   const slot = ctx.slots.acquire();
   let clean = false;
   // INPUT_FILE, then INPUT_DIR's files: hard links of the objects, each removed whatever happens.
@@ -125,9 +134,10 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
     }
     const files = { store: ctx.store, outDir: slot.outDir, log: slot.log, input: ctx.store.inputs.expected(links[0]!) };
     // protocol = "lines": a request to a long-lived process instead of a script run; the rest is the same.
-    const { spawned, failure } = step.plan.spec.protocol === 'lines'
-      ? await runLinesStep({ ...ctx, lines: ctx.lines! }, step, slot, prepared.env, signal, files)
-      : { spawned: await spawn(ctx, step, slot, prepared, files, signal), failure: undefined };
+    const { spawned, failure } =
+      step.plan.spec.protocol === 'lines'
+        ? await runLinesStep({ ...ctx, lines: ctx.lines! }, step, slot, prepared.env, signal, files)
+        : { spawned: await spawn(ctx, step, slot, prepared, files, signal), failure: undefined };
     onExited();
     // Checked whatever became of the script (killed, failed, interrupted): a damaged object must leave the store.
     const c = spawned.stored;
@@ -179,8 +189,10 @@ async function runStep(ctx: StepContext, step: RunnableStep, signal: AbortSignal
 const MODIFIED_INPUT = 'the script modified its INPUT_FILE (inputs are read-only; write to OUTPUT_DIR instead)';
 
 function modifiedText(ctx: StepContext, m: NonNullable<InputVerdict['modified']>): string {
-  const lead = m.index === 0 ? MODIFIED_INPUT
-    : `the script modified INPUT_DIR/${basename(m.link.path)} (inputs are read-only; write to OUTPUT_DIR instead)`;
+  const lead =
+    m.index === 0
+      ? MODIFIED_INPUT
+      : `the script modified INPUT_DIR/${basename(m.link.path)} (inputs are read-only; write to OUTPUT_DIR instead)`;
   return lead + ctx.store.inputs.aftermath(m.link);
 }
 
@@ -207,13 +219,20 @@ async function prepare(ctx: StepContext, step: RunnableStep, slot: Slot, links: 
     STEP_ID: String(step.id),
     TMPDIR: slot.scratch,
   };
-  const gathered = spec.gather ? await fillInputDir(ctx.store.inputs, inputFile, join(slot.dir, 'gathered'), step, links) : null;
+  const gathered = spec.gather
+    ? await fillInputDir(ctx.store.inputs, inputFile, join(slot.dir, 'gathered'), step, links)
+    : null;
   if (gathered) env.INPUT_DIR = gathered;
   return { inputFile, gathered, env };
 }
 
 async function spawn(
-  ctx: StepContext, step: RunnableStep, slot: Slot, p: Prepared, files: StepFiles, signal: AbortSignal,
+  ctx: StepContext,
+  step: RunnableStep,
+  slot: Slot,
+  p: Prepared,
+  files: StepFiles,
+  signal: AbortSignal,
 ): Promise<SpawnResult> {
   const spec = step.plan.spec;
   const echo = ctx.echo;
@@ -240,10 +259,12 @@ async function spawn(
       timeoutMs: spec.timeout === null ? null : spec.timeout * 1000,
       signal,
       files,
-      onStart: ctx.scripts && (() => {
-        started = true;
-        ctx.scripts!(step.task, 1);
-      }),
+      onStart:
+        ctx.scripts &&
+        (() => {
+          started = true;
+          ctx.scripts!(step.task, 1);
+        }),
     });
     if (started) ctx.scripts!(step.task, -1);
     // Stored or not, an empty log stays in place.
@@ -257,14 +278,23 @@ async function spawn(
 }
 
 function finished(
-  step: RunnableStep, startedAt: number, spawned: SpawnResult | null, error: string | null,
-  outputs: StoredOutput[], log: ObjectRow | null, logTail: string,
+  step: RunnableStep,
+  startedAt: number,
+  spawned: SpawnResult | null,
+  error: string | null,
+  outputs: StoredOutput[],
+  log: ObjectRow | null,
+  logTail: string,
 ): StepResult {
   const done = error === null;
   const kept = done ? outputs : [];
-  const fanOut = done ? step.plan.downstream.flatMap((d) =>
-    kept.filter((o) => passes(d.match, o.name))
-      .map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash, round: d.cycle ? step.round + 1 : 0 }))) : [];
+  const fanOut = done
+    ? step.plan.downstream.flatMap((d) =>
+        kept
+          .filter((o) => passes(d.match, o.name))
+          .map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash, round: d.cycle ? step.round + 1 : 0 })),
+      )
+    : [];
   const outcome: StepOutcome = {
     stepId: step.id,
     taskId: step.task,

@@ -60,7 +60,11 @@ export interface Rusage {
 }
 
 /** What the script's process tree cost, as the kernel reports it when the script is reaped (wait4). */
-export interface Rusage { userMs: number; sysMs: number; maxRssKb: number }
+export interface Rusage {
+  userMs: number;
+  sysMs: number;
+  maxRssKb: number;
+}
 
 export interface SpawnResult {
   exitCode: number | null;
@@ -81,7 +85,12 @@ export interface Executor {
 }
 
 /** Nothing stored: the script never ran (its log is empty), or its helper died (the engine checks its input). */
-export const NOTHING_STORED: Collected = { inputIntact: false, outputs: [], log: { hash: EMPTY_HASH, size: 0 }, error: null };
+export const NOTHING_STORED: Collected = {
+  inputIntact: false,
+  outputs: [],
+  log: { hash: EMPTY_HASH, size: 0 },
+  error: null,
+};
 
 /** A run that ended before its script started (interrupted while it waited its turn). */
 export function notStarted(aborted: boolean, spawnError: string | null = null): SpawnResult {

@@ -25,7 +25,10 @@ export class GatherTrigger {
   private readonly firedAt = new Map<number, number>();
   readonly heldBack = new Set<string>();
 
-  constructor(private readonly o: GatherTriggerOptions, private readonly lanes: TaskLanes) {
+  constructor(
+    private readonly o: GatherTriggerOptions,
+    private readonly lanes: TaskLanes,
+  ) {
     this.gathers = o.plans.filter((p) => p.spec.gather && lanes.get(p.taskId)?.selected === true);
   }
 

@@ -29,7 +29,10 @@ export function listInputs(args: string[]): InputFile[] {
   for (const f of files) {
     // A listing line is HASH<TAB>NAME<TAB>FROM: a name cannot hold either separator.
     if (/[\t\n]/.test(f.name)) {
-      throw new UserError('EBADINPUT', `-input ${f.path}: a name with a tab or newline cannot be an input (${JSON.stringify(f.name)}); rename the file`);
+      throw new UserError(
+        'EBADINPUT',
+        `-input ${f.path}: a name with a tab or newline cannot be an input (${JSON.stringify(f.name)}); rename the file`,
+      );
     }
   }
   // One argument's names are distinct paths: only two arguments can claim a name twice.
@@ -39,7 +42,10 @@ export function listInputs(args: string[]): InputFile[] {
   for (const f of files) {
     const other = byName.get(f.name);
     if (other !== undefined && other !== f.path) {
-      throw new UserError('EBADINPUT', `-input: two files would both be the input named "${f.name}": ${other} and ${f.path}; give them in separate runs (the later replaces the earlier) or rename one`);
+      throw new UserError(
+        'EBADINPUT',
+        `-input: two files would both be the input named "${f.name}": ${other} and ${f.path}; give them in separate runs (the later replaces the earlier) or rename one`,
+      );
     }
     // The same file given twice is one input.
     if (other !== undefined) continue;
@@ -50,7 +56,9 @@ export function listInputs(args: string[]): InputFile[] {
 }
 
 function walk(dir: string, prefix: string, source: string, files: InputFile[]): void {
-  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   // Paths by concatenation: path.join per entry adds up over 50,000 files.
   const base = dir.endsWith('/') ? dir : `${dir}/`;
   for (const e of entries) {
@@ -58,7 +66,8 @@ function walk(dir: string, prefix: string, source: string, files: InputFile[]): 
     const path = base + e.name;
     // The listing's type spares a stat per entry; only a symlink needs one, to know what it points at.
     if (e.isDirectory()) walk(path, name, source, files);
-    else if (e.isFile() || (e.isSymbolicLink() && statSync(path, { throwIfNoEntry: false })?.isFile())) files.push({ path, name, source });
+    else if (e.isFile() || (e.isSymbolicLink() && statSync(path, { throwIfNoEntry: false })?.isFile()))
+      files.push({ path, name, source });
   }
 }
 
@@ -131,7 +140,8 @@ export async function ingestInputs(files: InputFile[], store: ObjectStore, optio
         out.bytes += put.size;
       }
       // Bytes read that the stat does not describe (it grew or shrank meanwhile): nothing to vouch for.
-      if (options.cache && BigInt(put.size) === stamp.size) out.fresh.push(entryOf(f.path, stamp, put.hash, recordedAt));
+      if (options.cache && BigInt(put.size) === stamp.size)
+        out.fresh.push(entryOf(f.path, stamp, put.hash, recordedAt));
     }
   }
   return out;

@@ -10,7 +10,10 @@ export class LimitedExecutor implements Executor {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly inner: Executor, private readonly limit: number) {}
+  constructor(
+    private readonly inner: Executor,
+    private readonly limit: number,
+  ) {}
 
   async run(spec: SpawnSpec): Promise<SpawnResult> {
     if (this.running >= this.limit) {

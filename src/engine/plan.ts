@@ -29,7 +29,10 @@ export function taskVersionInputs(manifest: Manifest): TaskVersionInput[] {
     version: taskVersion(t),
     // What taskVersion hashes: `files` ({path: sha256}) only when the task lists some.
     definition: canonicalJson({
-      script: t.script, shell: t.shell, env: t.env, stdout: t.stdout,
+      script: t.script,
+      shell: t.shell,
+      env: t.env,
+      stdout: t.stdout,
       files: t.files.length > 0 ? Object.fromEntries(t.files.map((f) => [f.path, f.hash])) : undefined,
       protocol: t.protocol === 'lines' ? 'lines' : undefined,
     }),
@@ -42,7 +45,11 @@ export function buildPlan(manifest: Manifest, ids: Map<string, number>): TaskPla
   const byName = new Map<string, TaskPlan>();
   for (const spec of manifest.tasks) {
     byName.set(spec.name, {
-      spec, taskId: ids.get(spec.name)!, isRoot: spec.inputs.length === 0, downstream: [], closure: [],
+      spec,
+      taskId: ids.get(spec.name)!,
+      isRoot: spec.inputs.length === 0,
+      downstream: [],
+      closure: [],
       env: { ...baseEnv, ...spec.env },
     });
   }
@@ -50,7 +57,11 @@ export function buildPlan(manifest: Manifest, ids: Map<string, number>): TaskPla
   for (const plan of byName.values()) {
     if (plan.spec.gather) continue;
     for (const up of plan.spec.inputs) {
-      byName.get(up)!.downstream.push({ taskId: plan.taskId, match: plan.spec.match, cycle: inCycle(component, up, plan.spec.name) });
+      byName.get(up)!.downstream.push({
+        taskId: plan.taskId,
+        match: plan.spec.match,
+        cycle: inCycle(component, up, plan.spec.name),
+      });
     }
   }
   for (const plan of byName.values()) {
@@ -125,14 +136,23 @@ export function currentGraph(plans: TaskPlan[]): { tasks: CurrentTaskInput[]; ed
   const byName = new Map(plans.map((p) => [p.spec.name, p]));
   const component = cycles(plans.map((p) => p.spec));
   const tasks = plans.map((p) => ({
-    name: p.spec.name, taskId: p.taskId, position: p.spec.index, isRoot: p.isRoot, gather: p.spec.gather, spec: p.spec,
+    name: p.spec.name,
+    taskId: p.taskId,
+    position: p.spec.index,
+    isRoot: p.isRoot,
+    gather: p.spec.gather,
+    spec: p.spec,
   }));
   const edges: EdgeInput[] = [];
   for (const p of plans) {
     for (const up of p.spec.inputs) {
       const from = byName.get(up)!;
       edges.push({
-        fromTaskId: from.taskId, toTaskId: p.taskId, match: p.spec.match, toGather: p.spec.gather, fromGather: from.spec.gather,
+        fromTaskId: from.taskId,
+        toTaskId: p.taskId,
+        match: p.spec.match,
+        toGather: p.spec.gather,
+        fromGather: from.spec.gather,
         cycle: inCycle(component, up, p.spec.name),
       });
     }

@@ -51,12 +51,17 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   const o = { ...options, dbDir: resolve(options.dbDir) };
   armFaultPoint();
   const known = new Set(o.manifest.tasks.map((t) => t.name));
-  for (const t of o.tasks) if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
-  for (const t of o.force) if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
+  for (const t of o.tasks)
+    if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
+  for (const t of o.force)
+    if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   // Check the inputs exist before anything is written.
   const inputFiles = listInputs(o.inputs);
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
-    throw new UserError('EUSAGE', `-input: no task in ${o.manifest.path} takes run inputs (every task lists its inputs; give one inputs = [])`);
+    throw new UserError(
+      'EUSAGE',
+      `-input: no task in ${o.manifest.path} takes run inputs (every task lists its inputs; give one inputs = [])`,
+    );
   }
 
   const fresh = checkDbDir(o.dbDir) === 'new';
@@ -77,7 +82,10 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     // The empty object is the seed, and the log of every step that prints nothing.
     const empty = await store.putBytes('');
     const runId = await meta.beginRun(o.manifest.path, process.pid);
-    const summary = newSummary(runId, o.manifest.tasks.map((t) => t.name));
+    const summary = newSummary(
+      runId,
+      o.manifest.tasks.map((t) => t.name),
+    );
 
     const ids = await meta.registerTasks(taskVersionInputs(o.manifest));
     const plans = buildPlan(o.manifest, ids);
@@ -86,7 +94,11 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     await meta.recover(plans.map((p) => p.taskId));
 
     const inputCache = new InputStatCache(db);
-    const ingested = await ingestInputs(inputFiles, store, { cache: inputCache, rehash: o.rehash ?? false, movedAside: movedAside(o.dbDir) });
+    const ingested = await ingestInputs(inputFiles, store, {
+      cache: inputCache,
+      rehash: o.rehash ?? false,
+      movedAside: movedAside(o.dbDir),
+    });
     const changes = await meta.addRunInputs(ingested.inputs, runId);
     // Only now that run inputs name the objects: a crash before costs a re-read, never a wrong hash.
     rememberInputs(inputCache, inputFiles, ingested);
@@ -122,14 +134,26 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       halt.abort();
     });
     const lines = o.manifest.tasks.some((t) => t.protocol === 'lines')
-      ? new LinesPool({ groups, parallel: o.parallel, tmpDir: store.tmpDir, manifestDir: o.manifest.dir, graceMs: KILL_GRACE_MS, stop })
+      ? new LinesPool({
+          groups,
+          parallel: o.parallel,
+          tmpDir: store.tmpDir,
+          manifestDir: o.manifest.dir,
+          graceMs: KILL_GRACE_MS,
+          stop,
+        })
       : undefined;
     const leaves = {
       meta,
       store,
       ctx: {
-        store, executor, slots, manifestDir: o.manifest.dir,
-        echo: o.echo, stop, lines,
+        store,
+        executor,
+        slots,
+        manifestDir: o.manifest.dir,
+        echo: o.echo,
+        stop,
+        lines,
       },
       plans,
       edges: graph.edges,
@@ -167,7 +191,11 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
  * they ran once), counted where this run linked anything; and the steps a cycle's max_rounds cut.
  */
 async function countMergesAndCuts(
-  meta: SqliteMetadata, plans: TaskPlan[], edges: EdgeInput[], linkedTo: Set<number>, summary: RunSummary,
+  meta: SqliteMetadata,
+  plans: TaskPlan[],
+  edges: EdgeInput[],
+  linkedTo: Set<number>,
+  summary: RunSummary,
 ): Promise<void> {
   const cyclic = new Set(edges.filter((e) => e.cycle).map((e) => e.toTaskId));
   for (const p of plans) {
@@ -189,7 +217,12 @@ async function countMergesAndCuts(
  * a task that ran but left no output in any step while others consume it (a wrong path in its
  * script looks like success otherwise).
  */
-async function noteWhatWasLeft(meta: SqliteMetadata, plans: TaskPlan[], only: string[], summary: RunSummary): Promise<void> {
+async function noteWhatWasLeft(
+  meta: SqliteMetadata,
+  plans: TaskPlan[],
+  only: string[],
+  summary: RunSummary,
+): Promise<void> {
   if (only.length > 0) {
     for (const p of plans) {
       if (only.includes(p.spec.name)) continue;
@@ -200,7 +233,8 @@ async function noteWhatWasLeft(meta: SqliteMetadata, plans: TaskPlan[], only: st
   for (const p of plans) {
     if (summary.tasks.get(p.spec.name)!.ran === 0) continue;
     const consumers = plans.filter((c) => c.spec.inputs.includes(p.spec.name) && c !== p).map((c) => c.spec.name);
-    if (consumers.length > 0 && !(await meta.hasOutputs(p.taskId))) summary.noOutputs.push({ task: p.spec.name, consumers });
+    if (consumers.length > 0 && !(await meta.hasOutputs(p.taskId)))
+      summary.noOutputs.push({ task: p.spec.name, consumers });
   }
 }
 

@@ -69,7 +69,10 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
 
 export function summaryJson(s: RunSummary): unknown {
   return {
-    ...s, tasks: Object.fromEntries(s.tasks), merged: Object.fromEntries(s.merged), cut: Object.fromEntries(s.cut),
+    ...s,
+    tasks: Object.fromEntries(s.tasks),
+    merged: Object.fromEntries(s.merged),
+    cut: Object.fromEntries(s.cut),
     forced: Object.fromEntries(s.forced),
     inputsMissing: s.inputsMissing.length,
   };

@@ -1,4 +1,15 @@
-import { concatAll, concatMap, finalize, fromEvent, mergeMap, Observable, Subject, Subscription, takeUntil, timer } from 'rxjs';
+import {
+  concatAll,
+  concatMap,
+  finalize,
+  fromEvent,
+  mergeMap,
+  Observable,
+  Subject,
+  Subscription,
+  takeUntil,
+  timer,
+} from 'rxjs';
 import type { CommitEffect, EdgeInput, MetadataStore, StepOutcome } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { executeStep$, type RunnableStep, type StepContext, type StepEvent } from './execute-step.js';
@@ -72,11 +83,26 @@ export class Scheduler {
   private readonly interrupted: number[] = [];
   private failed: unknown = null;
 
-  constructor(private readonly o: SchedulerOptions, private readonly lanes: TaskLanes, private readonly gathers: GatherTrigger) {
+  constructor(
+    private readonly o: SchedulerOptions,
+    private readonly lanes: TaskLanes,
+    private readonly gathers: GatherTrigger,
+  ) {
     this.t = { ...TUNING, ...o.tuning };
     for (const plan of o.plans) this.plans.set(plan.taskId, plan);
-    this.ctx = { ...o.ctx, scripts: (taskId, delta) => { lanes.get(taskId)!.scripts += delta; } };
-    this.writer = new WriteBatcher(o.meta, o.runId, (outs, effect) => this.afterCommit(outs, effect), (err) => this.fail(err), this.t);
+    this.ctx = {
+      ...o.ctx,
+      scripts: (taskId, delta) => {
+        lanes.get(taskId)!.scripts += delta;
+      },
+    };
+    this.writer = new WriteBatcher(
+      o.meta,
+      o.runId,
+      (outs, effect) => this.afterCommit(outs, effect),
+      (err) => this.fail(err),
+      this.t,
+    );
   }
 
   /**
@@ -99,8 +125,12 @@ export class Scheduler {
       const c = await this.o.meta.taskCounts(lane.taskId);
       const counts = this.o.summary.tasks.get(plan.spec.name)!;
       tasks.push({
-        name: plan.spec.name, done: c.done, total: c.done + c.pending + c.running + c.failed, running: lane.scripts,
-        failed: counts.failed, ran: counts.ran,
+        name: plan.spec.name,
+        done: c.done,
+        total: c.done + c.pending + c.running + c.failed,
+        running: lane.scripts,
+        failed: counts.failed,
+        ran: counts.ran,
       });
     }
     return { tasks };
@@ -220,7 +250,11 @@ export class Scheduler {
     }
     counts.failed++;
     summary.failures.push({
-      task: step.plan.spec.name, stepId: step.id, exitCode: outcome.exitCode, error: outcome.error ?? 'failed', logTail: result.logTail,
+      task: step.plan.spec.name,
+      stepId: step.id,
+      exitCode: outcome.exitCode,
+      error: outcome.error ?? 'failed',
+      logTail: result.logTail,
     });
   }
 
@@ -241,13 +275,20 @@ export class Scheduler {
         this.wake();
       }),
     );
-    this.retries.add(retry.subscribe({
-      next: () => this.lanes.retry({
-        id: step.id, task: step.task, object_hash: step.object_hash, input_name: step.input_name, attempts: step.attempts + tries,
-        round: step.round,
+    this.retries.add(
+      retry.subscribe({
+        next: () =>
+          this.lanes.retry({
+            id: step.id,
+            task: step.task,
+            object_hash: step.object_hash,
+            input_name: step.input_name,
+            attempts: step.attempts + tries,
+            round: step.round,
+          }),
+        error: (err: unknown) => this.fail(err),
       }),
-      error: (err: unknown) => this.fail(err),
-    }));
+    );
   }
 
   private afterCommit(outcomes: StepOutcome[], effect: CommitEffect): void {

@@ -6,7 +6,16 @@ import { collectStep } from './collect-outputs.js';
 import { notStarted, type Collected, type Executor, type SpawnResult, type SpawnSpec } from './executor.js';
 import { KILL_GRACE_MS, signalGroup, terminateGroup, type ProcessGroups } from './process-groups.js';
 import { killLeftovers } from './running-scripts.js';
-import { envFields, message, parseExit, parseOutput, parseSummary, rest, runRequest, startHelper } from './spawner-protocol.js';
+import {
+  envFields,
+  message,
+  parseExit,
+  parseOutput,
+  parseSummary,
+  rest,
+  runRequest,
+  startHelper,
+} from './spawner-protocol.js';
 
 interface Pending {
   spec: SpawnSpec;
@@ -61,7 +70,9 @@ export class SpawnerExecutor implements Executor {
   constructor(
     private readonly groups: ProcessGroups,
     private readonly options: {
-      limit: number; fallback?: Executor; graceMs?: number;
+      limit: number;
+      fallback?: Executor;
+      graceMs?: number;
       /**
        * Told (once) when the helper dies while steps are handed to it: those steps come back
        * `aborted` (to go back to pending) and the run is expected to stop. Without it they fail.
@@ -85,7 +96,13 @@ export class SpawnerExecutor implements Executor {
     return new Promise<SpawnResult>((resolve) => {
       const id = this.nextId++;
       const p: Pending = {
-        spec, pid: null, timedOut: false, aborted: false, finished: false, resolve, outputs: [],
+        spec,
+        pid: null,
+        timedOut: false,
+        aborted: false,
+        finished: false,
+        resolve,
+        outputs: [],
         onAbort: () => {
           p.aborted = true;
           // Not written to the helper yet: it simply never is. Queued there: it is taken out (a
@@ -168,7 +185,12 @@ export class SpawnerExecutor implements Executor {
     helper.stdout!.on('data', (chunk: string) => this.onData(chunk));
     helper.stdin!.on('error', () => {}); // a dead helper is reported by 'exit' below
     helper.on('error', (err) => this.helperGone(helper, `could not start the spawner helper: ${err.message}`, true));
-    helper.on('exit', (code, signal) => this.helperGone(helper, `the spawner helper (pid ${helper.pid}) ${signal ? `was killed by ${signal}` : `exited with ${code}`}`));
+    helper.on('exit', (code, signal) =>
+      this.helperGone(
+        helper,
+        `the spawner helper (pid ${helper.pid}) ${signal ? `was killed by ${signal}` : `exited with ${code}`}`,
+      ),
+    );
     return helper;
   }
 
@@ -236,7 +258,12 @@ export class SpawnerExecutor implements Executor {
   }
 
   /** exited: the `X` line's; null when the script never ran (spawnError: why). */
-  private finish(id: number, p: Pending, exited: ReturnType<typeof parseExit> | null, spawnError: string | null = null): void {
+  private finish(
+    id: number,
+    p: Pending,
+    exited: ReturnType<typeof parseExit> | null,
+    spawnError: string | null = null,
+  ): void {
     this.pending.delete(id);
     p.finished = true;
     clearTimeout(p.timeoutTimer);
@@ -249,7 +276,13 @@ export class SpawnerExecutor implements Executor {
       p.resolve({ ...notStarted(p.aborted, spawnError), timedOut: p.timedOut });
       return;
     }
-    const result = (stored: Collected): SpawnResult => ({ ...exited, timedOut: p.timedOut, aborted: p.aborted, spawnError: null, stored });
+    const result = (stored: Collected): SpawnResult => ({
+      ...exited,
+      timedOut: p.timedOut,
+      aborted: p.aborted,
+      spawnError: null,
+      stored,
+    });
     // A step with a file too big for the helper is stored here, by the same contract.
     p.resolve(p.stored ? result(p.stored) : collectStep(p.spec.files, exited.exitCode === 0).then(result));
   }
@@ -289,8 +322,10 @@ export class SpawnerExecutor implements Executor {
       // The run stops, and these steps go back to pending, rather than fail through no fault of theirs.
       this.broken = why;
       const n = this.pending.size;
-      halt(`${why} while ${n} step${n === 1 ? ' was' : 's were'} handed to it: its scripts were killed and ` +
-        `${n === 1 ? 'the step goes' : 'the steps go'} back to pending; run the same command again to do them`);
+      halt(
+        `${why} while ${n} step${n === 1 ? ' was' : 's were'} handed to it: its scripts were killed and ` +
+          `${n === 1 ? 'the step goes' : 'the steps go'} back to pending; run the same command again to do them`,
+      );
     }
     for (const [id, p] of this.pending) {
       if (halt) p.aborted = true;

@@ -39,9 +39,21 @@ export function runRequest(id: number, spec: SpawnSpec, base: string, procFd: st
   const f = spec.files;
   const flags = `${f.store.durable ? 'd' : ''}${spec.onLine ? 'v' : ''}`;
   return message([
-    'R', String(id), spec.cwd, `${procFd}/${spec.stdout}`, `${procFd}/${spec.stderr}`, base, flags,
-    f.store.objectsDir, f.outDir, f.input.path, f.input.state, f.log,
-    String(spec.argv.length), ...spec.argv, ...envFields(spec.env),
+    'R',
+    String(id),
+    spec.cwd,
+    `${procFd}/${spec.stdout}`,
+    `${procFd}/${spec.stderr}`,
+    base,
+    flags,
+    f.store.objectsDir,
+    f.outDir,
+    f.input.path,
+    f.input.state,
+    f.log,
+    String(spec.argv.length),
+    ...spec.argv,
+    ...envFields(spec.env),
   ]);
 }
 
@@ -57,7 +69,8 @@ export function rest(line: string, n: number): string {
   return line.slice(nthSpace(line, n) + 1);
 }
 
-const unescape = (s: string) => s.replace(/\\(.)/g, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c));
+const unescape = (s: string) =>
+  s.replace(/\\(.)/g, (_, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c));
 
 /** `O id added size hash name`: an output the helper stored. */
 export function parseOutput(line: string): Collected['outputs'][number] {
@@ -76,7 +89,12 @@ export function parseSummary(line: string, outputs: Collected['outputs']): Colle
   return {
     inputIntact: intact === '1',
     outputs: error === null ? outputs : [],
-    log: log === '0' ? { hash: EMPTY_HASH, size: 0 } : colon > 0 ? { size: Number(log!.slice(0, colon)), hash: log!.slice(colon + 1) } : null,
+    log:
+      log === '0'
+        ? { hash: EMPTY_HASH, size: 0 }
+        : colon > 0
+          ? { size: Number(log!.slice(0, colon)), hash: log!.slice(colon + 1) }
+          : null,
     error,
   };
 }
@@ -88,7 +106,7 @@ export function parseExit(line: string): { exitCode: number | null; signal: stri
   const [, , code, signo, user, sys, rss] = line.split(' ', 7);
   return {
     exitCode: code === '-' ? null : Number(code),
-    signal: signo === '-' ? null : SIGNAL_NAMES.get(Number(signo)) ?? `signal ${signo}`,
+    signal: signo === '-' ? null : (SIGNAL_NAMES.get(Number(signo)) ?? `signal ${signo}`),
     rusage: { userMs: Math.round(Number(user) / 1000), sysMs: Math.round(Number(sys) / 1000), maxRssKb: Number(rss) },
   };
 }

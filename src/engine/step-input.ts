@@ -14,9 +14,18 @@ export function safeBasename(name: string): string {
  * link of the object (pushed onto `links` as it is made, so that a failure part way leaves
  * none unaccounted for).
  */
-export async function fillInputDir(inputs: InputLinks, listingFile: string, dir: string, owner: unknown, links: InputLink[]): Promise<string> {
+export async function fillInputDir(
+  inputs: InputLinks,
+  listingFile: string,
+  dir: string,
+  owner: unknown,
+  links: InputLink[],
+): Promise<string> {
   mkdirSync(dir);
-  const lines = readFileSync(listingFile, 'utf8').split('\n').filter((l) => l !== '').map(parseListingLine);
+  const lines = readFileSync(listingFile, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map(parseListingLine);
   const names = inputDirNames(lines);
   for (const [i, l] of lines.entries()) links.push(await inputs.link(l.hash, join(dir, names[i]!), owner));
   return dir;

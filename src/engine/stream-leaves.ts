@@ -9,14 +9,22 @@ import { TUNING } from './tuning.js';
  * with it: loading them would be a good part of such a run's time.
  */
 export async function streamLeaves(
-  o: SchedulerOptions, onStart?: (progress: { snapshot(): Promise<ProgressSnapshot> }) => void,
+  o: SchedulerOptions,
+  onStart?: (progress: { snapshot(): Promise<ProgressSnapshot> }) => void,
 ): Promise<void> {
   if (o.stop.aborted) return;
   const specs = o.plans.map((p) => ({
-    taskId: p.taskId, limit: p.spec.parallel ?? Infinity, maxRounds: p.spec.maxRounds, selected: o.only === null || o.only.has(p.taskId),
+    taskId: p.taskId,
+    limit: p.spec.parallel ?? Infinity,
+    maxRounds: p.spec.maxRounds,
+    selected: o.only === null || o.only.has(p.taskId),
   }));
   const pageSize = o.tuning?.pageSize ?? TUNING.pageSize;
-  const lanes = new TaskLanes(specs, (taskId, after, limit, maxRound) => o.meta.pendingPage(taskId, after, limit, maxRound), pageSize);
+  const lanes = new TaskLanes(
+    specs,
+    (taskId, after, limit, maxRound) => o.meta.pendingPage(taskId, after, limit, maxRound),
+    pageSize,
+  );
   const gathers = new GatherTrigger(o, lanes);
   if (!(await lanes.anyLeaves()) && !(await gathers.fire())) {
     o.summary.heldBack = [...gathers.heldBack];

@@ -44,9 +44,22 @@ export class TaskLanes {
   private readonly byId = new Map<number, Lane>();
   private turn = 0;
 
-  constructor(specs: LaneSpec[], private readonly readPage: PageReader, private readonly pageSize: number) {
+  constructor(
+    specs: LaneSpec[],
+    private readonly readPage: PageReader,
+    private readonly pageSize: number,
+  ) {
     this.lanes = specs.map((s) => ({
-      ...s, active: 0, scripts: 0, unsettled: 0, retrying: 0, done: 0, queue: [], cursor: 0, exhausted: false, news: 0,
+      ...s,
+      active: 0,
+      scripts: 0,
+      unsettled: 0,
+      retrying: 0,
+      done: 0,
+      queue: [],
+      cursor: 0,
+      exhausted: false,
+      news: 0,
     }));
     for (const lane of this.lanes) this.byId.set(lane.taskId, lane);
   }
@@ -115,7 +128,13 @@ export class TaskLanes {
     const lane = this.byId.get(taskId);
     if (!lane) return;
     lane.news++;
-    if (lane.selected && lane.exhausted && steps !== null && steps.length > 0 && lane.queue.length + steps.length <= this.pageSize) {
+    if (
+      lane.selected &&
+      lane.exhausted &&
+      steps !== null &&
+      steps.length > 0 &&
+      lane.queue.length + steps.length <= this.pageSize
+    ) {
       // Steps past the task's max_rounds generations of a cycle are cut: left pending, not run.
       for (const step of steps) if (step.round <= lane.maxRounds) lane.queue.push(step);
       lane.cursor = steps[steps.length - 1]!.id;
@@ -141,7 +160,9 @@ export class TaskLanes {
   idle(taskIds: readonly number[]): boolean {
     return taskIds.every((id) => {
       const l = this.byId.get(id)!;
-      return l.active === 0 && l.unsettled === 0 && l.retrying === 0 && l.queue.length === 0 && (l.exhausted || !l.selected);
+      return (
+        l.active === 0 && l.unsettled === 0 && l.retrying === 0 && l.queue.length === 0 && (l.exhausted || !l.selected)
+      );
     });
   }
 

@@ -37,7 +37,13 @@ export class WorkSlots {
     if (reused) return reused;
     const dir = `${this.tmpDir}/slot-${this.made++}`;
     const slot: Slot = {
-      dir, inDir: `${dir}/in`, outDir: `${dir}/out`, scratch: `${dir}/scratch`, log: `${dir}/log`, logFd: null, scratchClean: null,
+      dir,
+      inDir: `${dir}/in`,
+      outDir: `${dir}/out`,
+      scratch: `${dir}/scratch`,
+      log: `${dir}/log`,
+      logFd: null,
+      scratchClean: null,
     };
     for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
     return slot;

@@ -75,12 +75,14 @@ export class WriteBatcher {
     }
     const now = Date.now();
     this.lastFlush = now;
-    this.chain = this.chain.then(async () => {
-      const effect = await this.meta.commit({ claims, outcomes, now }, this.runId);
-      if (outcomes.length > 0) {
-        faultPoint('after-commit');
-        this.onCommitted(outcomes, effect);
-      }
-    }).catch(this.onError);
+    this.chain = this.chain
+      .then(async () => {
+        const effect = await this.meta.commit({ claims, outcomes, now }, this.runId);
+        if (outcomes.length > 0) {
+          faultPoint('after-commit');
+          this.onCommitted(outcomes, effect);
+        }
+      })
+      .catch(this.onError);
   }
 }

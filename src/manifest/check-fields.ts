@@ -10,7 +10,14 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 // The engine sets these for every step, after `env`: a manifest value would be silently overridden.
 const ENGINE_ENV = new Set([
-  'INPUT_FILE', 'INPUT_NAME', 'INPUT_HASH', 'INPUT_DIR', 'OUTPUT_DIR', 'TASK_NAME', 'STEP_ID', 'TMPDIR',
+  'INPUT_FILE',
+  'INPUT_NAME',
+  'INPUT_HASH',
+  'INPUT_DIR',
+  'OUTPUT_DIR',
+  'TASK_NAME',
+  'STEP_ID',
+  'TMPDIR',
 ]);
 
 export function checkName(v: unknown, report: Report): string | undefined {
@@ -131,7 +138,9 @@ export function checkGather(v: unknown, report: Report): boolean | undefined {
 
 export function checkProtocol(v: unknown, report: Report): 'oneshot' | 'lines' | undefined {
   if (v === 'oneshot' || v === 'lines') return v;
-  return void report(`must be "oneshot" (a process per step, the default) or "lines" (one long-lived process fed a JSON line per step), got ${describeValue(v)}`);
+  return void report(
+    `must be "oneshot" (a process per step, the default) or "lines" (one long-lived process fed a JSON line per step), got ${describeValue(v)}`,
+  );
 }
 
 export function checkEnv(v: unknown, report: Report): Record<string, string> | undefined {
@@ -139,7 +148,9 @@ export function checkEnv(v: unknown, report: Report): Record<string, string> | u
   let ok = true;
   for (const [key, value] of Object.entries(v)) {
     if (!ENV_NAME.test(key)) {
-      report(`${JSON.stringify(key)} is not a valid variable name: use letters, digits and "_", not starting with a digit`);
+      report(
+        `${JSON.stringify(key)} is not a valid variable name: use letters, digits and "_", not starting with a digit`,
+      );
       ok = false;
     } else if (ENGINE_ENV.has(key)) {
       report(`${key} is set by the engine for every step and cannot be overridden`);

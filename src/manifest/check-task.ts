@@ -1,6 +1,18 @@
 import {
-  checkEnv, checkFiles, checkGather, checkInputs, checkMatch, checkName, checkPositiveInteger, checkRetries, checkScript,
-  checkProtocol, checkShell, checkStdout, checkTimeout, type Report,
+  checkEnv,
+  checkFiles,
+  checkGather,
+  checkInputs,
+  checkMatch,
+  checkName,
+  checkPositiveInteger,
+  checkRetries,
+  checkScript,
+  checkProtocol,
+  checkShell,
+  checkStdout,
+  checkTimeout,
+  type Report,
 } from './check-fields.js';
 import { describeValue, isTable } from './describe-value.js';
 import { didYouMean } from '../edit-distance.js';
@@ -73,7 +85,10 @@ export function checkTask(raw: unknown, index: number, reportFor: (label: string
   if (!('name' in raw)) report('name', `missing: every task needs a name (task ${index + 1} in the file)`);
   if (!('script' in raw)) report('script', 'missing: every task needs a script');
   if (draft.protocol === 'lines' && draft.stdout !== undefined) {
-    report('stdout', 'cannot be used with protocol = "lines": the process\'s stdout carries its replies (write the file into output_dir instead)');
+    report(
+      'stdout',
+      'cannot be used with protocol = "lines": the process\'s stdout carries its replies (write the file into output_dir instead)',
+    );
   }
   return draft;
 }

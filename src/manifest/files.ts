@@ -74,7 +74,14 @@ function child(rel: string, name: string): string {
   return rel === '' ? name : `${rel}/${name}`;
 }
 
-function walkSegments(root: string, rel: string, segments: readonly string[], i: number, whole: RegExp, out: string[]): void {
+function walkSegments(
+  root: string,
+  rel: string,
+  segments: readonly string[],
+  i: number,
+  whole: RegExp,
+  out: string[],
+): void {
   const segment = segments[i]!;
   const last = i === segments.length - 1;
   if (segment.includes('**')) {

@@ -24,7 +24,8 @@ export function loadManifest(path: string): Manifest {
   };
 
   for (const key of Object.keys(doc)) {
-    if (key !== 'task') add(lines.topKeys.get(key) ?? null, null, key, `unknown top-level key${didYouMean(key, ['task'])}`);
+    if (key !== 'task')
+      add(lines.topKeys.get(key) ?? null, null, key, `unknown top-level key${didYouMean(key, ['task'])}`);
   }
   const rawTasks = taskArray(doc, lines, add);
   const lineOf = taskLineLookup(lines, rawTasks.length);

@@ -14,13 +14,18 @@ export function readManifestText(file: string): string {
   try {
     // @iarna/toml rejects a CR inside a comment, so a CRLF file with comments would not parse; TOML lets
     // parsers normalise newlines, and lines are counted the same either way.
-    return readFileSync(file, 'utf8').replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
+    return readFileSync(file, 'utf8')
+      .replace(/^\uFEFF/, '')
+      .replace(/\r\n/g, '\n');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const reason = (e.code !== undefined && REASONS[e.code]) || e.message;
-    throw new ManifestError([{ file, line: null, task: null, field: null, message: `cannot read manifest: ${reason}` }], {
-      cause: err,
-    });
+    throw new ManifestError(
+      [{ file, line: null, task: null, field: null, message: `cannot read manifest: ${reason}` }],
+      {
+        cause: err,
+      },
+    );
   }
 }
 

@@ -29,7 +29,14 @@ export function canonicalJson(value: unknown): string {
  * task without `files` keeps the version it had before `files` existed.
  */
 export function taskVersion(t: TaskSpec): string {
-  const identity = { script: t.script, shell: t.shell, env: t.env, stdout: t.stdout, files: filesOf(t), protocol: protocolOf(t) };
+  const identity = {
+    script: t.script,
+    shell: t.shell,
+    env: t.env,
+    stdout: t.stdout,
+    files: filesOf(t),
+    protocol: protocolOf(t),
+  };
   return createHash('sha256').update(canonicalJson(identity)).digest('hex');
 }
 

@@ -14,7 +14,14 @@ import { versionChange } from '../store/inspect/version-change.js';
 import { objectRelPath } from '../store/object-path.js';
 import { readHead } from './read-head.js';
 import {
-  cappedCounts, NAME_SCAN, parseSummary, resourceColumns, SERVE_SQL, STATUSES, stepPage, type Status,
+  cappedCounts,
+  NAME_SCAN,
+  parseSummary,
+  resourceColumns,
+  SERVE_SQL,
+  STATUSES,
+  stepPage,
+  type Status,
 } from './queries.js';
 import type { StatusCache } from './status-cache.js';
 
@@ -22,7 +29,10 @@ import type { StatusCache } from './status-cache.js';
 export const PREVIEW_BYTES = 64 * 1024;
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -59,7 +69,10 @@ export function overview(ctx: ApiContext): unknown {
       tasks: db.prepare(SERVE_SQL.graphTasks).all(),
       edges: db.prepare(SERVE_SQL.graphEdges).all(),
       inputs: { count: Math.min(inputs, COUNT_CAP), capped: inputs > COUNT_CAP },
-      runs: (db.prepare(SERVE_SQL.runs).all(10) as RunRow[]).map((r) => ({ ...r, summary: compactSummary(parseSummary(r.summary)) })),
+      runs: (db.prepare(SERVE_SQL.runs).all(10) as RunRow[]).map((r) => ({
+        ...r,
+        summary: compactSummary(parseSummary(r.summary)),
+      })),
       status: ctx.status.snapshot(),
     };
   });
@@ -74,23 +87,52 @@ interface RunRow {
 function compactSummary(s: unknown): unknown {
   if (s === null || typeof s !== 'object') return null;
   const o = s as Record<string, unknown>;
-  const pick = ['tasks', 'objectsAdded', 'bytesAdded', 'inputsAdded', 'interrupted', 'halted', 'wallMs', 'maxRssKb', 'heldBack'];
-  return { ...Object.fromEntries(pick.filter((k) => k in o).map((k) => [k, o[k]])), failures: Array.isArray(o.failures) ? o.failures.length : 0 };
+  const pick = [
+    'tasks',
+    'objectsAdded',
+    'bytesAdded',
+    'inputsAdded',
+    'interrupted',
+    'halted',
+    'wallMs',
+    'maxRssKb',
+    'heldBack',
+  ];
+  return {
+    ...Object.fromEntries(pick.filter((k) => k in o).map((k) => [k, o[k]])),
+    failures: Array.isArray(o.failures) ? o.failures.length : 0,
+  };
 }
 
 export function task(ctx: ApiContext, name: string): unknown {
   return withDb(ctx.dbDir, (db) => {
     const found = findTask(db, ctx.dbDir, name);
-    const rows = db.prepare(SERVE_SQL.versions).all(name) as { taskId: number; version: string; createdAt: number; definition: string; current: number }[];
+    const rows = db.prepare(SERVE_SQL.versions).all(name) as {
+      taskId: number;
+      version: string;
+      createdAt: number;
+      definition: string;
+      current: number;
+    }[];
     const versions = rows.slice(0, 50).map((v, i) => ({
-      taskId: v.taskId, version: v.version, createdAt: v.createdAt, current: Boolean(v.current), definition: v.definition,
+      taskId: v.taskId,
+      version: v.version,
+      createdAt: v.createdAt,
+      current: Boolean(v.current),
+      definition: v.definition,
       // Versions are listed newest first: the one below is the one this replaced.
       changed: rows[i + 1] ? versionChange(rows[i + 1]!.definition, v.definition) : null,
     }));
-    const spec = db.prepare(SERVE_SQL.currentSpec).get(name) as { spec: string; gather: number; isRoot: number; taskId: number } | undefined;
+    const spec = db.prepare(SERVE_SQL.currentSpec).get(name) as
+      { spec: string; gather: number; isRoot: number; taskId: number } | undefined;
     return {
-      name, current: found.current, versions, moreVersions: rows.length > 50,
-      spec: spec ? { ...parseSummary(spec.spec) as object, gather: Boolean(spec.gather), isRoot: Boolean(spec.isRoot) } : null,
+      name,
+      current: found.current,
+      versions,
+      moreVersions: rows.length > 50,
+      spec: spec
+        ? { ...(parseSummary(spec.spec) as object), gather: Boolean(spec.gather), isRoot: Boolean(spec.isRoot) }
+        : null,
       currentTaskId: spec?.taskId ?? null,
     };
   });
@@ -98,7 +140,8 @@ export function task(ctx: ApiContext, name: string): unknown {
 
 export function steps(ctx: ApiContext, name: string, q: Params): unknown {
   const status = q.get('status') ?? 'all';
-  if (status !== 'all' && !(STATUSES as readonly string[]).includes(status)) throw new HttpError(400, `status must be all, ${STATUSES.join(', ')}`);
+  if (status !== 'all' && !(STATUSES as readonly string[]).includes(status))
+    throw new HttpError(400, `status must be all, ${STATUSES.join(', ')}`);
   const after = optionalId(q, 'after');
   const before = optionalId(q, 'before');
   const version = optionalId(q, 'version');
@@ -122,7 +165,9 @@ export function step(ctx: ApiContext, id: string): unknown {
     const resources = Object.fromEntries([...res.cpu, ...res.rss].map((c) => [c, row[c] ?? null]));
     const log = d.log === null ? null : readHead(join(ctx.dbDir, objectRelPath(d.log.hash)), PREVIEW_BYTES);
     return {
-      ...d, resources, log: d.log === null ? null : { ...d.log, ...log },
+      ...d,
+      resources,
+      log: d.log === null ? null : { ...d.log, ...log },
       outputs: db.prepare(SERVE_SQL.outputs).all(d.stepId, 500),
       outputCount: db.prepare(SERVE_SQL.countOutputs).pluck().get(d.stepId),
       upstream: db.prepare(SERVE_SQL.upstream).all(d.stepId, 50),
@@ -138,7 +183,11 @@ export function object(ctx: ApiContext, ref: string): unknown {
 }
 
 export async function objectLineage(ctx: ApiContext, ref: string, q: Params): Promise<unknown> {
-  const options = { depth: boundedInt(q, 'depth', 30, 1000), width: boundedInt(q, 'width', 10, 100), maxSteps: boundedInt(q, 'limit', 300, 5000) };
+  const options = {
+    depth: boundedInt(q, 'depth', 30, 1000),
+    width: boundedInt(q, 'width', 10, 100),
+    maxSteps: boundedInt(q, 'limit', 300, 5000),
+  };
   const db = openDatabase(ctx.dbDir);
   try {
     return await lineage(db, ctx.dbDir, findObject(db, ctx.dbDir, ref), options);
@@ -149,16 +198,23 @@ export async function objectLineage(ctx: ApiContext, ref: string, q: Params): Pr
 
 export function search(ctx: ApiContext, q: Params): unknown {
   const text = (q.get('q') ?? '').trim();
-  if (text.length > 1000 || /[\t\n\r]/.test(text)) throw new HttpError(400, 'a search is at most 1000 characters, without tabs or line breaks');
-  if (text === '') return { q: text, steps: [], objects: [], inputs: [], outputs: [], nameScan: NAME_SCAN, outputsCapped: false };
+  if (text.length > 1000 || /[\t\n\r]/.test(text))
+    throw new HttpError(400, 'a search is at most 1000 characters, without tabs or line breaks');
+  if (text === '')
+    return { q: text, steps: [], objects: [], inputs: [], outputs: [], nameScan: NAME_SCAN, outputsCapped: false };
   return withDb(ctx.dbDir, (db) => {
     const steps = /^[1-9][0-9]{0,15}$/.test(text) ? stepHits(db, text) : [];
     const hex = text.toLowerCase();
     const objects = /^[0-9a-f]{4,64}$/.test(hex) ? db.prepare(SERVE_SQL.objectsByPrefix).all(hex, `${hex}g`, 20) : [];
     const outputs = db.prepare(SERVE_SQL.outputsByName).all({ q: text, limit: 51 }) as unknown[];
     return {
-      q: text, steps, objects, inputs: db.prepare(SERVE_SQL.inputsByName).all(text),
-      outputs: outputs.slice(0, 50), outputsCapped: outputs.length > 50, nameScan: NAME_SCAN,
+      q: text,
+      steps,
+      objects,
+      inputs: db.prepare(SERVE_SQL.inputsByName).all(text),
+      outputs: outputs.slice(0, 50),
+      outputsCapped: outputs.length > 50,
+      nameScan: NAME_SCAN,
     };
   });
 }
@@ -183,6 +239,7 @@ function optionalId(q: Params, key: string): number | undefined {
 function boundedInt(q: Params, key: string, fallback: number, max: number): number {
   const v = q.get(key);
   if (v === null) return fallback;
-  if (!/^[1-9][0-9]{0,5}$/.test(v) || Number(v) > max) throw new HttpError(400, `${key} must be an integer from 1 to ${max}`);
+  if (!/^[1-9][0-9]{0,5}$/.test(v) || Number(v) > max)
+    throw new HttpError(400, `${key} must be an integer from 1 to ${max}`);
   return Number(v);
 }

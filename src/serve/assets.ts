@@ -43,8 +43,13 @@ export function loadAssets(): { shell: Buffer; files: Map<string, Asset> } {
   const web = fileURLToPath(new URL('../../web/', import.meta.url));
   const files = new Map<string, Asset>();
   for (const name of readdirSync(web)) {
-    const type = name.endsWith('.js') ? 'text/javascript; charset=utf-8' : name.endsWith('.css') ? 'text/css; charset=utf-8' : null;
-    if (type !== null && /^[a-z0-9-]+\.(js|css)$/.test(name)) files.set(name, { type, body: readFileSync(join(web, name)) });
+    const type = name.endsWith('.js')
+      ? 'text/javascript; charset=utf-8'
+      : name.endsWith('.css')
+        ? 'text/css; charset=utf-8'
+        : null;
+    if (type !== null && /^[a-z0-9-]+\.(js|css)$/.test(name))
+      files.set(name, { type, body: readFileSync(join(web, name)) });
   }
   files.set('dagre.min.js', { type: 'text/javascript; charset=utf-8', body: dagreBundle() });
   return { shell: Buffer.from(SHELL), files };

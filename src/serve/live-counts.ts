@@ -39,7 +39,11 @@ const SQL = {
 };
 
 export function liveCounts(db: Database.Database): LiveCounts {
-  const versions = db.prepare(TASK_STATUS_SQL.currentVersions).all() as { name: string; taskId: number; version: string }[];
+  const versions = db.prepare(TASK_STATUS_SQL.currentVersions).all() as {
+    name: string;
+    taskId: number;
+    version: string;
+  }[];
   const upTo = db.prepare(SQL.stepsUpTo).pluck();
   let left = EXACT_UP_TO + 1;
   for (const v of versions) left -= upTo.get(v.taskId, left) as number;
@@ -57,7 +61,10 @@ export function liveCounts(db: Database.Database): LiveCounts {
       running: count.get(v.taskId, 'running') as number,
       done: count.get(v.taskId, 'done') as number,
       failed: count.get(v.taskId, 'failed') as number,
-      reused: null, merged: null, objects: null, bytes: null,
+      reused: null,
+      merged: null,
+      objects: null,
+      bytes: null,
     })),
     objects: null,
     bytes: null,

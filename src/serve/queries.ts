@@ -75,11 +75,16 @@ export interface StepPage {
  * status at once the four index ranges are read a page each and merged: still four short reads,
  * where one `ORDER BY id` over the task would sort all of its steps.
  */
-export function stepPage(db: Database.Database, taskId: number, status: Status | 'all', cursor: { after?: number; before?: number }): StepPage {
+export function stepPage(
+  db: Database.Database,
+  taskId: number,
+  status: Status | 'all',
+  cursor: { after?: number; before?: number },
+): StepPage {
   const statuses = status === 'all' ? [...STATUSES] : [status];
   const backwards = cursor.before !== undefined;
   const q = db.prepare(backwards ? SERVE_SQL.stepsBefore : SERVE_SQL.stepsAfter);
-  const key = backwards ? cursor.before! : cursor.after ?? 0;
+  const key = backwards ? cursor.before! : (cursor.after ?? 0);
   const rows = statuses.flatMap((s) => q.all(taskId, s, key, PAGE + 1) as StepRow[]);
   rows.sort((a, b) => (backwards ? b.id - a.id : a.id - b.id));
   const more = rows.length > PAGE;

@@ -22,7 +22,8 @@ export function readHead(path: string, max: number): Head {
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return { text: null, binary: false, missing: true, truncated: false, fileSize: null };
+    if (errnoCode(err) === 'ENOENT')
+      return { text: null, binary: false, missing: true, truncated: false, fileSize: null };
     throw err;
   }
   try {

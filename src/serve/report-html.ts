@@ -46,23 +46,33 @@ export function renderReport(r: RunReport): string {
 function summary(r: RunReport, end: number): string {
   const run = r.run;
   const s = (run.summary ?? {}) as Record<string, unknown>;
-  const exit = run.exitCode === null ? '<span class="bad">not finished (still running, or killed)</span>'
-    : `<span class="${run.exitCode === 0 ? 'ok' : 'bad'}">${esc(run.exitCode)}</span>${run.exitCode === 130 ? ' (interrupted)' : run.exitCode === 1 ? ' (something failed)' : ''}`;
+  const exit =
+    run.exitCode === null
+      ? '<span class="bad">not finished (still running, or killed)</span>'
+      : `<span class="${run.exitCode === 0 ? 'ok' : 'bad'}">${esc(run.exitCode)}</span>${run.exitCode === 130 ? ' (interrupted)' : run.exitCode === 1 ? ' (something failed)' : ''}`;
   const facts: [string, string][] = [
     ['started', esc(new Date(run.startedAt).toISOString())],
     ['finished', run.finishedAt === null ? '-' : esc(new Date(run.finishedAt).toISOString())],
     ['took', esc(fmtMs(end - run.startedAt))],
     ['exit code', exit],
   ];
-  if (typeof s.objectsAdded === 'number') facts.push(['objects added', `${esc(s.objectsAdded)} (${esc(bytes(Number(s.bytesAdded ?? 0)))})`]);
+  if (typeof s.objectsAdded === 'number')
+    facts.push(['objects added', `${esc(s.objectsAdded)} (${esc(bytes(Number(s.bytesAdded ?? 0)))})`]);
   if (typeof s.inputsAdded === 'number') facts.push(['new inputs', esc(s.inputsAdded)]);
   if (typeof s.maxRssKb === 'number' && s.maxRssKb > 0) facts.push(['engine peak RSS', esc(bytes(s.maxRssKb * 1024))]);
   if (typeof s.halted === 'string') facts.push(['stopped', `<span class="bad">${esc(s.halted)}</span>`]);
   if (Array.isArray(s.heldBack) && s.heldBack.length > 0) facts.push(['gathers held back', esc(s.heldBack.join(', '))]);
-  const tasks = s.tasks && typeof s.tasks === 'object' ? Object.entries(s.tasks as Record<string, Record<string, number>>) : [];
-  const table = tasks.length === 0 ? '<p class="muted">no summary recorded (the run did not finish)</p>'
-    : `<table><tr><th>task</th><th>ran</th><th>reused</th><th>failed</th></tr>${tasks.map(([n, c]) =>
-      `<tr><td>${esc(n)}</td><td class="n">${esc(c.ran ?? 0)}</td><td class="n">${esc(c.reused ?? 0)}</td><td class="n">${esc(c.failed ?? 0)}</td></tr>`).join('')}</table>`;
+  const tasks =
+    s.tasks && typeof s.tasks === 'object' ? Object.entries(s.tasks as Record<string, Record<string, number>>) : [];
+  const table =
+    tasks.length === 0
+      ? '<p class="muted">no summary recorded (the run did not finish)</p>'
+      : `<table><tr><th>task</th><th>ran</th><th>reused</th><th>failed</th></tr>${tasks
+          .map(
+            ([n, c]) =>
+              `<tr><td>${esc(n)}</td><td class="n">${esc(c.ran ?? 0)}</td><td class="n">${esc(c.reused ?? 0)}</td><td class="n">${esc(c.failed ?? 0)}</td></tr>`,
+          )
+          .join('')}</table>`;
   return `<table>${facts.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`).join('')}</table><h3>Steps per task</h3>${table}`;
 }
 
@@ -73,11 +83,13 @@ function timeline(r: RunReport, end: number): string {
 }
 
 function durations(r: RunReport): string {
-  const parts = r.tasks.map((t) => {
-    const { svg, stats } = histogramSvg(t);
-    if (!stats) return '';
-    return `<div><h3>${esc(t.name)}</h3><p class="muted">${esc(`${stats.n} step${stats.n === 1 ? '' : 's'}; median ${fmtMs(stats.median)}, 90% under ${fmtMs(stats.p90)}, max ${fmtMs(stats.max)}`)}</p>${svg}</div>`;
-  }).filter((p) => p !== '');
+  const parts = r.tasks
+    .map((t) => {
+      const { svg, stats } = histogramSvg(t);
+      if (!stats) return '';
+      return `<div><h3>${esc(t.name)}</h3><p class="muted">${esc(`${stats.n} step${stats.n === 1 ? '' : 's'}; median ${fmtMs(stats.median)}, 90% under ${fmtMs(stats.p90)}, max ${fmtMs(stats.max)}`)}</p>${svg}</div>`;
+    })
+    .filter((p) => p !== '');
   return parts.length === 0 ? '<p class="muted">no timed steps</p>' : `<div class="hists">${parts.join('')}</div>`;
 }
 
@@ -87,7 +99,10 @@ function resources(r: RunReport): string {
     return '<p class="muted">not recorded: the step table of this db has no CPU or memory columns (the engine that ran it did not measure them)</p>';
   }
   const head = [...r.resources.cpu.map((c) => `${c} (sum)`), ...r.resources.rss.map((c) => `${c} (max)`)];
-  const rows = r.tasks.map((t) => `<tr><td>${esc(t.name)}</td>${r.resources.cpu.map((c) => cell(t.cpu.get(c))).join('')}${r.resources.rss.map((c) => cell(t.rss.get(c))).join('')}</tr>`);
+  const rows = r.tasks.map(
+    (t) =>
+      `<tr><td>${esc(t.name)}</td>${r.resources.cpu.map((c) => cell(t.cpu.get(c))).join('')}${r.resources.rss.map((c) => cell(t.rss.get(c))).join('')}</tr>`,
+  );
   return `<table><tr><th>task</th>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows.join('')}</table>`;
 }
 
@@ -95,9 +110,13 @@ const cell = (v: number | undefined) => `<td class="n">${v === undefined ? '-' :
 
 function failures(r: RunReport): string {
   if (r.failures.length === 0) return '<p class="ok">none</p>';
-  const items = r.failures.map((f) => `<div class="failure"><h3>${esc(`${f.task} step ${f.stepId}`)}: <span class="bad">${esc(f.error ?? 'failed')}</span></h3>
+  const items = r.failures.map(
+    (
+      f,
+    ) => `<div class="failure"><h3>${esc(`${f.task} step ${f.stepId}`)}: <span class="bad">${esc(f.error ?? 'failed')}</span></h3>
 <p class="muted">input <code>${esc(f.inputName === '' ? '(seed)' : f.inputName)}</code>, exit code ${esc(f.exitCode ?? '-')}${f.logHash ? `, log <code>${esc(f.logHash)}</code>` : ''}</p>
-${f.logTail === null ? '<p class="muted">no log stored</p>' : f.logTail === '' ? '<p class="muted">the log is empty</p>' : `<pre>${esc(f.logTail)}</pre>`}</div>`);
+${f.logTail === null ? '<p class="muted">no log stored</p>' : f.logTail === '' ? '<p class="muted">the log is empty</p>' : `<pre>${esc(f.logTail)}</pre>`}</div>`,
+  );
   const more = r.moreFailures > 0 ? `<p class="muted">${esc(r.moreFailures)} more failures not shown</p>` : '';
   return `<p class="bad">${esc(r.failures.length + r.moreFailures)} step${r.failures.length + r.moreFailures === 1 ? '' : 's'} failed</p>${items.join('')}${more}`;
 }

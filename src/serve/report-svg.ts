@@ -36,22 +36,36 @@ export function timelineSvg(tasks: TaskTimes[], t0: number, t1: number): string 
     if (bars) {
       t.starts.forEach((s, k) => {
         const w = Math.max(1, x(t.ends[k]!) - x(s));
-        rows.push(`<rect x="${x(s).toFixed(1)}" y="${y + 3 + lanes![k]! * 8}" width="${w.toFixed(1)}" height="6" class="${t.failed[k] ? 'f' : 'd'}">` +
-          `<title>${esc(`${t.name} step ${t.ids[k]}: ${fmtMs(t.ends[k]! - s)}${t.failed[k] ? ' (failed)' : ''}`)}</title></rect>`);
+        rows.push(
+          `<rect x="${x(s).toFixed(1)}" y="${y + 3 + lanes![k]! * 8}" width="${w.toFixed(1)}" height="6" class="${t.failed[k] ? 'f' : 'd'}">` +
+            `<title>${esc(`${t.name} step ${t.ids[k]}: ${fmtMs(t.ends[k]! - s)}${t.failed[k] ? ' (failed)' : ''}`)}</title></rect>`,
+        );
       });
     } else {
       const d = density![i]!;
-      const pts = d.map((v, b) => `${(LABEL + (PLOT * (b + 0.5)) / BINS).toFixed(1)},${(y + height - 2 - ((height - 6) * v) / peak).toFixed(1)}`);
-      rows.push(`<polygon points="${LABEL},${y + height - 2} ${pts.join(' ')} ${LABEL + PLOT},${y + height - 2}" class="area">` +
-        `<title>${esc(`${t.name}: at most ${Math.max(...d).toFixed(1)} steps at once`)}</title></polygon>`);
+      const pts = d.map(
+        (v, b) =>
+          `${(LABEL + (PLOT * (b + 0.5)) / BINS).toFixed(1)},${(y + height - 2 - ((height - 6) * v) / peak).toFixed(1)}`,
+      );
+      rows.push(
+        `<polygon points="${LABEL},${y + height - 2} ${pts.join(' ')} ${LABEL + PLOT},${y + height - 2}" class="area">` +
+          `<title>${esc(`${t.name}: at most ${Math.max(...d).toFixed(1)} steps at once`)}</title></polygon>`,
+      );
     }
     y += height + 4;
   });
-  const axis = ticks(span).map((v) => `<line x1="${x(t0 + v).toFixed(1)}" x2="${x(t0 + v).toFixed(1)}" y1="18" y2="${y}" class="tick"/>` +
-    `<text x="${x(t0 + v).toFixed(1)}" y="12" class="tl">${esc(fmtMs(v))}</text>`);
-  const note = bars ? '' : `<text x="${LABEL}" y="${y + 14}" class="tl">${esc(`${total} steps: each row shows how many ran at once (peak ${peak.toFixed(1)})`)}</text>`;
-  return `<svg class="timeline" width="${WIDTH}" height="${y + 20}" viewBox="0 0 ${WIDTH} ${y + 20}" role="img" aria-label="timeline">` +
-    `${axis.join('')}${rows.join('')}${note}</svg>`;
+  const axis = ticks(span).map(
+    (v) =>
+      `<line x1="${x(t0 + v).toFixed(1)}" x2="${x(t0 + v).toFixed(1)}" y1="18" y2="${y}" class="tick"/>` +
+      `<text x="${x(t0 + v).toFixed(1)}" y="12" class="tl">${esc(fmtMs(v))}</text>`,
+  );
+  const note = bars
+    ? ''
+    : `<text x="${LABEL}" y="${y + 14}" class="tl">${esc(`${total} steps: each row shows how many ran at once (peak ${peak.toFixed(1)})`)}</text>`;
+  return (
+    `<svg class="timeline" width="${WIDTH}" height="${y + 20}" viewBox="0 0 ${WIDTH} ${y + 20}" role="img" aria-label="timeline">` +
+    `${axis.join('')}${rows.join('')}${note}</svg>`
+  );
 }
 
 /** Steps placed in the first lane free at their start (as the scheduler's slots were), at most MAX_LANES. */
@@ -95,7 +109,10 @@ function ticks(span: number): number[] {
 const EDGES = [0, 1, 3, 10, 30, 100, 300, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6, Infinity];
 
 /** A task's step durations on log-spaced bins, with count, median, 90th percentile and max. */
-export function histogramSvg(t: TaskTimes): { svg: string; stats: { n: number; median: number; p90: number; max: number } | null } {
+export function histogramSvg(t: TaskTimes): {
+  svg: string;
+  stats: { n: number; median: number; p90: number; max: number } | null;
+} {
   const d = t.starts.map((s, k) => t.ends[k]! - s).sort((a, b) => a - b);
   if (d.length === 0) return { svg: '', stats: null };
   const counts = EDGES.slice(0, -1).map((lo, i) => d.filter((v) => v >= lo && v < EDGES[i + 1]!).length);
@@ -111,9 +128,11 @@ export function histogramSvg(t: TaskTimes): { svg: string; stats: { n: number; m
   };
   const bars = shown.map((c, i) => {
     const h = c === 0 ? 0 : Math.round(Math.max(2, (62 * c) / max));
-    return `<rect x="${i * bw + 2}" y="${80 - h}" width="${bw - 4}" height="${h}" class="bar"><title>${esc(`${label(i)}: ${c} step${c === 1 ? '' : 's'}`)}</title></rect>` +
+    return (
+      `<rect x="${i * bw + 2}" y="${80 - h}" width="${bw - 4}" height="${h}" class="bar"><title>${esc(`${label(i)}: ${c} step${c === 1 ? '' : 's'}`)}</title></rect>` +
       `<text x="${i * bw + bw / 2}" y="${76 - h}" class="n">${c === 0 ? '' : c}</text>` +
-      `<text x="${i * bw + bw / 2}" y="94" class="bl">${esc(label(i))}</text>`;
+      `<text x="${i * bw + bw / 2}" y="94" class="bl">${esc(label(i))}</text>`
+    );
   });
   const width = shown.length * bw + 4;
   const q = (p: number) => d[Math.min(d.length - 1, Math.floor(p * d.length))]!;

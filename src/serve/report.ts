@@ -40,7 +40,14 @@ export interface Failure {
 
 export interface RunReport {
   db: string;
-  run: { id: number; manifest: string; startedAt: number; finishedAt: number | null; exitCode: number | null; summary: unknown };
+  run: {
+    id: number;
+    manifest: string;
+    startedAt: number;
+    finishedAt: number | null;
+    exitCode: number | null;
+    summary: unknown;
+  };
   tasks: TaskTimes[];
   failures: Failure[];
   moreFailures: number;
@@ -70,38 +77,71 @@ export function writeReportHere(dbDir: string, runId: number, file: string): voi
   } catch (err) {
     rmSync(tmp, { force: true });
     // The run itself is over and committed: only the report is missing, and this says where it could not go.
-    throw new UserError('EREPORT', `cannot write the report ${file}: ${(err as Error).message}`, { exitCode: 1, cause: err });
+    throw new UserError('EREPORT', `cannot write the report ${file}: ${(err as Error).message}`, {
+      exitCode: 1,
+      cause: err,
+    });
   }
 }
 
 async function inChildProcess(dbDir: string, runId: number, file: string): Promise<void> {
   const entry = fileURLToPath(new URL('./report-main.js', import.meta.url));
-  const r = spawnSync(process.execPath, [entry, dbDir, String(runId), file], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(process.execPath, [entry, dbDir, String(runId), file], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   if (r.status !== 0) {
-    throw new UserError('EREPORT', r.stderr?.trim() || `cannot write the report ${file}: ${r.error?.message ?? `exit ${r.status}`}`, { exitCode: 1 });
+    throw new UserError(
+      'EREPORT',
+      r.stderr?.trim() || `cannot write the report ${file}: ${r.error?.message ?? `exit ${r.status}`}`,
+      { exitCode: 1 },
+    );
   }
 }
 
 export function collect(dbDir: string, runId: number): RunReport {
   const db = openDatabase(dbDir);
   try {
-    const run = db.prepare(SERVE_SQL.run).get(runId) as (Omit<RunReport['run'], 'summary'> & { summary: string | null }) | undefined;
+    const run = db.prepare(SERVE_SQL.run).get(runId) as
+      (Omit<RunReport['run'], 'summary'> & { summary: string | null }) | undefined;
     if (!run) throw new UserError('ENORUN', `no run ${runId} in ${dbDir}`);
     const resources = resourceColumns();
     const extra = [...resources.cpu, ...resources.rss].map((c) => `, a.${c} AS ${c}`).join('');
     // No index on run_id: one pass over the step table, done once per run and never by a page.
-    const rows = db.prepare(`SELECT s.id AS id, t.name AS task, s.status AS status, s.input_name AS inputName,
+    const rows = db
+      .prepare(
+        `SELECT s.id AS id, t.name AS task, s.status AS status, s.input_name AS inputName,
         s.exit_code AS exitCode, s.error AS error, s.log_hash AS logHash, s.started_at AS startedAt, s.finished_at AS finishedAt${extra}
         FROM step s JOIN task t ON t.id = s.task
-        LEFT JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts WHERE s.run_id = ? ORDER BY s.id`).iterate(runId) as IterableIterator<Record<string, unknown>>;
-    const order = new Map((db.prepare(`SELECT name, position FROM current_task`).all() as { name: string; position: number }[]).map((r) => [r.name, r.position]));
+        LEFT JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts WHERE s.run_id = ? ORDER BY s.id`,
+      )
+      .iterate(runId) as IterableIterator<Record<string, unknown>>;
+    const order = new Map(
+      (db.prepare(`SELECT name, position FROM current_task`).all() as { name: string; position: number }[]).map((r) => [
+        r.name,
+        r.position,
+      ]),
+    );
     const tasks = new Map<string, TaskTimes>();
     const failures: Failure[] = [];
     let moreFailures = 0;
     for (const r of rows) {
       const name = r.task as string;
       let t = tasks.get(name);
-      if (!t) tasks.set(name, (t = { name, starts: [], ends: [], ids: [], failed: [], statuses: new Map(), cpu: new Map(), rss: new Map() }));
+      if (!t)
+        tasks.set(
+          name,
+          (t = {
+            name,
+            starts: [],
+            ends: [],
+            ids: [],
+            failed: [],
+            statuses: new Map(),
+            cpu: new Map(),
+            rss: new Map(),
+          }),
+        );
       t.statuses.set(r.status as string, (t.statuses.get(r.status as string) ?? 0) + 1);
       if (typeof r.startedAt === 'number' && typeof r.finishedAt === 'number') {
         t.starts.push(r.startedAt);
@@ -110,7 +150,8 @@ export function collect(dbDir: string, runId: number): RunReport {
         t.failed.push(r.status === 'failed' ? 1 : 0);
       }
       for (const c of resources.cpu) if (typeof r[c] === 'number') t.cpu.set(c, (t.cpu.get(c) ?? 0) + (r[c] as number));
-      for (const c of resources.rss) if (typeof r[c] === 'number') t.rss.set(c, Math.max(t.rss.get(c) ?? 0, r[c] as number));
+      for (const c of resources.rss)
+        if (typeof r[c] === 'number') t.rss.set(c, Math.max(t.rss.get(c) ?? 0, r[c] as number));
       if (r.status !== 'failed') continue;
       if (failures.length >= MAX_FAILURES) {
         moreFailures++;
@@ -118,8 +159,13 @@ export function collect(dbDir: string, runId: number): RunReport {
       }
       const logHash = r.logHash as string | null;
       failures.push({
-        stepId: r.id as number, task: name, inputName: r.inputName as string, exitCode: r.exitCode as number | null,
-        error: r.error as string | null, logHash, logTail: logHash === null ? null : tail(join(dbDir, objectRelPath(logHash)), TAIL_BYTES),
+        stepId: r.id as number,
+        task: name,
+        inputName: r.inputName as string,
+        exitCode: r.exitCode as number | null,
+        error: r.error as string | null,
+        logHash,
+        logTail: logHash === null ? null : tail(join(dbDir, objectRelPath(logHash)), TAIL_BYTES),
       });
     }
     const rank = (n: string) => order.get(n) ?? Number.MAX_SAFE_INTEGER;
@@ -127,7 +173,10 @@ export function collect(dbDir: string, runId: number): RunReport {
       db: dbDir,
       run: { ...run, summary: parseSummary(run.summary) },
       tasks: [...tasks.values()].sort((a, b) => rank(a.name) - rank(b.name) || (a.name < b.name ? -1 : 1)),
-      failures, moreFailures, resources, generatedAt: Date.now(),
+      failures,
+      moreFailures,
+      resources,
+      generatedAt: Date.now(),
     };
   } finally {
     db.close();

@@ -13,7 +13,8 @@ import { StatusCache } from './status-cache.js';
 export const HOST = '127.0.0.1';
 
 // Object bytes and names are untrusted: nothing from the db may run as script or load anything.
-const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; " +
+const PAGE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; " +
   "base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 // Raw bytes, in case a browser tries to render them anyway: a sandbox with nothing allowed.
 const RAW_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'";
@@ -54,15 +55,21 @@ export async function startServer(dbDir: string, port: number): Promise<RunningS
     [/^\/step\/([^/]*)$/, (m) => (stepId(m), page)],
     [/^\/object\/([^/]*)$/, (m) => (hash(m), page)],
     [/^\/lineage\/([^/]*)$/, (m) => (hash(m), page)],
-    [/^\/assets\/([^/]*)$/, (m) => {
-      const a = assets.files.get(m);
-      if (!a) throw new api.HttpError(404, 'no such asset');
-      return { asset: a };
-    }],
-    [/^\/raw\/([^/]*)$/, (m, q) => {
-      if (!HASH_RE.test(m)) throw new api.HttpError(400, 'a download takes the full 64-character hash');
-      return { raw: m, inline: q.get('inline') === '1' };
-    }],
+    [
+      /^\/assets\/([^/]*)$/,
+      (m) => {
+        const a = assets.files.get(m);
+        if (!a) throw new api.HttpError(404, 'no such asset');
+        return { asset: a };
+      },
+    ],
+    [
+      /^\/raw\/([^/]*)$/,
+      (m, q) => {
+        if (!HASH_RE.test(m)) throw new api.HttpError(400, 'a download takes the full 64-character hash');
+        return { raw: m, inline: q.get('inline') === '1' };
+      },
+    ],
     [/^\/api\/overview$/, () => ({ json: api.overview(ctx) })],
     [/^\/api\/task\/([^/]*)$/, (m) => ({ json: api.task(ctx, task(m)) })],
     [/^\/api\/task\/([^/]*)\/steps$/, (m, q) => ({ json: api.steps(ctx, task(m), q) })],
@@ -114,7 +121,8 @@ export async function startServer(dbDir: string, port: number): Promise<RunningS
     }
     // How long the server itself took, for the bench and the browser's network panel.
     res.setHeader('Server-Timing', `app;dur=${(performance.now() - t0).toFixed(1)}`);
-    if ('json' in reply) return send(res, 200, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(reply.json)), req);
+    if ('json' in reply)
+      return send(res, 200, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(reply.json)), req);
     if ('html' in reply) return send(res, 200, 'text/html; charset=utf-8', assets.shell, req);
     if ('asset' in reply) {
       res.setHeader('Cache-Control', 'no-cache');

@@ -38,8 +38,11 @@ export class StatusCache {
   snapshot(): StatusSnapshot {
     this.refresh();
     return {
-      status: this.latest?.status ?? null, asOf: this.latest?.asOf ?? null, tookMs: this.tookMs,
-      computing: this.busy !== null, error: this.error,
+      status: this.latest?.status ?? null,
+      asOf: this.latest?.asOf ?? null,
+      tookMs: this.tookMs,
+      computing: this.busy !== null,
+      error: this.error,
     };
   }
 

@@ -25,7 +25,10 @@ export interface OpenOptions {
 export function openDatabase(dbDir: string, options: OpenOptions = {}): Database.Database {
   const file = join(dbDir, DB_FILE);
   if (!options.create && !existsSync(file)) {
-    throw new UserError('ENODB', `${dbDir}: no pipeline db here (${DB_FILE} not found); run a manifest with -db ${dbDir} first`);
+    throw new UserError(
+      'ENODB',
+      `${dbDir}: no pipeline db here (${DB_FILE} not found); run a manifest with -db ${dbDir} first`,
+    );
   }
   enableUris();
   if (!options.create && !options.write) return openReadOnly(dbDir, file);
@@ -45,8 +48,12 @@ export function openDatabase(dbDir: string, options: OpenOptions = {}): Database
     db.close();
     const code = errnoCode(err) ?? '';
     if (!code.startsWith('SQLITE_CANTOPEN') && !code.startsWith('SQLITE_READONLY')) throw err;
-    throw new UserError('EDBOPEN', `${file}: cannot open it for writing (${(err as Error).message}): ` +
-      'a run, gc, inputs rm and fsck -repair need a writable db directory; the other commands only read', { cause: err });
+    throw new UserError(
+      'EDBOPEN',
+      `${file}: cannot open it for writing (${(err as Error).message}): ` +
+        'a run, gc, inputs rm and fsck -repair need a writable db directory; the other commands only read',
+      { cause: err },
+    );
   }
   // NORMAL in WAL mode survives any process crash; only power loss may drop the last commits.
   db.pragma(options.durable ? 'synchronous = FULL' : 'synchronous = NORMAL');
@@ -83,7 +90,8 @@ function openReadOnly(dbDir: string, file: string): Database.Database {
   const before = immutable ? statSync(file) : null;
   let db: Database.Database;
   try {
-    db = immutable ? openUri(`${pathToFileURL(resolve(file)).href}?immutable=1`)
+    db = immutable
+      ? openUri(`${pathToFileURL(resolve(file)).href}?immutable=1`)
       : new Database(resolve(file), { readonly: true, fileMustExist: true });
   } catch (err) {
     throw new UserError('EDBOPEN', `${file}: cannot open: ${(err as Error).message}`, { cause: err });
@@ -95,9 +103,13 @@ function openReadOnly(dbDir: string, file: string): Database.Database {
     db.close();
     const code = errnoCode(err) ?? '';
     if (!immutable && (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY'))) {
-      throw new UserError('EDBWAL', `${file}: its latest commits are in ${DB_FILE}-wal, which cannot be read here ` +
-        `(${(err as Error).message}; a read-only directory needs the ${DB_FILE}-shm left beside it): run the manifest once ` +
-        'where the db is writable (a run folds them into the db)', { cause: err });
+      throw new UserError(
+        'EDBWAL',
+        `${file}: its latest commits are in ${DB_FILE}-wal, which cannot be read here ` +
+          `(${(err as Error).message}; a read-only directory needs the ${DB_FILE}-shm left beside it): run the manifest once ` +
+          'where the db is writable (a run folds them into the db)',
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -106,7 +118,9 @@ function openReadOnly(dbDir: string, file: string): Database.Database {
     db.close = () => {
       close();
       if (changedSince(file, before)) {
-        process.stderr.write(`task-pipeline: note: a run wrote to ${file} while this command read it; run the command again for a consistent view\n`);
+        process.stderr.write(
+          `task-pipeline: note: a run wrote to ${file} while this command read it; run the command again for a consistent view\n`,
+        );
       }
       return db;
     };
@@ -145,7 +159,13 @@ function enableUris(): void {
 function changedSince(file: string, before: Stats): boolean {
   const after = statSync(file, { throwIfNoEntry: false });
   const wal = statSync(`${file}-wal`, { throwIfNoEntry: false });
-  return !after || after.ino !== before.ino || after.size !== before.size || after.mtimeMs !== before.mtimeMs || (wal !== undefined && wal.size > 0);
+  return (
+    !after ||
+    after.ino !== before.ino ||
+    after.size !== before.size ||
+    after.mtimeMs !== before.mtimeMs ||
+    (wal !== undefined && wal.size > 0)
+  );
 }
 
 function setCommonPragmas(db: Database.Database): void {
@@ -160,13 +180,19 @@ function checkSchema(db: Database.Database, dbDir: string, file: string): void {
   const found = db.pragma('user_version', { simple: true }) as number;
   if (found > SCHEMA_VERSION) throw tooNew(file, found);
   if (found < SCHEMA_VERSION) {
-    throw new UserError('ESCHEMA', `${file}: schema version ${found} is older than this engine's ${SCHEMA_VERSION}: ` +
-      `run the manifest once (task-pipeline -manifest m.toml -db ${dbDir}): a run migrates it`);
+    throw new UserError(
+      'ESCHEMA',
+      `${file}: schema version ${found} is older than this engine's ${SCHEMA_VERSION}: ` +
+        `run the manifest once (task-pipeline -manifest m.toml -db ${dbDir}): a run migrates it`,
+    );
   }
 }
 
 function tooNew(file: string, found: number): UserError {
-  return new UserError('ESCHEMA', `${file}: schema version ${found} is newer than this engine's ${SCHEMA_VERSION}; upgrade task-pipeline to read it`);
+  return new UserError(
+    'ESCHEMA',
+    `${file}: schema version ${found} is newer than this engine's ${SCHEMA_VERSION}; upgrade task-pipeline to read it`,
+  );
 }
 
 export function registerFunctions(db: Database.Database): void {

@@ -11,11 +11,18 @@ import { isLockName } from './lock.js';
 export function checkDbDir(dir: string): 'existing' | 'new' {
   const st = statSync(dir, { throwIfNoEntry: false });
   if (st === undefined) return 'new';
-  if (!st.isDirectory()) throw new UserError('EUSAGE', `-db ${dir}: is a file, not a db directory; give a directory (it is created if missing)`);
+  if (!st.isDirectory())
+    throw new UserError(
+      'EUSAGE',
+      `-db ${dir}: is a file, not a db directory; give a directory (it is created if missing)`,
+    );
   const entries = readdirSync(dir);
   if (entries.includes(DB_FILE)) return 'existing';
   // A directory the engine made and left before its first commit (killed at once) is still its own.
   const ours = new Set(['objects', 'tmp', 'lock']);
   if (entries.every((e) => ours.has(e) || isLockName(e))) return 'new';
-  throw new UserError('EUSAGE', `-db ${dir}: this directory holds other files and no pipeline db (${DB_FILE}); give a new or empty directory`);
+  throw new UserError(
+    'EUSAGE',
+    `-db ${dir}: this directory holds other files and no pipeline db (${DB_FILE}); give a new or empty directory`,
+  );
 }

@@ -6,9 +6,10 @@ import { UserError } from '../errors.js';
  * wide. Unset (always, outside those tests) it costs one comparison per point reached.
  */
 export const FAULT_POINTS = {
-  'after-rename': "an output renamed into objects/ (or the C helper's reply saying so), before the commit that names it",
+  'after-rename':
+    "an output renamed into objects/ (or the C helper's reply saying so), before the commit that names it",
   'in-commit': "a commit's step rows written, before its COMMIT",
-  'after-commit': "a commit done, before the run goes on (its working directories still in tmp/)",
+  'after-commit': 'a commit done, before the run goes on (its working directories still in tmp/)',
   'in-listing': "a gather's listing object half written in tmp/",
 } as const;
 
@@ -28,8 +29,11 @@ export function armFaultPoint(): void {
   delete process.env[FAULT_VARIABLE];
   const m = /^([a-z-]+):([1-9][0-9]{0,8})$/.exec(value);
   if (!m || !Object.hasOwn(FAULT_POINTS, m[1]!)) {
-    throw new UserError('EUSAGE', `${FAULT_VARIABLE}=${value}: expected POINT:N (N from 1), POINT one of ` +
-      `${Object.keys(FAULT_POINTS).join(', ')} (a test hook: it kills the run)`);
+    throw new UserError(
+      'EUSAGE',
+      `${FAULT_VARIABLE}=${value}: expected POINT:N (N from 1), POINT one of ` +
+        `${Object.keys(FAULT_POINTS).join(', ')} (a test hook: it kills the run)`,
+    );
   }
   armed = { point: m[1] as FaultPoint, left: Number(m[2]) };
 }

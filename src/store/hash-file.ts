@@ -39,7 +39,10 @@ const ignore = () => {};
  * reused: a promise `use` returns (a write of the chunk) is awaited before its buffer is read
  * into again, and before the end. Returns the bytes read.
  */
-export async function eachChunk(fh: FileHandle, use: (chunk: Buffer, at: number) => void | Promise<void>): Promise<number> {
+export async function eachChunk(
+  fh: FileHandle,
+  use: (chunk: Buffer, at: number) => void | Promise<void>,
+): Promise<number> {
   const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
   const using: (void | Promise<void>)[] = [undefined, undefined, undefined];
   let at = 0;

@@ -71,7 +71,9 @@ export class InputStatCache {
       // row object per path costs more than the query.
       lookup: p(`SELECT j.key, c.size, c.mtime_ns, c.ctime_ns, c.ino, c.dev, c.object_hash, c.recorded_at
                    FROM json_each(?) j CROSS JOIN input_stat c ON c.path = j.value
-                   CROSS JOIN object o ON o.hash = c.object_hash`).safeIntegers(true).raw(true),
+                   CROSS JOIN object o ON o.hash = c.object_hash`)
+        .safeIntegers(true)
+        .raw(true),
       upsert: p(`INSERT INTO input_stat(path, size, mtime_ns, ctime_ns, ino, dev, object_hash, recorded_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
@@ -86,9 +88,27 @@ export class InputStatCache {
   /** The entries of these paths (one query), at their positions. */
   lookup(paths: string[]): (StatEntry | undefined)[] {
     const found: (StatEntry | undefined)[] = new Array(paths.length);
-    for (const r of this.s.lookup.all(JSON.stringify(paths)) as [bigint, bigint, bigint, bigint, bigint, bigint, string, bigint][]) {
+    for (const r of this.s.lookup.all(JSON.stringify(paths)) as [
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      string,
+      bigint,
+    ][]) {
       const k = Number(r[0]);
-      found[k] = { path: paths[k]!, size: r[1], mtimeNs: r[2], ctimeNs: r[3], ino: unsigned(r[4]), dev: unsigned(r[5]), hash: r[6], recordedAt: Number(r[7]) };
+      found[k] = {
+        path: paths[k]!,
+        size: r[1],
+        mtimeNs: r[2],
+        ctimeNs: r[3],
+        ino: unsigned(r[4]),
+        dev: unsigned(r[5]),
+        hash: r[6],
+        recordedAt: Number(r[7]),
+      };
     }
     return found;
   }
@@ -99,18 +119,20 @@ export class InputStatCache {
    */
   record(entries: StatEntry[], walked: Map<string, number>, walkedPaths: () => Set<string>): void {
     if (entries.length === 0 && walked.size === 0) return;
-    this.db.transaction(() => {
-      for (const e of entries) {
-        this.s.upsert.run(e.path, e.size, e.mtimeNs, e.ctimeNs, signed(e.ino), signed(e.dev), e.hash, e.recordedAt);
-      }
-      let paths: Set<string> | undefined;
-      for (const [dir, files] of walked) {
-        const range = under(dir);
-        if ((this.s.countUnder.get(...range) as number) <= files) continue;
-        paths ??= walkedPaths();
-        for (const p of this.s.pathsUnder.all(...range) as string[]) if (!paths.has(p)) this.s.remove.run(p);
-      }
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const e of entries) {
+          this.s.upsert.run(e.path, e.size, e.mtimeNs, e.ctimeNs, signed(e.ino), signed(e.dev), e.hash, e.recordedAt);
+        }
+        let paths: Set<string> | undefined;
+        for (const [dir, files] of walked) {
+          const range = under(dir);
+          if ((this.s.countUnder.get(...range) as number) <= files) continue;
+          paths ??= walkedPaths();
+          for (const p of this.s.pathsUnder.all(...range) as string[]) if (!paths.has(p)) this.s.remove.run(p);
+        }
+      })
+      .immediate();
   }
 }
 

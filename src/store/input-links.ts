@@ -1,7 +1,21 @@
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, closeSync, copyFileSync, constants as fsc, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync,
-  truncateSync, unlinkSync, utimesSync, type BigIntStats,
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  constants as fsc,
+  fstatSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  utimesSync,
+  type BigIntStats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -69,7 +83,14 @@ function stateOf(s: BigIntStats): InodeState {
 }
 
 function same(s: BigIntStats | undefined, w: InodeState): boolean {
-  return s !== undefined && s.ctimeNs === w.ctimeNs && s.ino === w.ino && s.size === w.size && s.mtimeNs === w.mtimeNs && s.mode === w.mode;
+  return (
+    s !== undefined &&
+    s.ctimeNs === w.ctimeNs &&
+    s.ino === w.ino &&
+    s.size === w.size &&
+    s.mtimeNs === w.mtimeNs &&
+    s.mode === w.mode
+  );
 }
 
 /**
@@ -107,7 +128,9 @@ export class InputLinks {
       const code = errnoCode(err);
       if (code === 'EMLINK') return this.copyAt(hash, obj, dest, owner);
       if (code === 'ENOENT' && lstatSync(obj, { throwIfNoEntry: false }) === undefined) {
-        throw new Error(`its input object ${hash} is missing from the store (${obj}); task-pipeline fsck lists what is missing`);
+        throw new Error(
+          `its input object ${hash} is missing from the store (${obj}); task-pipeline fsck lists what is missing`,
+        );
       }
       throw err;
     }
@@ -118,7 +141,17 @@ export class InputLinks {
       else w.ctimeNs = s.ctimeNs;
       if (w.owner !== owner) w.shared = true;
     } else {
-      w = { hash, ...stateOf(s), owner, users: 0, shared: false, dirty: false, fate: null, verifying: null, copy: false };
+      w = {
+        hash,
+        ...stateOf(s),
+        owner,
+        users: 0,
+        shared: false,
+        dirty: false,
+        fate: null,
+        verifying: null,
+        copy: false,
+      };
       this.live.set(hash, w);
     }
     w.users++;
@@ -133,7 +166,17 @@ export class InputLinks {
     copyFileSync(obj, dest, fsc.COPYFILE_FICLONE);
     chmodSync(dest, 0o444);
     const s = lstatSync(dest, BIG)!;
-    const w: Watched = { hash, ...stateOf(s), owner, users: 1, shared: false, dirty: false, fate: null, verifying: null, copy: true };
+    const w: Watched = {
+      hash,
+      ...stateOf(s),
+      owner,
+      users: 1,
+      shared: false,
+      dirty: false,
+      fate: null,
+      verifying: null,
+      copy: true,
+    };
     return { hash, path: dest, watched: w, released: false };
   }
 
@@ -143,7 +186,10 @@ export class InputLinks {
    */
   expected(link: InputLink): { path: string; state: string } {
     const w = link.watched;
-    return { path: w.copy ? link.path : this.store.pathOf(w.hash), state: `${w.ino} ${w.size} ${w.mtimeNs} ${w.ctimeNs} ${w.mode}` };
+    return {
+      path: w.copy ? link.path : this.store.pathOf(w.hash),
+      state: `${w.ino} ${w.size} ${w.mtimeNs} ${w.ctimeNs} ${w.mode}`,
+    };
   }
 
   /**
@@ -233,7 +279,8 @@ export class InputLinks {
     const dir = join(this.store.root, 'damaged');
     mkdirSync(dir, { recursive: true });
     let target = join(dir, w.hash);
-    for (let n = 2; lstatSync(target, { throwIfNoEntry: false }) !== undefined; n++) target = join(dir, `${w.hash}.${n}`);
+    for (let n = 2; lstatSync(target, { throwIfNoEntry: false }) !== undefined; n++)
+      target = join(dir, `${w.hash}.${n}`);
     renameSync(path, target);
     this.spoil(w, 'quarantined');
   }
@@ -264,9 +311,12 @@ export class InputLinks {
   aftermath(link: InputLink): string {
     const w = link.watched;
     const others = w.shared ? ' (or the script of another step holding the same object at the same time did)' : '';
-    const fate = w.fate === 'quarantined'
-      ? `; its bytes were damaged: the object was moved to ${join(this.store.root, 'damaged', w.hash)} (fsck reports it missing until the same bytes are stored again)`
-      : w.fate === 'restored' ? '; its bytes were intact: their mode, mtime and length were put back' : '';
+    const fate =
+      w.fate === 'quarantined'
+        ? `; its bytes were damaged: the object was moved to ${join(this.store.root, 'damaged', w.hash)} (fsck reports it missing until the same bytes are stored again)`
+        : w.fate === 'restored'
+          ? '; its bytes were intact: their mode, mtime and length were put back'
+          : '';
     return `${others}${fate}`;
   }
 }
@@ -279,7 +329,8 @@ function linkAt(obj: string, dest: string): void {
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'EEXIST') unlinkSync(dest);
-    else if (code === 'ENOENT' && statSync(obj, { throwIfNoEntry: false }) !== undefined) mkdirSync(dirname(dest), { recursive: true });
+    else if (code === 'ENOENT' && statSync(obj, { throwIfNoEntry: false }) !== undefined)
+      mkdirSync(dirname(dest), { recursive: true });
     else throw err;
   }
   linkSync(obj, dest);

@@ -37,8 +37,12 @@ export class DbLock {
     } catch (err) {
       const code = errnoCode(err);
       if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw err;
-      throw new UserError('ELOCKED', `${this.path}: cannot take the lock: ${dir} is not writable (${code}); ` +
-        'the inspection commands (status, ls, cat, show, lineage, log, export, fsck) work on a read-only db', { cause: err });
+      throw new UserError(
+        'ELOCKED',
+        `${this.path}: cannot take the lock: ${dir} is not writable (${code}); ` +
+          'the inspection commands (status, ls, cat, show, lineage, log, export, fsck) work on a read-only db',
+        { cause: err },
+      );
     }
     const deadline = Date.now() + RACE_LIMIT_MS;
     try {
@@ -55,7 +59,10 @@ export class DbLock {
           return;
         }
         if (Date.now() > deadline) {
-          throw new UserError('ELOCKED', `${this.path}: could not take the lock: other processes kept racing for it for ${RACE_LIMIT_MS / 1000} s`);
+          throw new UserError(
+            'ELOCKED',
+            `${this.path}: could not take the lock: other processes kept racing for it for ${RACE_LIMIT_MS / 1000} s`,
+          );
         }
         // Takers that met back off for a random while, so that one of them finds itself alone.
         sleep(1 + Math.random() * Math.min(attempt, 10) * 2);
@@ -71,7 +78,10 @@ export class DbLock {
    * went, or another taker is at it); throws when a live process holds it.
    */
   private takeOver(candidate: string): boolean {
-    const pin = join(dirname(this.path), `${basename(this.path)}.take.${process.pid}.${randomBytes(6).toString('hex')}`);
+    const pin = join(
+      dirname(this.path),
+      `${basename(this.path)}.take.${process.pid}.${randomBytes(6).toString('hex')}`,
+    );
     try {
       linkSync(this.path, pin);
     } catch (err) {
@@ -101,7 +111,9 @@ export class DbLock {
   /** The candidates and pins of processes that died before removing them. */
   private removeDeadPins(): void {
     const dir = dirname(this.path);
-    const pattern = new RegExp(`^${basename(this.path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(new|take)\\.(\\d+)\\.[0-9a-f]+$`);
+    const pattern = new RegExp(
+      `^${basename(this.path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(new|take)\\.(\\d+)\\.[0-9a-f]+$`,
+    );
     let names: string[];
     try {
       names = readdirSync(dir);

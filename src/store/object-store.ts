@@ -1,6 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  chmodSync, closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats,
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+  type Stats,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -136,7 +147,8 @@ export class LocalObjectStore implements ObjectStore {
         // One pass: each chunk hashed here while the next is read and the one before written.
         size = await eachChunk(src, async (chunk, at) => {
           h.update(chunk);
-          for (let off = 0; off < chunk.length;) off += (await out.write(chunk, off, chunk.length - off, at + off)).bytesWritten;
+          for (let off = 0; off < chunk.length;)
+            off += (await out.write(chunk, off, chunk.length - off, at + off)).bytesWritten;
         });
       } finally {
         await out.close();

@@ -15,7 +15,10 @@ export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 /** The CLI in a child process: { code, signal, stdout (Buffer), stderr (string) }. */
 export function spawnCli(args, { timeout = 600_000, env } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     const out = [];
     let stderr = '';
     child.stdout.on('data', (c) => out.push(c));
@@ -83,6 +86,11 @@ export async function inspectCli(args) {
   } catch (err) {
     // As main.js maps them: a user error exits 2 (it has a code like EUSAGE), anything else 1.
     const code = err && typeof err === 'object' && 'code' in err && /^E[A-Z]/.test(String(err.code)) ? 2 : 1;
-    return { code, signal: null, stdout: stdout.text(), stderr: `${stderr.text().toString('utf8')}task-pipeline: ${err?.message ?? err}\n` };
+    return {
+      code,
+      signal: null,
+      stdout: stdout.text(),
+      stderr: `${stderr.text().toString('utf8')}task-pipeline: ${err?.message ?? err}\n`,
+    };
   }
 }

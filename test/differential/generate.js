@@ -9,7 +9,18 @@ import { rng } from './prng.js';
 export const DEFAULT_SHELL = ['bash', '-euo', 'pipefail', '-c'];
 
 const WORDS = ['apple', 'kiwi', 'fig', 'plum', 'lime', 'date', 'pear', 'nut', 'Oak', 'elm'];
-const NAME_POOL = ['a.txt', 'b.txt', 'c.num', 'd', 'sub/e.txt', 'sub/a.txt', 'sub/deep/f.txt', 'notes.md', 'g.txt', 'h.num'];
+const NAME_POOL = [
+  'a.txt',
+  'b.txt',
+  'c.num',
+  'd',
+  'sub/e.txt',
+  'sub/a.txt',
+  'sub/deep/f.txt',
+  'notes.md',
+  'g.txt',
+  'h.num',
+];
 const NEW_NAME_POOL = ['k.txt', 'new/l.txt', 'm.num', 'sub/n.txt', 'o', 'sub/deep/p.txt', 'q.txt'];
 const SOLO_POOL = ['solo.txt', 'one.num', 'a.txt', 'b.txt'];
 
@@ -32,13 +43,19 @@ const KINDS = {
   rev: {
     knobs: { k: ['1', '2', '4'] },
     fixed: { pipe: [false, false, true] },
-    script: (p) => (p.pipe ? `rev "$INPUT_FILE" | sed -n '1,${p.k}p' > "$OUTPUT_DIR/r.txt"\n` : `sed -n '1,${p.k}p' "$INPUT_FILE" > "$OUTPUT_DIR/r.txt"\nrev "$INPUT_FILE" > "$OUTPUT_DIR/rev.txt"\n`),
+    script: (p) =>
+      p.pipe
+        ? `rev "$INPUT_FILE" | sed -n '1,${p.k}p' > "$OUTPUT_DIR/r.txt"\n`
+        : `sed -n '1,${p.k}p' "$INPUT_FILE" > "$OUTPUT_DIR/r.txt"\nrev "$INPUT_FILE" > "$OUTPUT_DIR/rev.txt"\n`,
   },
   count: {
     knobs: { opt: ['-l', '-w', '-c'] },
     fixed: { pipe: [false, false, true] },
     // wc -l counts newlines: a last line without one is not counted.
-    script: (p) => (p.pipe ? `wc ${p.opt} < "$INPUT_FILE" | awk '{print $1 + 1}' > "$OUTPUT_DIR/n"\n` : `wc ${p.opt} < "$INPUT_FILE" > "$OUTPUT_DIR/n"\n`),
+    script: (p) =>
+      p.pipe
+        ? `wc ${p.opt} < "$INPUT_FILE" | awk '{print $1 + 1}' > "$OUTPUT_DIR/n"\n`
+        : `wc ${p.opt} < "$INPUT_FILE" > "$OUTPUT_DIR/n"\n`,
   },
   fields: {
     knobs: { k: ['1', '2', '3'] },
@@ -49,9 +66,11 @@ const KINDS = {
     knobs: { l: ['1', '2'] },
     fixed: { layout: ['flat', 'flat', 'nested', 'top'] },
     script: (p) =>
-      p.layout === 'flat' ? `mkdir -p "$OUTPUT_DIR/parts"\nsplit -l ${p.l} "$INPUT_FILE" "$OUTPUT_DIR/parts/p-"\n`
-      : p.layout === 'top' ? `split -l ${p.l} "$INPUT_FILE" "$OUTPUT_DIR/p-"\n`
-      : `d="$OUTPUT_DIR/parts/$(basename "$INPUT_NAME" .txt)"\nmkdir -p "$d"\nsplit -l ${p.l} "$INPUT_FILE" "$d/p-"\n`,
+      p.layout === 'flat'
+        ? `mkdir -p "$OUTPUT_DIR/parts"\nsplit -l ${p.l} "$INPUT_FILE" "$OUTPUT_DIR/parts/p-"\n`
+        : p.layout === 'top'
+          ? `split -l ${p.l} "$INPUT_FILE" "$OUTPUT_DIR/p-"\n`
+          : `d="$OUTPUT_DIR/parts/$(basename "$INPUT_NAME" .txt)"\nmkdir -p "$d"\nsplit -l ${p.l} "$INPUT_FILE" "$d/p-"\n`,
   },
   tag: {
     knobs: { w: ['x', 'y', 'z'] },
@@ -61,17 +80,20 @@ const KINDS = {
   rename: {
     knobs: { suf: ['.m', '.k'] },
     fixed: {},
-    script: (p) => `case "$INPUT_NAME" in */*) mkdir -p "$OUTPUT_DIR/\${INPUT_NAME%/*}" ;; esac\nsed 's/^/> /' "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME${p.suf}"\n`,
+    script: (p) =>
+      `case "$INPUT_NAME" in */*) mkdir -p "$OUTPUT_DIR/\${INPUT_NAME%/*}" ;; esac\nsed 's/^/> /' "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME${p.suf}"\n`,
   },
   hash: {
     knobs: { k: ['1', '2', '3'] },
     fixed: {},
-    script: (p) => `echo "$INPUT_HASH ${p.k}" > "$OUTPUT_DIR/h.txt"\necho "\${INPUT_FILE##*/}" > "$OUTPUT_DIR/base.txt"\n`,
+    script: (p) =>
+      `echo "$INPUT_HASH ${p.k}" > "$OUTPUT_DIR/h.txt"\necho "\${INPUT_FILE##*/}" > "$OUTPUT_DIR/base.txt"\n`,
   },
   nonempty: {
     knobs: { k: ['0', '2', '4'] },
     fixed: {},
-    script: (p) => `if [ -s "$INPUT_FILE" ]; then\n  awk 'length($0) > ${p.k}' "$INPUT_FILE" > "$OUTPUT_DIR/long.txt"\nfi\n`,
+    script: (p) =>
+      `if [ -s "$INPUT_FILE" ]; then\n  awk 'length($0) > ${p.k}' "$INPUT_FILE" > "$OUTPUT_DIR/long.txt"\nfi\n`,
   },
   num: {
     knobs: { k: ['1', '2', '5'] },
@@ -84,8 +106,10 @@ const KINDS = {
     knobs: { k: ['0', '1', '10'] },
     // cat joins a file without a last newline to the next one; awk over the files does not.
     fixed: { cat: [true, false, false] },
-    script: (p) => (p.cat ? `shopt -s nullglob\ncat /dev/null "$INPUT_DIR"/* | awk '{s+=$1} END {print s+${p.k}}' > "$OUTPUT_DIR/total"\n`
-      : `shopt -s nullglob\nawk '{s+=$1} END {print s+${p.k}}' /dev/null "$INPUT_DIR"/* > "$OUTPUT_DIR/total"\n`),
+    script: (p) =>
+      p.cat
+        ? `shopt -s nullglob\ncat /dev/null "$INPUT_DIR"/* | awk '{s+=$1} END {print s+${p.k}}' > "$OUTPUT_DIR/total"\n`
+        : `shopt -s nullglob\nawk '{s+=$1} END {print s+${p.k}}' /dev/null "$INPUT_DIR"/* > "$OUTPUT_DIR/total"\n`,
   },
   concat: {
     gather: true,
@@ -103,7 +127,8 @@ const KINDS = {
     gather: true,
     knobs: { v: ['1', '2'] },
     fixed: {},
-    script: (p) => `cp "$INPUT_FILE" "$OUTPUT_DIR/listing.tsv"\necho "$INPUT_NAME \${INPUT_FILE##*/} ${p.v}" > "$OUTPUT_DIR/meta.txt"\n`,
+    script: (p) =>
+      `cp "$INPUT_FILE" "$OUTPUT_DIR/listing.tsv"\necho "$INPUT_NAME \${INPUT_FILE##*/} ${p.v}" > "$OUTPUT_DIR/meta.txt"\n`,
   },
   gsplit: {
     gather: true,
@@ -128,7 +153,12 @@ const RELEVANT = {
   rev: () => ['*.txt', 'r.*', 'rev*'],
   count: () => ['n'],
   fields: () => ['*.txt', '[a-m]*'],
-  split: (f) => (f.layout === 'flat' ? ['parts/*', 'p-*', 'p-a?', 'parts/**', '*b'] : f.layout === 'top' ? ['p-*', 'p-a?', '*a'] : ['parts/**', 'p-*', 'parts/*/p-a?', 'parts/[a-m]*/*']),
+  split: (f) =>
+    f.layout === 'flat'
+      ? ['parts/*', 'p-*', 'p-a?', 'parts/**', '*b']
+      : f.layout === 'top'
+        ? ['p-*', 'p-a?', '*a']
+        : ['parts/**', 'p-*', 'parts/*/p-a?', 'parts/[a-m]*/*'],
   tag: () => ['*.txt', 't*'],
   rename: () => ['*.m', '*.k', 'sub/**', '*.txt*', '[a-c]*'],
   hash: () => ['h.txt', 'base.txt', '[a-h]*.txt'],
@@ -141,7 +171,22 @@ const RELEVANT = {
   gsplit: () => ['g-*', 'g-a?'],
   gcount: () => ['n'],
 };
-const PATTERNS = ['*.txt', 'p-*', 'parts/*', 'parts/**', 'n', '[a-m]*', '*.num', 'p-a?', '*.m', 'sub/*', 'total', '**.txt', 'g-*', '[!n]*'];
+const PATTERNS = [
+  '*.txt',
+  'p-*',
+  'parts/*',
+  'parts/**',
+  'n',
+  '[a-m]*',
+  '*.num',
+  'p-a?',
+  '*.m',
+  'sub/*',
+  'total',
+  '**.txt',
+  'g-*',
+  '[!n]*',
+];
 
 /** The script of a task spec (its kind's script with its knobs, after an optional cosmetic line). */
 export function scriptOf(task) {
@@ -177,7 +222,8 @@ export function manifestText(tasks) {
     if (KINDS[t.kind].gather) out.push('gather = true');
     if (t.shell !== undefined) out.push(`shell = [${t.shell.map((n) => JSON.stringify(n)).join(', ')}]`);
     const script = scriptOf(t);
-    if (script.includes("'''") || !script.endsWith('\n')) throw new Error(`script of ${t.name} cannot be written as a literal string`);
+    if (script.includes("'''") || !script.endsWith('\n'))
+      throw new Error(`script of ${t.name} cannot be written as a literal string`);
     // The newline right after the opening ''' is dropped by TOML: the value is exactly `script`.
     out.push(`script = '''\n${script}'''`);
     out.push('');
@@ -187,10 +233,14 @@ export function manifestText(tasks) {
 
 function inputLine(r) {
   switch (r.weighted({ num: 3, word: 2, numword: 3, words: 2 })) {
-    case 'num': return String(r.int(0, 30));
-    case 'word': return r.pick(WORDS);
-    case 'numword': return `${r.int(0, 30)} ${r.pick(WORDS)}`;
-    default: return `${r.pick(WORDS)} ${r.pick(WORDS)}`;
+    case 'num':
+      return String(r.int(0, 30));
+    case 'word':
+      return r.pick(WORDS);
+    case 'numword':
+      return `${r.int(0, 30)} ${r.pick(WORDS)}`;
+    default:
+      return `${r.pick(WORDS)} ${r.pick(WORDS)}`;
   }
 }
 
@@ -210,7 +260,12 @@ function newTask(r, tasks, index) {
     const src = r.pick(twins);
     const srcIndex = tasks.indexOf(src);
     const inputs = src.inputs ?? (srcIndex === 0 ? [] : [tasks[srcIndex - 1].name]);
-    return { ...clone(src), name: name(src.kind), inputs: inputs.length === 1 && inputs[0] === tasks[tasks.length - 1].name ? undefined : inputs, twinOf: src.name };
+    return {
+      ...clone(src),
+      name: name(src.kind),
+      inputs: inputs.length === 1 && inputs[0] === tasks[tasks.length - 1].name ? undefined : inputs,
+      twinOf: src.name,
+    };
   }
   const gather = tasks.length > 0 && r.chance(0.3);
   // At most one fan-out split per pipeline: it multiplies the steps of everything downstream.
@@ -286,7 +341,8 @@ export function generateCase(seed) {
     write('y/same.txt', c, fsOps0);
     budget -= 2;
   }
-  for (const name of r.sample(NAME_POOL, Math.max(budget, dirFiles.size === 0 ? 2 : 0))) write(name, inputContent(r), fsOps0);
+  for (const name of r.sample(NAME_POOL, Math.max(budget, dirFiles.size === 0 ? 2 : 0)))
+    write(name, inputContent(r), fsOps0);
 
   let tasks = [];
   const nTasks = r.pick([2, 2, 3, 3, 4, 4, 5]);
@@ -317,7 +373,15 @@ export function generateCase(seed) {
     }
     const nChanges = r.int(1, 2);
     for (let c = 0; c < nChanges; c++) {
-      const what = r.weighted({ editInput: 3, addFiles: 3, retire: 2, deleteFile: 1, editScript: 3, addTask: 2, nothing: 1 });
+      const what = r.weighted({
+        editInput: 3,
+        addFiles: 3,
+        retire: 2,
+        deleteFile: 1,
+        editScript: 3,
+        addTask: 2,
+        nothing: 1,
+      });
       if (what === 'editInput' && dirFiles.size > 0) {
         const path = r.pick([...dirFiles.keys()]);
         let content = inputContent(r);
@@ -329,7 +393,8 @@ export function generateCase(seed) {
         const fresh = NEW_NAME_POOL.filter((n) => !dirFiles.has(n));
         for (const path of r.sample(fresh, r.int(1, 2))) {
           // Sometimes the bytes of a file already there, under a new name.
-          const content = r.chance(0.25) && dirFiles.size > 0 ? dirFiles.get(r.pick([...dirFiles.keys()])) : inputContent(r);
+          const content =
+            r.chance(0.25) && dirFiles.size > 0 ? dirFiles.get(r.pick([...dirFiles.keys()])) : inputContent(r);
           write(path, content, fsOps);
           dirChanged = true;
           changes.push(`add input file ${path}`);
@@ -343,7 +408,9 @@ export function generateCase(seed) {
         // `inputs rm` takes globs with the rules of `match`: a name without "/" would also retire other
         // names with that basename (a.txt and sub/a.txt). Only names that retire exactly themselves.
         const base = (n) => n.slice(n.lastIndexOf('/') + 1);
-        const names = [...current.keys()].filter((n) => !retire.includes(n) && (n.includes('/') || [...current.keys()].every((m) => m === n || base(m) !== n)));
+        const names = [...current.keys()].filter(
+          (n) => !retire.includes(n) && (n.includes('/') || [...current.keys()].every((m) => m === n || base(m) !== n)),
+        );
         if (names.length >= 1 && current.size >= 2) {
           for (const name of r.sample(names, r.int(1, Math.min(2, names.length, current.size - 1)))) {
             retire.push(name);
@@ -354,7 +421,9 @@ export function generateCase(seed) {
               dirFiles.delete(name);
               dirChanged = true;
             }
-            changes.push(`inputs rm ${name}${del ? ' (and delete the file)' : dirFiles.has(name) ? ' (the file stays in the directory)' : ''}`);
+            changes.push(
+              `inputs rm ${name}${del ? ' (and delete the file)' : dirFiles.has(name) ? ' (the file stays in the directory)' : ''}`,
+            );
           }
         }
       } else if (what === 'deleteFile' && dirFiles.size > 1) {
@@ -372,10 +441,14 @@ export function generateCase(seed) {
         if (how === 'knob' && knobNames.length > 0) {
           const k = r.pick(knobNames);
           t.knobs[k] = r.pick(KINDS[t.kind].knobs[k].filter((v) => v !== t.knobs[k]));
-          changes.push(`edit task ${t.name}'s script (${k}: ${JSON.stringify(old.knobs[k])} -> ${JSON.stringify(t.knobs[k])})`);
+          changes.push(
+            `edit task ${t.name}'s script (${k}: ${JSON.stringify(old.knobs[k])} -> ${JSON.stringify(t.knobs[k])})`,
+          );
         } else if (how === 'shell') {
           t.shell = t.shell === undefined ? ['bash', '-euo', 'pipefail', '-c'] : undefined;
-          changes.push(`edit task ${t.name}'s shell (${JSON.stringify(old.shell ?? 'default')} -> ${JSON.stringify(t.shell ?? 'default')})`);
+          changes.push(
+            `edit task ${t.name}'s shell (${JSON.stringify(old.shell ?? 'default')} -> ${JSON.stringify(t.shell ?? 'default')})`,
+          );
         } else {
           t.cosmetic = (t.cosmetic % 3) + 1;
           changes.push(`edit task ${t.name}'s script (a no-op line: same outputs)`);

@@ -2,7 +2,16 @@
 // the manifest), run the engine, compute the reference over the same current inputs, and compare every
 // task's current outputs (ls -json: name, from, hash) and the export of the tasks (export -out DIR).
 
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  unlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { generateCase, manifestText, resolveTasks } from './generate.js';
@@ -34,7 +43,8 @@ export function lineDiff(a, b) {
   const n = x.length;
   const m = y.length;
   const L = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  for (let i = n - 1; i >= 0; i--)
+    for (let j = m - 1; j >= 0; j--) L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
   const out = [];
   let i = 0;
   let j = 0;
@@ -52,7 +62,9 @@ export function lineDiff(a, b) {
 /** At most `max` lines of a text. */
 const clip = (text, max = 30) => {
   const lines = text.trimEnd().split('\n');
-  return lines.length <= max ? lines.join('\n') : [...lines.slice(0, max), `... (${lines.length - max} more lines)`].join('\n');
+  return lines.length <= max
+    ? lines.join('\n')
+    : [...lines.slice(0, max), `... (${lines.length - max} more lines)`].join('\n');
 };
 
 const key = (e) => `${e.name}\t${e.from}\t${e.hash}`;
@@ -80,7 +92,10 @@ function minus(a, b) {
 export function expectedExport(entries) {
   const stepsPerName = new Map();
   for (const e of entries) stepsPerName.set(e.name, (stepsPerName.get(e.name) ?? 0) + 1);
-  const wanted = entries.map((e) => ({ e, path: stepsPerName.get(e.name) === 1 ? e.name : `${e.from === '' ? '_' : e.from}/${e.name}` }));
+  const wanted = entries.map((e) => ({
+    e,
+    path: stepsPerName.get(e.name) === 1 ? e.name : `${e.from === '' ? '_' : e.from}/${e.name}`,
+  }));
   const perPath = new Map();
   const dirs = new Set();
   for (const w of wanted) {
@@ -88,7 +103,8 @@ export function expectedExport(entries) {
     for (let i = w.path.indexOf('/'); i >= 0; i = w.path.indexOf('/', i + 1)) dirs.add(w.path.slice(0, i));
   }
   return wanted.map((w) => {
-    if (perPath.get(w.path) > 1) return { ...w, accept: [w.path, `${w.path}~${w.e.hash.slice(0, 8)}`], ambiguous: true };
+    if (perPath.get(w.path) > 1)
+      return { ...w, accept: [w.path, `${w.path}~${w.e.hash.slice(0, 8)}`], ambiguous: true };
     if (dirs.has(w.path)) return { ...w, accept: [`${w.path}~${w.e.hash.slice(0, 8)}`], ambiguous: false };
     return { ...w, accept: [w.path], ambiguous: false };
   });
@@ -105,7 +121,9 @@ export function checkExport(expected, tree) {
     if (at !== undefined) used.add(at);
     else {
       const found = x.accept.filter((p) => tree.has(p)).map((p) => `${p} holds ${show(tree.get(p))}`);
-      problems.push(`output ${x.e.name} from ${x.e.from} (${show(x.e.bytes)}) should be at ${x.accept.join(' or ')}${found.length ? `; ${found.join('; ')}` : ': no such file'}`);
+      problems.push(
+        `output ${x.e.name} from ${x.e.from} (${show(x.e.bytes)}) should be at ${x.accept.join(' or ')}${found.length ? `; ${found.join('; ')}` : ': no such file'}`,
+      );
     }
   }
   const ambiguous = expected.filter((y) => y.ambiguous);
@@ -114,7 +132,10 @@ export function checkExport(expected, tree) {
     const c = candidates(x);
     const at = c.find((p) => !used.has(p)) ?? c[0];
     if (at !== undefined) used.add(at);
-    else problems.push(`output ${x.e.name} from ${x.e.from} (${show(x.e.bytes)}) should be at ${x.path} or ${x.path}~<hash>: no such file`);
+    else
+      problems.push(
+        `output ${x.e.name} from ${x.e.from} (${show(x.e.bytes)}) should be at ${x.path} or ${x.path}~<hash>: no such file`,
+      );
   }
   for (const [p, b] of tree) {
     if (used.has(p)) continue;
@@ -134,7 +155,18 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
   const ws = mkdtempSync(join(tmpdir(), `tp-diff-${seed}-`));
   const db = join(ws, 'db');
   const manifest = join(ws, 'm.toml');
-  const stats = { seed, ok: true, failure: null, runs: 0, comparisons: 0, exportsChecked: 0, exportsPartial: 0, dir: ws, time: { engine: 0, reference: 0, compare: 0 }, refSteps: 0 };
+  const stats = {
+    seed,
+    ok: true,
+    failure: null,
+    runs: 0,
+    comparisons: 0,
+    exportsChecked: 0,
+    exportsPartial: 0,
+    dir: ws,
+    time: { engine: 0, reference: 0, compare: 0 },
+    refSteps: 0,
+  };
   const say = verbose ? log : () => {};
   const current = new Map(); // the current run inputs: name -> Buffer
   const fail = (run, what) => {
@@ -222,7 +254,9 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
         const extra = minus(actual, expected);
         if (missing.length === 0 && extra.length === 0) {
           say(`  ok   ${t.name}: ${expected.length} output${expected.length === 1 ? '' : 's'} as the reference`);
-          if (verbose) for (const e of expected) say(`         ${e.name}  from ${JSON.stringify(e.from)}  ${e.hash.slice(0, 12)}  ${show(e.bytes)}`);
+          if (verbose)
+            for (const e of expected)
+              say(`         ${e.name}  from ${JSON.stringify(e.from)}  ${e.hash.slice(0, 12)}  ${show(e.bytes)}`);
         } else {
           problems.push(await describeMismatch(db, t, ref.get(t.name), missing, extra));
           continue;
@@ -238,8 +272,14 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
         const exProblems = checkExport(layout, walk(out));
         stats.exportsChecked++;
         if (layout.some((x) => x.ambiguous)) stats.exportsPartial++;
-        if (exProblems.length > 0) problems.push(`task ${t.name}: export -out differs from the expected layout:\n    ${exProblems.join('\n    ')}`);
-        else say(`  ok   ${t.name}: export (${layout.length} file${layout.length === 1 ? '' : 's'}${layout.some((x) => x.ambiguous) ? ', some paths shared: either form accepted' : ''})`);
+        if (exProblems.length > 0)
+          problems.push(
+            `task ${t.name}: export -out differs from the expected layout:\n    ${exProblems.join('\n    ')}`,
+          );
+        else
+          say(
+            `  ok   ${t.name}: export (${layout.length} file${layout.length === 1 ? '' : 's'}${layout.some((x) => x.ambiguous) ? ', some paths shared: either form accepted' : ''})`,
+          );
         rmSync(out, { recursive: true, force: true });
       }
       stats.time.compare += performance.now() - t0;
@@ -267,13 +307,16 @@ async function describeMismatch(db, task, refResult, missing, extra) {
   const lines = [`task ${task.name}${task.gather ? ' (gather)' : ''}: outputs differ from the reference`];
   if (missing.length > 0) {
     lines.push('  the reference has, the engine has not:');
-    for (const e of missing) lines.push(`    ${e.name}  from ${JSON.stringify(e.from)}  ${e.hash.slice(0, 12)}  ${show(e.bytes)}`);
+    for (const e of missing)
+      lines.push(`    ${e.name}  from ${JSON.stringify(e.from)}  ${e.hash.slice(0, 12)}  ${show(e.bytes)}`);
   }
   if (extra.length > 0) {
     lines.push('  the engine has, the reference has not:');
     for (const e of extra) {
       const b = await engineBytes(db, e.hash);
-      lines.push(`    ${e.name}  from ${JSON.stringify(e.from)}  ${String(e.hash).slice(0, 12)}  ${b ? show(b) : '(cat failed)'}`);
+      lines.push(
+        `    ${e.name}  from ${JSON.stringify(e.from)}  ${String(e.hash).slice(0, 12)}  ${b ? show(b) : '(cat failed)'}`,
+      );
     }
   }
   // A line diff where both sides have an output under the same name and from.

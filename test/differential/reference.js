@@ -18,7 +18,7 @@ const basename = (name) => name.slice(name.lastIndexOf('/') + 1);
 
 export function globRegex(pattern) {
   let re = '';
-  for (let i = 0; i < pattern.length; ) {
+  for (let i = 0; i < pattern.length;) {
     const c = pattern[i];
     if (c === '*' && pattern[i + 1] === '*') {
       re += '.*';
@@ -118,7 +118,14 @@ function prepareStep(task, input, ctx) {
   const inputFile = join(inDir, basename(input.name) || 'input');
   writeFileSync(inputFile, input.bytes);
   chmodSync(inputFile, 0o444);
-  const env = { INPUT_FILE: inputFile, INPUT_NAME: input.name, INPUT_HASH: sha256(input.bytes), OUTPUT_DIR: outDir, TMPDIR: tmp, TASK_NAME: task.name };
+  const env = {
+    INPUT_FILE: inputFile,
+    INPUT_NAME: input.name,
+    INPUT_HASH: sha256(input.bytes),
+    OUTPUT_DIR: outDir,
+    TMPDIR: tmp,
+    TASK_NAME: task.name,
+  };
   if (input.dirFiles) {
     const gdir = join(dir, 'gather');
     mkdirSync(gdir);
@@ -129,7 +136,9 @@ function prepareStep(task, input, ctx) {
     env.INPUT_DIR = gdir;
   }
   // A subshell: exported variables, then exec the task's shell with the script as its last argument.
-  const exports = Object.entries(env).map(([k, v]) => `${k}=${q(v)}`).join(' ');
+  const exports = Object.entries(env)
+    .map(([k, v]) => `${k}=${q(v)}`)
+    .join(' ');
   const line = `( unset INPUT_DIR STEP_ID; export ${exports}; exec ${[...task.shell, task.script].map(q).join(' ')} ) </dev/null 2>${q(join(dir, 'stderr'))}; echo $? > ${q(join(dir, 'rc'))}`;
   return { task, input, dir, outDir, line };
 }
@@ -141,18 +150,24 @@ function prepareStep(task, input, ctx) {
 async function runSteps(steps, ctx) {
   const drivers = Array.from({ length: Math.min(ctx.concurrency, steps.length) }, () => []);
   steps.forEach((s, i) => drivers[i % drivers.length].push(s.line));
-  await Promise.all(drivers.map(async (lines, i) => {
-    const file = join(ctx.scratch, `driver-${++counter}-${i}.sh`);
-    writeFileSync(file, `${lines.join('\n')}\n`);
-    const r = await runShell(['bash', file], ctx.cwd);
-    if (r.code !== 0) throw new Error(`reference: driver ${file} exited ${r.code ?? r.signal}: ${r.stderr}`);
-  }));
+  await Promise.all(
+    drivers.map(async (lines, i) => {
+      const file = join(ctx.scratch, `driver-${++counter}-${i}.sh`);
+      writeFileSync(file, `${lines.join('\n')}\n`);
+      const r = await runShell(['bash', file], ctx.cwd);
+      if (r.code !== 0) throw new Error(`reference: driver ${file} exited ${r.code ?? r.signal}: ${r.stderr}`);
+    }),
+  );
   return steps.map((s) => {
     const rc = readFileSync(join(s.dir, 'rc'), 'utf8').trim();
     if (rc !== '0') {
-      throw new Error(`reference: task ${s.task.name} over ${JSON.stringify(s.input.name)} exited ${rc}: ${readFileSync(join(s.dir, 'stderr'), 'utf8').trim()}`);
+      throw new Error(
+        `reference: task ${s.task.name} over ${JSON.stringify(s.input.name)} exited ${rc}: ${readFileSync(join(s.dir, 'stderr'), 'utf8').trim()}`,
+      );
     }
-    const outputs = walkFiles(s.outDir).sort().map((name) => ({ name, bytes: readFileSync(join(s.outDir, name)) }));
+    const outputs = walkFiles(s.outDir)
+      .sort()
+      .map((name) => ({ name, bytes: readFileSync(join(s.outDir, name)) }));
     if (!ctx.keep) rmSync(s.dir, { recursive: true, force: true });
     return outputs;
   });
@@ -192,7 +207,8 @@ export async function computeReference(tasks, inputs, { cwd, scratch, concurrenc
       const upstream = [];
       for (const u of task.inputs) {
         for (const step of results.get(u).steps) {
-          for (const o of step.outputs) if (passes(task.match, o.name)) upstream.push({ name: o.name, bytes: o.bytes, from: step.from });
+          for (const o of step.outputs)
+            if (passes(task.match, o.name)) upstream.push({ name: o.name, bytes: o.bytes, from: step.from });
         }
       }
       if (task.gather) {
@@ -213,7 +229,10 @@ export async function computeReference(tasks, inputs, { cwd, scratch, concurrenc
           items = [...seen.values()];
         }
         items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : Buffer.compare(a.bytes, b.bytes)));
-        const outputs = await runSteps(items.map((item) => prepareStep(task, item, ctx)), ctx);
+        const outputs = await runSteps(
+          items.map((item) => prepareStep(task, item, ctx)),
+          ctx,
+        );
         const steps = items.map((item, i) => ({ from: item.name, item, outputs: outputs[i] }));
         results.set(task.name, { steps });
       }
@@ -227,10 +246,23 @@ export async function computeReference(tasks, inputs, { cwd, scratch, concurrenc
 /** One entry per (step, output): { name, from, hash, bytes }, sorted. */
 export function outputEntries(taskResult) {
   const out = [];
-  for (const s of taskResult.steps) for (const o of s.outputs) out.push({ name: o.name, from: s.from, hash: sha256(o.bytes), bytes: o.bytes });
+  for (const s of taskResult.steps)
+    for (const o of s.outputs) out.push({ name: o.name, from: s.from, hash: sha256(o.bytes), bytes: o.bytes });
   return out.sort(compareEntries);
 }
 
 export function compareEntries(a, b) {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : a.from < b.from ? -1 : a.from > b.from ? 1 : a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0;
+  return a.name < b.name
+    ? -1
+    : a.name > b.name
+      ? 1
+      : a.from < b.from
+        ? -1
+        : a.from > b.from
+          ? 1
+          : a.hash < b.hash
+            ? -1
+            : a.hash > b.hash
+              ? 1
+              : 0;
 }

@@ -15,7 +15,9 @@ if (argv.length === 0 && process.env.NODE_TEST_CONTEXT) process.exit(0);
 
 function usage(msg) {
   if (msg) process.stderr.write(`run.js: ${msg}\n`);
-  process.stderr.write('usage: node test/differential/run.js --seed N | --seeds N | --from A --count N [--jobs J] [--keep] [--verbose] [--print]\n');
+  process.stderr.write(
+    'usage: node test/differential/run.js --seed N | --seeds N | --from A --count N [--jobs J] [--keep] [--verbose] [--print]\n',
+  );
   process.exit(2);
 }
 
@@ -93,7 +95,12 @@ async function worker() {
 }
 await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, seeds.length)) }, worker));
 const secs = ((Date.now() - started) / 1000).toFixed(1);
-console.log(`\n${passed} passed, ${failed.length} failed (${seeds.length} seeds, ${runs} engine runs, ${exportsChecked} exports checked, ${exportsPartial} of them with shared paths; ${secs} s)`);
-if (opts.timing) console.log(`time in engine runs ${(time.engine / 1000).toFixed(1)} s, reference ${(time.reference / 1000).toFixed(1)} s, comparisons ${(time.compare / 1000).toFixed(1)} s (summed over seeds)`);
+console.log(
+  `\n${passed} passed, ${failed.length} failed (${seeds.length} seeds, ${runs} engine runs, ${exportsChecked} exports checked, ${exportsPartial} of them with shared paths; ${secs} s)`,
+);
+if (opts.timing)
+  console.log(
+    `time in engine runs ${(time.engine / 1000).toFixed(1)} s, reference ${(time.reference / 1000).toFixed(1)} s, comparisons ${(time.compare / 1000).toFixed(1)} s (summed over seeds)`,
+  );
 if (failed.length > 0) console.log(`failed seeds: ${failed.join(' ')}`);
 process.exit(failed.length > 0 ? 1 : 0);

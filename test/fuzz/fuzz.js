@@ -90,17 +90,91 @@ true
 
 function corpus() {
   const dir = join(ROOT, 'manifests');
-  const demos = readdirSync(dir).filter((n) => n.endsWith('.toml')).sort().map((n) => readFileSync(join(dir, n), 'utf8'));
+  const demos = readdirSync(dir)
+    .filter((n) => n.endsWith('.toml'))
+    .sort()
+    .map((n) => readFileSync(join(dir, n), 'utf8'));
   return [...demos, ...SEEDS];
 }
 
-const KEYS = ['name', 'script', 'inputs', 'match', 'gather', 'parallel', 'timeout', 'retries', 'env', 'shell', 'stdout', 'files', 'max_rounds'];
-const VALUES = [
-  '0', '-1', '1', '42', '1.5', '-0.0', '1e400', 'inf', 'nan', 'true', 'false', '""', '"x"', "'lit'", '"""multi\nline"""', '[]', '[1, 2]',
-  '["a", 1]', '["split"]', '[[]]', '{}', '{ A = "1" }', '{ A = 1 }', '{ INPUT_FILE = "x" }', '1979-05-27T07:32:00Z', '"../.."', '"/abs"',
-  '"a\\tb"', '"\\u0000"', `"${'x'.repeat(300)}"`, '["**/[z-a]"]', '["["]', '"é☃"', '9007199254740993', '0x10', '+7',
+const KEYS = [
+  'name',
+  'script',
+  'inputs',
+  'match',
+  'gather',
+  'parallel',
+  'timeout',
+  'retries',
+  'env',
+  'shell',
+  'stdout',
+  'files',
+  'max_rounds',
 ];
-const JUNK = ['"', "'", '[', ']', '[[', '=', '#', '\\', '{', '}', ',', '.', '\n', '\t', ' ', '\u0000', '\r', 'é', '\u2028', '0', 'a', '"""', "'''"];
+const VALUES = [
+  '0',
+  '-1',
+  '1',
+  '42',
+  '1.5',
+  '-0.0',
+  '1e400',
+  'inf',
+  'nan',
+  'true',
+  'false',
+  '""',
+  '"x"',
+  "'lit'",
+  '"""multi\nline"""',
+  '[]',
+  '[1, 2]',
+  '["a", 1]',
+  '["split"]',
+  '[[]]',
+  '{}',
+  '{ A = "1" }',
+  '{ A = 1 }',
+  '{ INPUT_FILE = "x" }',
+  '1979-05-27T07:32:00Z',
+  '"../.."',
+  '"/abs"',
+  '"a\\tb"',
+  '"\\u0000"',
+  `"${'x'.repeat(300)}"`,
+  '["**/[z-a]"]',
+  '["["]',
+  '"é☃"',
+  '9007199254740993',
+  '0x10',
+  '+7',
+];
+const JUNK = [
+  '"',
+  "'",
+  '[',
+  ']',
+  '[[',
+  '=',
+  '#',
+  '\\',
+  '{',
+  '}',
+  ',',
+  '.',
+  '\n',
+  '\t',
+  ' ',
+  '\u0000',
+  '\r',
+  'é',
+  '\u2028',
+  '0',
+  'a',
+  '"""',
+  "'''",
+];
 
 /** One to three mutations of a manifest's text. */
 export function mutateManifest(r, text) {
@@ -109,8 +183,12 @@ export function mutateManifest(r, text) {
   for (let k = 0; k < n; k++) {
     const at = r.int(0, Math.max(0, lines.length - 1));
     switch (r.int(0, 10)) {
-      case 0: lines.splice(at, 1); break;
-      case 1: lines.splice(at, 0, lines[at] ?? ''); break;
+      case 0:
+        lines.splice(at, 1);
+        break;
+      case 1:
+        lines.splice(at, 0, lines[at] ?? '');
+        break;
       case 2: {
         const b = r.int(0, Math.max(0, lines.length - 1));
         [lines[at], lines[b]] = [lines[b], lines[at]];
@@ -122,7 +200,8 @@ export function mutateManifest(r, text) {
         lines[at] = line.slice(0, c) + r.pick(JUNK) + line.slice(c + (r.chance(0.5) ? 1 : 0));
         break;
       }
-      case 4: case 5: {
+      case 4:
+      case 5: {
         // Another type, or another value, for a key that is there.
         const keyed = lines.map((l, i) => [l, i]).filter(([l]) => /^\s*[A-Za-z_]+\s*=/.test(l));
         if (keyed.length === 0) break;
@@ -130,16 +209,31 @@ export function mutateManifest(r, text) {
         lines[i] = `${line.slice(0, line.indexOf('=') + 1)} ${r.pick(VALUES)}`;
         break;
       }
-      case 6: lines.splice(at, 0, `${r.pick([...KEYS, 'scirpt', 'input', 'gathr', 'foo', 'Name', 'env.X', '"quoted key"'])} = ${r.pick(VALUES)}`); break;
+      case 6:
+        lines.splice(
+          at,
+          0,
+          `${r.pick([...KEYS, 'scirpt', 'input', 'gathr', 'foo', 'Name', 'env.X', '"quoted key"'])} = ${r.pick(VALUES)}`,
+        );
+        break;
       case 7: {
         const joined = lines.join('\n');
         lines = joined.slice(0, r.int(0, joined.length)).split('\n');
         break;
       }
-      case 8: lines.splice(at, 0, r.pick(['[[task]]', '[task]', '[[tasks]]', '[other]', '[[task]]\nname = "x"', '[task.env]'])); break;
+      case 8:
+        lines.splice(
+          at,
+          0,
+          r.pick(['[[task]]', '[task]', '[[tasks]]', '[other]', '[[task]]\nname = "x"', '[task.env]']),
+        );
+        break;
       case 9: {
         // A whole task again: duplicate names, or a second definition of a chain.
-        const starts = lines.map((l, i) => [l, i]).filter(([l]) => l.trim() === '[[task]]').map(([, i]) => i);
+        const starts = lines
+          .map((l, i) => [l, i])
+          .filter(([l]) => l.trim() === '[[task]]')
+          .map(([, i]) => i);
         if (starts.length === 0) break;
         const s = r.pick(starts);
         const end = starts.find((i) => i > s) ?? lines.length;
@@ -165,7 +259,8 @@ export function mutateArgs(r, command, flags, paths) {
   const names = r.shuffle(Object.keys(flags)).slice(0, r.int(0, Object.keys(flags).length));
   const argv = [];
   const value = (spec) => {
-    if (spec?.type === 'int') return r.pick(['1', '2', '0', '-3', '1.5', 'x', '', '1e3', '007', '99999999999999999999', '3\n', 'a\rb']);
+    if (spec?.type === 'int')
+      return r.pick(['1', '2', '0', '-3', '1.5', 'x', '', '1e3', '007', '99999999999999999999', '3\n', 'a\rb']);
     if (spec?.type === 'bool') return r.pick(['true', 'false', 'yes', 'no', '1', '0', 'maybe', '', 'no\n']);
     return r.pick([...paths, '', 'x', '-', '--', '-db', 'é☃', 'a\tb', 'a\nb', '*', '**/x', `${'y'.repeat(200)}`]);
   };
@@ -182,9 +277,25 @@ export function mutateArgs(r, command, flags, paths) {
   }
   for (let k = r.int(0, 2); k > 0; k--) {
     const at = r.int(0, argv.length);
-    argv.splice(at, 0, r.pick([
-      'extra', '--', '-', '-h', `-${command.slice(1)}`, '-mainfest', '--dbb', '-paralel', '-1', '-x=y', 'rm', '0', r.pick(paths),
-    ]));
+    argv.splice(
+      at,
+      0,
+      r.pick([
+        'extra',
+        '--',
+        '-',
+        '-h',
+        `-${command.slice(1)}`,
+        '-mainfest',
+        '--dbb',
+        '-paralel',
+        '-1',
+        '-x=y',
+        'rm',
+        '0',
+        r.pick(paths),
+      ]),
+    );
   }
   if (r.chance(0.15) && argv.length > 0) argv.splice(r.int(0, argv.length - 1), 1);
   return argv;
@@ -209,7 +320,8 @@ export async function fuzz({ seed, count, cliSample = 50, only = null, jobs = 2,
   const { COMMANDS } = await dist('cli/commands.js');
   const commands = {};
   // serve runs until it is stopped: a valid argument list would hold a case until its kill.
-  for (const [name, entry] of Object.entries(COMMANDS)) if (name !== 'serve') commands[name] = (await entry.load()).command;
+  for (const [name, entry] of Object.entries(COMMANDS))
+    if (name !== 'serve') commands[name] = (await entry.load()).command;
   const texts = corpus();
   const dir = mkdtempSync(join(tmpdir(), 'tp-fuzz-'));
   const tally = { cases: 0, valid: 0, refused: 0, cli: 0, failures: [] };
@@ -219,9 +331,21 @@ export async function fuzz({ seed, count, cliSample = 50, only = null, jobs = 2,
     writeFileSync(join(dir, 'inputs', 'a.txt'), 'a\n');
     writeFileSync(join(dir, 'inputs', 'b.txt'), 'b\n');
     const tiny = join(dir, 'tiny.toml');
-    writeFileSync(tiny, '[[task]]\nname = "t"\nshell = ["sh", "-c"]\nscript = \'cat "$INPUT_FILE" > "$OUTPUT_DIR/x"\'\n');
+    writeFileSync(
+      tiny,
+      '[[task]]\nname = "t"\nshell = ["sh", "-c"]\nscript = \'cat "$INPUT_FILE" > "$OUTPUT_DIR/x"\'\n',
+    );
     const db = join(dir, 'db');
-    const paths = [tiny, db, join(dir, 'nothing'), join(dir, 'out'), join(dir, 'inputs'), join(dir, 'inputs', 'a.txt'), 'e3b0c442', '1'];
+    const paths = [
+      tiny,
+      db,
+      join(dir, 'nothing'),
+      join(dir, 'out'),
+      join(dir, 'inputs'),
+      join(dir, 'inputs', 'a.txt'),
+      'e3b0c442',
+      '1',
+    ];
     const cliCases = [];
     const every = cliSample > 0 ? Math.max(1, Math.floor(count / cliSample)) : Infinity;
     for (let i = 0; i < count; i++) {
@@ -241,7 +365,8 @@ export async function fuzz({ seed, count, cliSample = 50, only = null, jobs = 2,
           if (err instanceof ManifestError) {
             tally.refused++;
             if (err.problems.length === 0) fail('manifest', 'a ManifestError with no problem');
-            for (const p of err.problems) if (!oneLine(formatProblem(p))) fail('manifest', `not one line: ${JSON.stringify(formatProblem(p))}`);
+            for (const p of err.problems)
+              if (!oneLine(formatProblem(p))) fail('manifest', `not one line: ${JSON.stringify(formatProblem(p))}`);
           } else if (err instanceof UserError) {
             tally.refused++;
             if (!oneLine(err.message)) fail('manifest', `not one line: ${JSON.stringify(err.message)}`);
@@ -261,7 +386,8 @@ export async function fuzz({ seed, count, cliSample = 50, only = null, jobs = 2,
         } catch (err) {
           if (err instanceof UserError) {
             tally.refused++;
-            if (!oneLine(err.message)) fail('args', `not one line: ${JSON.stringify(err.message)} for ${JSON.stringify([name, ...argv])}`);
+            if (!oneLine(err.message))
+              fail('args', `not one line: ${JSON.stringify(err.message)} for ${JSON.stringify([name, ...argv])}`);
           } else {
             fail('args', `threw ${err?.stack ?? err} for ${JSON.stringify([name, ...argv])}`);
           }
@@ -281,9 +407,18 @@ export async function fuzz({ seed, count, cliSample = 50, only = null, jobs = 2,
         const res = await runCli(c.argv, dir);
         tally.cli++;
         const lines = res.stderr.split('\n').filter((l) => l !== '');
-        const bad = res.signal !== null || ![0, 1, 2].includes(res.code) || /internal error/.test(res.stderr) || STACK_FRAME.test(res.stderr + res.stdout)
-          || (res.code !== 0 && (lines.length === 0 || !lines.every((l) => l.startsWith('task-pipeline: '))));
-        if (bad) tally.failures.push({ case: c.i, what: 'cli', detail: `${JSON.stringify(c.argv)}: exit ${res.code ?? res.signal}\n${res.stderr}` });
+        const bad =
+          res.signal !== null ||
+          ![0, 1, 2].includes(res.code) ||
+          /internal error/.test(res.stderr) ||
+          STACK_FRAME.test(res.stderr + res.stdout) ||
+          (res.code !== 0 && (lines.length === 0 || !lines.every((l) => l.startsWith('task-pipeline: '))));
+        if (bad)
+          tally.failures.push({
+            case: c.i,
+            what: 'cli',
+            detail: `${JSON.stringify(c.argv)}: exit ${res.code ?? res.signal}\n${res.stderr}`,
+          });
         log(`cli case ${c.i}: exit ${res.code}`);
       }
     };
@@ -308,4 +443,3 @@ function runCli(argv, cwd) {
     });
   });
 }
-

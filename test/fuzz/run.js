@@ -24,7 +24,12 @@ for (let i = 0; i < argv.length; i++) {
 if (opts.only !== null) opts.count = Math.max(opts.count, opts.only + 1);
 
 const r = await fuzz(opts);
-for (const f of r.failures) process.stdout.write(`FAIL case ${f.case} (${f.what}): ${f.detail}\n  again: node test/fuzz/run.js --seed ${opts.seed} --only ${f.case}\n`);
-process.stdout.write(`seed ${opts.seed}: ${r.cases} cases (${r.valid} valid, ${r.refused} refused, ${r.cli} through the CLI), ` +
-  `${r.failures.length} failures, ${(r.ms / 1000).toFixed(1)} s\n`);
+for (const f of r.failures)
+  process.stdout.write(
+    `FAIL case ${f.case} (${f.what}): ${f.detail}\n  again: node test/fuzz/run.js --seed ${opts.seed} --only ${f.case}\n`,
+  );
+process.stdout.write(
+  `seed ${opts.seed}: ${r.cases} cases (${r.valid} valid, ${r.refused} refused, ${r.cli} through the CLI), ` +
+    `${r.failures.length} failures, ${(r.ms / 1000).toFixed(1)} s\n`,
+);
 process.exit(r.failures.length > 0 ? 1 : 0);

@@ -11,7 +11,11 @@ import { processArgv, withHelper } from './process-setup.js';
  * here, and audit reports the outputs that differ. Returns why it failed, or null.
  */
 export async function runLinesAside(
-  spec: TaskSpec, cwd: string, env: Record<string, string>, dir: string, timeoutMs: number,
+  spec: TaskSpec,
+  cwd: string,
+  env: Record<string, string>,
+  dir: string,
+  timeoutMs: number,
 ): Promise<string | null> {
   const log = openSync(`${dir}/log`, 'w');
   const proc = new LinesProcess({ argv: processArgv(spec, dir), cwd, env: withHelper(env), graceMs: KILL_GRACE_MS });
@@ -19,10 +23,14 @@ export async function runLinesAside(
     const never = new AbortController();
     const ex = await proc.exchange(encodeRequest(requestFromEnv(env)), { logFd: log }, timeoutMs, never.signal);
     switch (ex.kind) {
-      case 'ok': return null;
-      case 'reported': return `the script reported: ${ex.error}`;
-      case 'failed': return ex.error;
-      default: return 'timed out';
+      case 'ok':
+        return null;
+      case 'reported':
+        return `the script reported: ${ex.error}`;
+      case 'failed':
+        return ex.error;
+      default:
+        return 'timed out';
     }
   } finally {
     await proc.close();

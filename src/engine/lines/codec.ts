@@ -48,7 +48,8 @@ export function parseReply(line: string): LinesReply {
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return { garbage: text };
   const o = v as Record<string, unknown>;
-  if (typeof o.error === 'string' && o.error !== '' && (o.ok === undefined || o.ok === false)) return { ok: false, error: o.error };
+  if (typeof o.error === 'string' && o.error !== '' && (o.ok === undefined || o.ok === false))
+    return { ok: false, error: o.error };
   if (o.ok === true && o.error === undefined) return { ok: true };
   return { garbage: text };
 }

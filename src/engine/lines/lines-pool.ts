@@ -36,9 +36,13 @@ export class LinesPool {
   private reaper: Reaper | null = null;
 
   constructor(private readonly o: LinesPoolOptions) {
-    o.stop.addEventListener('abort', () => {
-      for (const h of this.all) void h.proc.stop();
-    }, { once: true });
+    o.stop.addEventListener(
+      'abort',
+      () => {
+        for (const h of this.all) void h.proc.stop();
+      },
+      { once: true },
+    );
   }
 
   /** Run one step's exchange on a process of its task; `signal` aborts this step only. */

@@ -44,7 +44,7 @@ let setpriv: string[] | undefined;
  */
 function pdeathsigPrefix(): string[] {
   if (setpriv === undefined) {
-    const help = isOnPath('setpriv') ? spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '' : '';
+    const help = isOnPath('setpriv') ? (spawnSync('setpriv', ['--help'], { encoding: 'utf8' }).stdout ?? '') : '';
     setpriv = help.includes('--pdeathsig') ? ['setpriv', '--pdeathsig', 'KILL', '--'] : [];
   }
   return setpriv;
@@ -135,9 +135,16 @@ export class LinesProcess {
   exchange(line: string, io: StepIo, timeoutMs: number | null, signal: AbortSignal): Promise<Exchange> {
     return new Promise<Exchange>((resolve) => {
       const tee = io.echo ? teeLines(io.echo, io.logFd) : null;
-      const write = tee ? (s: 'stdout' | 'stderr', c: Buffer) => tee.write(s, c) : (_s: 'stdout' | 'stderr', c: Buffer) => void writeSync(io.logFd, c);
+      const write = tee
+        ? (s: 'stdout' | 'stderr', c: Buffer) => tee.write(s, c)
+        : (_s: 'stdout' | 'stderr', c: Buffer) => void writeSync(io.logFd, c);
       const cur: Current = {
-        write, timedOut: false, aborted: false, replied: false, timer: undefined, signal,
+        write,
+        timedOut: false,
+        aborted: false,
+        replied: false,
+        timer: undefined,
+        signal,
         finish: (e) => {
           if (this.current !== cur) return;
           clearTimeout(cur.timer);
@@ -196,7 +203,9 @@ export class LinesProcess {
       }
       const reply = parseReply(line);
       if ('garbage' in reply) {
-        return this.breaks(`answered ${quoteGarbage(reply.garbage)}, not a reply ({"ok": true} or {"error": "..."}; print anything else to stderr)`);
+        return this.breaks(
+          `answered ${quoteGarbage(reply.garbage)}, not a reply ({"ok": true} or {"error": "..."}; print anything else to stderr)`,
+        );
       }
       cur.replied = true;
       clearTimeout(cur.timer);
@@ -226,8 +235,13 @@ export class LinesProcess {
     if (cur.aborted) return cur.finish({ kind: 'aborted' });
     if (cur.timedOut) return cur.finish({ kind: 'timeout' });
     const tail = this.lines.rest();
-    if (this.broken !== null) return cur.finish({ kind: 'failed', error: `the process ${this.broken}`, exitCode: null });
+    if (this.broken !== null)
+      return cur.finish({ kind: 'failed', error: `the process ${this.broken}`, exitCode: null });
     const partial = tail === '' ? '' : ` (after writing ${quoteGarbage(tail)} without a newline)`;
-    cur.finish({ kind: 'failed', error: `the process ${this.exitText} before answering${partial}`, exitCode: this.exitCode });
+    cur.finish({
+      kind: 'failed',
+      error: `the process ${this.exitText} before answering${partial}`,
+      exitCode: this.exitCode,
+    });
   }
 }

@@ -27,7 +27,11 @@ export interface LinesStepResult {
  * contract, exactly as a one-shot script's (collect-outputs.ts).
  */
 export async function runLinesStep(
-  ctx: LinesStepContext, step: { id: number; task: number; plan: TaskPlan }, slot: Slot, env: Record<string, string>, signal: AbortSignal,
+  ctx: LinesStepContext,
+  step: { id: number; task: number; plan: TaskPlan },
+  slot: Slot,
+  env: Record<string, string>,
+  signal: AbortSignal,
   files: StepFiles,
 ): Promise<LinesStepResult> {
   // An empty log left by the step before is written from its start.
@@ -38,19 +42,30 @@ export async function runLinesStep(
   try {
     const echo = ctx.echo;
     const prefix = `[${step.plan.spec.name}#${step.id}] `;
-    const ex = await ctx.lines.run(step.plan, encodeRequest(requestFromEnv(env)), {
-      logFd, echo: echo && ((line) => echo(prefix + line)),
-    }, signal, ctx.scripts && (() => {
-      started = true;
-      ctx.scripts!(step.task, 1);
-    }));
+    const ex = await ctx.lines.run(
+      step.plan,
+      encodeRequest(requestFromEnv(env)),
+      {
+        logFd,
+        echo: echo && ((line) => echo(prefix + line)),
+      },
+      signal,
+      ctx.scripts &&
+        (() => {
+          started = true;
+          ctx.scripts!(step.task, 1);
+        }),
+    );
     if (started) ctx.scripts!(step.task, -1);
     const logSize = fstatSync(logFd).size;
     keepLog = logSize === 0;
     const failure = failureOf(ex, step.plan.spec.timeout);
     const spawned: SpawnResult = {
       exitCode: ex.kind === 'ok' ? 0 : ex.kind === 'failed' ? ex.exitCode : null,
-      signal: null, timedOut: ex.kind === 'timeout', aborted: ex.kind === 'aborted', spawnError: null,
+      signal: null,
+      timedOut: ex.kind === 'timeout',
+      aborted: ex.kind === 'aborted',
+      spawnError: null,
       // The process outlives the step: the kernel reports its usage only when it exits.
       rusage: null,
       // Stored by the one collector contract, as a one-shot step's (collect-outputs.ts).
@@ -65,10 +80,15 @@ export async function runLinesStep(
 
 function failureOf(ex: Exchange, timeout: number | null): string | null {
   switch (ex.kind) {
-    case 'ok': return null;
-    case 'reported': return `the script reported: ${ex.error}`;
-    case 'failed': return `${ex.error}; a new process starts for the next step`;
-    case 'timeout': return `timed out after ${timeout}s (its process group was stopped; a new process starts for the next step)`;
-    case 'aborted': return 'interrupted';
+    case 'ok':
+      return null;
+    case 'reported':
+      return `the script reported: ${ex.error}`;
+    case 'failed':
+      return `${ex.error}; a new process starts for the next step`;
+    case 'timeout':
+      return `timed out after ${timeout}s (its process group was stopped; a new process starts for the next step)`;
+    case 'aborted':
+      return 'interrupted';
   }
 }

@@ -66,13 +66,25 @@ export const GC_SQL = {
  * Rows go first, files after: a crash in between leaves unreferenced files (the next gc takes
  * them), never a row naming a missing file.
  */
-export function collectGarbage(db: Database.Database, dbDir: string, options: { dryRun: boolean; history?: boolean }): GcReport {
+export function collectGarbage(
+  db: Database.Database,
+  dbDir: string,
+  options: { dryRun: boolean; history?: boolean },
+): GcReport {
   const lock = new DbLock(join(dbDir, 'lock'));
   lock.acquire();
   // -history -dry-run: drop the history inside a transaction, see what it frees, roll it back.
   const rehearse = Boolean(options.history) && options.dryRun;
   try {
-    const report: GcReport = { dryRun: options.dryRun, history: null, garbage: [], files: 0, rows: 0, bytes: 0, stray: 0 };
+    const report: GcReport = {
+      dryRun: options.dryRun,
+      history: null,
+      garbage: [],
+      files: 0,
+      rows: 0,
+      bytes: 0,
+      stray: 0,
+    };
     if (options.history) {
       if (rehearse) db.exec('BEGIN IMMEDIATE');
       // Its deletes check their references the way gc's do (see below): no scan per row.
@@ -107,8 +119,12 @@ export function collectGarbage(db: Database.Database, dbDir: string, options: { 
       flush(batch);
       db.exec(GC_SQL.addRows);
       db.exec(GC_SQL.fillLogs);
-      report.garbage = (db.prepare(GC_SQL.unreferenced).all() as (Omit<Garbage, 'hasFile' | 'hasRow'> & { hasFile: number; hasRow: number })[])
-        .map((g) => ({ ...g, hasFile: Boolean(g.hasFile), hasRow: Boolean(g.hasRow) }));
+      report.garbage = (
+        db.prepare(GC_SQL.unreferenced).all() as (Omit<Garbage, 'hasFile' | 'hasRow'> & {
+          hasFile: number;
+          hasRow: number;
+        })[]
+      ).map((g) => ({ ...g, hasFile: Boolean(g.hasFile), hasRow: Boolean(g.hasRow) }));
       for (const g of report.garbage) {
         if (g.hasFile) report.files++;
         if (g.hasRow) report.rows++;

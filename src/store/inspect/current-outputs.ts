@@ -36,5 +36,7 @@ const CURRENT_OUTPUTS_SQL = {
 
 /** A task's outputs, sorted by name, then the item they came from, streamed from the db (a task may have millions). */
 export function taskOutputs(db: Database.Database, task: string, all: boolean): IterableIterator<TaskOutput> {
-  return db.prepare(all ? CURRENT_OUTPUTS_SQL.all : CURRENT_OUTPUTS_SQL.current).iterate({ task }) as IterableIterator<TaskOutput>;
+  return db
+    .prepare(all ? CURRENT_OUTPUTS_SQL.all : CURRENT_OUTPUTS_SQL.current)
+    .iterate({ task }) as IterableIterator<TaskOutput>;
 }

@@ -1,4 +1,14 @@
-import { chmodSync, constants as fsc, copyFileSync, linkSync, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import {
+  chmodSync,
+  constants as fsc,
+  copyFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  statSync,
+  unlinkSync,
+  type Stats,
+} from 'node:fs';
 import { join, posix } from 'node:path';
 import { errnoCode, UserError } from '../../errors.js';
 import { hashFile } from '../hash-file.js';
@@ -24,7 +34,12 @@ const NO_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
  * and is a refusal otherwise; a symlink or a file where a directory is needed is a refusal
  * (following it could write outside outDir).
  */
-export async function exportOutputs(dbDir: string, outDir: string, plan: ExportEntry[], link = false): Promise<ExportDone[]> {
+export async function exportOutputs(
+  dbDir: string,
+  outDir: string,
+  plan: ExportEntry[],
+  link = false,
+): Promise<ExportDone[]> {
   const checked = await check(dbDir, outDir, plan);
   mkdirSync(outDir, { recursive: true });
   const done: ExportDone[] = [];
@@ -35,7 +50,10 @@ export async function exportOutputs(dbDir: string, outDir: string, plan: ExportE
     }
     const dest = join(outDir, c.entry.path);
     mkdirSync(join(outDir, posix.dirname(c.entry.path)), { recursive: true });
-    done.push({ entry: c.entry, action: await place(join(dbDir, objectRelPath(c.entry.hash)), dest, c.entry.hash, link) });
+    done.push({
+      entry: c.entry,
+      action: await place(join(dbDir, objectRelPath(c.entry.hash)), dest, c.entry.hash, link),
+    });
   }
   return done;
 }
@@ -55,13 +73,21 @@ async function place(src: string, dest: string, hash: string, link: boolean): Pr
   const got = await hashFile(dest);
   if (got.hash !== hash) {
     unlinkSync(dest);
-    throw new UserError('ECORRUPT', `export: corrupt object ${hash} (its bytes hash to ${got.hash}): run task-pipeline fsck -repair`, { exitCode: 1 });
+    throw new UserError(
+      'ECORRUPT',
+      `export: corrupt object ${hash} (its bytes hash to ${got.hash}): run task-pipeline fsck -repair`,
+      { exitCode: 1 },
+    );
   }
   if (link) chmodSync(dest, 0o444);
   return 'copied';
 }
 
-async function check(dbDir: string, outDir: string, plan: ExportEntry[]): Promise<{ entry: ExportEntry; action: 'write' | 'present' | 'merged' }[]> {
+async function check(
+  dbDir: string,
+  outDir: string,
+  plan: ExportEntry[],
+): Promise<{ entry: ExportEntry; action: 'write' | 'present' | 'merged' }[]> {
   const refusals: string[] = [];
   const missing: string[] = [];
   // outDir itself is the user's choice: a symlink to a directory is fine there, a file is not.
@@ -74,8 +100,11 @@ async function check(dbDir: string, outDir: string, plan: ExportEntry[]): Promis
     if (known !== undefined) return known;
     const parent = usableDir(posix.dirname(rel));
     const st = parent === null ? lstatSync(join(outDir, rel), { throwIfNoEntry: false }) : undefined;
-    const why = parent ?? (st === undefined || st.isDirectory() ? null
-      : `${join(outDir, rel)} is ${st.isSymbolicLink() ? 'a symlink' : 'a file'} where a directory is needed`);
+    const why =
+      parent ??
+      (st === undefined || st.isDirectory()
+        ? null
+        : `${join(outDir, rel)} is ${st.isSymbolicLink() ? 'a symlink' : 'a file'} where a directory is needed`);
     dirState.set(rel, why);
     return why;
   };
@@ -100,16 +129,22 @@ async function check(dbDir: string, outDir: string, plan: ExportEntry[]): Promis
     const st = lstatSync(dest, { throwIfNoEntry: false });
     if (!st) out.push({ entry, action: 'write' });
     else if (await sameBytes(st, obj, dest, entry.hash)) out.push({ entry, action: 'present' });
-    else refusals.push(`${dest} exists ${st.isFile() ? 'with other content' : `and is ${st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'not a regular file'}`}`);
+    else
+      refusals.push(
+        `${dest} exists ${st.isFile() ? 'with other content' : `and is ${st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : 'not a regular file'}`}`,
+      );
   }
   if (refusals.length > 0 || missing.length > 0) {
     const lines = [...missing, ...refusals];
     const shown = lines.slice(0, 10).map((l) => `  ${l}`);
     if (lines.length > 10) shown.push(`  ... and ${lines.length - 10} more`);
-    const head = refusals.length > 0
-      ? `export refused, nothing written: ${refusals.length} path${refusals.length === 1 ? '' : 's'} in ${outDir} would be overwritten or followed (move them away or export elsewhere)`
-      : `export refused, nothing written: ${missing.length} object${missing.length === 1 ? ' is' : 's are'} missing from the store (run task-pipeline fsck -db ${dbDir})`;
-    throw new UserError(refusals.length > 0 ? 'EEXPORT' : 'EMISSING', [head, ...shown].join('\n'), { exitCode: refusals.length > 0 ? 2 : 1 });
+    const head =
+      refusals.length > 0
+        ? `export refused, nothing written: ${refusals.length} path${refusals.length === 1 ? '' : 's'} in ${outDir} would be overwritten or followed (move them away or export elsewhere)`
+        : `export refused, nothing written: ${missing.length} object${missing.length === 1 ? ' is' : 's are'} missing from the store (run task-pipeline fsck -db ${dbDir})`;
+    throw new UserError(refusals.length > 0 ? 'EEXPORT' : 'EMISSING', [head, ...shown].join('\n'), {
+      exitCode: refusals.length > 0 ? 2 : 1,
+    });
   }
   return out;
 }

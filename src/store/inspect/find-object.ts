@@ -39,7 +39,14 @@ export function findObject(db: Database.Database, dbDir: string, ref: string): F
   if (rows.length > 1) {
     const shown = rows.slice(0, MAX_CANDIDATES).map((r) => `  ${r.hash}  ${r.size} B`);
     const more = rows.length > MAX_CANDIDATES ? ['  ... and more: give more characters'] : [];
-    throw new UserError('EAMBIGUOUS', [`prefix ${want} is ambiguous: it matches ${rows.length > MAX_CANDIDATES ? `more than ${MAX_CANDIDATES}` : rows.length} objects:`, ...shown, ...more].join('\n'));
+    throw new UserError(
+      'EAMBIGUOUS',
+      [
+        `prefix ${want} is ambiguous: it matches ${rows.length > MAX_CANDIDATES ? `more than ${MAX_CANDIDATES}` : rows.length} objects:`,
+        ...shown,
+        ...more,
+      ].join('\n'),
+    );
   }
   return { ...rows[0]!, registered: true };
 }

@@ -20,6 +20,9 @@ export function findTask(db: Database.Database, dbDir: string, name: string): Ta
   if (row.known) return { name, current: Boolean(row.current) };
   const names = db.prepare(FIND_TASK_SQL.names).pluck().all() as string[];
   const hint = nearest(name, names);
-  const known = names.length === 0 ? 'it has no tasks yet' : `its tasks: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}`;
+  const known =
+    names.length === 0
+      ? 'it has no tasks yet'
+      : `its tasks: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}`;
   throw new UserError('ENOTASK', `no task "${name}" in ${dbDir}${hint ? ` (did you mean "${hint}"?)` : `; ${known}`}`);
 }

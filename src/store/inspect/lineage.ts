@@ -85,7 +85,12 @@ interface StepRow extends StepRef {
 }
 
 /** The provenance tree of an object: the steps that made it, their inputs, their makers... back to the run inputs or the seed. */
-export async function lineage(db: Database.Database, dbDir: string, obj: FoundObject, options: LineageOptions): Promise<Lineage> {
+export async function lineage(
+  db: Database.Database,
+  dbDir: string,
+  obj: FoundObject,
+  options: LineageOptions,
+): Promise<Lineage> {
   const b = new LineageBuilder(db, dbDir, options);
   const root = b.object(obj.hash, null);
   const rows = b.q.producers.all(obj.hash, options.width * 4) as { stepId: number; name: string }[];
@@ -108,7 +113,11 @@ class LineageBuilder {
   truncated = false;
   private readonly seen = new Set<number>();
 
-  constructor(db: Database.Database, private readonly dbDir: string, private readonly o: LineageOptions) {
+  constructor(
+    db: Database.Database,
+    private readonly dbDir: string,
+    private readonly o: LineageOptions,
+  ) {
     const p = (sql: string) => db.prepare(sql);
     this.q = {
       step: p(LINEAGE_SQL.step),
@@ -144,7 +153,15 @@ class LineageBuilder {
   async step(stepId: number, outputNames: string[], depth: number): Promise<LineageStep> {
     const row = this.q.step.get(stepId) as RawRow<StepRow> | undefined;
     const { objectHash, inputName, gatherTask, ...ref } = toStepRef<StepRow>(row ?? missingStep(stepId));
-    const node: LineageStep = { ...ref, outputNames, repeated: false, gather: null, inputs: [], moreInputs: 0, cut: null };
+    const node: LineageStep = {
+      ...ref,
+      outputNames,
+      repeated: false,
+      gather: null,
+      inputs: [],
+      moreInputs: 0,
+      cut: null,
+    };
     if (this.seen.has(stepId)) {
       node.repeated = true;
       return node;
@@ -160,7 +177,12 @@ class LineageBuilder {
     this.seen.add(stepId);
     const linked = this.q.hasLinks.get(stepId) === 1;
     const direct = linked
-      ? groupByStep(this.q.linkedProducers.all({ hash: objectHash, step: stepId, limit: this.o.width * 4 }) as { stepId: number; name: string }[])
+      ? groupByStep(
+          this.q.linkedProducers.all({ hash: objectHash, step: stepId, limit: this.o.width * 4 }) as {
+            stepId: number;
+            name: string;
+          }[],
+        )
       : [];
     if (linked && direct.length === 0 && (gatherTask || inputName === 'listing')) {
       await this.gatherInputs(node, stepId, objectHash, depth);
@@ -197,7 +219,13 @@ class LineageBuilder {
     for (const e of read.entries) {
       const input = this.object(e.hash, e.name);
       node.inputs.push(input);
-      const rows = this.q.entryProducers.all({ hash: e.hash, name: e.name, from: e.fromName, step: stepId, limit: this.o.width }) as { stepId: number; name: string }[];
+      const rows = this.q.entryProducers.all({
+        hash: e.hash,
+        name: e.name,
+        from: e.fromName,
+        step: stepId,
+        limit: this.o.width,
+      }) as { stepId: number; name: string }[];
       for (const g of groupByStep(rows)) {
         if (!this.budgetLeft()) {
           input.moreProducers++;
@@ -222,5 +250,14 @@ function groupByStep(rows: { stepId: number; name: string }[]): { stepId: number
 
 /** A link to a step row that is gone should not happen; draw it rather than fail the whole tree. */
 function missingStep(stepId: number): RawRow<StepRow> {
-  return { stepId, task: '?', version: '', status: 'pending', current: 0, objectHash: '', inputName: '', gatherTask: 0 };
+  return {
+    stepId,
+    task: '?',
+    version: '',
+    status: 'pending',
+    current: 0,
+    objectHash: '',
+    inputName: '',
+    gatherTask: 0,
+  };
 }

@@ -60,8 +60,12 @@ export function objectUsage(db: Database.Database, dbDir: string, obj: FoundObje
     path: join(dbDir, rel),
     file: !st ? 'missing' : st.size !== obj.size ? 'wrong size' : 'ok',
     runInputs: q(OBJECT_USAGE_SQL.runInputs).all(obj.hash) as ObjectUsage['runInputs'],
-    producedBy: (q(OBJECT_USAGE_SQL.producedBy).all(obj.hash, limit) as RawRow<Produced>[]).map((r) => toStepRef<Produced>(r)),
-    consumedBy: (q(OBJECT_USAGE_SQL.consumedBy).all(obj.hash, limit) as RawRow<Consumed>[]).map((r) => toStepRef<Consumed>(r)),
+    producedBy: (q(OBJECT_USAGE_SQL.producedBy).all(obj.hash, limit) as RawRow<Produced>[]).map((r) =>
+      toStepRef<Produced>(r),
+    ),
+    consumedBy: (q(OBJECT_USAGE_SQL.consumedBy).all(obj.hash, limit) as RawRow<Consumed>[]).map((r) =>
+      toStepRef<Consumed>(r),
+    ),
     logOf: (q(OBJECT_USAGE_SQL.logOf).all(obj.hash, limit) as RawRow<StepRef>[]).map((r) => toStepRef<StepRef>(r)),
     totals: {
       producedBy: count(OBJECT_USAGE_SQL.countProduced),

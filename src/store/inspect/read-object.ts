@@ -20,10 +20,16 @@ export async function copyVerified(
   const path = join(dbDir, objectRelPath(obj.hash));
   const st = statSync(path, { throwIfNoEntry: false });
   if (!st) {
-    throw new UserError('EMISSING', `missing object ${obj.hash}: ${path} does not exist (run task-pipeline fsck -db ${dbDir})`, { exitCode: 1 });
+    throw new UserError(
+      'EMISSING',
+      `missing object ${obj.hash}: ${path} does not exist (run task-pipeline fsck -db ${dbDir})`,
+      { exitCode: 1 },
+    );
   }
   if (st.size !== obj.size) {
-    throw new UserError('ECORRUPT', `corrupt object ${obj.hash}: ${path} has ${st.size} bytes, expected ${obj.size}`, { exitCode: 1 });
+    throw new UserError('ECORRUPT', `corrupt object ${obj.hash}: ${path} has ${st.size} bytes, expected ${obj.size}`, {
+      exitCode: 1,
+    });
   }
   const h = createHash('sha256');
   let bytes = 0;
@@ -39,12 +45,20 @@ export async function copyVerified(
   await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, out, { end: false });
   const actual = h.digest('hex');
   if (actual !== obj.hash || bytes !== obj.size) {
-    throw new UserError('ECORRUPT', `corrupt object ${obj.hash}: its ${bytes} bytes hash to ${actual}: run task-pipeline fsck -repair -db ${dbDir}`, { exitCode: 1 });
+    throw new UserError(
+      'ECORRUPT',
+      `corrupt object ${obj.hash}: its ${bytes} bytes hash to ${actual}: run task-pipeline fsck -repair -db ${dbDir}`,
+      { exitCode: 1 },
+    );
   }
 }
 
 /** Stream a file that is not an object yet (a running step's log): no hash to check it against. */
-export async function copyUnverified(path: string, out: NodeJS.WritableStream, onChunk?: (chunk: Buffer) => void): Promise<void> {
+export async function copyUnverified(
+  path: string,
+  out: NodeJS.WritableStream,
+  onChunk?: (chunk: Buffer) => void,
+): Promise<void> {
   const tap = new Transform({
     transform(chunk: Buffer, _enc, done) {
       onChunk?.(chunk);

@@ -65,10 +65,13 @@ export function repairStore(db: Database.Database, dbDir: string, damage: Damage
       report.logsLost += q.logOf.run(d.hash).changes;
       q.attemptLogOf.run(d.hash);
       for (const i of q.inputs.all(d.hash) as { name: string; source: string | null }[]) {
-        report.inputs.push({ name: i.name, hash: d.hash, restore: i.source === null ? `-input <the file ${i.name}>` : `-input ${i.source}` });
+        report.inputs.push({
+          name: i.name,
+          hash: d.hash,
+          restore: i.source === null ? `-input <the file ${i.name}>` : `-input ${i.source}`,
+        });
       }
     }).immediate();
   }
   return report;
 }
-

@@ -28,7 +28,9 @@ const RUN_INPUTS_SQL = {
 
 /** The run inputs, sorted by name (history after the current item of each name). */
 export function* runInputs(db: Database.Database, all: boolean): Generator<RunInput> {
-  const rows = db.prepare(all ? RUN_INPUTS_SQL.all : RUN_INPUTS_SQL.current).iterate() as IterableIterator<Omit<RunInput, 'current'> & { current: number }>;
+  const rows = db.prepare(all ? RUN_INPUTS_SQL.all : RUN_INPUTS_SQL.current).iterate() as IterableIterator<
+    Omit<RunInput, 'current'> & { current: number }
+  >;
   for (const r of rows) {
     yield { ...r, current: Boolean(r.current) };
   }
@@ -43,17 +45,23 @@ export function retireInputs(db: Database.Database, patterns: string[]): string[
     const bad = globError(p);
     if (bad !== null) throw new UserError('EUSAGE', `inputs rm: "${p}" is not a valid glob: ${bad}`);
   }
-  return db.transaction(() => {
-    const current = db.prepare(RUN_INPUTS_SQL.currentNames).all() as { id: number; name: string }[];
-    const chosen = new Map<number, string>();
-    for (const p of patterns) {
-      const hits = current.filter((c) => c.name === p || matchesAny([p], c.name));
-      if (hits.length === 0) throw new UserError('ENOINPUT', `inputs rm: no current run input is named or matches "${p}" (see: task-pipeline inputs)`);
-      for (const h of hits) chosen.set(h.id, h.name);
-    }
-    const retire = db.prepare(RUN_INPUTS_SQL.retire);
-    const now = Date.now();
-    for (const id of chosen.keys()) retire.run(now, id);
-    return [...chosen.values()].sort();
-  }).immediate();
+  return db
+    .transaction(() => {
+      const current = db.prepare(RUN_INPUTS_SQL.currentNames).all() as { id: number; name: string }[];
+      const chosen = new Map<number, string>();
+      for (const p of patterns) {
+        const hits = current.filter((c) => c.name === p || matchesAny([p], c.name));
+        if (hits.length === 0)
+          throw new UserError(
+            'ENOINPUT',
+            `inputs rm: no current run input is named or matches "${p}" (see: task-pipeline inputs)`,
+          );
+        for (const h of hits) chosen.set(h.id, h.name);
+      }
+      const retire = db.prepare(RUN_INPUTS_SQL.retire);
+      const now = Date.now();
+      for (const id of chosen.keys()) retire.run(now, id);
+      return [...chosen.values()].sort();
+    })
+    .immediate();
 }

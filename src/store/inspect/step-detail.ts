@@ -29,11 +29,15 @@ export const STEP_DETAIL_SQL = {
 
 /** One step by id, with where its log is; a UserError (exit 2) for an id that is not a step. */
 export function stepDetail(db: Database.Database, dbDir: string, id: string): StepDetail {
-  if (!/^[1-9][0-9]{0,15}$/.test(id)) throw new UserError('EUSAGE', `log: "${id}" is not a step id (a positive integer, as status and show print them)`);
+  if (!/^[1-9][0-9]{0,15}$/.test(id))
+    throw new UserError('EUSAGE', `log: "${id}" is not a step id (a positive integer, as status and show print them)`);
   const row = db.prepare(STEP_DETAIL_SQL.step).get(Number(id)) as RawRow<Row> | undefined;
   if (!row) {
     const max = db.prepare(STEP_DETAIL_SQL.maxId).pluck().get() as number | null;
-    throw new UserError('ENOSTEP', `no step ${id} in ${dbDir} (${max === null ? 'it has no steps yet' : `step ids go from 1 to ${max}`})`);
+    throw new UserError(
+      'ENOSTEP',
+      `no step ${id} in ${dbDir} (${max === null ? 'it has no steps yet' : `step ids go from 1 to ${max}`})`,
+    );
   }
   const { logHash, logSize, ...rest } = toStepRef<Row>(row);
   return {

@@ -63,7 +63,9 @@ const OBJECTS = (from: string) => `SELECT d.task AS taskId, count(*) AS objects,
       LEFT JOIN object b ON b.hash = d.hash GROUP BY d.task`;
 
 // The attempt that made a done step done is its latest: the step row counts them.
-const RESOURCES = (from: string) => `SELECT s.task AS taskId, sum(a.cpu_user_ms) AS cpuUserMs, sum(a.cpu_sys_ms) AS cpuSysMs,
+const RESOURCES = (
+  from: string,
+) => `SELECT s.task AS taskId, sum(a.cpu_user_ms) AS cpuUserMs, sum(a.cpu_sys_ms) AS cpuSysMs,
       max(a.max_rss_kb) AS maxRssKb
       FROM ${from} CROSS JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts
      WHERE s.status = 'done' GROUP BY s.task`;
@@ -114,31 +116,50 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
     db.prepare(TASK_STATUS_SQL.fillCurrent).run();
   }
   try {
-    for (const r of db.prepare(all ? TASK_STATUS_SQL.allCounts : TASK_STATUS_SQL.currentCounts)
-      .all({ latest: latestRun?.id ?? null }) as (Counts & { taskId: number })[]) counts.set(r.taskId, r);
-    for (const r of db.prepare(all ? TASK_STATUS_SQL.allObjects : TASK_STATUS_SQL.currentObjects)
-      .all() as { taskId: number; objects: number; bytes: number }[]) objects.set(r.taskId, r);
-    for (const r of db.prepare(all ? TASK_STATUS_SQL.allMerged : TASK_STATUS_SQL.currentMerged)
-      .all() as { taskId: number; merged: number }[]) merged.set(r.taskId, r.merged);
-    for (const r of db.prepare(all ? TASK_STATUS_SQL.allResources : TASK_STATUS_SQL.currentResources)
-      .all() as (Resources & { taskId: number })[]) resources.set(r.taskId, r);
+    for (const r of db
+      .prepare(all ? TASK_STATUS_SQL.allCounts : TASK_STATUS_SQL.currentCounts)
+      .all({ latest: latestRun?.id ?? null }) as (Counts & { taskId: number })[])
+      counts.set(r.taskId, r);
+    for (const r of db.prepare(all ? TASK_STATUS_SQL.allObjects : TASK_STATUS_SQL.currentObjects).all() as {
+      taskId: number;
+      objects: number;
+      bytes: number;
+    }[])
+      objects.set(r.taskId, r);
+    for (const r of db.prepare(all ? TASK_STATUS_SQL.allMerged : TASK_STATUS_SQL.currentMerged).all() as {
+      taskId: number;
+      merged: number;
+    }[])
+      merged.set(r.taskId, r.merged);
+    for (const r of db
+      .prepare(all ? TASK_STATUS_SQL.allResources : TASK_STATUS_SQL.currentResources)
+      .all() as (Resources & { taskId: number })[])
+      resources.set(r.taskId, r);
   } finally {
     if (!all) db.exec(TASK_STATUS_SQL.teardown);
   }
-  const versions = all ? allVersionsInOrder(db) : (db.prepare(TASK_STATUS_SQL.currentVersions).all() as Version[]).map((v) => ({ ...v, current: true }));
+  const versions = all
+    ? allVersionsInOrder(db)
+    : (db.prepare(TASK_STATUS_SQL.currentVersions).all() as Version[]).map((v) => ({ ...v, current: true }));
   const tasks = versions.map((v) => {
     const c = counts.get(v.taskId);
     const o = objects.get(v.taskId);
     const r = resources.get(v.taskId) ?? { cpuUserMs: null, cpuSysMs: null, maxRssKb: null };
     return {
       ...v,
-      pending: c?.pending ?? 0, running: c?.running ?? 0, done: c?.done ?? 0, failed: c?.failed ?? 0,
+      pending: c?.pending ?? 0,
+      running: c?.running ?? 0,
+      done: c?.done ?? 0,
+      failed: c?.failed ?? 0,
       // Reuse is a property of the current graph; an old version's steps are history, not reuse.
-      reused: v.current ? c?.reused ?? 0 : 0,
+      reused: v.current ? (c?.reused ?? 0) : 0,
       merged: merged.get(v.taskId) ?? 0,
-      objects: o?.objects ?? 0, bytes: o?.bytes ?? 0,
+      objects: o?.objects ?? 0,
+      bytes: o?.bytes ?? 0,
       cpuMs: r.cpuUserMs === null || r.cpuSysMs === null ? null : r.cpuUserMs + r.cpuSysMs,
-      cpuUserMs: r.cpuUserMs, cpuSysMs: r.cpuSysMs, maxRssKb: r.maxRssKb,
+      cpuUserMs: r.cpuUserMs,
+      cpuSysMs: r.cpuSysMs,
+      maxRssKb: r.maxRssKb,
     };
   });
   const totals = db.prepare(TASK_STATUS_SQL.totals).get() as { objects: number; bytes: number };
@@ -153,13 +174,21 @@ interface Version {
 
 /** Tasks in manifest order, each current version followed by its older ones; then tasks no longer in the manifest. */
 function allVersionsInOrder(db: Database.Database): (Version & { current: boolean })[] {
-  const rows = db.prepare(TASK_STATUS_SQL.allVersions).all() as (Version & { position: number | null; current: number })[];
+  const rows = db.prepare(TASK_STATUS_SQL.allVersions).all() as (Version & {
+    position: number | null;
+    current: number;
+  })[];
   const position = new Map<string, number>();
   for (const r of rows) if (r.position !== null) position.set(r.name, r.position);
   const rank = (name: string) => position.get(name) ?? Number.MAX_SAFE_INTEGER;
   return rows
     .map((r, i) => ({ r, i }))
-    .sort((a, b) => rank(a.r.name) - rank(b.r.name) || (a.r.name < b.r.name ? -1 : a.r.name > b.r.name ? 1 : 0)
-      || b.r.current - a.r.current || a.i - b.i)
+    .sort(
+      (a, b) =>
+        rank(a.r.name) - rank(b.r.name) ||
+        (a.r.name < b.r.name ? -1 : a.r.name > b.r.name ? 1 : 0) ||
+        b.r.current - a.r.current ||
+        a.i - b.i,
+    )
     .map(({ r }) => ({ name: r.name, taskId: r.taskId, version: r.version, current: Boolean(r.current) }));
 }

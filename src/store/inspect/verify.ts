@@ -39,7 +39,11 @@ const VERIFY_SQL = {
  * fsck: re-hash every object file (streamed), and check that every hash a row names has its
  * file. Problems go to `report` as they are found, so a big store shows them early.
  */
-export async function verifyStore(db: Database.Database, dbDir: string, report: (d: Damage) => void): Promise<VerifyReport> {
+export async function verifyStore(
+  db: Database.Database,
+  dbDir: string,
+  report: (d: Damage) => void,
+): Promise<VerifyReport> {
   const r: VerifyReport = { checked: 0, bytes: 0, corrupt: 0, missing: 0, stray: 0, writable: 0 };
   const sizeOf = db.prepare(VERIFY_SQL.size).pluck();
   for (const f of walkObjects(dbDir)) {
@@ -56,10 +60,20 @@ export async function verifyStore(db: Database.Database, dbDir: string, report: 
     const rowSize = sizeOf.get(f.hash) as number | undefined;
     if (digest.hash !== f.hash) {
       r.corrupt++;
-      report({ kind: 'corrupt', hash: f.hash, path: f.path, detail: `its ${digest.size} bytes hash to ${digest.hash}` });
+      report({
+        kind: 'corrupt',
+        hash: f.hash,
+        path: f.path,
+        detail: `its ${digest.size} bytes hash to ${digest.hash}`,
+      });
     } else if (rowSize !== undefined && rowSize !== digest.size) {
       r.corrupt++;
-      report({ kind: 'corrupt', hash: f.hash, path: f.path, detail: `the object row says ${rowSize} bytes, the file has ${digest.size}` });
+      report({
+        kind: 'corrupt',
+        hash: f.hash,
+        path: f.path,
+        detail: `the object row says ${rowSize} bytes, the file has ${digest.size}`,
+      });
     }
     if ((st.mode & 0o222) !== 0) {
       r.writable++;

@@ -61,7 +61,11 @@ const VERSION_CHANGE_SQL = {
 };
 
 /** The version a task had before this one and what changed since, or null when it is the first. */
-export function previousVersionChange(db: Database.Database, taskName: string, currentTaskId: number): PreviousVersionChange | null {
+export function previousVersionChange(
+  db: Database.Database,
+  taskName: string,
+  currentTaskId: number,
+): PreviousVersionChange | null {
   const current = db.prepare(VERSION_CHANGE_SQL.definition).pluck().get(currentTaskId) as string | undefined;
   if (current === undefined) return null;
   const previous = db.prepare(VERSION_CHANGE_SQL.previous).get(taskName, currentTaskId) as
@@ -71,6 +75,10 @@ export function previousVersionChange(db: Database.Database, taskName: string, c
 }
 
 /** What changed since the task's previous version, or null when it has none. */
-export function previousVersionChanges(db: Database.Database, taskName: string, currentTaskId: number): string[] | null {
+export function previousVersionChanges(
+  db: Database.Database,
+  taskName: string,
+  currentTaskId: number,
+): string[] | null {
   return previousVersionChange(db, taskName, currentTaskId)?.changed ?? null;
 }

@@ -2,9 +2,7 @@ import { readdirSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode } from '../../errors.js';
 
-export type ObjectFile =
-  | { kind: 'object'; hash: string; path: string }
-  | { kind: 'stray'; path: string; why: string };
+export type ObjectFile = { kind: 'object'; hash: string; path: string } | { kind: 'stray'; path: string; why: string };
 
 const SHARD = /^[0-9a-f]{2}$/;
 const REST = /^[0-9a-f]{60}$/;
@@ -19,19 +17,32 @@ export function* walkObjects(dbDir: string): Generator<ObjectFile> {
   for (const a of list(root)) {
     const pa = join(root, a.name);
     if (!a.isDirectory() || !SHARD.test(a.name)) {
-      yield { kind: 'stray', path: pa, why: a.isDirectory() ? 'not a shard directory (two hex digits)' : 'not in a shard directory' };
+      yield {
+        kind: 'stray',
+        path: pa,
+        why: a.isDirectory() ? 'not a shard directory (two hex digits)' : 'not in a shard directory',
+      };
       continue;
     }
     for (const b of list(pa)) {
       const pb = join(pa, b.name);
       if (!b.isDirectory() || !SHARD.test(b.name)) {
-        yield { kind: 'stray', path: pb, why: b.isDirectory() ? 'not a shard directory (two hex digits)' : 'not in a second-level shard directory' };
+        yield {
+          kind: 'stray',
+          path: pb,
+          why: b.isDirectory() ? 'not a shard directory (two hex digits)' : 'not in a second-level shard directory',
+        };
         continue;
       }
       for (const c of list(pb)) {
         const pc = join(pb, c.name);
         if (!REST.test(c.name)) yield { kind: 'stray', path: pc, why: 'not an object name (60 lowercase hex digits)' };
-        else if (!c.isFile()) yield { kind: 'stray', path: pc, why: c.isSymbolicLink() ? 'a symlink, not a regular file' : 'not a regular file' };
+        else if (!c.isFile())
+          yield {
+            kind: 'stray',
+            path: pc,
+            why: c.isSymbolicLink() ? 'a symlink, not a regular file' : 'not a regular file',
+          };
         else yield { kind: 'object', hash: a.name + b.name + c.name, path: pc };
       }
     }
