@@ -2,6 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { TaskSpec } from '../../manifest/index.js';
 import { KILL_GRACE_MS } from '../process-groups.js';
 import { encodeRequest, requestFromEnv } from './codec.js';
+import { failureOf } from './run-lines-step.js';
 import { LinesProcess } from './lines-process.js';
 import { processArgv, withHelper } from './process-setup.js';
 
@@ -22,16 +23,7 @@ export async function runLinesAside(
   try {
     const never = new AbortController();
     const ex = await proc.exchange(encodeRequest(requestFromEnv(env)), { logFd: log }, timeoutMs, never.signal);
-    switch (ex.kind) {
-      case 'ok':
-        return null;
-      case 'reported':
-        return `the script reported: ${ex.error}`;
-      case 'failed':
-        return ex.error;
-      default:
-        return 'timed out';
-    }
+    return failureOf(ex, timeoutMs / 1000, false);
   } finally {
     await proc.close();
     closeSync(log);

@@ -78,16 +78,18 @@ export async function runLinesStep(
   }
 }
 
-function failureOf(ex: Exchange, timeout: number | null): string | null {
+/** Why an exchange failed, in the user's words; `restarts`: a run's pool starts a new process for the next step. */
+export function failureOf(ex: Exchange, timeout: number | null, restarts = true): string | null {
+  const next = restarts ? '; a new process starts for the next step' : '';
   switch (ex.kind) {
     case 'ok':
       return null;
     case 'reported':
       return `the script reported: ${ex.error}`;
     case 'failed':
-      return `${ex.error}; a new process starts for the next step`;
+      return `${ex.error}${next}`;
     case 'timeout':
-      return `timed out after ${timeout}s (its process group was stopped; a new process starts for the next step)`;
+      return `timed out after ${timeout}s (its process group was stopped${next})`;
     case 'aborted':
       return 'interrupted';
   }
