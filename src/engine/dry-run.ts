@@ -61,7 +61,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
       plans.filter((p) => p.isRoot).map((p) => p.taskId),
       seed,
     );
-    for (const e of graph.edges) if (!e.toGather) await meta.reconcileEdge(e);
+    for (const e of graph.edges) await meta.reconcileEdge(e);
     const forced = new Map<string, number>();
     for (const name of o.force) forced.set(name, await meta.force(ids.get(name)!));
 

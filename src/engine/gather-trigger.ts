@@ -72,8 +72,7 @@ export class GatherTrigger {
     summary.tasks.get(plan.spec.name)!.reused++;
     let made = false;
     for (const e of this.o.edges) {
-      // Items never flow into a gather task: it fires over a listing of its own.
-      if (e.fromTaskId !== plan.taskId || e.toGather) continue;
+      if (e.fromTaskId !== plan.taskId) continue;
       const r = await meta.reconcileEdge(e);
       const target = this.o.plans.find((p) => p.taskId === e.toTaskId);
       if (!target) continue;

@@ -114,7 +114,6 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     // Edges in manifest order: reuse found here is credited to the consuming task.
     const linkedTo = new Set<number>();
     for (const e of graph.edges) {
-      if (e.toGather) continue;
       const r = await meta.reconcileEdge(e);
       const name = plans.find((p) => p.taskId === e.toTaskId)!.spec.name;
       summary.tasks.get(name)!.reused += r.reused;

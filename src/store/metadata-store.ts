@@ -137,6 +137,10 @@ export interface MetadataStore {
   hasRunInputs(): Promise<boolean>;
   /** Every root task version gets a step per run input (or the seed step while there is none). */
   ensureRootSteps(rootTaskIds: number[], seed: ObjectRow | null): Promise<number>;
+  /**
+   * Every output of the upstream's done steps that passes the edge's match gets a step downstream, linked.
+   * Nothing for an edge into a gather task: its steps are over listings only (ensureGatherStep).
+   */
   reconcileEdge(edge: EdgeInput): Promise<{ created: number; reused: number; linked: number }>;
   /** Pending steps of a task in id order, those beyond `maxRound` rounds of a cycle left out (cut). */
   pendingPage(taskId: number, afterId: number, limit: number, maxRound: number): Promise<LeafStep[]>;
