@@ -1,4 +1,4 @@
-import type { ProgressSnapshot, TaskProgress } from '../engine/scheduler.js';
+import type { ProgressSnapshot, TaskProgress } from '../engine/progress.js';
 import { formatDuration, formatEta, plural } from './format.js';
 
 const REDRAW_MS = 200;

@@ -1,6 +1,6 @@
 import { ExecaExecutor } from './execa-executor.js';
 import type { Executor } from './executor.js';
-import { LimitedExecutor } from './limited-executor.js';
+import { limited } from './permits.js';
 import type { ProcessGroups } from './process-groups.js';
 import { SpawnerExecutor } from './spawner-executor.js';
 
@@ -11,7 +11,7 @@ import { SpawnerExecutor } from './spawner-executor.js';
  * the engine has asked them to run.
  */
 export function chooseExecutor(groups: ProcessGroups, limit: number, onHelperDeath?: (why: string) => void): Executor {
-  const execa = new LimitedExecutor(new ExecaExecutor(groups), limit);
+  const execa = limited(new ExecaExecutor(groups), limit);
   if (process.env.TASK_PIPELINE_EXECUTOR === 'execa') return execa;
   return new SpawnerExecutor(groups, { limit, fallback: execa, onHelperDeath });
 }

@@ -30,19 +30,18 @@ export function badOutputText(kind: string, entry: string): string {
   return `OUTPUT_DIR holds ${KINDS[kind] ?? 'a special file'} ${name}: only regular files can be outputs`;
 }
 
-/** A system error while storing a step's outputs or log, by its code (ENOSPC...) and the entry it concerns. */
-export function storeFailureText(stage: string, code: string, entry: string): string {
-  const what = stage === 'log' ? 'storing the log' : 'storing the outputs';
+/** A system error while `what` (storing the outputs...), by its code (ENOSPC...) and the entry it concerns. */
+export function storeFailureText(what: string, code: string, entry: string): string {
   if (code === 'ENOSPC') return `no space left on device while ${what}`;
   if (code === 'EDQUOT') return `disk quota exceeded while ${what}`;
   const why = [...getSystemErrorMap().values()].find(([name]) => name === code)?.[1] ?? 'system error';
   return `${what} failed: ${code} (${why})${entry === '' ? '' : ` at ${JSON.stringify(entry)}`}`;
 }
 
-function failed(err: unknown, stage: string, entry: string): CollectError {
+function failed(err: unknown, stage: 'log' | 'outputs', entry: string): CollectError {
+  const what = `storing the ${stage}`;
   const code = errnoCode(err);
-  if (code !== undefined) return new CollectError(storeFailureText(stage, code, entry));
-  return new CollectError(`storing the ${stage === 'log' ? 'log' : 'outputs'} failed: ${(err as Error).message}`);
+  return new CollectError(code ? storeFailureText(what, code, entry) : `${what} failed: ${(err as Error).message}`);
 }
 
 /** After the script ended: its log, and its outputs if it exited 0 and left its input intact. */

@@ -1,17 +1,17 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Observable } from 'rxjs';
 import { errnoCode } from '../errors.js';
 import type { LeafStep, ObjectRow, StepOutcome } from '../store/metadata-store.js';
 import type { InputLink, InputVerdict } from '../store/input-links.js';
 import type { LocalObjectStore } from '../store/object-store.js';
-import { CollectError, collectOutputs } from './collect-outputs.js';
-import type { Executor, SpawnResult, StepFiles, StoredOutput } from './executor.js';
+import { CollectError, collectOutputs, storeFailureText } from './collect-outputs.js';
+import type { Executor, SpawnResult, SpawnSpec, StepFiles, StoredOutput } from './executor.js';
 import type { LinesPool } from './lines/lines-pool.js';
 import { runLinesStep } from './lines/run-lines-step.js';
 import { tailOf } from './log-text.js';
 import { passes, type TaskPlan } from './plan.js';
-import { fillInputDir, safeBasename } from './step-input.js';
+import { fillInputDir, inputFileName, scriptArgv, stepEnv } from './step-input.js';
 import type { Slot, WorkSlots } from './work-slots.js';
 
 /**
@@ -133,11 +133,7 @@ async function runStep(
       return finished(step, startedAt, null, storeFailure(err, "preparing the step's input"), [], null, '');
     }
     const files = { store: ctx.store, outDir: slot.outDir, log: slot.log, input: ctx.store.inputs.expected(links[0]!) };
-    // protocol = "lines": a request to a long-lived process instead of a script run; the rest is the same.
-    const { spawned, failure } =
-      step.plan.spec.protocol === 'lines'
-        ? await runLinesStep({ ...ctx, lines: ctx.lines! }, step, slot, prepared.env, signal, files)
-        : { spawned: await spawn(ctx, step, slot, prepared, files, signal), failure: undefined };
+    const { spawned, failure } = await runScript(ctx, step, slot, prepared.env, files, signal);
     onExited();
     // Checked whatever became of the script (killed, failed, interrupted): a damaged object must leave the store.
     const c = spawned.stored;
@@ -207,33 +203,27 @@ function emptyDir(dir: string): void {
  */
 async function prepare(ctx: StepContext, step: RunnableStep, slot: Slot, links: InputLink[]): Promise<Prepared> {
   const spec = step.plan.spec;
-  const isSeed = step.input_name === '';
-  const inputFile = `${slot.inDir}/${spec.gather ? 'listing' : isSeed ? 'seed' : safeBasename(step.input_name)}`;
+  const inputFile = `${slot.inDir}/${inputFileName(spec, step.input_name)}`;
   links.push(await ctx.store.inputs.link(step.object_hash, inputFile, step));
-  const env: Record<string, string> = {
-    INPUT_FILE: inputFile,
-    INPUT_NAME: step.input_name,
-    INPUT_HASH: step.object_hash,
-    OUTPUT_DIR: slot.outDir,
-    TASK_NAME: spec.name,
-    STEP_ID: String(step.id),
-    TMPDIR: slot.scratch,
-  };
-  const gathered = spec.gather
-    ? await fillInputDir(ctx.store.inputs, inputFile, join(slot.dir, 'gathered'), step, links)
-    : null;
+  const env = stepEnv(step, spec.name, { inputFile, outDir: slot.outDir, tmpDir: slot.scratch });
+  const place = async (hash: string, path: string) => links.push(await ctx.store.inputs.link(hash, path, step));
+  const gathered = spec.gather ? await fillInputDir(inputFile, join(slot.dir, 'gathered'), place) : null;
   if (gathered) env.INPUT_DIR = gathered;
   return { inputFile, gathered, env };
 }
 
-async function spawn(
+/**
+ * The script's run (protocol = "lines": a request to a long-lived process instead), its output
+ * to the slot's log; `failure`, where given, is the protocol's own word on it.
+ */
+async function runScript(
   ctx: StepContext,
   step: RunnableStep,
   slot: Slot,
-  p: Prepared,
+  env: Record<string, string>,
   files: StepFiles,
   signal: AbortSignal,
-): Promise<SpawnResult> {
+): Promise<{ spawned: SpawnResult; failure?: string | null }> {
   const spec = step.plan.spec;
   const echo = ctx.echo;
   // An empty log from the step before is reused as it is (the helper opens it again, from 0).
@@ -248,10 +238,10 @@ async function spawn(
       mkdirSync(dirname(target), { recursive: true });
       stdoutFd = openSync(target, 'w');
     }
-    const spawned = await ctx.executor.run({
-      argv: scriptArgv(spec.shell, spec.script, slot.dir),
+    const run: SpawnSpec = {
+      argv: [],
       cwd: ctx.manifestDir,
-      env: p.env,
+      env,
       baseEnv: step.plan.env,
       stdout: stdoutFd ?? logFd,
       stderr: logFd,
@@ -265,11 +255,15 @@ async function spawn(
           started = true;
           ctx.scripts!(step.task, 1);
         }),
-    });
+    };
+    const ran =
+      spec.protocol === 'lines'
+        ? await runLinesStep(ctx.lines!, step.plan, run)
+        : { spawned: await ctx.executor.run({ ...run, argv: scriptArgv(spec, slot.dir) }) };
     if (started) ctx.scripts!(step.task, -1);
     // Stored or not, an empty log stays in place.
     keepLog = fstatSync(logFd).size === 0;
-    return spawned;
+    return ran;
   } finally {
     if (keepLog) slot.logFd = logFd;
     else closeSync(logFd);
@@ -313,17 +307,6 @@ function finished(
   return { kind: 'finished', step, outcome, added: kept.filter((o) => o.added), logTail };
 }
 
-/** The shell runs the script as one argument; a shebang script is run as its own file. */
-function scriptArgv(shell: string[], script: string, dir: string): string[] {
-  const text = script.trimStart();
-  if (text.startsWith('#!')) {
-    const file = join(dir, 'script');
-    writeFileSync(file, text, { mode: 0o755 });
-    return [file];
-  }
-  return [...shell, script];
-}
-
 function failureOf(r: SpawnResult, timeout: number | null): string | null {
   if (r.spawnError !== null) return `could not start the script: ${r.spawnError}`;
   if (r.timedOut) return `timed out after ${timeout}s (its process group was killed)`;
@@ -335,7 +318,6 @@ function failureOf(r: SpawnResult, timeout: number | null): string | null {
 function storeFailure(err: unknown, what: string): string {
   if (err instanceof CollectError) return err.message;
   const code = errnoCode(err);
-  if (code === 'ENOSPC') return `no space left on device while ${what}`;
-  if (code === 'EDQUOT') return `disk quota exceeded while ${what}`;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return storeFailureText(what, code, '');
   return `${what} failed: ${(err as Error).message}`;
 }

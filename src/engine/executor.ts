@@ -52,13 +52,6 @@ export interface Collected {
   error: string | null;
 }
 
-/** CPU time and peak RSS of a script's process tree, as the kernel reports them when it is reaped (wait4). */
-export interface Rusage {
-  userMs: number;
-  sysMs: number;
-  maxRssKb: number;
-}
-
 /** What the script's process tree cost, as the kernel reports it when the script is reaped (wait4). */
 export interface Rusage {
   userMs: number;

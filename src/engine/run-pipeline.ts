@@ -17,7 +17,7 @@ import { killLeftovers } from './running-scripts.js';
 import { LinesPool } from './lines/lines-pool.js';
 import { KILL_GRACE_MS, ProcessGroups } from './process-groups.js';
 import { newSummary, runExitCode, summaryJson, type RunSummary } from './run-summary.js';
-import type { ProgressSnapshot } from './scheduler.js';
+import type { ProgressSnapshot } from './progress.js';
 import { streamLeaves } from './stream-leaves.js';
 import { WorkSlots } from './work-slots.js';
 

@@ -20,22 +20,6 @@ import type { TaskLanes } from './task-lanes.js';
 import { backoffMs, TUNING, type Tuning } from './tuning.js';
 import { WriteBatcher } from './write-batcher.js';
 
-export interface TaskProgress {
-  name: string;
-  /** Steps of the current version done, this run or before. */
-  done: number;
-  total: number;
-  running: number;
-  /** Failed in this run. */
-  failed: number;
-  /** Executed in this run. */
-  ran: number;
-}
-
-export interface ProgressSnapshot {
-  tasks: TaskProgress[];
-}
-
 export interface SchedulerOptions {
   meta: MetadataStore;
   store: ObjectStore;
@@ -71,13 +55,8 @@ export class Scheduler {
   private readonly wake$ = new Subject<void>();
   /** A pass is waiting to run: more wakes add nothing, it will see what they changed. */
   private passQueued = false;
-  /** Launched and not yet exited: bounded by launchLimit. */
-  private notExited = 0;
-  /** Launched, result not yet in. */
+  /** Launched, result not yet in (what is launched and not exited, or not committed, the lanes count). */
   private inStream = 0;
-  /** Launched and not yet committed (or given back). */
-  private unsettled = 0;
-  private retrying = 0;
   private readonly retries = new Subscription();
   private readonly triesThisRun = new Map<number, number>();
   private readonly interrupted: number[] = [];
@@ -115,25 +94,6 @@ export class Scheduler {
 
   private get stopping(): boolean {
     return this.o.stop.aborted || this.failed !== null;
-  }
-
-  /** Where the run stands, per task: for a live progress display. */
-  async snapshot(): Promise<ProgressSnapshot> {
-    const tasks: TaskProgress[] = [];
-    for (const lane of this.lanes.all()) {
-      const plan = this.plans.get(lane.taskId)!;
-      const c = await this.o.meta.taskCounts(lane.taskId);
-      const counts = this.o.summary.tasks.get(plan.spec.name)!;
-      tasks.push({
-        name: plan.spec.name,
-        done: c.done,
-        total: c.done + c.pending + c.running + c.failed,
-        running: lane.scripts,
-        failed: counts.failed,
-        ran: counts.ran,
-      });
-    }
-    return { tasks };
   }
 
   run(): Promise<void> {
@@ -176,18 +136,16 @@ export class Scheduler {
     this.passQueued = false;
     const launched: RunnableStep[] = [];
     try {
-      while (!this.stopping && this.notExited < this.launchLimit) {
+      while (!this.stopping && this.lanes.total('active') < this.launchLimit) {
         const next = await this.lanes.take();
         if (next === null) break;
-        this.notExited++;
         this.inStream++;
-        this.unsettled++;
         this.writer.claim(next.leaf.id);
         launched.push({ ...next.leaf, plan: this.plans.get(next.lane.taskId)! });
       }
       // A free slot with nothing to run may be waiting for what a commit creates.
-      const idleSlot = this.notExited < this.launchLimit;
-      if (idleSlot && this.unsettled > this.inStream) this.writer.flushSoon();
+      const idleSlot = this.lanes.total('active') < this.launchLimit;
+      if (idleSlot && this.lanes.total('unsettled') > this.inStream) this.writer.flushSoon();
       if (!this.stopping && this.gathers.any && (await this.gathers.fire())) this.wake();
       if (this.settled()) await this.finish();
     } catch (err) {
@@ -197,8 +155,8 @@ export class Scheduler {
   }
 
   private settled(): boolean {
-    if (this.inStream > 0 || (this.unsettled > 0 && this.failed === null)) return false;
-    return this.stopping || (this.retrying === 0 && !this.lanes.hasLeaves());
+    if (this.inStream > 0 || (this.lanes.total('unsettled') > 0 && this.failed === null)) return false;
+    return this.stopping || (this.lanes.total('retrying') === 0 && !this.lanes.hasLeaves());
   }
 
   private async finish(): Promise<void> {
@@ -214,11 +172,9 @@ export class Scheduler {
 
   private onEvent(event: StepEvent): void {
     if (event.kind === 'exited') {
-      this.notExited--;
       this.lanes.exited(event.step.task);
     } else if (event.kind === 'interrupted') {
       this.inStream--;
-      this.unsettled--;
       this.lanes.settled(event.step.task, false);
       this.interrupted.push(event.step.id);
     } else {
@@ -265,27 +221,20 @@ export class Scheduler {
   private retryLater(step: RunnableStep, tries: number): void {
     const lane = this.lanes.get(step.task)!;
     lane.retrying++;
-    this.retrying++;
     const retry = timer(backoffMs(tries, this.t)).pipe(
       takeUntil(fromEvent(this.o.stop, 'abort')),
       concatMap(() => this.writer.drain().then(() => this.o.meta.release([step.id]))),
       finalize(() => {
         lane.retrying--;
-        this.retrying--;
         this.wake();
       }),
     );
     this.retries.add(
       retry.subscribe({
-        next: () =>
-          this.lanes.retry({
-            id: step.id,
-            task: step.task,
-            object_hash: step.object_hash,
-            input_name: step.input_name,
-            attempts: step.attempts + tries,
-            round: step.round,
-          }),
+        next: () => {
+          const { plan: _, ...leaf } = step;
+          this.lanes.retry({ ...leaf, attempts: step.attempts + tries });
+        },
         error: (err: unknown) => this.fail(err),
       }),
     );
@@ -294,7 +243,6 @@ export class Scheduler {
   private afterCommit(outcomes: StepOutcome[], effect: CommitEffect): void {
     for (const [taskId, steps] of effect.created) this.lanes.created(taskId, steps);
     for (const out of outcomes) this.lanes.settled(out.taskId, out.status === 'done');
-    this.unsettled -= outcomes.length;
     const summary = this.o.summary;
     for (const [taskId, n] of effect.reused) {
       const plan = this.plans.get(taskId);

@@ -84,7 +84,7 @@ export function parseSummary(line: string, outputs: Collected['outputs']): Colle
   if (intact === 'js') return null;
   let error: string | null = null;
   if (what === 'bad') error = badOutputText(a!, unescape(rest(line, 6)));
-  else if (what === 'err') error = storeFailureText(a!, b!, unescape(rest(line, 7)));
+  else if (what === 'err') error = storeFailureText(`storing the ${a}`, b!, unescape(rest(line, 7)));
   const colon = log!.indexOf(':');
   return {
     inputIntact: intact === '1',

@@ -1,25 +1,53 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { InputLink, InputLinks } from '../store/input-links.js';
+import type { TaskSpec } from '../manifest/index.js';
 import { inputDirNames, parseListingLine } from '../store/listing.js';
 
-/** An input name can hold directories (`a/b.txt`): the file keeps only its basename. */
-export function safeBasename(name: string): string {
-  const b = basename(name);
+/** What a step's script is given, the same in a run (execute-step.ts) and in `audit`. */
+
+/** INPUT_FILE's name: `listing` for a gather, `seed` for a root's seed, else the input's basename. */
+export function inputFileName(spec: Pick<TaskSpec, 'gather'>, inputName: string): string {
+  if (spec.gather) return 'listing';
+  if (inputName === '') return 'seed';
+  // An input name can hold directories (`a/b.txt`): the file keeps only its basename.
+  const b = basename(inputName);
   return b === '' || b === '.' || b === '..' ? 'input' : b;
 }
 
+/** The variables a step's script gets on top of its task's environment. */
+export function stepEnv(
+  step: { id: number; object_hash: string; input_name: string },
+  taskName: string,
+  dirs: { inputFile: string; outDir: string; tmpDir: string },
+): Record<string, string> {
+  return {
+    INPUT_FILE: dirs.inputFile,
+    INPUT_NAME: step.input_name,
+    INPUT_HASH: step.object_hash,
+    OUTPUT_DIR: dirs.outDir,
+    TASK_NAME: taskName,
+    STEP_ID: String(step.id),
+    TMPDIR: dirs.tmpDir,
+  };
+}
+
+/** The shell runs the script as one argument; a shebang script is written to `dir` and run as its own file. */
+export function scriptArgv(spec: Pick<TaskSpec, 'shell' | 'script'>, dir: string): string[] {
+  const text = spec.script.trimStart();
+  if (!text.startsWith('#!')) return [...spec.shell, spec.script];
+  const file = join(dir, 'script');
+  writeFileSync(file, text, { mode: 0o755 });
+  return [file];
+}
+
 /**
- * INPUT_DIR for a gather step: every listed object, one flat file per listing line, each a hard
- * link of the object (pushed onto `links` as it is made, so that a failure part way leaves
- * none unaccounted for).
+ * INPUT_DIR for a gather step: every object of the listing, one flat file per line, put there by
+ * `place` (a hard link in a run, a copy in audit).
  */
 export async function fillInputDir(
-  inputs: InputLinks,
   listingFile: string,
   dir: string,
-  owner: unknown,
-  links: InputLink[],
+  place: (hash: string, path: string) => Promise<unknown> | void,
 ): Promise<string> {
   mkdirSync(dir);
   const lines = readFileSync(listingFile, 'utf8')
@@ -27,6 +55,6 @@ export async function fillInputDir(
     .filter((l) => l !== '')
     .map(parseListingLine);
   const names = inputDirNames(lines);
-  for (const [i, l] of lines.entries()) links.push(await inputs.link(l.hash, join(dir, names[i]!), owner));
+  for (const [i, l] of lines.entries()) await place(l.hash, join(dir, names[i]!));
   return dir;
 }

@@ -1,5 +1,6 @@
 import { GatherTrigger } from './gather-trigger.js';
-import type { ProgressSnapshot, SchedulerOptions } from './scheduler.js';
+import { progressSnapshot, type ProgressSnapshot } from './progress.js';
+import type { SchedulerOptions } from './scheduler.js';
 import { TaskLanes } from './task-lanes.js';
 import { TUNING } from './tuning.js';
 
@@ -31,7 +32,6 @@ export async function streamLeaves(
     return;
   }
   const { Scheduler } = await import('./scheduler.js');
-  const scheduler = new Scheduler(o, lanes, gathers);
-  onStart?.(scheduler);
-  await scheduler.run();
+  onStart?.({ snapshot: () => progressSnapshot(o, lanes) });
+  await new Scheduler(o, lanes, gathers).run();
 }

@@ -108,6 +108,13 @@ export class TaskLanes {
     return this.lanes.some((l) => l.selected && (l.queue.length > 0 || !l.exhausted));
   }
 
+  /** Over all lanes: taken and not exited, taken and not settled, or waiting to retry. */
+  total(key: 'active' | 'unsettled' | 'retrying'): number {
+    let n = 0;
+    for (const lane of this.lanes) n += lane[key];
+    return n;
+  }
+
   /** A taken step's script is done (or never started): its task may launch another. */
   exited(taskId: number): void {
     this.byId.get(taskId)!.active--;

@@ -1,7 +1,9 @@
 import { mkdirSync, rmSync } from 'node:fs';
+import { Permits } from '../permits.js';
 import type { ProcessGroups } from '../process-groups.js';
 import type { TaskPlan } from '../plan.js';
-import { processArgv, processEnv } from './process-setup.js';
+import { scriptArgv } from '../step-input.js';
+import { processEnv } from './process-setup.js';
 import { LinesProcess, type Exchange, type StepIo } from './lines-process.js';
 import { Reaper } from './reaper.js';
 
@@ -30,12 +32,12 @@ interface Held {
 export class LinesPool {
   private readonly idle = new Map<number, Held[]>();
   private readonly all = new Set<Held>();
-  private readonly waiting: (() => void)[] = [];
-  private busy = 0;
+  private readonly permits: Permits;
   private made = 0;
   private reaper: Reaper | null = null;
 
   constructor(private readonly o: LinesPoolOptions) {
+    this.permits = new Permits(o.parallel);
     o.stop.addEventListener(
       'abort',
       () => {
@@ -47,7 +49,7 @@ export class LinesPool {
 
   /** Run one step's exchange on a process of its task; `signal` aborts this step only. */
   async run(plan: TaskPlan, line: string, io: StepIo, signal: AbortSignal, onStart?: () => void): Promise<Exchange> {
-    if (!(await this.permit(signal))) return { kind: 'aborted' };
+    if (!(await this.permits.acquire(signal))) return { kind: 'aborted' };
     let held: Held | undefined;
     try {
       if (signal.aborted || this.o.stop.aborted) return { kind: 'aborted' };
@@ -57,9 +59,7 @@ export class LinesPool {
       return await held.proc.exchange(line, io, timeout, signal);
     } finally {
       if (held !== undefined) this.giveBack(plan.taskId, held);
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.busy--;
+      this.permits.release();
     }
   }
 
@@ -69,27 +69,6 @@ export class LinesPool {
     this.idle.clear();
     this.reaper?.close();
     this.reaper = null;
-  }
-
-  private permit(signal: AbortSignal): Promise<boolean> {
-    if (this.busy < this.o.parallel) {
-      this.busy++;
-      return Promise.resolve(true);
-    }
-    return new Promise<boolean>((resolve) => {
-      const onAbort = () => {
-        const i = this.waiting.indexOf(go);
-        if (i !== -1) this.waiting.splice(i, 1);
-        resolve(false);
-      };
-      // The permit passes straight from the step that ends to this one.
-      const go = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(true);
-      };
-      this.waiting.push(go);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
   }
 
   private take(plan: TaskPlan): Held {
@@ -103,7 +82,7 @@ export class LinesPool {
     this.reaper ??= new Reaper();
     const reaper = this.reaper;
     const proc = new LinesProcess({
-      argv: processArgv(plan.spec, dir),
+      argv: scriptArgv(plan.spec, dir),
       cwd: this.o.manifestDir,
       env: processEnv(plan, dir),
       graceMs: this.o.graceMs,

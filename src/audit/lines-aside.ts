@@ -1,10 +1,11 @@
 import { closeSync, openSync } from 'node:fs';
-import type { TaskSpec } from '../../manifest/index.js';
-import { KILL_GRACE_MS } from '../process-groups.js';
-import { encodeRequest, requestFromEnv } from './codec.js';
-import { failureOf } from './run-lines-step.js';
-import { LinesProcess } from './lines-process.js';
-import { processArgv, withHelper } from './process-setup.js';
+import type { TaskSpec } from '../manifest/index.js';
+import { encodeRequest, requestFromEnv } from '../engine/lines/codec.js';
+import { LinesProcess } from '../engine/lines/lines-process.js';
+import { withHelper } from '../engine/lines/process-setup.js';
+import { failureOf } from '../engine/lines/run-lines-step.js';
+import { KILL_GRACE_MS } from '../engine/process-groups.js';
+import { scriptArgv } from '../engine/step-input.js';
 
 /**
  * audit's re-run of a step of a protocol = "lines" task: a fresh process that gets this one
@@ -19,7 +20,7 @@ export async function runLinesAside(
   timeoutMs: number,
 ): Promise<string | null> {
   const log = openSync(`${dir}/log`, 'w');
-  const proc = new LinesProcess({ argv: processArgv(spec, dir), cwd, env: withHelper(env), graceMs: KILL_GRACE_MS });
+  const proc = new LinesProcess({ argv: scriptArgv(spec, dir), cwd, env: withHelper(env), graceMs: KILL_GRACE_MS });
   try {
     const never = new AbortController();
     const ex = await proc.exchange(encodeRequest(requestFromEnv(env)), { logFd: log }, timeoutMs, never.signal);

@@ -1,14 +1,4 @@
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-  openSync,
-  closeSync,
-} from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +7,9 @@ import type { Manifest, TaskSpec } from '../manifest/index.js';
 import { taskVersion } from '../manifest/index.js';
 import { UserError } from '../errors.js';
 import { hashFile } from '../store/hash-file.js';
-import { inputDirNames, parseListingLine } from '../store/listing.js';
 import { objectRelPath } from '../store/object-path.js';
-import { runLinesAside } from './lines/audit-lines.js';
-import { safeBasename } from './step-input.js';
+import { fillInputDir, inputFileName, scriptArgv, stepEnv } from '../engine/step-input.js';
+import { runLinesAside } from './lines-aside.js';
 
 export interface AuditStep {
   stepId: number;
@@ -96,29 +85,19 @@ async function rerun(db: Database.Database, o: AuditOptions, spec: TaskSpec, ste
     mkdirSync(join(dir, 'in'));
     mkdirSync(join(dir, 'out'));
     mkdirSync(join(dir, 'tmp'));
-    const inputFile = join(dir, 'in', spec.gather ? 'listing' : step.name === '' ? 'seed' : safeBasename(step.name));
+    const inputFile = join(dir, 'in', inputFileName(spec, step.name));
     copyFileSync(objectPath(step.hash), inputFile);
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
       ...spec.env,
-      INPUT_FILE: inputFile,
-      INPUT_NAME: step.name,
-      INPUT_HASH: step.hash,
-      OUTPUT_DIR: join(dir, 'out'),
-      TASK_NAME: spec.name,
-      STEP_ID: String(stepId),
-      TMPDIR: join(dir, 'tmp'),
+      ...stepEnv({ id: stepId, object_hash: step.hash, input_name: step.name }, spec.name, {
+        inputFile,
+        outDir: join(dir, 'out'),
+        tmpDir: join(dir, 'tmp'),
+      }),
     };
-    if (spec.gather) {
-      const lines = readFileSync(inputFile, 'utf8')
-        .split('\n')
-        .filter((l) => l !== '')
-        .map(parseListingLine);
-      const names = inputDirNames(lines);
-      mkdirSync(join(dir, 'gathered'));
-      lines.forEach((l, i) => copyFileSync(objectPath(l.hash), join(dir, 'gathered', names[i]!)));
-      env.INPUT_DIR = join(dir, 'gathered');
-    }
+    const copy = (hash: string, path: string) => copyFileSync(objectPath(hash), path);
+    if (spec.gather) env.INPUT_DIR = await fillInputDir(inputFile, join(dir, 'gathered'), copy);
     const error =
       spec.protocol === 'lines'
         ? await runLinesAside(spec, o.manifest.dir, env, dir, spec.timeout === null ? o.timeoutMs : spec.timeout * 1000)
@@ -141,12 +120,7 @@ async function runScript(
   o: AuditOptions,
   env: Record<string, string>,
 ): Promise<string | null> {
-  const text = spec.script.trimStart();
-  let argv = [...spec.shell, spec.script];
-  if (text.startsWith('#!')) {
-    writeFileSync(join(dir, 'script'), text, { mode: 0o755 });
-    argv = [join(dir, 'script')];
-  }
+  const argv = scriptArgv(spec, dir);
   const log = openSync(join(dir, 'log'), 'w');
   const stdout = spec.stdout === null ? log : openSync(join(dir, 'out', spec.stdout), 'w');
   try {
