@@ -12,7 +12,8 @@ import {
 } from 'rxjs';
 import type { CommitEffect, EdgeInput, MetadataStore, StepOutcome } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { executeStep$, type RunnableStep, type StepContext, type StepEvent } from './execute-step.js';
+import { executeStep$ } from './execute-step.js';
+import type { RunnableStep, StepContext, StepEvent } from './step-context.js';
 import type { GatherTrigger } from './gather-trigger.js';
 import type { TaskPlan } from './plan.js';
 import type { RunSummary } from './run-summary.js';

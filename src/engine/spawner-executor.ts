@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { faultPoint } from '../store/fault-point.js';
@@ -15,14 +14,15 @@ import {
   rest,
   runRequest,
   startHelper,
+  type HelperPipe,
 } from './spawner-protocol.js';
 
 interface Pending {
+  id: number;
   spec: SpawnSpec;
   pid: number | null;
   timedOut: boolean;
   aborted: boolean;
-  finished: boolean;
   killTimer?: NodeJS.Timeout;
   timeoutTimer?: NodeJS.Timeout;
   /** The outputs the helper stored (`O` lines), then its summary (`K`; null: left to the engine). */
@@ -47,7 +47,7 @@ const REFILL_BELOW = 32;
  * run goes to the fallback (execa).
  */
 export class SpawnerExecutor implements Executor {
-  private helper: ChildProcess | null = null;
+  private helper: HelperPipe | null = null;
   /** Requests not yet written to the helper, by id (see REFILL_BELOW). */
   private readonly outbox = new Map<number, Buffer>();
   /** Written to the helper and not yet started, failed or cancelled there. */
@@ -55,11 +55,10 @@ export class SpawnerExecutor implements Executor {
   private flushScheduled = false;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
-  private partial = '';
   private readonly procFd = `/proc/${process.pid}/fd`;
   /** Base environments the running helper holds, by identity. */
   private bases = new Map<Record<string, string>, number>();
-  private usable = process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
+  private usable = process.platform === 'linux' && existsSync(this.procFd);
   /** Why the helper died under running steps (see helperGone): nothing more is started. */
   private broken: string | null = null;
 
@@ -80,8 +79,9 @@ export class SpawnerExecutor implements Executor {
       onHelperDeath?: (why: string) => void;
     },
   ) {
-    // The helper starts while the engine opens its db, not when the first step is ready.
-    if (this.usable && this.ensureHelper()) this.setRef(false);
+    // The helper starts while the engine opens its db, not when the first step is ready; idle, it
+    // must not keep the engine alive.
+    if (this.usable) this.ensureHelper()?.ref(false);
   }
 
   run(spec: SpawnSpec): Promise<SpawnResult> {
@@ -96,11 +96,11 @@ export class SpawnerExecutor implements Executor {
     return new Promise<SpawnResult>((resolve) => {
       const id = this.nextId++;
       const p: Pending = {
+        id,
         spec,
         pid: null,
         timedOut: false,
         aborted: false,
-        finished: false,
         resolve,
         outputs: [],
         onAbort: () => {
@@ -109,15 +109,13 @@ export class SpawnerExecutor implements Executor {
           // `Q` reply). Started: it is stopped, a turn later, so that every cancel of this
           // interrupt reaches the helper before a killed script frees a slot for a step being cancelled.
           if (this.outbox.delete(id)) {
-            setImmediate(() => {
-              if (!p.finished) this.finish(id, p, null);
-            });
-          } else if (p.pid === null) this.helper?.stdin?.write(message(['C', String(id)]));
+            setImmediate(() => this.pending.get(id) === p && this.finish(p, null));
+          } else if (p.pid === null) this.helper?.write(message(['C', String(id)]));
           else setImmediate(() => this.stop(p));
         },
       };
       this.pending.set(id, p);
-      if (this.pending.size === 1) this.setRef(true);
+      if (this.pending.size === 1) this.helper?.ref(true);
       this.outbox.set(id, this.request(id, spec));
       this.scheduleFlush();
       if (spec.signal.aborted) p.onAbort();
@@ -141,7 +139,7 @@ export class SpawnerExecutor implements Executor {
     const requests = [...this.outbox.values()];
     this.outbox.clear();
     this.queuedInHelper += requests.length;
-    this.helper.stdin!.write(requests.length === 1 ? requests[0]! : Buffer.concat(requests));
+    this.helper.write(requests.length === 1 ? requests[0]! : Buffer.concat(requests));
   }
 
   /** A run request; a base environment not yet sent to this helper goes first, once. */
@@ -152,7 +150,7 @@ export class SpawnerExecutor implements Executor {
       if (n === undefined) {
         n = this.bases.size + 1;
         this.bases.set(spec.baseEnv, n);
-        this.helper!.stdin!.write(message(['E', String(n), ...envFields(spec.baseEnv)]));
+        this.helper!.write(message(['E', String(n), ...envFields(spec.baseEnv)]));
       }
       base = String(n);
     }
@@ -161,57 +159,27 @@ export class SpawnerExecutor implements Executor {
 
   /** Stop the helper (it would also go by itself when the engine exits and its stdin closes). */
   close(): void {
-    this.helper?.stdin?.end();
+    this.helper?.end();
     this.helper = null;
   }
 
   private stop(p: Pending): void {
-    if (p.pid === null || p.finished) return; // signalled as soon as the helper reports the pid
+    if (p.pid === null || this.pending.get(p.id) !== p) return; // signalled as soon as the helper reports the pid
     p.killTimer = terminateGroup(p.pid, this.options.graceMs ?? KILL_GRACE_MS, p.killTimer);
   }
 
   /** The running helper, started if needed; null where it was not built. */
-  private ensureHelper(): ChildProcess | null {
+  private ensureHelper(): HelperPipe | null {
     if (this.helper) return this.helper;
-    const helper = startHelper(this.options.limit);
-    if (helper === null) {
-      this.usable = false;
-      return null;
-    }
-    this.helper = helper;
-    this.partial = '';
-    this.bases = new Map();
-    helper.stdout!.setEncoding('utf8');
-    helper.stdout!.on('data', (chunk: string) => this.onData(chunk));
-    helper.stdin!.on('error', () => {}); // a dead helper is reported by 'exit' below
-    helper.on('error', (err) => this.helperGone(helper, `could not start the spawner helper: ${err.message}`, true));
-    helper.on('exit', (code, signal) =>
-      this.helperGone(
-        helper,
-        `the spawner helper (pid ${helper.pid}) ${signal ? `was killed by ${signal}` : `exited with ${code}`}`,
-      ),
+    const helper = startHelper(
+      this.options.limit,
+      (line) => this.onLine(line),
+      (why, neverRan) => this.helperGone(helper!, why, neverRan),
     );
+    if (helper === null) this.usable = false;
+    this.helper = helper;
+    this.bases = new Map();
     return helper;
-  }
-
-  /** An idle helper must not keep the engine alive. */
-  private setRef(on: boolean): void {
-    const h = this.helper;
-    if (!h) return;
-    const streams = [h.stdin, h.stdout] as unknown as { ref?: () => void; unref?: () => void }[];
-    if (on) {
-      h.ref();
-      for (const s of streams) s.ref?.();
-    } else {
-      h.unref();
-      for (const s of streams) s.unref?.();
-    }
-  }
-
-  private onData(chunk: string): void {
-    const lines = (this.partial + chunk).split('\n');
-    this.partial = lines.pop()!;
-    for (const line of lines) this.onLine(line);
   }
 
   private onLine(line: string): void {
@@ -249,29 +217,23 @@ export class SpawnerExecutor implements Executor {
       }
       if (p.aborted) this.stop(p);
     } else if (kind === 'Q') {
-      this.finish(id, p, null);
+      this.finish(p, null);
     } else if (kind === 'F') {
-      this.finish(id, p, null, rest(line, 2));
+      this.finish(p, null, rest(line, 2));
     } else if (kind === 'X') {
-      this.finish(id, p, parseExit(line));
+      this.finish(p, parseExit(line));
     }
   }
 
   /** exited: the `X` line's; null when the script never ran (spawnError: why). */
-  private finish(
-    id: number,
-    p: Pending,
-    exited: ReturnType<typeof parseExit> | null,
-    spawnError: string | null = null,
-  ): void {
-    this.pending.delete(id);
-    p.finished = true;
+  private finish(p: Pending, exited: ReturnType<typeof parseExit> | null, spawnError: string | null = null): void {
+    this.pending.delete(p.id);
     clearTimeout(p.timeoutTimer);
     clearTimeout(p.killTimer);
     p.spec.signal.removeEventListener('abort', p.onAbort);
     // The helper has already killed what the script left in its group.
     if (p.pid !== null) this.groups.remove(p.pid);
-    if (this.pending.size === 0) this.setRef(false);
+    if (this.pending.size === 0) this.helper?.ref(false);
     if (exited === null) {
       p.resolve({ ...notStarted(p.aborted, spawnError), timedOut: p.timedOut });
       return;
@@ -287,7 +249,7 @@ export class SpawnerExecutor implements Executor {
     p.resolve(p.stored ? result(p.stored) : collectStep(p.spec.files, exited.exitCode === 0).then(result));
   }
 
-  private helperGone(helper: ChildProcess, why: string, neverRan = false): void {
+  private helperGone(helper: HelperPipe, why: string, neverRan: boolean): void {
     if (this.helper !== helper) return;
     this.helper = null;
     const unsent = new Set(this.outbox.keys());
@@ -304,7 +266,6 @@ export class SpawnerExecutor implements Executor {
         p.spec.signal.removeEventListener('abort', p.onAbort);
         fallback.run(p.spec).then(p.resolve, (err: unknown) => p.resolve(notStarted(false, (err as Error).message)));
       }
-      this.setRef(false);
       return;
     }
     // An idle helper that died costs nothing: the next step starts another.
@@ -327,9 +288,9 @@ export class SpawnerExecutor implements Executor {
           `${n === 1 ? 'the step goes' : 'the steps go'} back to pending; run the same command again to do them`,
       );
     }
-    for (const [id, p] of this.pending) {
+    for (const p of this.pending.values()) {
       if (halt) p.aborted = true;
-      this.finish(id, p, null, halt ? null : why);
+      this.finish(p, null, halt ? null : why);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +11,23 @@ import type { Collected, Rusage, SpawnSpec } from './executor.js';
 /** Where `npm run build` puts the C helper, when a C compiler was there. */
 export const NATIVE_HELPER = fileURLToPath(new URL('./native/task-pipeline-spawner', import.meta.url));
 
-/** The helper, started; null where it was not built. */
-export function startHelper(limit: number): ChildProcess | null {
+/** The running helper: requests go in, reply lines come out; it keeps the engine alive only while ref'd. */
+export interface HelperPipe {
+  readonly pid: number | undefined;
+  write(message: Buffer): void;
+  end(): void;
+  ref(on: boolean): void;
+}
+
+/**
+ * The helper, started, each reply line to `onLine`; `onGone` once it is gone (`neverRan`: it
+ * could not be started at all). null where it was not built.
+ */
+export function startHelper(
+  limit: number,
+  onLine: (line: string) => void,
+  onGone: (why: string, neverRan: boolean) => void,
+): HelperPipe | null {
   try {
     accessSync(NATIVE_HELPER, fsConstants.X_OK);
   } catch {
@@ -20,7 +35,33 @@ export function startHelper(limit: number): ChildProcess | null {
   }
   // Its own process group: a Ctrl-C on the terminal is the engine's to handle (scripts go back to
   // pending), not a signal that kills the helper and fails the running steps.
-  return spawn(NATIVE_HELPER, [String(limit)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  const child = spawn(NATIVE_HELPER, [String(limit)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  let partial = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) onLine(line);
+  });
+  child.stdin!.on('error', () => {}); // a dead helper is reported by 'exit' below
+  child.on('error', (err) => onGone(`could not start the spawner helper: ${err.message}`, true));
+  child.on('exit', (code, signal) =>
+    onGone(
+      `the spawner helper (pid ${child.pid}) ${signal ? `was killed by ${signal}` : `exited with ${code}`}`,
+      false,
+    ),
+  );
+  const streams = [child.stdin, child.stdout] as unknown as { ref?: () => void; unref?: () => void }[];
+  return {
+    pid: child.pid,
+    write: (m) => child.stdin!.write(m),
+    end: () => child.stdin!.end(),
+    ref(on) {
+      if (on) child.ref();
+      else child.unref();
+      for (const s of streams) (on ? s.ref : s.unref)?.call(s);
+    },
+  };
 }
 
 export function message(fields: string[]): Buffer {

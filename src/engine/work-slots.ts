@@ -56,7 +56,7 @@ export class WorkSlots {
     // it was, so only an mtime older than any tick is trusted.
     const clean = slot.scratchClean;
     if (clean === null || statSync(slot.scratch).mtimeMs !== clean) {
-      for (const name of readdirSync(slot.scratch)) rmSync(join(slot.scratch, name), { recursive: true, force: true });
+      emptyDir(slot.scratch);
       const mtime = statSync(slot.scratch).mtimeMs;
       slot.scratchClean = Date.now() - mtime > SETTLED_MS ? mtime : null;
     }
@@ -79,4 +79,9 @@ export class WorkSlots {
   close(): void {
     for (const slot of this.free.splice(0)) this.discard(slot);
   }
+}
+
+/** Everything in dir removed, dir kept. */
+export function emptyDir(dir: string): void {
+  for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
 }
