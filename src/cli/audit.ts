@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { audit } from '../audit/audit.js';
+import { audit } from '../aside/audit.js';
 import { loadManifest } from '../manifest/index.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 import { withDb } from './with-db.js';

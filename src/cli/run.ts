@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { UserError } from '../errors.js';
-import { dryRun } from '../engine/dry-run.js';
+import { dryRun } from '../aside/dry-run.js';
 import { runPipeline } from '../engine/run-pipeline.js';
 import { runExitCode } from '../engine/run-summary.js';
 import { loadManifest } from '../manifest/index.js';

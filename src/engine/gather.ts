@@ -1,6 +1,6 @@
 import type { GatherStep, MetadataStore } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { listingLine } from '../store/listing.js';
+import { listingLine, type ListingEntry } from '../store/listing.js';
 
 /**
  * Fire a gather task: its input is a listing object, one `HASH<TAB>NAME<TAB>FROM` line per
@@ -10,8 +10,12 @@ import { listingLine } from '../store/listing.js';
  */
 export async function fireGather(meta: MetadataStore, store: ObjectStore, taskId: number): Promise<GatherStep> {
   const entries = await meta.gatherListing(taskId);
-  const lines = entries.map((e) => Buffer.from(listingLine(e.hash, e.name, e.fromName))).sort(Buffer.compare);
-  const put = await store.putBytes(Buffer.concat(lines), 'in-listing');
+  const put = await store.putBytes(listingBytes(entries), 'in-listing');
   const from = [...new Set(entries.map((e) => e.stepId))];
   return meta.ensureGatherStep(taskId, { hash: put.hash, size: put.size, name: 'listing' }, from);
+}
+
+/** A gather's listing: its lines sorted by their bytes, so that equal sets are equal objects. */
+export function listingBytes(entries: ListingEntry[]): Buffer {
+  return Buffer.concat(entries.map((e) => Buffer.from(listingLine(e.hash, e.name, e.fromName))).sort(Buffer.compare));
 }

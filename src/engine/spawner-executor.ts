@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { faultPoint } from '../store/fault-point.js';
 import { collectStep } from './collect-outputs.js';
@@ -8,6 +7,7 @@ import { killLeftovers } from './running-scripts.js';
 import {
   envFields,
   message,
+  NATIVE_HELPER,
   parseExit,
   parseOutput,
   parseSummary,
@@ -43,8 +43,8 @@ const REFILL_BELOW = 32;
  * Scripts started, reaped and their outputs stored by the C helper (native/spawner.c): the
  * engine writes a request and reads lines back. Each script leads its own process group, which
  * gets SIGTERM on abort or timeout and SIGKILL after the grace period; what it left behind is
- * killed when it exits. Where the helper was not built, or there is no /proc/<pid>/fd, every
- * run goes to the fallback (execa).
+ * killed when it exits. Where the helper was not built, or there is no /proc/<pid>/fd, the
+ * engine uses execa instead (choose-executor.ts).
  */
 export class SpawnerExecutor implements Executor {
   private helper: HelperPipe | null = null;
@@ -58,19 +58,17 @@ export class SpawnerExecutor implements Executor {
   private readonly procFd = `/proc/${process.pid}/fd`;
   /** Base environments the running helper holds, by identity. */
   private bases = new Map<Record<string, string>, number>();
-  private usable = process.platform === 'linux' && existsSync(this.procFd);
   /** Why the helper died under running steps (see helperGone): nothing more is started. */
   private broken: string | null = null;
 
   /**
    * `limit`: at most this many scripts run at once; runs asked for beyond it wait in the
-   * helper's queue (and in the fallback's), so the engine may ask ahead.
+   * helper's queue, so the engine may ask ahead.
    */
   constructor(
     private readonly groups: ProcessGroups,
     private readonly options: {
       limit: number;
-      fallback?: Executor;
       graceMs?: number;
       /**
        * Told (once) when the helper dies while steps are handed to it: those steps come back
@@ -81,7 +79,7 @@ export class SpawnerExecutor implements Executor {
   ) {
     // The helper starts while the engine opens its db, not when the first step is ready; idle, it
     // must not keep the engine alive.
-    if (this.usable) this.ensureHelper()?.ref(false);
+    this.ensureHelper()?.ref(false);
   }
 
   run(spec: SpawnSpec): Promise<SpawnResult> {
@@ -89,10 +87,8 @@ export class SpawnerExecutor implements Executor {
       // The run is stopping: a step that slipped in goes back to pending without a new helper.
       return Promise.resolve(notStarted(true));
     }
-    if (!this.usable || !this.ensureHelper()) {
-      if (!this.options.fallback) throw new Error('SpawnerExecutor: no helper and no fallback executor');
-      return this.options.fallback.run(spec);
-    }
+    // Gone since choose-executor.ts found it: the step fails, saying so.
+    if (!this.ensureHelper()) return Promise.resolve(notStarted(false, `${NATIVE_HELPER} is missing`));
     return new Promise<SpawnResult>((resolve) => {
       const id = this.nextId++;
       const p: Pending = {
@@ -174,9 +170,8 @@ export class SpawnerExecutor implements Executor {
     const helper = startHelper(
       this.options.limit,
       (line) => this.onLine(line),
-      (why, neverRan) => this.helperGone(helper!, why, neverRan),
+      (why) => this.helperGone(helper!, why),
     );
-    if (helper === null) this.usable = false;
     this.helper = helper;
     this.bases = new Map();
     return helper;
@@ -249,25 +244,12 @@ export class SpawnerExecutor implements Executor {
     p.resolve(p.stored ? result(p.stored) : collectStep(p.spec.files, exited.exitCode === 0).then(result));
   }
 
-  private helperGone(helper: HelperPipe, why: string, neverRan: boolean): void {
+  private helperGone(helper: HelperPipe, why: string): void {
     if (this.helper !== helper) return;
     this.helper = null;
     const unsent = new Set(this.outbox.keys());
     this.outbox.clear();
     this.queuedInHelper = 0;
-    const fallback = this.options.fallback;
-    if (neverRan && fallback) {
-      // It never ran (its binary went missing between the check and the spawn, say): nothing was
-      // started, and the fallback takes these steps and every later one.
-      this.usable = false;
-      for (const [id, p] of this.pending) {
-        this.pending.delete(id);
-        clearTimeout(p.timeoutTimer);
-        p.spec.signal.removeEventListener('abort', p.onAbort);
-        fallback.run(p.spec).then(p.resolve, (err: unknown) => p.resolve(notStarted(false, (err as Error).message)));
-      }
-      return;
-    }
     // An idle helper that died costs nothing: the next step starts another.
     if (this.pending.size === 0) return;
     // The scripts it had started live on in their own groups: kill them. One whose `S` line had

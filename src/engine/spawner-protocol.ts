@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { EMPTY_HASH } from '../store/object-path.js';
@@ -11,6 +11,16 @@ import type { Collected, Rusage, SpawnSpec } from './executor.js';
 /** Where `npm run build` puts the C helper, when a C compiler was there. */
 export const NATIVE_HELPER = fileURLToPath(new URL('./native/task-pipeline-spawner', import.meta.url));
 
+/** The helper was built, and the engine's fds can be named to it (/proc/<pid>/fd/N). */
+export function helperUsable(): boolean {
+  try {
+    accessSync(NATIVE_HELPER, fsConstants.X_OK);
+  } catch {
+    return false;
+  }
+  return process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
+}
+
 /** The running helper: requests go in, reply lines come out; it keeps the engine alive only while ref'd. */
 export interface HelperPipe {
   readonly pid: number | undefined;
@@ -19,14 +29,11 @@ export interface HelperPipe {
   ref(on: boolean): void;
 }
 
-/**
- * The helper, started, each reply line to `onLine`; `onGone` once it is gone (`neverRan`: it
- * could not be started at all). null where it was not built.
- */
+/** The helper, started, each reply line to `onLine`, and `onGone` once it is gone; null where it was not built. */
 export function startHelper(
   limit: number,
   onLine: (line: string) => void,
-  onGone: (why: string, neverRan: boolean) => void,
+  onGone: (why: string) => void,
 ): HelperPipe | null {
   try {
     accessSync(NATIVE_HELPER, fsConstants.X_OK);
@@ -44,12 +51,9 @@ export function startHelper(
     for (const line of lines) onLine(line);
   });
   child.stdin!.on('error', () => {}); // a dead helper is reported by 'exit' below
-  child.on('error', (err) => onGone(`could not start the spawner helper: ${err.message}`, true));
+  child.on('error', (err) => onGone(`could not start the spawner helper: ${err.message}`));
   child.on('exit', (code, signal) =>
-    onGone(
-      `the spawner helper (pid ${child.pid}) ${signal ? `was killed by ${signal}` : `exited with ${code}`}`,
-      false,
-    ),
+    onGone(`the spawner helper (pid ${child.pid}) ${signal ? `was killed by ${signal}` : `exited with ${code}`}`),
   );
   const streams = [child.stdin, child.stdout] as unknown as { ref?: () => void; unref?: () => void }[];
   return {

@@ -6,12 +6,12 @@ import { openDatabase, registerFunctions } from '../store/database.js';
 import { checkDbDir } from '../store/db-dir.js';
 import { hashBytes, hashFile } from '../store/hash-file.js';
 import { previousVersionChange } from '../store/inspect/version-change.js';
-import { listingLine } from '../store/listing.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import { migrate } from '../store/schema.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
-import { listInputs } from './ingest.js';
-import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
+import { listingBytes } from '../engine/gather.js';
+import { listInputs } from '../engine/ingest.js';
+import { buildPlan, currentGraph, taskVersionInputs } from '../engine/plan.js';
 
 export interface DryRunTask {
   name: string;
@@ -90,9 +90,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
           busy.add(name);
           continue;
         }
-        const listing = await meta.gatherListing(p.taskId);
-        const lines = listing.map((e) => Buffer.from(listingLine(e.hash, e.name, e.fromName))).sort(Buffer.compare);
-        const hash = hashBytes(Buffer.concat(lines));
+        const hash = hashBytes(listingBytes(await meta.gatherListing(p.taskId)));
         const done = db
           .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = ? AND input_name = 'listing'`)
           .pluck()

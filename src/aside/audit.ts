@@ -9,7 +9,7 @@ import { UserError } from '../errors.js';
 import { hashFile } from '../store/hash-file.js';
 import { objectRelPath } from '../store/object-path.js';
 import { fillInputDir, inputFileName, scriptArgv, stepEnv } from '../engine/step-input.js';
-import { runLinesAside } from './lines-aside.js';
+import { runLinesAside } from './audit-lines.js';
 
 export interface AuditStep {
   stepId: number;
