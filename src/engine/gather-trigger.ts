@@ -2,6 +2,7 @@ import type { EdgeInput, MetadataStore } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { fireGather } from './gather.js';
 import type { TaskPlan } from './plan.js';
+import { reconcileEdges } from './reconcile-edges.js';
 import type { RunSummary } from './run-summary.js';
 import type { TaskLanes } from './task-lanes.js';
 
@@ -70,18 +71,9 @@ export class GatherTrigger {
     // A listing seen before (an undo): its step is done, and what it produced flows on now, to
     // whatever versions of the downstream tasks are current.
     summary.tasks.get(plan.spec.name)!.reused++;
-    let made = false;
-    for (const e of this.o.edges) {
-      if (e.fromTaskId !== plan.taskId) continue;
-      const r = await meta.reconcileEdge(e);
-      const target = this.o.plans.find((p) => p.taskId === e.toTaskId);
-      if (!target) continue;
-      summary.tasks.get(target.spec.name)!.reused += r.reused;
-      if (r.created > 0) {
-        this.lanes.reopen(e.toTaskId);
-        made = true;
-      }
-    }
-    return made;
+    const downstream = this.o.edges.filter((e) => e.fromTaskId === plan.taskId);
+    const { created } = await reconcileEdges(this.o, downstream);
+    for (const taskId of created) this.lanes.reopen(taskId);
+    return created.size > 0;
   }
 }

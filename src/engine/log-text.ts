@@ -1,18 +1,13 @@
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { readOpenFile } from '../store/hash-file.js';
 
 /** The last lines of a log, read from its end: a failure's summary never reads a huge log whole. */
 export function tailOf(path: string, size: number, maxLines = 5): string {
   const from = Math.max(0, size - 4096);
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.alloc(size - from);
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, from + off);
-      if (n === 0) break;
-      off += n;
-    }
-    return buf.subarray(0, off).toString('utf8').trimEnd().split('\n').slice(-maxLines).join('\n');
+    const text = readOpenFile(fd, size - from, from).toString('utf8');
+    return text.trimEnd().split('\n').slice(-maxLines).join('\n');
   } finally {
     closeSync(fd);
   }

@@ -13,6 +13,7 @@ import { ingestInputs, listInputs, movedAside, rememberInputs } from './ingest.j
 import { InputStatCache } from '../store/input-cache.js';
 import type { EdgeInput } from '../store/metadata-store.js';
 import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './plan.js';
+import { reconcileEdges } from './reconcile-edges.js';
 import { killLeftovers } from './running-scripts.js';
 import { LinesPool } from './lines/lines-pool.js';
 import { KILL_GRACE_MS, ProcessGroups } from './process-groups.js';
@@ -111,14 +112,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     const roots = plans.filter((p) => p.isRoot).map((p) => p.taskId);
     const seed = (await meta.hasRunInputs()) ? null : { hash: empty.hash, size: empty.size };
     await meta.ensureRootSteps(roots, seed);
-    // Edges in manifest order: reuse found here is credited to the consuming task.
-    const linkedTo = new Set<number>();
-    for (const e of graph.edges) {
-      const r = await meta.reconcileEdge(e);
-      const name = plans.find((p) => p.taskId === e.toTaskId)!.spec.name;
-      summary.tasks.get(name)!.reused += r.reused;
-      if (r.linked > 0) linkedTo.add(e.toTaskId);
-    }
+    const { linked: linkedTo } = await reconcileEdges({ meta, plans, summary }, graph.edges);
 
     // After reconcile, so that what the forced steps produce flows on like any commit.
     for (const name of o.force) summary.forced.set(name, await meta.force(ids.get(name)!));

@@ -84,12 +84,12 @@ export function readSmallFile(fd: number, limit: number): Buffer | null {
   return size > limit ? null : readOpenFile(fd, size);
 }
 
-/** Up to `size` bytes of an open file from its start: fewer if it is shorter. */
-function readOpenFile(fd: number, size: number): Buffer {
+/** Up to `size` bytes of an open file from `position` (its start): fewer if it is shorter. */
+export function readOpenFile(fd: number, size: number, position = 0): Buffer {
   const buf = Buffer.allocUnsafe(size);
   let off = 0;
   while (off < size) {
-    const n = readSync(fd, buf, off, size - off, off);
+    const n = readSync(fd, buf, off, size - off, position + off);
     if (n === 0) break;
     off += n;
   }
