@@ -147,6 +147,41 @@ test('status counts steps by state, reuse by the latest run, and the objects and
   assert.match(help, /reused: done steps that the latest run did not execute/);
 });
 
+// A db with 100,000 pending steps took minutes: "merged" asked `f.id IN (SELECT id FROM
+// status_step)`, which SQLite ran as a loop over the whole set for every step. Checked on the plan,
+// not a clock: every statement reaches step, step_link and step_output through a key.
+test('status: every statement of the current graph reaches step, step_link and step_output by a key, never a scan or an IN loop', async (t) => {
+  const ws = twoVersionDb(t);
+  const { TASK_STATUS_SQL } = await import('../dist/store/inspect/task-status.js');
+  const { registerFunctions } = await import('../dist/store/database.js');
+  const d = await openDb(ws.db);
+  t.after(() => d.close());
+  registerFunctions(d);
+  d.exec(TASK_STATUS_SQL.setup);
+  const scan = /^SCAN (step|step_output|step_link|s|o|l|t|f)( |$)/;
+  for (const key of [
+    'fillCurrent',
+    'currentCounts',
+    'currentObjects',
+    'currentMerged',
+    'currentResources',
+    'allMerged',
+  ]) {
+    const plan = d
+      .prepare(`EXPLAIN QUERY PLAN ${TASK_STATUS_SQL[key]}`)
+      .all(...(key.endsWith('Counts') ? [{ latest: 1 }] : []))
+      .map((r) => r.detail);
+    const text = `${key}:\n${plan.join('\n')}`;
+    if (key !== 'allMerged') assert.ok(!plan.some((l) => scan.test(l)), text);
+    assert.ok(!plan.some((l) => /FOR IN-OPERATOR/.test(l)), text);
+    if (key.endsWith('Merged'))
+      assert.ok(
+        plan.some((l) => /SEARCH l USING COVERING INDEX idx_step_link_to \(to_step_id=\?\)$/.test(l)),
+        text,
+      );
+  }
+});
+
 test('ls of an unknown task exits 2 and suggests the nearest name; a task gone from the manifest says so', (t) => {
   const ws = twoVersionDb(t);
   const r = cli(['ls', '-db', ws.db, '-task', 'uper']);

@@ -269,7 +269,7 @@ export const CURRENT_STEPS_CTE = `
       WHERE c.is_root AND i.retired_at IS NULL
     UNION
     SELECT s.id FROM current_task c
-      JOIN step s ON s.task = c.task_id AND s.object_hash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+      CROSS JOIN step s ON s.task = c.task_id AND s.object_hash = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
       WHERE c.is_root AND NOT EXISTS (SELECT 1 FROM run_input)
     UNION
     SELECT c.gather_step_id FROM current_task c WHERE c.gather_step_id IS NOT NULL

@@ -71,12 +71,13 @@ const RESOURCES = (
      WHERE s.status = 'done' GROUP BY s.task`;
 
 // Steps fed by more than one counted step of a current task version; a gather's many inputs are its design.
-const MERGED = (from: string, producers: string) => `SELECT m.task AS taskId, count(*) AS merged FROM (
+// The producer test is a probe per link (EXISTS), never `IN (SELECT ...)`: SQLite would turn that
+// into a loop over the whole set for every step, probing step_link by (to, from): quadratic.
+const MERGED = (from: string, producer: string) => `SELECT m.task AS taskId, count(*) AS merged FROM (
       SELECT s.task AS task FROM ${from}
         CROSS JOIN current_task g ON g.task_id = s.task AND NOT g.gather
         CROSS JOIN step_link l ON l.to_step_id = s.id
-        CROSS JOIN step f ON f.id = l.from_step_id
-       WHERE ${producers}
+       WHERE EXISTS (${producer})
        GROUP BY s.id HAVING count(*) > 1) m GROUP BY m.task`;
 
 export const TASK_STATUS_SQL = {
@@ -92,8 +93,11 @@ export const TASK_STATUS_SQL = {
   teardown: `DROP TABLE IF EXISTS temp.status_step`,
   currentCounts: `SELECT ${COUNTS} FROM ${CURRENT_FROM} GROUP BY s.task`,
   currentObjects: OBJECTS(CURRENT_FROM),
-  currentMerged: MERGED(CURRENT_FROM, 'f.id IN (SELECT id FROM temp.status_step)'),
-  allMerged: MERGED('step s', 'f.task IN (SELECT task_id FROM current_task)'),
+  currentMerged: MERGED(CURRENT_FROM, 'SELECT 1 FROM temp.status_step p WHERE p.id = l.from_step_id'),
+  allMerged: MERGED(
+    'step s',
+    'SELECT 1 FROM step f CROSS JOIN current_task p ON p.task_id = f.task WHERE f.id = l.from_step_id',
+  ),
   allCounts: `SELECT ${COUNTS} FROM step s GROUP BY s.task`,
   allObjects: OBJECTS('step s'),
   currentResources: RESOURCES(CURRENT_FROM),
