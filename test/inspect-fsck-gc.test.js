@@ -71,7 +71,7 @@ test('gc deletes an object file and row nobody references, keeps every reference
   const orphan = strayObject(ws.db, 'orphan row\n');
   const { default: Database } = await import('better-sqlite3');
   const d = new Database(join(ws.db, 'pipeline.sqlite'));
-  d.prepare(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, 0)`).run(orphan, 11);
+  d.prepare(`INSERT INTO object(hash, size, created_at) VALUES (unhex(?), ?, 0)`).run(orphan, 11);
   d.close();
 
   const dry = cli(['gc', '-db', ws.db, '-dry-run']);
@@ -94,7 +94,10 @@ test('gc deletes an object file and row nobody references, keeps every reference
   // Its now-empty shard directories went with it.
   assert.ok(!existsSync(dirname(objectPath(ws.db, stray))));
   const db = await openDb(ws.db);
-  assert.equal(db.prepare(`SELECT count(*) FROM object WHERE hash IN (?, ?)`).pluck().get(stray, orphan), 0);
+  assert.equal(
+    db.prepare(`SELECT count(*) FROM object WHERE hash IN (unhex(?), unhex(?))`).pluck().get(stray, orphan),
+    0,
+  );
   db.close();
 
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);

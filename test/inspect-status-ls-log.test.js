@@ -59,14 +59,19 @@ test('ls prints NAME<TAB>HASH<TAB>SIZE<TAB>FROM per current output, sorted; -jso
   const j = JSON.parse(cli(['ls', '-db', ws.db, '-task', 'upper', '-json']).stdout);
   const d = await openDb(ws.db);
   const stepOf = (h) =>
-    d.prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ?`).pluck().get(h);
+    d
+      .prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = unhex(?)`)
+      .pluck()
+      .get(h);
   assert.deepEqual(
     j.map((o) => Object.keys(o)),
     Array(3).fill(['name', 'hash', 'size', 'from', 'step']),
   );
   const stepsOf = (h) =>
     d
-      .prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ? ORDER BY s.id`)
+      .prepare(
+        `SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = unhex(?) ORDER BY s.id`,
+      )
       .pluck()
       .all(h);
   assert.deepEqual(

@@ -94,7 +94,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
         const lines = listing.map((e) => Buffer.from(listingLine(e.hash, e.name, e.fromName))).sort(Buffer.compare);
         const hash = hashBytes(Buffer.concat(lines));
         const done = db
-          .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = ? AND input_name = 'listing'`)
+          .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = unhex(?) AND input_name = 'listing'`)
           .pluck()
           .get(p.taskId, hash);
         const run = done === 'done' ? 0 : 1;

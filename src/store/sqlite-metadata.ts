@@ -48,12 +48,12 @@ export class SqliteMetadata implements MetadataStore {
       // Per task, so that it is an index range, not a scan of every step.
       recoverRunning: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'running'`),
       recoverFailed: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'failed'`),
-      insertObject: p(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`),
+      insertObject: p(`INSERT INTO object(hash, size, created_at) VALUES (unhex(?), ?, ?) ON CONFLICT(hash) DO NOTHING`),
       // The current rows of a chunk of names (a JSON array): one probe of idx_run_input_current
       // each. Raw rows: better-sqlite3 makes an object per row at thrice the cost of an array.
-      currentInputs: p(`SELECT r.id, r.name, r.object_hash, r.source FROM json_each(?) j
+      currentInputs: p(`SELECT r.id, r.name, lower(hex(r.object_hash)), r.source FROM json_each(?) j
                          CROSS JOIN run_input r ON r.name = j.value AND r.retired_at IS NULL`).raw(true),
-      insertRunInput: p(`INSERT INTO run_input(name, object_hash, run_id, source) VALUES (?, ?, ?, ?)`),
+      insertRunInput: p(`INSERT INTO run_input(name, object_hash, run_id, source) VALUES (?, unhex(?), ?, ?)`),
       retireInput: p(`UPDATE run_input SET retired_at = ?, retired_how = ? WHERE id = ?`),
       setInputSource: p(`UPDATE run_input SET source = ? WHERE id = ?`),
       currentFromSource: p(`SELECT name FROM run_input WHERE source = ? AND retired_at IS NULL`).pluck(),
@@ -74,9 +74,9 @@ export class SqliteMetadata implements MetadataStore {
       maxDoneSeqOf: p(
         `SELECT done_seq FROM step WHERE task = ? AND done_seq IS NOT NULL ORDER BY done_seq DESC LIMIT 1`,
       ).pluck(),
-      insertStep: p(`INSERT INTO step(task, object_hash, input_name, created_at, round) VALUES (?, ?, ?, ?, ?)
+      insertStep: p(`INSERT INTO step(task, object_hash, input_name, created_at, round) VALUES (?, unhex(?), ?, ?, ?)
                      ON CONFLICT(task, object_hash, input_name) DO NOTHING`),
-      findStep: p(`SELECT id, status FROM step WHERE task = ? AND object_hash = ? AND input_name = ?`),
+      findStep: p(`SELECT id, status FROM step WHERE task = ? AND object_hash = unhex(?) AND input_name = ?`),
       // Another step of a current task version already feeds this one: the same item reached it
       // from two producers (equal name, equal bytes) and runs once for both.
       otherProducer: p(`SELECT EXISTS (SELECT 1 FROM step_link l CROSS JOIN step f ON f.id = l.from_step_id
@@ -99,7 +99,7 @@ export class SqliteMetadata implements MetadataStore {
                           WHERE s.task = :from AND s.done_seq > :mark AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
                             AND (:match IS NULL OR tp_match(:match, o.name)) AND (t.status = 'done') = :done
                          ON CONFLICT DO NOTHING`),
-      pendingPage: p(`SELECT id, task, object_hash, input_name, attempts, round FROM step
+      pendingPage: p(`SELECT id, task, lower(hex(object_hash)) AS object_hash, input_name, attempts, round FROM step
                        WHERE task = ? AND status = 'pending' AND id > ? AND round <= ? ORDER BY id LIMIT ?`),
       forcedSteps: p(
         `${CURRENT_STEPS_CTE} SELECT s.id FROM cur CROSS JOIN step s ON s.id = cur.id WHERE s.task = ? AND s.status = 'done'`,
@@ -116,16 +116,16 @@ export class SqliteMetadata implements MetadataStore {
       ),
       release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status IN ('running', 'failed')`),
       finishStep:
-        p(`UPDATE step SET status = ?, exit_code = ?, error = ?, log_hash = ?, run_id = ?, started_at = ?, finished_at = ?,
+        p(`UPDATE step SET status = ?, exit_code = ?, error = ?, run_id = ?, started_at = ?, finished_at = ?,
                             done_seq = ?, attempts = attempts + 1
                       WHERE id = ? RETURNING attempts`).pluck(),
       insertAttempt:
         p(`INSERT INTO attempt(step_id, attempt, run_id, status, started_at, ended_at, exit_code, signal, error, timed_out,
-                                            log_hash, cpu_user_ms, cpu_sys_ms, max_rss_kb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertOutput: p(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, ?)
+                                            log_hash, cpu_user_ms, cpu_sys_ms, max_rss_kb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, unhex(?), ?, ?, ?)`),
+      insertOutput: p(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, unhex(?))
                        ON CONFLICT(step_id, name) DO UPDATE SET object_hash = excluded.object_hash`),
       gatherListing: p(`${CURRENT_STEPS_CTE}
-                        SELECT o.object_hash AS hash, o.name AS name, s.input_name AS fromName, s.id AS stepId
+                        SELECT lower(hex(o.object_hash)) AS hash, o.name AS name, s.input_name AS fromName, s.id AS stepId
                           FROM cur JOIN step s ON s.id = cur.id AND s.status = 'done'
                           JOIN current_edge e ON e.from_task_id = s.task AND e.to_task_id = ?
                           JOIN step_output o ON o.step_id = s.id
@@ -381,7 +381,6 @@ export class SqliteMetadata implements MetadataStore {
             o.status,
             o.exitCode,
             o.error,
-            o.log?.hash ?? null,
             runId,
             o.startedAt,
             o.finishedAt,

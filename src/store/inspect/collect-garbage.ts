@@ -28,22 +28,21 @@ export interface GcReport {
   stray: number;
 }
 
-// Referenced = named by step.object_hash, step_output.object_hash, step.log_hash, attempt.log_hash
-// (an earlier attempt's log stays readable) or run_input.object_hash. Candidates are every object
+// Referenced = named by step.object_hash, step_output.object_hash, attempt.log_hash (a step's log is
+// its latest attempt's; an earlier attempt's log stays readable) or run_input.object_hash. Candidates are every object
 // file and every object row; the indexed columns are probed per candidate (step.object_hash through
 // UNIQUE(task, object_hash), one probe per task version), the log hashes through a temp table
 // filled by one pass over step and attempt.
 export const GC_SQL = {
   setup: `
-    CREATE TEMP TABLE IF NOT EXISTS gc_candidate (hash TEXT PRIMARY KEY, size INTEGER, has_file INTEGER NOT NULL) WITHOUT ROWID;
-    CREATE TEMP TABLE IF NOT EXISTS gc_log (hash TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TEMP TABLE IF NOT EXISTS gc_candidate (hash BLOB PRIMARY KEY, size INTEGER, has_file INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TEMP TABLE IF NOT EXISTS gc_log (hash BLOB PRIMARY KEY) WITHOUT ROWID;
     DELETE FROM gc_candidate;
     DELETE FROM gc_log;`,
-  addFile: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) VALUES (?, ?, 1)`,
+  addFile: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) VALUES (unhex(?), ?, 1)`,
   addRows: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) SELECT hash, NULL, 0 FROM object`,
-  fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM step WHERE log_hash IS NOT NULL
-             UNION SELECT log_hash FROM attempt WHERE log_hash IS NOT NULL`,
-  unreferenced: `SELECT g.hash, g.size, g.has_file AS hasFile, (o.hash IS NOT NULL) AS hasRow
+  fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM attempt WHERE log_hash IS NOT NULL`,
+  unreferenced: `SELECT lower(hex(g.hash)) AS hash, g.size, g.has_file AS hasFile, (o.hash IS NOT NULL) AS hasRow
       FROM gc_candidate g LEFT JOIN object o ON o.hash = g.hash
      WHERE NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', 'g.hash')})
        AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = g.hash)
@@ -52,11 +51,11 @@ export const GC_SQL = {
      ORDER BY g.hash`,
   // Checked again in the DELETE itself, so that a row goes only if nothing names it; the lock
   // keeps gc_log (the log hashes) true until the end.
-  deleteRow: `DELETE FROM object WHERE hash = :hash
-       AND NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', ':hash')})
-       AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = :hash)
-       AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = :hash)
-       AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = :hash)`,
+  deleteRow: `DELETE FROM object WHERE hash = unhex(:hash)
+       AND NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', 'unhex(:hash)')})
+       AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = unhex(:hash))
+       AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = unhex(:hash))
+       AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = unhex(:hash))`,
   teardown: `DROP TABLE IF EXISTS temp.gc_candidate; DROP TABLE IF EXISTS temp.gc_log;`,
 };
 
