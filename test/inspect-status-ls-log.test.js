@@ -152,6 +152,32 @@ test('status counts steps by state, reuse by the latest run, and the objects and
   assert.match(help, /reused: done steps that the latest run did not execute/);
 });
 
+test('status shows the disk the db takes by part, and what gc -history would free: the objects gc -history -dry-run lists', (t) => {
+  const ws = twoVersionDb(t);
+  const text = cli(['status', '-db', ws.db]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(
+    text.stdout,
+    /\ndisk: \S+ \S+: objects \S+ \S+ \(estimated from their sizes\), \d+ shard directories \S+ \S+, SQLite \S+ \S+; gc -history would free \d+ objects \(\d+ B, \S+ \S+ on disk\)\n$/,
+  );
+  const { disk } = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout);
+  assert.equal(disk.total, disk.objects + disk.shardDirs + disk.sqlite);
+  for (const k of ['objects', 'shardDirs', 'shardDirCount', 'sqlite']) assert.ok(disk[k] > 0, k);
+  // The old version of upper left outputs only history names.
+  const gc = cli(['gc', '-db', ws.db, '-history', '-dry-run']);
+  assert.equal(gc.code, 0, gc.stderr);
+  const would = gc.stdout
+    .match(/^would delete [0-9a-f]{64}  (\d+) B$/gm)
+    .map((l) => Number(l.split('  ')[1].split(' ')[0]));
+  assert.ok(would.length > 0);
+  assert.deepEqual(
+    { objects: disk.historyFrees.objects, bytes: disk.historyFrees.bytes },
+    { objects: would.length, bytes: would.reduce((a, b) => a + b, 0) },
+  );
+  const dry = cli(['gc', '-db', ws.db, '-dry-run']);
+  assert.match(dry.stdout, new RegExp(`; gc -history would free ${would.length} objects \\(`));
+});
+
 // A db with 100,000 pending steps took minutes: "merged" asked `f.id IN (SELECT id FROM
 // status_step)`, which SQLite ran as a loop over the whole set for every step. Checked on the plan,
 // not a clock: every statement reaches step, step_link and step_output through a key.

@@ -78,7 +78,9 @@ export async function audit(db: Database.Database, o: AuditOptions): Promise<Aud
 }
 
 async function rerun(db: Database.Database, o: AuditOptions, spec: TaskSpec, stepId: number): Promise<AuditStep> {
-  const step = db.prepare('SELECT lower(hex(object_hash)) AS hash, input_name AS name FROM step WHERE id = ?').get(stepId) as {
+  const step = db
+    .prepare('SELECT lower(hex(object_hash)) AS hash, input_name AS name FROM step WHERE id = ?')
+    .get(stepId) as {
     hash: string;
     name: string;
   };

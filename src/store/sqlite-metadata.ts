@@ -48,7 +48,9 @@ export class SqliteMetadata implements MetadataStore {
       // Per task, so that it is an index range, not a scan of every step.
       recoverRunning: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'running'`),
       recoverFailed: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'failed'`),
-      insertObject: p(`INSERT INTO object(hash, size, created_at) VALUES (unhex(?), ?, ?) ON CONFLICT(hash) DO NOTHING`),
+      insertObject: p(
+        `INSERT INTO object(hash, size, created_at) VALUES (unhex(?), ?, ?) ON CONFLICT(hash) DO NOTHING`,
+      ),
       // The current rows of a chunk of names (a JSON array): one probe of idx_run_input_current
       // each. Raw rows: better-sqlite3 makes an object per row at thrice the cost of an array.
       currentInputs: p(`SELECT r.id, r.name, lower(hex(r.object_hash)), r.source FROM json_each(?) j
@@ -115,8 +117,7 @@ export class SqliteMetadata implements MetadataStore {
         `UPDATE step SET status = 'running', run_id = ?, started_at = ? WHERE id = ? AND status = 'pending'`,
       ),
       release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status IN ('running', 'failed')`),
-      finishStep:
-        p(`UPDATE step SET status = ?, exit_code = ?, error = ?, run_id = ?, started_at = ?, finished_at = ?,
+      finishStep: p(`UPDATE step SET status = ?, exit_code = ?, error = ?, run_id = ?, started_at = ?, finished_at = ?,
                             done_seq = ?, attempts = attempts + 1
                       WHERE id = ? RETURNING attempts`).pluck(),
       insertAttempt:

@@ -78,9 +78,9 @@ export function objectUsage(db: Database.Database, dbDir: string, obj: FoundObje
     consumedBy: (q(OBJECT_USAGE_SQL.consumedBy).all(obj.hash, limit) as RawRow<Consumed>[]).map((r) =>
       toStepRef<Consumed>(r),
     ),
-    logOf: (q(empty ? OBJECT_USAGE_SQL.emptyLogOf : OBJECT_USAGE_SQL.logOf).all(obj.hash, limit) as RawRow<StepRef>[]).map(
-      (r) => toStepRef<StepRef>(r),
-    ),
+    logOf: (
+      q(empty ? OBJECT_USAGE_SQL.emptyLogOf : OBJECT_USAGE_SQL.logOf).all(obj.hash, limit) as RawRow<StepRef>[]
+    ).map((r) => toStepRef<StepRef>(r)),
     totals: {
       producedBy: count(OBJECT_USAGE_SQL.countProduced),
       consumedBy: count(OBJECT_USAGE_SQL.countConsumed),
