@@ -18,6 +18,7 @@ import type {
   RunInputFile,
   StepStatus,
   TaskVersionInput,
+  WalkedInputs,
 } from './metadata-store.js';
 
 /** The SQLite metadata store: every statement prepared once, every write batched in a transaction. */
@@ -96,8 +97,8 @@ export class SqliteMetadata implements MetadataStore {
       .immediate();
   }
 
-  async addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges> {
-    return addRunInputs(this.db, this.s, inputs, runId);
+  async addRunInputs(inputs: RunInputFile[], runId: number, walked?: WalkedInputs | null): Promise<InputChanges> {
+    return addRunInputs(this.db, this.s, inputs, runId, walked);
   }
 
   async hasRunInputs(): Promise<boolean> {
