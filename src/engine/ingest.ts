@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { entryOf, unchangedSince, type InputStatCache, type StatEntry } from '../store/input-cache.js';
-import type { InputChanges, MetadataStore, RunInputFile } from '../store/metadata-store.js';
+import type { RunInputFile } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 
 export interface InputFile {
@@ -78,8 +78,6 @@ export interface IngestOptions {
   rehash: boolean;
   /** Objects moved out of the store (movedAside): a cache entry naming one must find it back in place. */
   movedAside: Set<string>;
-  /** Handed each batch as it is read, which is then not kept (inputs and fresh stay empty): memory flat in the number of files. */
-  onBatch?: (inputs: RunInputFile[], fresh: StatEntry[]) => Promise<void>;
 }
 
 export interface Ingested {
@@ -122,7 +120,6 @@ export async function ingestInputs(files: InputFile[], store: ObjectStore, optio
   const inPlace = (hash: string) => aside.size === 0 || !aside.has(hash) || existsSync(store.pathOf(hash));
   for (let at = 0; at < files.length; at += BATCH) {
     const batch = files.slice(at, at + BATCH);
-    if (options.onBatch) Object.assign(out, { inputs: [], fresh: [] });
     // Before the stats: a change after this moment shows in the stat, or within the racy margin.
     const recordedAt = Date.now();
     const known = options.cache && !options.rehash ? options.cache.lookup(batch.map((f) => f.path)) : null;
@@ -146,41 +143,16 @@ export async function ingestInputs(files: InputFile[], store: ObjectStore, optio
       if (options.cache && BigInt(put.size) === stamp.size)
         out.fresh.push(entryOf(f.path, stamp, put.hash, recordedAt));
     }
-    await options.onBatch?.(out.inputs, out.fresh);
   }
-  if (options.onBatch) Object.assign(out, { inputs: [], fresh: [] });
   return out;
 }
 
 /**
- * Ingest and add the run inputs a batch at a time: each batch's rows committed, then its stat
- * entries recorded (a crash between costs a re-read), and nothing kept per file but the list.
- * The names a directory no longer holds are looked for once, at the end, against the whole walk.
+ * After the run inputs are committed: record what was read, and drop the entries of files that a
+ * directory given again no longer holds.
  */
-export async function ingestInBatches(
-  files: InputFile[],
-  store: ObjectStore,
-  meta: MetadataStore,
-  runId: number,
-  options: IngestOptions & { cache: InputStatCache },
-): Promise<{ ingested: Ingested; changes: InputChanges }> {
-  const changes: InputChanges = { added: 0, replaced: 0, missing: [] };
-  const add = (c: InputChanges) => {
-    changes.added += c.added;
-    changes.replaced += c.replaced;
-    changes.missing.push(...c.missing);
-  };
-  const ingested = await ingestInputs(files, store, {
-    ...options,
-    onBatch: async (inputs, fresh) => {
-      add(await meta.addRunInputs(inputs, runId, null));
-      options.cache.record(fresh, new Map(), () => new Set());
-    },
-  });
-  const counts = new Map<string, number>();
-  for (const f of files) if (f.source !== null) counts.set(f.source, (counts.get(f.source) ?? 0) + 1);
-  const given = () => new Set(files.filter((f) => f.source !== null).map((f) => `${f.source}\0${f.name}`));
-  add(await meta.addRunInputs([], runId, { counts, given }));
-  options.cache.record([], counts, () => new Set(files.map((f) => f.path)));
-  return { ingested, changes };
+export function rememberInputs(cache: InputStatCache, files: InputFile[], ingested: Ingested): void {
+  const walked = new Map<string, number>();
+  for (const f of files) if (f.source !== null) walked.set(f.source, (walked.get(f.source) ?? 0) + 1);
+  cache.record(ingested.fresh, walked, () => new Set(files.map((f) => f.path)));
 }

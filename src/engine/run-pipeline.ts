@@ -9,7 +9,8 @@ import { DbLock } from '../store/lock.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { chooseExecutor } from './choose-executor.js';
-import { ingestInBatches, listInputs, movedAside } from './ingest.js';
+import { movedAside } from './ingest.js';
+import { checkInputs, ingestInBatches } from './ingest-batches.js';
 import { InputStatCache } from '../store/input-cache.js';
 import type { EdgeInput } from '../store/metadata-store.js';
 import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './plan.js';
@@ -56,7 +57,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   for (const t of o.force)
     if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   // Check the inputs exist before anything is written.
-  const inputFiles = listInputs(o.inputs);
+  const inputFiles = checkInputs(o.inputs);
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
     throw new UserError(
       'EUSAGE',
