@@ -11,6 +11,7 @@ import { runB4 } from './lib/b4.js';
 import { b6Markdown, runB6 } from './lib/b6.js';
 import { b7Markdown, runB7, withB7 } from './lib/b7.js';
 import { b8Markdown, runB8 } from './lib/b8.js';
+import { b9Markdown, runB9 } from './lib/b9.js';
 import { have, machine } from './lib/machine.js';
 import { hasTime } from './lib/measure.js';
 import { markdown } from './lib/report.js';
@@ -30,11 +31,11 @@ for (const tool of ['make', 'openssl', 'xargs', 'split', 'tr', 'wc'])
 const m = machine();
 log(`${m.cores} cores, Node ${m.node}, Linux ${m.kernel}; ${JSON.stringify(o)}`);
 const results = [];
-const benches = { B1: runB1, B2: runB2, B3: runB3, B4: runB4, B6: runB6, B7: runB7, B8: runB8 };
+const benches = { B1: runB1, B2: runB2, B3: runB3, B4: runB4, B6: runB6, B7: runB7, B8: runB8, B9: runB9 };
 // A benchmark that fails (a contender's wrong output, an engine error) is reported, and the others still run.
 let failed = 0;
 try {
-  for (const b of ['B1', 'B3', 'B2', 'B4', 'B6', 'B7', 'B8']) {
+  for (const b of ['B1', 'B3', 'B2', 'B4', 'B6', 'B7', 'B8', 'B9']) {
     if (!o.only.includes(b)) continue;
     try {
       results.push(...(await benches[b](o, work, log)));
@@ -46,12 +47,12 @@ try {
   }
 } finally {
   if (!o.keep)
-    for (const d of ['b1', 'b2', 'b4', 'b6', 'b7', 'b8']) rmSync(join(work, d), { recursive: true, force: true });
+    for (const d of ['b1', 'b2', 'b4', 'b6', 'b7', 'b8', 'b9']) rmSync(join(work, d), { recursive: true, force: true });
 }
-// B6's and B8's sections go where B7's does: before the targets.
-const text = withB7(
-  withB7(withB7(markdown(o, m, results, notes), b6Markdown(o, results)), b7Markdown(o, results)),
-  b8Markdown(o, results),
+// B6's to B9's sections go where B7's does: before the targets.
+const text = [b6Markdown, b7Markdown, b8Markdown, b9Markdown].reduce(
+  (md, section) => withB7(md, section(o, results)),
+  markdown(o, m, results, notes),
 );
 writeFileSync(o.out, text);
 console.log(`\n${text}`);

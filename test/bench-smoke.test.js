@@ -7,7 +7,7 @@ import { ROOT, workspace } from './helpers.js';
 
 // `npm run bench` itself, at toy sizes: every benchmark runs the real engine and its peers, checks
 // that they produced the same outputs, and prints its table and ratios. No time is asserted.
-test('the bench runs B1-B4, B6, B7 and B8 with their peers and prints a table and an engine/peer ratio for each', (t) => {
+test('the bench runs B1-B4, B6, B7, B8 and B9 with their peers and prints a table and an engine/peer ratio for each', (t) => {
   const missing = ['make', 'openssl', 'xargs'].filter(
     (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
   );
@@ -33,16 +33,18 @@ test('the bench runs B1-B4, B6, B7 and B8 with their peers and prints a table an
       '6',
       '--b7-files',
       '30',
+      '--b9-inputs',
+      '20',
       '--repeat',
       '1',
       '--out',
       out,
     ],
-    { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
+    { cwd: ROOT, encoding: 'utf8', timeout: 240_000 },
   );
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const md = readFileSync(out, 'utf8');
-  for (const section of ['## B1', '## B2', '## B3', '## B4', '## B6', '## B7', '## B8', '## Targets'])
+  for (const section of ['## B1', '## B2', '## B3', '## B4', '## B6', '## B7', '## B8', '## B9', '## Targets'])
     assert.ok(md.includes(section), section);
   assert.match(md, /^\| engine \(spawner\) \/ \| [\d.]+x \| .*[\d.]+x \|$/m, 'B1: the engine against xargs, and make');
   assert.match(md, /^\| B1 ratio \(median\/median\) \| xargs -P \d+ \|.* make -j\d+ -r \|$/m);
@@ -77,10 +79,16 @@ test('the bench runs B1-B4, B6, B7 and B8 with their peers and prints a table an
     'B8: the engine against cp + wc + openssl, and the db against input + copy',
   );
   assert.ok(md.indexOf('## B8') < md.indexOf('## Targets'), 'B8 before the targets');
+  // B9: 20 inputs through two tasks: 40 steps, 61 objects, SQLite bytes per step, the db against plain files.
+  assert.match(
+    md,
+    /^\| 20 \| 40 \| 61 \| [\d.]+ \| \d+ \| \d+ \| \d+ \| \d+ \|( [\d.]+ \|){6}$/m,
+    'B9: the footprint row',
+  );
   assert.match(md, /Measured .* on \d+ cores/, 'the machine');
   // At toy size the cold start usually runs everything, and then the warm one is reported as skipped,
   // not waited on; on a loaded machine some steps are still pending for it, and it runs them.
   assert.match(r.stdout, /warm: (?:nothing left pending|\d+ pending, first step after \d+ ms)/);
-  for (const d of ['b1', 'b6', 'b7', 'b8'])
+  for (const d of ['b1', 'b6', 'b7', 'b8', 'b9'])
     assert.equal(existsSync(join(ROOT, 'bench', 'work', d)), false, `${d}: the run trees are removed at the end`);
 });

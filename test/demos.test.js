@@ -21,12 +21,12 @@ async function stepsOf(dbDir, task) {
   try {
     const steps = db
       .prepare(
-        `SELECT s.id, s.object_hash AS input, s.input_name AS inputName, s.status
+        `SELECT s.id, lower(hex(s.object_hash)) AS input, s.input_name AS inputName, s.status
                 FROM step s JOIN task t ON t.id = s.task WHERE t.name = ? ORDER BY s.id`,
       )
       .all(task);
     const outputs = db.prepare(
-      `SELECT o.name, o.object_hash AS hash FROM step_output o WHERE o.step_id = ? ORDER BY o.name`,
+      `SELECT o.name, lower(hex(o.object_hash)) AS hash FROM step_output o WHERE o.step_id = ? ORDER BY o.name`,
     );
     return steps.map((s) => {
       const out = new Map();
@@ -44,7 +44,7 @@ async function outputsOf(dbDir, task) {
   try {
     const rows = db
       .prepare(
-        `SELECT o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
+        `SELECT o.name, lower(hex(o.object_hash)) AS hash FROM step_output o JOIN step s ON s.id = o.step_id
                 JOIN task t ON t.id = s.task WHERE t.name = ? ORDER BY o.name, o.object_hash`,
       )
       .all(task);

@@ -42,7 +42,11 @@ test('one failing step: exit 1, siblings and their descendants complete; the fix
   assert.ok(isEmptyDir(ws.path('db', 'tmp')), 'tmp/ is empty after a failure');
 
   const d = await openDb(ws.db);
-  const failed = d.prepare(`SELECT s.exit_code, s.error, s.log_hash FROM step s WHERE s.status = 'failed'`).all();
+  const failed = d
+    .prepare(
+      `SELECT s.exit_code, s.error, a.log_hash FROM step s JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts WHERE s.status = 'failed'`,
+    )
+    .all();
   d.close();
   assert.equal(failed.length, 1);
   assert.equal(failed[0].exit_code, 3);

@@ -27,7 +27,7 @@ async function total(db) {
   const d = await openDb(db);
   const row = d
     .prepare(
-      `SELECT o.object_hash AS hash FROM current_task c JOIN step s ON s.id = c.gather_step_id
+      `SELECT lower(hex(o.object_hash)) AS hash FROM current_task c JOIN step s ON s.id = c.gather_step_id
                          JOIN step_output o ON o.step_id = s.id WHERE c.name = 'total'`,
     )
     .get();
@@ -54,7 +54,9 @@ test('a gather task sums a fan-out; one new input re-runs the fan-out for it onl
   // The listing handed to the gather: sorted HASH<TAB>NAME<TAB>FROM lines, one per upstream output.
   const d = await openDb(ws.db);
   const listingHash = d
-    .prepare(`SELECT s.object_hash FROM current_task c JOIN step s ON s.id = c.gather_step_id WHERE c.name='total'`)
+    .prepare(
+      `SELECT lower(hex(s.object_hash)) FROM current_task c JOIN step s ON s.id = c.gather_step_id WHERE c.name='total'`,
+    )
     .pluck()
     .get();
   d.close();

@@ -77,7 +77,10 @@ script = 'true'
     assert.match(r.stderr, /nosuchshell step \d+: could not start the script/);
     const d = await openDb(ws.db);
     const row = d
-      .prepare(`SELECT o.object_hash AS hash, s.log_hash AS log FROM step_output o JOIN step s ON s.id = o.step_id`)
+      .prepare(
+        `SELECT lower(hex(o.object_hash)) AS hash, lower(hex(a.log_hash)) AS log FROM step_output o JOIN step s ON s.id = o.step_id
+        JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts`,
+      )
       .get();
     d.close();
     const { objectPath } = await import('./helpers.js');
@@ -221,14 +224,16 @@ script = 'mkdir "$OUTPUT_DIR/sub"; echo x > "$OUTPUT_DIR/sub/a$(printf "\\\\nb")
     const d = await openDb(ws.db);
     const rows = d
       .prepare(
-        `SELECT t.name AS task, o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
+        `SELECT t.name AS task, o.name, lower(hex(o.object_hash)) AS hash FROM step_output o JOIN step s ON s.id = o.step_id
       JOIN task t ON t.id = s.task ORDER BY 1, 2`,
       )
       .all()
       .map((x) => `${x.task} ${x.name} ${x.hash}`);
     const logs = Object.fromEntries(
       d
-        .prepare(`SELECT t.name AS task, s.log_hash AS log FROM step s JOIN task t ON t.id = s.task`)
+        .prepare(
+          `SELECT t.name AS task, lower(hex(a.log_hash)) AS log FROM step s JOIN task t ON t.id = s.task JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts`,
+        )
         .all()
         .map((x) => [x.task, x.log]),
     );
@@ -314,7 +319,7 @@ echo "$INPUT_NAME done" > "$OUTPUT_DIR/note"
     const d = await openDb(ws.db);
     const done = d
       .prepare(
-        `SELECT s.input_name AS input, o.name, o.object_hash AS hash FROM step s JOIN step_output o ON o.step_id = s.id
+        `SELECT s.input_name AS input, o.name, lower(hex(o.object_hash)) AS hash FROM step s JOIN step_output o ON o.step_id = s.id
       WHERE s.status = 'done'`,
       )
       .all();
@@ -392,7 +397,7 @@ script = 'echo "parent=$(cat /proc/$PPID/comm)"; echo to-stderr >&2; printf "no 
     assert.match(r.stderr, /^\[v#\d+\] to-stderr$/m);
     assert.match(r.stderr, /^\[v#\d+\] no newline$/m);
     const d = await openDb(ws.db);
-    const log = d.prepare('SELECT log_hash FROM step').pluck().get();
+    const log = d.prepare('SELECT lower(hex(log_hash)) FROM attempt').pluck().get();
     d.close();
     // execa reads stdout and stderr through two pipes: their bytes may interleave otherwise in the log.
     const text = readFileSync(objectPath(ws.db, log), 'utf8');

@@ -13,7 +13,7 @@ async function doneOutputs(db, task) {
   try {
     return d
       .prepare(
-        `SELECT s.input_name AS input, o.name, o.object_hash AS hash FROM step s JOIN task t ON t.id = s.task
+        `SELECT s.input_name AS input, o.name, lower(hex(o.object_hash)) AS hash FROM step s JOIN task t ON t.id = s.task
       JOIN step_output o ON o.step_id = s.id WHERE t.name = ? AND s.status = 'done' ORDER BY 1, 2`,
       )
       .all(task);

@@ -71,20 +71,25 @@ test('gc deletes an object file and row nobody references, keeps every reference
   const orphan = strayObject(ws.db, 'orphan row\n');
   const { default: Database } = await import('better-sqlite3');
   const d = new Database(join(ws.db, 'pipeline.sqlite'));
-  d.prepare(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, 0)`).run(orphan, 11);
+  d.prepare(`INSERT INTO object(hash, size, created_at) VALUES (unhex(?), ?, 0)`).run(orphan, 11);
   d.close();
 
   const dry = cli(['gc', '-db', ws.db, '-dry-run']);
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, new RegExp(`^would delete ${stray}  16 B$`, 'm'));
   assert.match(dry.stdout, new RegExp(`^would delete ${orphan}  11 B$`, 'm'));
-  assert.match(dry.stdout, /gc: would delete 2 object files \(27 B\) and 1 object row\n$/);
+  assert.match(dry.stdout, /gc: would delete 2 object files \(27 B\) and 1 object row\ngc: would free \d.* on disk\n/);
+  // What the db directory takes, measured by the walk (two small files take two blocks at least).
+  assert.match(
+    dry.stdout,
+    /\ndisk: \S+ \S+: objects \S+ \S+, \d+ shard directories \S+ \S+, SQLite \S+ \S+; gc -history would free \d+ objects? .*\n$/,
+  );
   assert.ok(existsSync(objectPath(ws.db, stray)) && existsSync(objectPath(ws.db, orphan)));
 
   const r = cli(['gc', '-db', ws.db]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`^deleted ${stray}  16 B$`, 'm'));
-  assert.match(r.stdout, /gc: deleted 2 object files \(27 B\) and 1 object row\n$/);
+  assert.match(r.stdout, /gc: deleted 2 object files \(27 B\) and 1 object row\ngc: freed \d.* on disk\n$/);
   assert.deepEqual(
     listObjects(ws.db)
       .map((o) => o.hash)
@@ -94,13 +99,16 @@ test('gc deletes an object file and row nobody references, keeps every reference
   // Its now-empty shard directories went with it.
   assert.ok(!existsSync(dirname(objectPath(ws.db, stray))));
   const db = await openDb(ws.db);
-  assert.equal(db.prepare(`SELECT count(*) FROM object WHERE hash IN (?, ?)`).pluck().get(stray, orphan), 0);
+  assert.equal(
+    db.prepare(`SELECT count(*) FROM object WHERE hash IN (unhex(?), unhex(?))`).pluck().get(stray, orphan),
+    0,
+  );
   db.close();
 
   assert.equal(cli(['fsck', '-db', ws.db]).code, 0);
   assert.equal(cli(['cat', '-db', ws.db, sha256('BETA\n')]).stdout, 'BETA\n');
   const again = cli(['gc', '-db', ws.db]);
-  assert.match(again.stdout, /^gc: deleted 0 object files \(0 B\) and 0 object rows\n$/);
+  assert.match(again.stdout, /^gc: deleted 0 object files \(0 B\) and 0 object rows\ngc: freed 0 B on disk\n$/);
 });
 
 test('gc keeps the objects of old task versions and of logs: history is referenced', (t) => {

@@ -59,14 +59,19 @@ test('ls prints NAME<TAB>HASH<TAB>SIZE<TAB>FROM per current output, sorted; -jso
   const j = JSON.parse(cli(['ls', '-db', ws.db, '-task', 'upper', '-json']).stdout);
   const d = await openDb(ws.db);
   const stepOf = (h) =>
-    d.prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ?`).pluck().get(h);
+    d
+      .prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = unhex(?)`)
+      .pluck()
+      .get(h);
   assert.deepEqual(
     j.map((o) => Object.keys(o)),
     Array(3).fill(['name', 'hash', 'size', 'from', 'step']),
   );
   const stepsOf = (h) =>
     d
-      .prepare(`SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = ? ORDER BY s.id`)
+      .prepare(
+        `SELECT s.id FROM step s JOIN step_output o ON o.step_id = s.id WHERE o.object_hash = unhex(?) ORDER BY s.id`,
+      )
       .pluck()
       .all(h);
   assert.deepEqual(
@@ -145,6 +150,67 @@ test('status counts steps by state, reuse by the latest run, and the objects and
   );
   const help = cli(['status', '--help']).stdout;
   assert.match(help, /reused: done steps that the latest run did not execute/);
+});
+
+test('status shows the disk the db takes by part, and what gc -history would free: the objects gc -history -dry-run lists', (t) => {
+  const ws = twoVersionDb(t);
+  const text = cli(['status', '-db', ws.db]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(
+    text.stdout,
+    /\ndisk: \S+ \S+: objects \S+ \S+ \(estimated from their sizes\), \d+ shard directories \S+ \S+, SQLite \S+ \S+; gc -history would free \d+ objects \(\d+ B, \S+ \S+ on disk\)\n$/,
+  );
+  const { disk } = JSON.parse(cli(['status', '-db', ws.db, '-json']).stdout);
+  assert.equal(disk.total, disk.objects + disk.shardDirs + disk.sqlite);
+  for (const k of ['objects', 'shardDirs', 'shardDirCount', 'sqlite']) assert.ok(disk[k] > 0, k);
+  // The old version of upper left outputs only history names.
+  const gc = cli(['gc', '-db', ws.db, '-history', '-dry-run']);
+  assert.equal(gc.code, 0, gc.stderr);
+  const would = gc.stdout
+    .match(/^would delete [0-9a-f]{64}  (\d+) B$/gm)
+    .map((l) => Number(l.split('  ')[1].split(' ')[0]));
+  assert.ok(would.length > 0);
+  assert.deepEqual(
+    { objects: disk.historyFrees.objects, bytes: disk.historyFrees.bytes },
+    { objects: would.length, bytes: would.reduce((a, b) => a + b, 0) },
+  );
+  const dry = cli(['gc', '-db', ws.db, '-dry-run']);
+  assert.match(dry.stdout, new RegExp(`; gc -history would free ${would.length} objects \\(`));
+});
+
+// A db with 100,000 pending steps took minutes: "merged" asked `f.id IN (SELECT id FROM
+// status_step)`, which SQLite ran as a loop over the whole set for every step. Checked on the plan,
+// not a clock: every statement reaches step, step_link and step_output through a key.
+test('status: every statement of the current graph reaches step, step_link and step_output by a key, never a scan or an IN loop', async (t) => {
+  const ws = twoVersionDb(t);
+  const { TASK_STATUS_SQL } = await import('../dist/store/inspect/task-status.js');
+  const { registerFunctions } = await import('../dist/store/database.js');
+  const d = await openDb(ws.db);
+  t.after(() => d.close());
+  registerFunctions(d);
+  d.exec(TASK_STATUS_SQL.setup);
+  const scan = /^SCAN (step|step_output|step_link|s|o|l|t|f)( |$)/;
+  for (const key of [
+    'fillCurrent',
+    'currentCounts',
+    'currentObjects',
+    'currentMerged',
+    'currentResources',
+    'allMerged',
+  ]) {
+    const plan = d
+      .prepare(`EXPLAIN QUERY PLAN ${TASK_STATUS_SQL[key]}`)
+      .all(...(key.endsWith('Counts') ? [{ latest: 1 }] : []))
+      .map((r) => r.detail);
+    const text = `${key}:\n${plan.join('\n')}`;
+    if (key !== 'allMerged') assert.ok(!plan.some((l) => scan.test(l)), text);
+    assert.ok(!plan.some((l) => /FOR IN-OPERATOR/.test(l)), text);
+    if (key.endsWith('Merged'))
+      assert.ok(
+        plan.some((l) => /SEARCH l USING COVERING INDEX idx_step_link_to \(to_step_id=\?\)$/.test(l)),
+        text,
+      );
+  }
 });
 
 test('ls of an unknown task exits 2 and suggests the nearest name; a task gone from the manifest says so', (t) => {

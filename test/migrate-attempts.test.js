@@ -20,7 +20,7 @@ test('a schema-4 db: finished steps get their latest attempt, the next run adds 
   assert.equal(before.pragma('user_version', { simple: true }), 4);
   const steps = Object.fromEntries(before.prepare('SELECT input_name, id FROM step').raw().all());
   const rowsBefore = before
-    .prepare('SELECT id, status, attempts, exit_code, error, log_hash FROM step ORDER BY id')
+    .prepare('SELECT id, status, attempts, exit_code, error, log_hash FROM step ORDER BY id' /* hex text: schema 4 */)
     .all();
   before.close();
 
@@ -73,7 +73,7 @@ test('a schema-4 db: finished steps get their latest attempt, the next run adds 
   // The migrated row holds what the step row held.
   const bad = rowsBefore.find((s) => s.id === steps['bad.txt']);
   assert.equal(
-    after.prepare('SELECT log_hash FROM attempt WHERE step_id = ? AND attempt = 2').pluck().get(bad.id),
+    after.prepare('SELECT lower(hex(log_hash)) FROM attempt WHERE step_id = ? AND attempt = 2').pluck().get(bad.id),
     bad.log_hash,
   );
   after.close();

@@ -47,7 +47,9 @@ test('a schema-2 db is migrated: replaced inputs become history, equal bytes und
   assert.equal(after.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   // Every old step is still there under the name it ran under, with its status.
   const kept = after
-    .prepare('SELECT id, task, object_hash, input_name, status FROM step WHERE id <= ? ORDER BY id')
+    .prepare(
+      'SELECT id, task, lower(hex(object_hash)) AS object_hash, input_name, status FROM step WHERE id <= ? ORDER BY id',
+    )
     .all(oldSteps.at(-1).id);
   assert.deepEqual(kept, oldSteps);
   after.close();

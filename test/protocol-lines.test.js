@@ -78,7 +78,7 @@ async function outputsOf(db, task) {
   try {
     return d
       .prepare(
-        `SELECT o.name, o.object_hash AS hash FROM step_output o JOIN step s ON s.id = o.step_id
+        `SELECT o.name, lower(hex(o.object_hash)) AS hash FROM step_output o JOIN step s ON s.id = o.step_id
                       JOIN task t ON t.id = s.task WHERE t.name = ? AND s.status = 'done' ORDER BY o.name, o.object_hash`,
       )
       .all(task);

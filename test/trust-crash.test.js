@@ -31,7 +31,7 @@ async function finalState(db) {
   const rows = d
     .prepare(
       `${CURRENT_STEPS_CTE}
-    SELECT c.name AS task, o.name, o.object_hash AS hash FROM cur JOIN step s ON s.id = cur.id
+    SELECT c.name AS task, o.name, lower(hex(o.object_hash)) AS hash FROM cur JOIN step s ON s.id = cur.id
       JOIN current_task c ON c.task_id = s.task JOIN step_output o ON o.step_id = s.id
      ORDER BY 1, 2, 3`,
     )
@@ -50,8 +50,8 @@ async function checkStore(db) {
   }
   const referenced = d
     .prepare(
-      `SELECT hash FROM object UNION SELECT object_hash FROM step UNION SELECT object_hash FROM step_output
-                                UNION SELECT log_hash FROM step WHERE log_hash IS NOT NULL UNION SELECT object_hash FROM run_input`,
+      `SELECT lower(hex(h)) FROM (SELECT hash AS h FROM object UNION SELECT object_hash FROM step UNION SELECT object_hash FROM step_output
+                                UNION SELECT log_hash FROM attempt WHERE log_hash IS NOT NULL UNION SELECT object_hash FROM run_input)`,
     )
     .pluck()
     .all();

@@ -139,7 +139,7 @@ async function assertUnnamedOutput(ws) {
     .map((o) => o.hash)
     .filter((h) => known.has(h));
   const d = await openDb(ws.path('db'));
-  const named = new Set(d.prepare('SELECT object_hash FROM step_output').pluck().all());
+  const named = new Set(d.prepare('SELECT lower(hex(object_hash)) FROM step_output').pluck().all());
   d.close();
   assert.ok(
     stored.some((h) => !named.has(h)),
@@ -190,7 +190,7 @@ test('in-listing: killed with a gather listing half written, the next run writes
   // What was left was the first half of the listing the gather then ran on.
   const d = await openDb(ws.path('db'));
   const listing = d
-    .prepare(`SELECT s.object_hash FROM step s JOIN task t ON t.id = s.task WHERE t.name = 'all'`)
+    .prepare(`SELECT lower(hex(s.object_hash)) FROM step s JOIN task t ON t.id = s.task WHERE t.name = 'all'`)
     .pluck()
     .get();
   d.close();

@@ -126,7 +126,12 @@ test('a script that floods stdout with hundreds of MB completes with bounded eng
   assert.equal(r.code, 0, r.stderr);
   const d = await openDb(ws.db);
   const summary = JSON.parse(d.prepare('SELECT summary FROM run ORDER BY id DESC LIMIT 1').pluck().get());
-  const logSize = d.prepare('SELECT o.size FROM step s JOIN object o ON o.hash = s.log_hash').pluck().get();
+  const logSize = d
+    .prepare(
+      'SELECT o.size FROM step s JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts JOIN object o ON o.hash = a.log_hash',
+    )
+    .pluck()
+    .get();
   d.close();
   assert.equal(logSize, 300_000_000, 'the whole output is kept in the log');
   assert.ok(summary.maxRssKb < 200 * 1024, `engine peak RSS ${summary.maxRssKb} KiB`);

@@ -116,9 +116,10 @@ test('root steps per run input; claim and commit a step with outputs: the steps 
   assert.deepEqual(db.prepare('SELECT from_step_id, to_step_id FROM step_link').raw().all(), [
     [leaves[0].id, created[0].id],
   ]);
-  assert.deepEqual(db.prepare('SELECT name, object_hash FROM step_output WHERE step_id = ?').raw().all(leaves[0].id), [
-    ['up', up.hash],
-  ]);
+  assert.deepEqual(
+    db.prepare('SELECT name, lower(hex(object_hash)) FROM step_output WHERE step_id = ?').raw().all(leaves[0].id),
+    [['up', up.hash]],
+  );
   assert.deepEqual(await meta.taskCounts(a), { pending: 0, running: 1, done: 1, failed: 0 });
 
   // The second input yields the same item (same name, same bytes): no new step, a second link, a merge.

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 
-export const ALL = ['B1', 'B2', 'B3', 'B4', 'B6', 'B7', 'B8'];
+export const ALL = ['B1', 'B2', 'B3', 'B4', 'B6', 'B7', 'B8', 'B9'];
 
 const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
   --n N              B1/B3: lines in the input file, so 2N+1 script runs (default 20000)
@@ -9,6 +9,7 @@ const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
   --b4-seconds S     B4: let the engine run this long after its first step, then SIGINT (default 3)
   --b6-steps S       B6: steps of the Python task with a 0.3 s start-up, one-shot and protocol = "lines" (default 2000)
   --b7-files F       B7: files in the input directory given again (default 50000)
+  --b9-inputs LIST   B9: numbers of 100-byte inputs, a first run each (default 5000,50000,500000)
   --repeat R         runs of each contender, alternating (default 3)
   --only B1,B3       run only these benchmarks (default all)
   --jobs J           -parallel for the engine, -P/-j for the peers (default: cpus = ${availableParallelism()})
@@ -16,7 +17,7 @@ const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
                      any with experiments (bench/lib/experiments.js) after '+', e.g. spawner,execa,execa+smallcopy
   --out FILE         where the markdown results go (default bench/RESULTS.md)
   --keep             keep bench/work/ (default: big files and dbs removed at the end)
-Environment: BENCH_N, BENCH_BIG_MIB, BENCH_PENDING, BENCH_B6_STEPS, BENCH_B7_FILES, BENCH_REPEAT, BENCH_ONLY, BENCH_JOBS, BENCH_EXECUTORS.`;
+Environment: BENCH_N, BENCH_BIG_MIB, BENCH_PENDING, BENCH_B6_STEPS, BENCH_B7_FILES, BENCH_B9_INPUTS, BENCH_REPEAT, BENCH_ONLY, BENCH_JOBS, BENCH_EXECUTORS.`;
 
 export function parseBenchArgs(argv, env = process.env) {
   const o = {
@@ -26,6 +27,7 @@ export function parseBenchArgs(argv, env = process.env) {
     b4Seconds: num(env.BENCH_B4_SECONDS, 3),
     b6Steps: num(env.BENCH_B6_STEPS, 2000),
     b7Files: num(env.BENCH_B7_FILES, 50_000),
+    b9Inputs: (list(env.BENCH_B9_INPUTS) ?? ['5000', '50000', '500000']).map((v) => num(v)),
     repeat: num(env.BENCH_REPEAT, 3),
     only: list(env.BENCH_ONLY) ?? ALL,
     jobs: num(env.BENCH_JOBS, availableParallelism()),
@@ -54,6 +56,9 @@ export function parseBenchArgs(argv, env = process.env) {
         break;
       case 'b7-files':
         o.b7Files = num(value());
+        break;
+      case 'b9-inputs':
+        o.b9Inputs = list(value()).map((v) => num(v));
         break;
       case 'repeat':
         o.repeat = num(value());

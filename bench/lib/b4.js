@@ -45,9 +45,11 @@ script = '''[ -e ${sq(marker)} ] || date +%s%N > ${sq(marker)}'''
   const root = id('root');
   const work = id('work');
   const rootStep = sql.prepare(`SELECT id FROM step WHERE task = ? AND status = 'done'`).pluck().get(root);
-  const insObject = sql.prepare(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`);
-  const insOutput = sql.prepare(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, ?)`);
-  const insStep = sql.prepare(`INSERT INTO step(task, object_hash, input_name, created_at) VALUES (?, ?, ?, ?)`);
+  const insObject = sql.prepare(
+    `INSERT INTO object(hash, size, created_at) VALUES (unhex(?), ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  const insOutput = sql.prepare(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, unhex(?))`);
+  const insStep = sql.prepare(`INSERT INTO step(task, object_hash, input_name, created_at) VALUES (?, unhex(?), ?, ?)`);
   const insLink = sql.prepare(`INSERT INTO step_link(from_step_id, to_step_id) VALUES (?, ?)`);
   const width = String(o.pending).length;
   sql.transaction(() => {

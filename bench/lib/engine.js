@@ -31,7 +31,7 @@ export function outputsOf(dbDir, taskName) {
   try {
     const rows = db
       .prepare(
-        `SELECT o.name, o.object_hash AS hash FROM current_task c
+        `SELECT o.name, lower(hex(o.object_hash)) AS hash FROM current_task c
                                JOIN step s ON s.task = c.task_id AND s.status = 'done'
                                JOIN step_output o ON o.step_id = s.id
                               WHERE c.name = ?`,

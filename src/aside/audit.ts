@@ -67,13 +67,15 @@ export async function audit(db: Database.Database, o: AuditOptions): Promise<Aud
 }
 
 async function rerun(db: Database.Database, o: AuditOptions, spec: TaskSpec, stepId: number): Promise<AuditStep> {
-  const step = db.prepare('SELECT object_hash AS hash, input_name AS name FROM step WHERE id = ?').get(stepId) as {
+  const step = db
+    .prepare('SELECT lower(hex(object_hash)) AS hash, input_name AS name FROM step WHERE id = ?')
+    .get(stepId) as {
     hash: string;
     name: string;
   };
   const recorded = new Map(
     (
-      db.prepare('SELECT name, object_hash AS hash FROM step_output WHERE step_id = ?').all(stepId) as {
+      db.prepare('SELECT name, lower(hex(object_hash)) AS hash FROM step_output WHERE step_id = ?').all(stepId) as {
         name: string;
         hash: string;
       }[]

@@ -92,7 +92,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
         }
         const hash = hashBytes(listingBytes(await meta.gatherListing(p.taskId)));
         const done = db
-          .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = ? AND input_name = 'listing'`)
+          .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = unhex(?) AND input_name = 'listing'`)
           .pluck()
           .get(p.taskId, hash);
         const run = done === 'done' ? 0 : 1;

@@ -2,6 +2,7 @@ import { UserError } from '../errors.js';
 import { collectGarbage, type GcReport } from '../store/inspect/collect-garbage.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 import { formatBytes } from './format.js';
+import { formatDisk } from './format-disk.js';
 import { withDb } from './with-db.js';
 
 export const command: Command = {
@@ -55,5 +56,8 @@ function formatGc(r: GcReport): string {
     `gc: ${verb} ${r.files} object file${r.files === 1 ? '' : 's'} (${formatBytes(r.bytes)}) and ${r.rows} object row${r.rows === 1 ? '' : 's'}` +
       `${r.stray > 0 ? `; ${r.stray} stray entries in objects/ left alone (see fsck)` : ''}`,
   );
+  // The files' blocks: what the disk gets back (a small file takes a whole block).
+  lines.push(`gc: ${r.dryRun ? 'would free' : 'freed'} ${formatBytes(r.diskFreed)} on disk`);
+  if (r.dryRun) lines.push(formatDisk(r.disk).trimEnd());
   return `${lines.join('\n')}\n`;
 }

@@ -1,4 +1,6 @@
 import { UserError } from '../errors.js';
+import { blockSize, shardDirUse, sqliteUse, type DiskUse } from '../store/inspect/disk-use.js';
+import { formatDisk } from './format-disk.js';
 import { taskStatus, type DbStatus } from '../store/inspect/task-status.js';
 import { previousVersionChange, type PreviousVersionChange } from '../store/inspect/version-change.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
@@ -27,6 +29,9 @@ export const command: Command = {
     'cpu, peak RSS (shown once some step was measured; -json: cpuMs, cpuUserMs, cpuSysMs, maxRssKb, null when not',
     "  measured): over the counted done steps, the CPU time (user + system) of their scripts' process trees in all,",
     '  and the highest peak RSS of one of them. `log STEP_ID` has them per attempt.',
+    'disk: what the db directory takes: the object files (their blocks estimated from their sizes: a small file takes a',
+    '  whole block; `gc -dry-run` measures each file), the shard directories objects/AB/CD (measured), SQLite (db and',
+    '  -wal), and what `gc -history` would free (the objects only history, or nothing, references).',
   ],
   async run(args, io) {
     if (args.positionals.length > 0)
@@ -36,13 +41,21 @@ export const command: Command = {
       );
     const dbDir = String(args.flags.db);
     const { s, changes } = await withDb(dbDir, (db) => {
-      const s = taskStatus(db, Boolean(args.flags.all));
+      const s = taskStatus(db, Boolean(args.flags.all), { block: blockSize(dbDir) });
       // What made each version new: the fields and files that differ from the version before it.
       return { s, changes: new Map(s.tasks.map((t) => [t.taskId, previousVersionChange(db, t.name, t.taskId)])) };
     });
-    const json = { ...s, tasks: s.tasks.map((t) => ({ ...t, changed: changes.get(t.taskId)?.changed ?? null })) };
+    const { objectsDisk, historyFrees, ...rest } = s;
+    const disk = diskUse(dbDir, objectsDisk ?? 0, historyFrees ?? { objects: 0, bytes: 0, disk: 0 });
+    const json = {
+      ...rest,
+      tasks: s.tasks.map((t) => ({ ...t, changed: changes.get(t.taskId)?.changed ?? null })),
+      disk,
+    };
     io.stdout.write(
-      args.flags.json ? `${JSON.stringify(json, null, 2)}\n` : formatStatus(s, dbDir, Boolean(args.flags.all), changes),
+      args.flags.json
+        ? `${JSON.stringify(json, null, 2)}\n`
+        : formatStatus(s, dbDir, Boolean(args.flags.all), changes) + formatDisk(disk),
     );
     return 0;
   },
@@ -113,4 +126,18 @@ function formatStatus(
     `${run}; db: ${s.objects} objects, ${formatBytes(s.bytes)}${all ? '' : '; history hidden (-all shows it)'}`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function diskUse(dbDir: string, objects: number, historyFrees: NonNullable<DiskUse['historyFrees']>): DiskUse {
+  const shards = shardDirUse(dbDir);
+  const sqlite = sqliteUse(dbDir);
+  return {
+    objects,
+    objectsMeasured: false,
+    shardDirs: shards.bytes,
+    shardDirCount: shards.count,
+    sqlite,
+    total: objects + shards.bytes + sqlite,
+    historyFrees,
+  };
 }

@@ -11,6 +11,7 @@ import { COUNT_CAP } from '../store/inspect/count-cap.js';
 import { objectUsage } from '../store/inspect/object-usage.js';
 import { stepDetail } from '../store/inspect/step-detail.js';
 import { versionChange } from '../store/inspect/version-change.js';
+import { prefixRange } from '../store/hash-blob.js';
 import { objectRelPath } from '../store/object-path.js';
 import { readHead } from './read-head.js';
 import {
@@ -205,7 +206,8 @@ export function search(ctx: ApiContext, q: Params): unknown {
   return withDb(ctx.dbDir, (db) => {
     const steps = /^[1-9][0-9]{0,15}$/.test(text) ? stepHits(db, text) : [];
     const hex = text.toLowerCase();
-    const objects = /^[0-9a-f]{4,64}$/.test(hex) ? db.prepare(SERVE_SQL.objectsByPrefix).all(hex, `${hex}g`, 20) : [];
+    const range = /^[0-9a-f]{4,64}$/.test(hex) ? prefixRange(hex) : null;
+    const objects = range ? db.prepare(SERVE_SQL.objectsByPrefix).all(range.lo, range.hi, 20) : [];
     const outputs = db.prepare(SERVE_SQL.outputsByName).all({ q: text, limit: 51 }) as unknown[];
     return {
       q: text,

@@ -11,7 +11,7 @@ export const NAME_SCAN = 50_000;
 export const STATUSES = ['pending', 'running', 'done', 'failed'] as const;
 export type Status = (typeof STATUSES)[number];
 
-const STEP_ROW = `s.id AS id, s.input_name AS inputName, s.object_hash AS inputHash, s.status AS status,
+const STEP_ROW = `s.id AS id, s.input_name AS inputName, lower(hex(s.object_hash)) AS inputHash, s.status AS status,
   s.attempts AS attempts, s.exit_code AS exitCode, s.error AS error, s.started_at AS startedAt, s.finished_at AS finishedAt`;
 
 export const SERVE_SQL = {
@@ -35,7 +35,7 @@ export const SERVE_SQL = {
   stepsAfter: `SELECT ${STEP_ROW} FROM step s WHERE s.task = ? AND s.status = ? AND s.id > ? ORDER BY s.id LIMIT ?`,
   stepsBefore: `SELECT ${STEP_ROW} FROM step s WHERE s.task = ? AND s.status = ? AND s.id < ? ORDER BY s.id DESC LIMIT ?`,
   cappedCount: `SELECT count(*) FROM (SELECT 1 FROM step WHERE task = ? AND status = ? LIMIT ${COUNT_CAP + 1})`,
-  outputs: `SELECT o.name AS name, o.object_hash AS hash, b.size AS size
+  outputs: `SELECT o.name AS name, lower(hex(o.object_hash)) AS hash, b.size AS size
               FROM step_output o LEFT JOIN object b ON b.hash = o.object_hash WHERE o.step_id = ? ORDER BY o.name LIMIT ?`,
   countOutputs: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE step_id = ? LIMIT ${COUNT_CAP + 1})`,
   upstream: `SELECT l.from_step_id AS stepId, t.name AS task FROM step_link l JOIN step s ON s.id = l.from_step_id
@@ -43,10 +43,10 @@ export const SERVE_SQL = {
   stepResources: `SELECT a.cpu_user_ms, a.cpu_sys_ms, a.max_rss_kb FROM step s
     JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts WHERE s.id = ?`,
   stepExists: `SELECT id FROM step WHERE id = ?`,
-  objectsByPrefix: `SELECT hash, size FROM object WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?`,
-  inputsByName: `SELECT name, object_hash AS hash, (retired_at IS NULL) AS current FROM run_input WHERE name = ? ORDER BY id DESC LIMIT 20`,
+  objectsByPrefix: `SELECT lower(hex(hash)) AS hash, size FROM object WHERE hash >= ? AND hash < ? ORDER BY object.hash LIMIT ?`,
+  inputsByName: `SELECT name, lower(hex(object_hash)) AS hash, (retired_at IS NULL) AS current FROM run_input WHERE name = ? ORDER BY id DESC LIMIT 20`,
   // The newest NAME_SCAN outputs only (the primary key read backwards): a bounded scan, said so in the page.
-  outputsByName: `SELECT step_id AS stepId, name, object_hash AS hash FROM (
+  outputsByName: `SELECT step_id AS stepId, name, lower(hex(object_hash)) AS hash FROM (
                     SELECT step_id, name, object_hash FROM step_output ORDER BY step_id DESC LIMIT ${NAME_SCAN})
                    WHERE name = :q OR instr(name, :q) > 0 ORDER BY name <> :q, step_id DESC LIMIT :limit`,
 };

@@ -111,7 +111,7 @@ export function collect(dbDir: string, runId: number): RunReport {
     const rows = db
       .prepare(
         `SELECT s.id AS id, t.name AS task, s.status AS status, s.input_name AS inputName,
-        s.exit_code AS exitCode, s.error AS error, s.log_hash AS logHash, s.started_at AS startedAt, s.finished_at AS finishedAt${extra}
+        s.exit_code AS exitCode, s.error AS error, nullif(lower(hex(a.log_hash)), '') AS logHash, s.started_at AS startedAt, s.finished_at AS finishedAt${extra}
         FROM step s JOIN task t ON t.id = s.task
         LEFT JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts WHERE s.run_id = ? ORDER BY s.id`,
       )

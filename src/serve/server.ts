@@ -132,7 +132,10 @@ export async function startServer(dbDir: string, port: number): Promise<RunningS
   }
 
   async function sendRaw(res: ServerResponse, req: IncomingMessage, hash: string, inline: boolean): Promise<void> {
-    const known = api.withDb(dbDir, (db) => db.prepare('SELECT 1 FROM object WHERE hash = ?').get(hash) !== undefined);
+    const known = api.withDb(
+      dbDir,
+      (db) => db.prepare('SELECT 1 FROM object WHERE hash = unhex(?)').get(hash) !== undefined,
+    );
     // The only path built from a request: a validated full hash, through the store's own mapping.
     const file = join(dbDir, objectRelPath(hash));
     const st = statSync(file, { throwIfNoEntry: false });

@@ -69,13 +69,13 @@ export class InputStatCache {
       // From the paths asked, one probe of each primary key per path (CROSS JOIN fixes the order).
       // A row whose object row is gone (gc deleted it, and then the file) is no row. Raw rows: a
       // row object per path costs more than the query.
-      lookup: p(`SELECT j.key, c.size, c.mtime_ns, c.ctime_ns, c.ino, c.dev, c.object_hash, c.recorded_at
+      lookup: p(`SELECT j.key, c.size, c.mtime_ns, c.ctime_ns, c.ino, c.dev, lower(hex(c.object_hash)), c.recorded_at
                    FROM json_each(?) j CROSS JOIN input_stat c ON c.path = j.value
                    CROSS JOIN object o ON o.hash = c.object_hash`)
         .safeIntegers(true)
         .raw(true),
       upsert: p(`INSERT INTO input_stat(path, size, mtime_ns, ctime_ns, ino, dev, object_hash, recorded_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES (?, ?, ?, ?, ?, ?, unhex(?), ?)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
                    ctime_ns = excluded.ctime_ns, ino = excluded.ino, dev = excluded.dev,
                    object_hash = excluded.object_hash, recorded_at = excluded.recorded_at`),

@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
-import { faultPoint } from './fault-point.js';
 import type { ListingEntry } from './listing.js';
 import { EMPTY_HASH } from './object-path.js';
-import { CREATED_LISTED } from './metadata-store.js';
-import { CURRENT_STEPS_CTE } from './schema.js';
+import { commitBatch, type CommitState } from './sqlite-commit.js';
+import { addRunInputs } from './sqlite-run-inputs.js';
+import { prepareStatements, type Statements } from './sqlite-statements.js';
 import type {
   CommitBatch,
   CommitEffect,
@@ -18,132 +18,16 @@ import type {
   RunInputFile,
   StepStatus,
   TaskVersionInput,
+  WalkedInputs,
 } from './metadata-store.js';
 
 /** The SQLite metadata store: every statement prepared once, every write batched in a transaction. */
 export class SqliteMetadata implements MetadataStore {
-  private readonly s;
+  private readonly s: Statements;
+  private readonly state: CommitState = { doneSeq: undefined, emptyRegistered: false, markedEdges: [] };
 
   constructor(private readonly db: Database.Database) {
-    const p = (sql: string) => db.prepare(sql);
-    // CROSS JOIN pins the join order where SQLite's planner, without statistics, would
-    // otherwise start from the wrong side and loop over every pair of steps.
-    this.s = {
-      insertRun: p(`INSERT INTO run(manifest, pid, started_at) VALUES (?, ?, ?)`),
-      finishRun: p(`UPDATE run SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?`),
-      insertTask: p(`INSERT INTO task(name, script, version, definition, created_at) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT(name, version) DO NOTHING`),
-      taskId: p(`SELECT id FROM task WHERE name = ? AND version = ?`).pluck(),
-      oldGatherSteps: p(
-        `SELECT task_id AS taskId, gather_step_id AS stepId FROM current_task WHERE gather_step_id IS NOT NULL`,
-      ),
-      clearCurrentTasks: p(`DELETE FROM current_task`),
-      clearCurrentEdges: p(`DELETE FROM current_edge`),
-      insertCurrentTask: p(`INSERT INTO current_task(name, task_id, position, is_root, gather, spec, gather_step_id)
-                            VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      insertCurrentEdge: p(
-        `INSERT OR REPLACE INTO current_edge(from_task_id, to_task_id, match, to_gather) VALUES (?, ?, ?, ?)`,
-      ),
-      allTaskIds: p(`SELECT id FROM task`).pluck(),
-      // Per task, so that it is an index range, not a scan of every step.
-      recoverRunning: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'running'`),
-      recoverFailed: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'failed'`),
-      insertObject: p(`INSERT INTO object(hash, size, created_at) VALUES (?, ?, ?) ON CONFLICT(hash) DO NOTHING`),
-      // The current rows of a chunk of names (a JSON array): one probe of idx_run_input_current
-      // each. Raw rows: better-sqlite3 makes an object per row at thrice the cost of an array.
-      currentInputs: p(`SELECT r.id, r.name, r.object_hash, r.source FROM json_each(?) j
-                         CROSS JOIN run_input r ON r.name = j.value AND r.retired_at IS NULL`).raw(true),
-      insertRunInput: p(`INSERT INTO run_input(name, object_hash, run_id, source) VALUES (?, ?, ?, ?)`),
-      retireInput: p(`UPDATE run_input SET retired_at = ?, retired_how = ? WHERE id = ?`),
-      setInputSource: p(`UPDATE run_input SET source = ? WHERE id = ?`),
-      currentFromSource: p(`SELECT name FROM run_input WHERE source = ? AND retired_at IS NULL`).pluck(),
-      countFromSource: p(`SELECT count(*) FROM run_input WHERE source = ? AND retired_at IS NULL`).pluck(),
-      anyRunInput: p(`SELECT EXISTS (SELECT 1 FROM run_input)`).pluck(),
-      rootStepsFromInputs: p(`INSERT INTO step(task, object_hash, input_name, created_at)
-                              SELECT :task, object_hash, name, :now FROM run_input WHERE run_id > :mark AND retired_at IS NULL
-                               ORDER BY name
-                              ON CONFLICT(task, object_hash, input_name) DO NOTHING`),
-      getMark: p(`SELECT mark FROM reconciled WHERE edge = ?`).pluck(),
-      setMark: p(
-        `INSERT INTO reconciled(edge, mark) VALUES (?, ?) ON CONFLICT(edge) DO UPDATE SET mark = excluded.mark`,
-      ),
-      maxRunInput: p(`SELECT max(run_id) FROM run_input`).pluck(),
-      // Per task through idx_step_done: a plain max() over step would scan every row.
-      maxDoneSeq: p(`SELECT max((SELECT done_seq FROM step WHERE task = t.id AND done_seq IS NOT NULL
-                                   ORDER BY done_seq DESC LIMIT 1)) FROM task t`).pluck(),
-      maxDoneSeqOf: p(
-        `SELECT done_seq FROM step WHERE task = ? AND done_seq IS NOT NULL ORDER BY done_seq DESC LIMIT 1`,
-      ).pluck(),
-      insertStep: p(`INSERT INTO step(task, object_hash, input_name, created_at, round) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT(task, object_hash, input_name) DO NOTHING`),
-      findStep: p(`SELECT id, status FROM step WHERE task = ? AND object_hash = ? AND input_name = ?`),
-      // Another step of a current task version already feeds this one: the same item reached it
-      // from two producers (equal name, equal bytes) and runs once for both.
-      otherProducer: p(`SELECT EXISTS (SELECT 1 FROM step_link l CROSS JOIN step f ON f.id = l.from_step_id
-                          WHERE l.to_step_id = :to AND l.from_step_id <> :from AND f.task IN (SELECT task_id FROM current_task))`).pluck(),
-      mergedSteps: p(`SELECT count(*) FROM (SELECT t.id FROM step t CROSS JOIN step_link l ON l.to_step_id = t.id
-                        CROSS JOIN step f ON f.id = l.from_step_id
-                       WHERE t.task = ? AND f.task IN (SELECT task_id FROM current_task) GROUP BY t.id HAVING count(*) > 1)`).pluck(),
-      insertLink: p(`INSERT INTO step_link(from_step_id, to_step_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
-      reconcileSteps: p(`INSERT INTO step(task, object_hash, input_name, created_at, round)
-                         SELECT :to, o.object_hash, o.name, :now, CASE WHEN :cycle THEN s.round + 1 ELSE 0 END
-                           FROM step s CROSS JOIN step_output o ON o.step_id = s.id
-                          WHERE s.task = :from AND s.done_seq > :mark AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
-                            AND (:match IS NULL OR tp_match(:match, o.name))
-                          ORDER BY s.id, o.name
-                         ON CONFLICT(task, object_hash, input_name) DO NOTHING`),
-      reconcileLinks: p(`INSERT INTO step_link(from_step_id, to_step_id)
-                         SELECT s.id, t.id
-                           FROM step s CROSS JOIN step_output o ON o.step_id = s.id
-                           CROSS JOIN step t ON t.task = :to AND t.object_hash = o.object_hash AND t.input_name = o.name
-                          WHERE s.task = :from AND s.done_seq > :mark AND s.status = 'done' AND (:only IS NULL OR s.id = :only)
-                            AND (:match IS NULL OR tp_match(:match, o.name)) AND (t.status = 'done') = :done
-                         ON CONFLICT DO NOTHING`),
-      pendingPage: p(`SELECT id, task, object_hash, input_name, attempts, round FROM step
-                       WHERE task = ? AND status = 'pending' AND id > ? AND round <= ? ORDER BY id LIMIT ?`),
-      forcedSteps: p(
-        `${CURRENT_STEPS_CTE} SELECT s.id FROM cur CROSS JOIN step s ON s.id = cur.id WHERE s.task = ? AND s.status = 'done'`,
-      ).pluck(),
-      dropOutputs: p(`DELETE FROM step_output WHERE step_id = ?`),
-      unfinish: p(`UPDATE step SET status = 'pending' WHERE id = ?`),
-      hasOutputs: p(`SELECT EXISTS (SELECT 1 FROM step s CROSS JOIN step_output o ON o.step_id = s.id
-                      WHERE s.task = ? AND s.status = 'done')`).pluck(),
-      cutCount: p(`SELECT count(*) FROM step WHERE task = ? AND status = 'pending' AND round > ?`).pluck(),
-      taskCounts: p(`SELECT status, count(*) AS n FROM step WHERE task = ? GROUP BY status`),
-      unfinished: p(`SELECT count(*) FROM step WHERE task = ? AND status IN ('pending', 'running', 'failed')`).pluck(),
-      markRunning: p(
-        `UPDATE step SET status = 'running', run_id = ?, started_at = ? WHERE id = ? AND status = 'pending'`,
-      ),
-      release: p(`UPDATE step SET status = 'pending' WHERE id = ? AND status IN ('running', 'failed')`),
-      finishStep:
-        p(`UPDATE step SET status = ?, exit_code = ?, error = ?, log_hash = ?, run_id = ?, started_at = ?, finished_at = ?,
-                            done_seq = ?, attempts = attempts + 1
-                      WHERE id = ? RETURNING attempts`).pluck(),
-      insertAttempt:
-        p(`INSERT INTO attempt(step_id, attempt, run_id, status, started_at, ended_at, exit_code, signal, error, timed_out,
-                                            log_hash, cpu_user_ms, cpu_sys_ms, max_rss_kb) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertOutput: p(`INSERT INTO step_output(step_id, name, object_hash) VALUES (?, ?, ?)
-                       ON CONFLICT(step_id, name) DO UPDATE SET object_hash = excluded.object_hash`),
-      gatherListing: p(`${CURRENT_STEPS_CTE}
-                        SELECT o.object_hash AS hash, o.name AS name, s.input_name AS fromName, s.id AS stepId
-                          FROM cur JOIN step s ON s.id = cur.id AND s.status = 'done'
-                          JOIN current_edge e ON e.from_task_id = s.task AND e.to_task_id = ?
-                          JOIN step_output o ON o.step_id = s.id
-                         WHERE e.match IS NULL OR tp_match(e.match, o.name)
-                         ORDER BY s.id, o.name`),
-      gatherStepOf: p(`SELECT gather_step_id FROM current_task WHERE task_id = ?`).pluck(),
-      setGatherStep: p(`UPDATE current_task SET gather_step_id = ? WHERE task_id = ?`),
-    };
-  }
-
-  private doneSeq: number | undefined;
-  private emptyRegistered = false;
-  /** Edges whose marks advance with every commit: a committed step has fanned out along all of them. */
-  private markedEdges: string[] = [];
-
-  private nextDoneSeq(): number {
-    this.doneSeq ??= (this.s.maxDoneSeq.get() as number | null) ?? 0;
-    return ++this.doneSeq;
+    this.s = prepareStatements(db);
   }
 
   async beginRun(manifest: string, pid: number): Promise<number> {
@@ -169,7 +53,7 @@ export class SqliteMetadata implements MetadataStore {
   }
 
   async setCurrentGraph(tasks: CurrentTaskInput[], edges: EdgeInput[]): Promise<void> {
-    this.markedEdges = edges.filter((e) => !e.fromGather && !e.toGather).map(edgeKey);
+    this.state.markedEdges = edges.filter((e) => !e.fromGather && !e.toGather).map(edgeKey);
     this.db
       .transaction(() => {
         // A gather task whose version is unchanged keeps its latest listing step.
@@ -213,53 +97,8 @@ export class SqliteMetadata implements MetadataStore {
       .immediate();
   }
 
-  async addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges> {
-    type Current = [id: number, name: string, hash: string, source: string | null];
-    return this.db
-      .transaction(() => {
-        const now = Date.now();
-        const changes: InputChanges = { added: 0, replaced: 0, missing: [] };
-        const seen = new Map<string, Set<string>>();
-        // A query per chunk of names, not per input: 50,000 inputs given again cost 13 queries.
-        for (let at = 0; at < inputs.length; at += 4096) {
-          const chunk = inputs.slice(at, at + 4096);
-          const current = new Map<string, Current>();
-          for (const r of this.s.currentInputs.all(JSON.stringify(chunk.map((i) => i.name))) as Current[])
-            current.set(r[1], r);
-          for (const i of chunk) {
-            if (i.source !== null) {
-              if (!seen.has(i.source)) seen.set(i.source, new Set());
-              seen.get(i.source)!.add(i.name);
-            }
-            const cur = current.get(i.name);
-            if (cur !== undefined && cur[2] === i.hash) {
-              if (cur[3] !== i.source) this.s.setInputSource.run(i.source, cur[0]);
-              cur[3] = i.source;
-              continue;
-            }
-            // Only for new bytes: a current row's object has its row already (the row names it).
-            this.s.insertObject.run(i.hash, i.size, now);
-            if (cur) {
-              this.s.retireInput.run(now, 'replaced', cur[0]);
-              changes.replaced++;
-            } else {
-              changes.added++;
-            }
-            const id = Number(this.s.insertRunInput.run(i.name, i.hash, runId, i.source).lastInsertRowid);
-            current.set(i.name, [id, i.name, i.hash, i.source]);
-          }
-        }
-        // A directory given again without some of its files: they stay current (nothing is dropped
-        // silently), and the caller says how to retire them. Every name given is current under its
-        // directory now, so there are missing ones only when the directory has more current rows.
-        for (const [source, names] of seen) {
-          if ((this.s.countFromSource.get(source) as number) <= names.size) continue;
-          for (const name of this.s.currentFromSource.all(source) as string[])
-            if (!names.has(name)) changes.missing.push(name);
-        }
-        return changes;
-      })
-      .immediate();
+  async addRunInputs(inputs: RunInputFile[], runId: number, walked?: WalkedInputs | null): Promise<InputChanges> {
+    return addRunInputs(this.db, this.s, inputs, runId, walked);
   }
 
   async hasRunInputs(): Promise<boolean> {
@@ -363,85 +202,8 @@ export class SqliteMetadata implements MetadataStore {
       .immediate();
   }
 
-  /** Claims, finished steps, their outputs and the downstream steps those outputs feed, in one transaction. */
   async commit(batch: CommitBatch, runId: number): Promise<CommitEffect> {
-    const effect: CommitEffect = { created: new Map(), reused: new Map(), merged: new Map() };
-    const { claims, outcomes, now } = batch;
-    this.db
-      .transaction(() => {
-        for (const id of claims) this.s.markRunning.run(runId, now, id);
-        for (const o of outcomes) {
-          // Nearly every log is empty: the empty object's row is written once per run, not per step.
-          if (o.log && (o.log.hash !== EMPTY_HASH || !this.emptyRegistered)) {
-            this.s.insertObject.run(o.log.hash, o.log.size, now);
-            this.emptyRegistered ||= o.log.hash === EMPTY_HASH;
-          }
-          const seq = o.status === 'done' ? this.nextDoneSeq() : null;
-          const attempt = this.s.finishStep.get(
-            o.status,
-            o.exitCode,
-            o.error,
-            o.log?.hash ?? null,
-            runId,
-            o.startedAt,
-            o.finishedAt,
-            seq,
-            o.stepId,
-          );
-          // Every attempt is kept (the step row holds the latest): a retry's failure is not lost to its success.
-          const r = o.rusage ?? null;
-          this.s.insertAttempt.run(
-            o.stepId,
-            attempt,
-            runId,
-            o.status,
-            o.startedAt,
-            o.finishedAt,
-            o.exitCode,
-            o.signal ?? null,
-            o.error,
-            o.timedOut ? 1 : 0,
-            o.log?.hash ?? null,
-            r ? Math.round(r.userMs) : null,
-            r ? Math.round(r.sysMs) : null,
-            r ? Math.round(r.maxRssKb) : null,
-          );
-          if (o.status !== 'done') continue;
-          for (const out of o.outputs) {
-            this.s.insertObject.run(out.hash, out.size, now);
-            this.s.insertOutput.run(o.stepId, out.name, out.hash);
-          }
-          for (const f of o.fanOut) {
-            const inserted = this.s.insertStep.run(f.taskId, f.hash, f.name, now, f.round);
-            if (inserted.changes > 0) {
-              const id = Number(inserted.lastInsertRowid);
-              this.s.insertLink.run(o.stepId, id);
-              listCreated(effect.created, {
-                id,
-                task: f.taskId,
-                object_hash: f.hash,
-                input_name: f.name,
-                attempts: 0,
-                round: f.round,
-              });
-              continue;
-            }
-            const target = this.s.findStep.get(f.taskId, f.hash, f.name) as { id: number; status: StepStatus };
-            const linked = this.s.insertLink.run(o.stepId, target.id).changes > 0;
-            if (!linked) continue;
-            if (target.status === 'done') effect.reused.set(f.taskId, (effect.reused.get(f.taskId) ?? 0) + 1);
-            if (this.s.otherProducer.get({ to: target.id, from: o.stepId }) === 1) {
-              effect.merged.set(f.taskId, (effect.merged.get(f.taskId) ?? 0) + 1);
-            }
-          }
-        }
-        // Every step done so far has flowed along the current edges (at a reconcile, or just now
-        // at its commit): the next run's reconcile need not look at any of them again.
-        if (this.doneSeq !== undefined) for (const key of this.markedEdges) this.s.setMark.run(key, this.doneSeq);
-        if (outcomes.length > 0) faultPoint('in-commit');
-      })
-      .immediate();
-    return effect;
+    return commitBatch(this.db, this.s, this.state, batch, runId);
   }
 
   async gatherListing(gatherTaskId: number): Promise<(ListingEntry & { stepId: number })[]> {
@@ -466,14 +228,6 @@ export class SqliteMetadata implements MetadataStore {
   async close(): Promise<void> {
     this.db.close();
   }
-}
-
-function listCreated(created: CommitEffect['created'], step: LeafStep): void {
-  const list = created.get(step.task);
-  if (list === undefined) created.set(step.task, [step]);
-  else if (list === null) return;
-  else if (list.length < CREATED_LISTED) list.push(step);
-  else created.set(step.task, null);
 }
 
 /** The key of an edge's reconcile mark: its task versions and its match, so a changed edge starts afresh. */

@@ -6,6 +6,8 @@ import { DbLock } from '../lock.js';
 import { objectRelPath } from '../object-path.js';
 import { stepInputIs } from '../schema.js';
 import { dropHistory, type HistoryDropped } from './drop-history.js';
+import { blockSize, historyFrees, shardDirUse, sqliteUse, type DiskUse } from './disk-use.js';
+import { TASK_STATUS_SQL } from './task-status.js';
 import { walkObjects } from './walk-objects.js';
 
 export interface Garbage {
@@ -14,6 +16,8 @@ export interface Garbage {
   size: number | null;
   hasFile: boolean;
   hasRow: boolean;
+  /** Its file's allocated blocks, in bytes (0 without a file). */
+  disk: number;
 }
 
 export interface GcReport {
@@ -26,24 +30,27 @@ export interface GcReport {
   bytes: number;
   /** Entries of objects/ that are not objects: left alone (fsck names them). */
   stray: number;
+  /** The allocated blocks of the garbage's files. */
+  diskFreed: number;
+  /** The db directory on disk before gc deleted anything (object files measured by the walk). */
+  disk: DiskUse;
 }
 
-// Referenced = named by step.object_hash, step_output.object_hash, step.log_hash, attempt.log_hash
-// (an earlier attempt's log stays readable) or run_input.object_hash. Candidates are every object
+// Referenced = named by step.object_hash, step_output.object_hash, attempt.log_hash (a step's log is
+// its latest attempt's; an earlier attempt's log stays readable) or run_input.object_hash. Candidates are every object
 // file and every object row; the indexed columns are probed per candidate (step.object_hash through
 // UNIQUE(task, object_hash), one probe per task version), the log hashes through a temp table
 // filled by one pass over step and attempt.
 export const GC_SQL = {
   setup: `
-    CREATE TEMP TABLE IF NOT EXISTS gc_candidate (hash TEXT PRIMARY KEY, size INTEGER, has_file INTEGER NOT NULL) WITHOUT ROWID;
-    CREATE TEMP TABLE IF NOT EXISTS gc_log (hash TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TEMP TABLE IF NOT EXISTS gc_candidate (hash BLOB PRIMARY KEY, size INTEGER, has_file INTEGER NOT NULL, disk INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TEMP TABLE IF NOT EXISTS gc_log (hash BLOB PRIMARY KEY) WITHOUT ROWID;
     DELETE FROM gc_candidate;
     DELETE FROM gc_log;`,
-  addFile: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) VALUES (?, ?, 1)`,
-  addRows: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file) SELECT hash, NULL, 0 FROM object`,
-  fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM step WHERE log_hash IS NOT NULL
-             UNION SELECT log_hash FROM attempt WHERE log_hash IS NOT NULL`,
-  unreferenced: `SELECT g.hash, g.size, g.has_file AS hasFile, (o.hash IS NOT NULL) AS hasRow
+  addFile: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file, disk) VALUES (unhex(?), ?, 1, ?)`,
+  addRows: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file, disk) SELECT hash, NULL, 0, 0 FROM object`,
+  fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM attempt WHERE log_hash IS NOT NULL`,
+  unreferenced: `SELECT lower(hex(g.hash)) AS hash, g.size, g.has_file AS hasFile, g.disk, (o.hash IS NOT NULL) AS hasRow
       FROM gc_candidate g LEFT JOIN object o ON o.hash = g.hash
      WHERE NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', 'g.hash')})
        AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = g.hash)
@@ -52,11 +59,11 @@ export const GC_SQL = {
      ORDER BY g.hash`,
   // Checked again in the DELETE itself, so that a row goes only if nothing names it; the lock
   // keeps gc_log (the log hashes) true until the end.
-  deleteRow: `DELETE FROM object WHERE hash = :hash
-       AND NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', ':hash')})
-       AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = :hash)
-       AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = :hash)
-       AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = :hash)`,
+  deleteRow: `DELETE FROM object WHERE hash = unhex(:hash)
+       AND NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', 'unhex(:hash)')})
+       AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = unhex(:hash))
+       AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = unhex(:hash))
+       AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = unhex(:hash))`,
   teardown: `DROP TABLE IF EXISTS temp.gc_candidate; DROP TABLE IF EXISTS temp.gc_log;`,
 };
 
@@ -84,7 +91,21 @@ export function collectGarbage(
       rows: 0,
       bytes: 0,
       stray: 0,
+      diskFreed: 0,
+      disk: {
+        objects: 0,
+        objectsMeasured: true,
+        shardDirs: 0,
+        shardDirCount: 0,
+        sqlite: 0,
+        total: 0,
+        historyFrees: null,
+      },
     };
+    const shards = shardDirUse(dbDir);
+    Object.assign(report.disk, { shardDirs: shards.bytes, shardDirCount: shards.count, sqlite: sqliteUse(dbDir) });
+    // Without -history: what it would free, as status says it (with -history, the garbage is that).
+    if (!options.history) report.disk.historyFrees = historyFreesOfCurrent(db, blockSize(dbDir));
     if (options.history) {
       if (rehearse) db.exec('BEGIN IMMEDIATE');
       // Its deletes check their references the way gc's do (see below): no scan per row.
@@ -99,9 +120,9 @@ export function collectGarbage(
     try {
       const addFile = db.prepare(GC_SQL.addFile);
       // Inserts in batches: a transaction each 10k rows, not an fsync-bound commit per row.
-      let batch: { hash: string; size: number }[] = [];
-      const flush = db.transaction((rows: { hash: string; size: number }[]) => {
-        for (const r of rows) addFile.run(r.hash, r.size);
+      let batch: { hash: string; size: number; disk: number }[] = [];
+      const flush = db.transaction((rows: typeof batch) => {
+        for (const r of rows) addFile.run(r.hash, r.size, r.disk);
       });
       for (const f of walkObjects(dbDir)) {
         if (f.kind === 'stray') {
@@ -110,7 +131,8 @@ export function collectGarbage(
         }
         const st = lstatSync(f.path, { throwIfNoEntry: false });
         if (!st) continue;
-        batch.push({ hash: f.hash, size: st.size });
+        batch.push({ hash: f.hash, size: st.size, disk: st.blocks * 512 });
+        report.disk.objects += st.blocks * 512;
         if (batch.length >= 10_000) {
           flush(batch);
           batch = [];
@@ -129,7 +151,9 @@ export function collectGarbage(
         if (g.hasFile) report.files++;
         if (g.hasRow) report.rows++;
         report.bytes += g.size ?? 0;
+        report.diskFreed += g.disk;
       }
+      report.disk.total = report.disk.objects + report.disk.shardDirs + report.disk.sqlite;
       if (!options.dryRun) {
         // deleteRow checks every reference itself. SQLite's own foreign-key check would look for
         // steps by object_hash alone, which no index serves (schema.ts, 2): a scan of every step
@@ -152,6 +176,17 @@ export function collectGarbage(
   } finally {
     if (rehearse && db.inTransaction) db.exec('ROLLBACK');
     lock.release();
+  }
+}
+
+/** What gc -history would free: the current graph walked as status walks it. */
+function historyFreesOfCurrent(db: Database.Database, block: number): DiskUse['historyFrees'] {
+  db.exec(TASK_STATUS_SQL.setup);
+  try {
+    db.prepare(TASK_STATUS_SQL.fillCurrent).run();
+    return historyFrees(db, block);
+  } finally {
+    db.exec(TASK_STATUS_SQL.teardown);
   }
 }
 

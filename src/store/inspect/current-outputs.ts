@@ -14,7 +14,7 @@ export interface TaskOutput {
 
 // One row per (step, output): three steps that each leave `n` holding `3` are three outputs.
 const ORDER = `ORDER BY o.name, s.input_name, o.object_hash, s.id`;
-const COLUMNS = `o.name AS name, o.object_hash AS hash, b.size AS size, s.input_name AS "from", s.id AS step`;
+const COLUMNS = `o.name AS name, lower(hex(o.object_hash)) AS hash, b.size AS size, s.input_name AS "from", s.id AS step`;
 
 const CURRENT_OUTPUTS_SQL = {
   // The current graph restricted to this task's current version.

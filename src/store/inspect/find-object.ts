@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
+import { prefixRange } from '../hash-blob.js';
 import { HASH_RE, objectRelPath } from '../object-path.js';
 
 /** Shorter prefixes match too much to be worth typing, and 4 is what git asks too. */
@@ -17,10 +18,11 @@ export interface FoundObject {
 }
 
 export const FIND_OBJECT_SQL = {
-  exact: `SELECT hash, size FROM object WHERE hash = ?`,
-  // Hashes are lowercase hex, so every hash that starts with P sorts in [P, P + 'g'): one
-  // index range on the primary key, never a scan, however many objects there are.
-  prefix: `SELECT hash, size FROM object WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ${MAX_CANDIDATES + 1}`,
+  exact: `SELECT lower(hex(hash)) AS hash, size FROM object WHERE hash = unhex(?)`,
+  // Every hash that starts with P is in one BLOB range (prefixRange): one index range on the
+  // primary key, never a scan, however many objects there are.
+  prefix: `SELECT lower(hex(hash)) AS hash, size FROM object WHERE hash >= ? AND hash < ?
+             ORDER BY object.hash LIMIT ${MAX_CANDIDATES + 1}`,
 };
 
 /** Resolve HASH|PREFIX to one object, or throw a UserError (exit 2) that says what to type instead. */
@@ -34,7 +36,8 @@ export function findObject(db: Database.Database, dbDir: string, ref: string): F
   if (want.length < MIN_PREFIX) {
     throw new UserError('EBADHASH', `prefix "${ref}" is too short: give at least ${MIN_PREFIX} hex characters`);
   }
-  const rows = db.prepare(FIND_OBJECT_SQL.prefix).all(want, `${want}g`) as { hash: string; size: number }[];
+  const { lo, hi } = prefixRange(want);
+  const rows = db.prepare(FIND_OBJECT_SQL.prefix).all(lo, hi) as { hash: string; size: number }[];
   if (rows.length === 0) throw new UserError('ENOOBJECT', `no object in ${dbDir} has a hash starting with ${want}`);
   if (rows.length > 1) {
     const shown = rows.slice(0, MAX_CANDIDATES).map((r) => `  ${r.hash}  ${r.size} B`);

@@ -54,28 +54,28 @@ export interface Lineage {
 // Every statement starts from an index: step_output(object_hash, step_id), step_link(to_step_id),
 // run_input(object_hash), or a primary key; none walks step or step_output.
 export const LINEAGE_SQL = {
-  step: `SELECT ${STEP_REF_COLUMNS}, s.object_hash AS objectHash, s.input_name AS inputName,
+  step: `SELECT ${STEP_REF_COLUMNS}, lower(hex(s.object_hash)) AS objectHash, s.input_name AS inputName,
                 coalesce(g.gather, 0) AS gatherTask
            FROM step s ${STEP_REF_JOINS} LEFT JOIN current_task g ON g.name = t.name
           WHERE s.id = ?`,
-  size: `SELECT size FROM object WHERE hash = ?`,
-  runInputs: `SELECT name FROM run_input WHERE object_hash = ? ORDER BY name`,
-  producers: `SELECT step_id AS stepId, name FROM step_output WHERE object_hash = ? ORDER BY step_id, name LIMIT ?`,
-  countProducers: `SELECT count(DISTINCT step_id) FROM (SELECT step_id FROM step_output WHERE object_hash = ? LIMIT ?)`,
+  size: `SELECT size FROM object WHERE hash = unhex(?)`,
+  runInputs: `SELECT name FROM run_input WHERE object_hash = unhex(?) ORDER BY name`,
+  producers: `SELECT step_id AS stepId, name FROM step_output WHERE object_hash = unhex(?) ORDER BY step_id, name LIMIT ?`,
+  countProducers: `SELECT count(DISTINCT step_id) FROM (SELECT step_id FROM step_output WHERE object_hash = unhex(?) LIMIT ?)`,
   hasLinks: `SELECT EXISTS (SELECT 1 FROM step_link WHERE to_step_id = ?)`,
   // The steps linked into S that produced S's object: S's input came from them.
   linkedProducers: `SELECT l.from_step_id AS stepId, o.name AS name
-                      FROM step_link l JOIN step_output o ON o.object_hash = :hash AND o.step_id = l.from_step_id
+                      FROM step_link l JOIN step_output o ON o.object_hash = unhex(:hash) AND o.step_id = l.from_step_id
                      WHERE l.to_step_id = :step ORDER BY l.from_step_id, o.name LIMIT :limit`,
   countLinkedProducers: `SELECT count(DISTINCT lk.from_step_id)
                            FROM (SELECT from_step_id FROM step_link WHERE to_step_id = :step LIMIT :cap) lk
-                           JOIN step_output o ON o.object_hash = :hash AND o.step_id = lk.from_step_id`,
+                           JOIN step_output o ON o.object_hash = unhex(:hash) AND o.step_id = lk.from_step_id`,
   // A gather step's listing names objects; their producers are the steps linked into it.
   // A listing line names the item its producer processed (FROM): that tells equal outputs of different steps apart.
   entryProducers: `SELECT o.step_id AS stepId, o.name AS name
                      FROM step_output o JOIN step_link l ON l.from_step_id = o.step_id AND l.to_step_id = :step
                      JOIN step ps ON ps.id = o.step_id AND ps.input_name = :from
-                    WHERE o.object_hash = :hash AND o.name = :name ORDER BY o.step_id LIMIT :limit`,
+                    WHERE o.object_hash = unhex(:hash) AND o.name = :name ORDER BY o.step_id LIMIT :limit`,
 };
 
 interface StepRow extends StepRef {

@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { objectRelPath } from '../object-path.js';
+import { EMPTY_SQL } from '../hash-blob.js';
+import { EMPTY_HASH, objectRelPath } from '../object-path.js';
 import { stepInputIs } from '../schema.js';
 import { COUNT_CAP } from './count-cap.js';
 import type { FoundObject } from './find-object.js';
@@ -34,17 +35,27 @@ export interface ObjectUsage {
 
 // Each query starts from an index on the hash (object_hash or log_hash) and joins by primary key.
 // Steps by input hash: one probe of UNIQUE(task, object_hash) per task version (see schema.ts, 2).
+// A step's log is its latest attempt's. idx_attempt_log holds only non-empty logs (schema-6.ts): the
+// empty object's steps are found by a walk in step order that stops at the limit (nearly every step
+// prints nothing, so it stops at once).
+const NOT_EMPTY = `a.log_hash <> ${EMPTY_SQL}`;
+const LOG_OF = `attempt a CROSS JOIN step s ON s.id = a.step_id AND s.attempts = a.attempt`;
 export const OBJECT_USAGE_SQL = {
-  runInputs: `SELECT name, run_id AS runId FROM run_input WHERE object_hash = ? ORDER BY name`,
+  runInputs: `SELECT name, run_id AS runId FROM run_input WHERE object_hash = unhex(?) ORDER BY name`,
   producedBy: `SELECT ${STEP_REF_COLUMNS}, o.name AS name
                  FROM step_output o JOIN step s ON s.id = o.step_id ${STEP_REF_JOINS}
-                WHERE o.object_hash = ? ORDER BY o.step_id, o.name LIMIT ?`,
+                WHERE o.object_hash = unhex(?) ORDER BY o.step_id, o.name LIMIT ?`,
   consumedBy: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName
-                 FROM step s ${STEP_REF_JOINS} WHERE ${stepInputIs('s', '?')} ORDER BY s.id LIMIT ?`,
-  logOf: `SELECT ${STEP_REF_COLUMNS} FROM step s ${STEP_REF_JOINS} WHERE s.log_hash = ? ORDER BY s.id LIMIT ?`,
-  countProduced: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE object_hash = ? LIMIT ${COUNT_CAP})`,
-  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE ${stepInputIs('', '?')} LIMIT ${COUNT_CAP})`,
-  countLogOf: `SELECT count(*) FROM (SELECT 1 FROM step WHERE log_hash = ? LIMIT ${COUNT_CAP})`,
+                 FROM step s ${STEP_REF_JOINS} WHERE ${stepInputIs('s', 'unhex(?)')} ORDER BY s.id LIMIT ?`,
+  logOf: `SELECT ${STEP_REF_COLUMNS} FROM ${LOG_OF} ${STEP_REF_JOINS}
+          WHERE a.log_hash = unhex(?) AND ${NOT_EMPTY} ORDER BY a.step_id LIMIT ?`,
+  emptyLogOf: `SELECT ${STEP_REF_COLUMNS} FROM ${LOG_OF} ${STEP_REF_JOINS}
+               WHERE a.log_hash = ${EMPTY_SQL} AND ? IS NOT NULL ORDER BY a.step_id LIMIT ?`,
+  countProduced: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE object_hash = unhex(?) LIMIT ${COUNT_CAP})`,
+  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE ${stepInputIs('', 'unhex(?)')} LIMIT ${COUNT_CAP})`,
+  countLogOf: `SELECT count(*) FROM (SELECT 1 FROM ${LOG_OF} WHERE a.log_hash = unhex(?) AND ${NOT_EMPTY} LIMIT ${COUNT_CAP})`,
+  countEmptyLogOf: `SELECT count(*) FROM (SELECT 1 FROM ${LOG_OF}
+                      WHERE a.log_hash = ${EMPTY_SQL} AND ? IS NOT NULL LIMIT ${COUNT_CAP})`,
 };
 
 /** Everything the db knows about one object: its names, who made it, who read it, whose log it is. */
@@ -53,6 +64,7 @@ export function objectUsage(db: Database.Database, dbDir: string, obj: FoundObje
   const rel = objectRelPath(obj.hash);
   const st = statSync(join(dbDir, rel), { throwIfNoEntry: false });
   const count = (sql: string) => q(sql).pluck().get(obj.hash) as number;
+  const empty = obj.hash === EMPTY_HASH;
   return {
     hash: obj.hash,
     size: obj.size,
@@ -66,11 +78,13 @@ export function objectUsage(db: Database.Database, dbDir: string, obj: FoundObje
     consumedBy: (q(OBJECT_USAGE_SQL.consumedBy).all(obj.hash, limit) as RawRow<Consumed>[]).map((r) =>
       toStepRef<Consumed>(r),
     ),
-    logOf: (q(OBJECT_USAGE_SQL.logOf).all(obj.hash, limit) as RawRow<StepRef>[]).map((r) => toStepRef<StepRef>(r)),
+    logOf: (
+      q(empty ? OBJECT_USAGE_SQL.emptyLogOf : OBJECT_USAGE_SQL.logOf).all(obj.hash, limit) as RawRow<StepRef>[]
+    ).map((r) => toStepRef<StepRef>(r)),
     totals: {
       producedBy: count(OBJECT_USAGE_SQL.countProduced),
       consumedBy: count(OBJECT_USAGE_SQL.countConsumed),
-      logOf: count(OBJECT_USAGE_SQL.countLogOf),
+      logOf: count(empty ? OBJECT_USAGE_SQL.countEmptyLogOf : OBJECT_USAGE_SQL.countLogOf),
     },
   };
 }

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { EMPTY_SQL } from '../hash-blob.js';
 import type { Damage } from './verify.js';
 
 export interface RepairReport {
@@ -18,14 +19,16 @@ export interface RepairReport {
 
 const REPAIR_SQL = {
   producers: `SELECT DISTINCT o.step_id AS id, (s.task IN (SELECT task_id FROM current_task)) AS current
-                FROM step_output o JOIN step s ON s.id = o.step_id WHERE o.object_hash = ? AND s.status = 'done'`,
+                FROM step_output o JOIN step s ON s.id = o.step_id WHERE o.object_hash = unhex(?) AND s.status = 'done'`,
   // The step runs again and records its outputs anew; downstream steps keep their links.
   reset: `UPDATE step SET status = 'pending', exit_code = NULL, error = NULL WHERE id = ?`,
   dropOutputs: `DELETE FROM step_output WHERE step_id = ?`,
-  logOf: `UPDATE step SET log_hash = NULL WHERE log_hash = ?`,
-  // Earlier attempts' logs too (a scan: attempt has no index on log_hash, and a repair is rare).
-  attemptLogOf: `UPDATE attempt SET log_hash = NULL WHERE log_hash = ?`,
-  inputs: `SELECT name, source FROM run_input WHERE object_hash = ? AND retired_at IS NULL ORDER BY name`,
+  // Steps whose log (their latest attempt's) is the object: counted; then every attempt's. Through
+  // idx_attempt_log, which holds only non-empty logs (the empty object has no bytes to lose).
+  logOf: `SELECT count(*) FROM attempt a CROSS JOIN step s ON s.id = a.step_id AND s.attempts = a.attempt
+           WHERE a.log_hash = unhex(?) AND a.log_hash <> ${EMPTY_SQL}`,
+  attemptLogOf: `UPDATE attempt SET log_hash = NULL WHERE log_hash = unhex(?) AND log_hash <> ${EMPTY_SQL}`,
+  inputs: `SELECT name, source FROM run_input WHERE object_hash = unhex(?) AND retired_at IS NULL ORDER BY name`,
 };
 
 /**
@@ -39,7 +42,7 @@ export function repairStore(db: Database.Database, dbDir: string, damage: Damage
     producers: db.prepare(REPAIR_SQL.producers),
     reset: db.prepare(REPAIR_SQL.reset),
     dropOutputs: db.prepare(REPAIR_SQL.dropOutputs),
-    logOf: db.prepare(REPAIR_SQL.logOf),
+    logOf: db.prepare(REPAIR_SQL.logOf).pluck(),
     attemptLogOf: db.prepare(REPAIR_SQL.attemptLogOf),
     inputs: db.prepare(REPAIR_SQL.inputs),
   };
@@ -62,7 +65,7 @@ export function repairStore(db: Database.Database, dbDir: string, damage: Damage
         report.rerun++;
         if (!p.current) report.historyOnly.push(`step ${p.id}`);
       }
-      report.logsLost += q.logOf.run(d.hash).changes;
+      report.logsLost += q.logOf.get(d.hash) as number;
       q.attemptLogOf.run(d.hash);
       for (const i of q.inputs.all(d.hash) as { name: string; source: string | null }[]) {
         report.inputs.push({

@@ -15,7 +15,7 @@ export interface RunInput {
   retiredAt: number | null;
 }
 
-const COLUMNS = `i.name AS name, i.object_hash AS hash, b.size AS size, i.run_id AS run,
+const COLUMNS = `i.name AS name, lower(hex(i.object_hash)) AS hash, b.size AS size, i.run_id AS run,
   (i.retired_at IS NULL) AS current, i.retired_how AS retired, i.retired_at AS retiredAt`;
 
 const RUN_INPUTS_SQL = {

@@ -25,7 +25,7 @@ type Row = Omit<StepAttempt, 'log' | 'timedOut'> & { timedOut: number; logHash: 
 
 export const STEP_ATTEMPTS_SQL = `
   SELECT a.attempt, a.run_id AS runId, a.status, a.started_at AS startedAt, a.ended_at AS endedAt, a.exit_code AS exitCode,
-         a.signal, a.error, a.timed_out AS timedOut, a.log_hash AS logHash, b.size AS logSize,
+         a.signal, a.error, a.timed_out AS timedOut, nullif(lower(hex(a.log_hash)), '') AS logHash, b.size AS logSize,
          a.cpu_user_ms AS cpuUserMs, a.cpu_sys_ms AS cpuSysMs, a.max_rss_kb AS maxRssKb
     FROM attempt a LEFT JOIN object b ON b.hash = a.log_hash
    WHERE a.step_id = ? ORDER BY a.attempt`;

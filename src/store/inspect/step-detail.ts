@@ -19,10 +19,11 @@ export interface StepDetail extends StepRef {
 type Row = Omit<StepDetail, 'log'> & { logHash: string | null; logSize: number | null };
 
 export const STEP_DETAIL_SQL = {
-  step: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName, s.object_hash AS inputHash, s.attempts,
-                s.exit_code AS exitCode, s.error, s.log_hash AS logHash, b.size AS logSize, s.run_id AS runId,
+  step: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName, lower(hex(s.object_hash)) AS inputHash, s.attempts,
+                s.exit_code AS exitCode, s.error, nullif(lower(hex(a.log_hash)), '') AS logHash, b.size AS logSize, s.run_id AS runId,
                 s.created_at AS createdAt, s.started_at AS startedAt, s.finished_at AS finishedAt
-           FROM step s ${STEP_REF_JOINS} LEFT JOIN object b ON b.hash = s.log_hash
+           FROM step s ${STEP_REF_JOINS}
+           LEFT JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts LEFT JOIN object b ON b.hash = a.log_hash
           WHERE s.id = ?`,
   maxId: `SELECT max(id) FROM step`,
 };

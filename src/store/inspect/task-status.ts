@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { CURRENT_STEPS_CTE } from '../schema.js';
+import { estimatedObjectUse, historyFrees, type DiskUse } from './disk-use.js';
 
 export interface TaskVersionStatus {
   name: string;
@@ -45,6 +46,9 @@ export interface DbStatus {
   /** Every object registered in the db, whatever references it. */
   objects: number;
   bytes: number;
+  /** With `footprint`: their files' blocks (estimated from their sizes), and what `gc -history` would free. */
+  objectsDisk?: number;
+  historyFrees?: NonNullable<DiskUse['historyFrees']>;
 }
 
 const COUNTS = `s.task AS taskId,
@@ -71,12 +75,13 @@ const RESOURCES = (
      WHERE s.status = 'done' GROUP BY s.task`;
 
 // Steps fed by more than one counted step of a current task version; a gather's many inputs are its design.
-const MERGED = (from: string, producers: string) => `SELECT m.task AS taskId, count(*) AS merged FROM (
+// The producer test is a probe per link (EXISTS), never `IN (SELECT ...)`: SQLite would turn that
+// into a loop over the whole set for every step, probing step_link by (to, from): quadratic.
+const MERGED = (from: string, producer: string) => `SELECT m.task AS taskId, count(*) AS merged FROM (
       SELECT s.task AS task FROM ${from}
         CROSS JOIN current_task g ON g.task_id = s.task AND NOT g.gather
         CROSS JOIN step_link l ON l.to_step_id = s.id
-        CROSS JOIN step f ON f.id = l.from_step_id
-       WHERE ${producers}
+       WHERE EXISTS (${producer})
        GROUP BY s.id HAVING count(*) > 1) m GROUP BY m.task`;
 
 export const TASK_STATUS_SQL = {
@@ -92,8 +97,11 @@ export const TASK_STATUS_SQL = {
   teardown: `DROP TABLE IF EXISTS temp.status_step`,
   currentCounts: `SELECT ${COUNTS} FROM ${CURRENT_FROM} GROUP BY s.task`,
   currentObjects: OBJECTS(CURRENT_FROM),
-  currentMerged: MERGED(CURRENT_FROM, 'f.id IN (SELECT id FROM temp.status_step)'),
-  allMerged: MERGED('step s', 'f.task IN (SELECT task_id FROM current_task)'),
+  currentMerged: MERGED(CURRENT_FROM, 'SELECT 1 FROM temp.status_step p WHERE p.id = l.from_step_id'),
+  allMerged: MERGED(
+    'step s',
+    'SELECT 1 FROM step f CROSS JOIN current_task p ON p.task_id = f.task WHERE f.id = l.from_step_id',
+  ),
   allCounts: `SELECT ${COUNTS} FROM step s GROUP BY s.task`,
   allObjects: OBJECTS('step s'),
   currentResources: RESOURCES(CURRENT_FROM),
@@ -104,18 +112,26 @@ export const TASK_STATUS_SQL = {
 type Resources = Pick<TaskVersionStatus, 'cpuUserMs' | 'cpuSysMs' | 'maxRssKb'>;
 type Counts = Pick<TaskVersionStatus, 'pending' | 'running' | 'done' | 'failed' | 'reused'>;
 
-/** Per task version: its steps by status, reuse, and the objects its outputs hold. */
-export function taskStatus(db: Database.Database, all: boolean): DbStatus {
+/**
+ * Per task version: its steps by status, reuse, and the objects its outputs hold. `footprint` (the
+ * filesystem's block size) adds the object files' blocks and what `gc -history` would free.
+ */
+export function taskStatus(db: Database.Database, all: boolean, footprint?: { block: number }): DbStatus {
   const latestRun = (db.prepare(TASK_STATUS_SQL.latestRun).get() as RunInfo | undefined) ?? null;
   const counts = new Map<number, Counts>();
   const objects = new Map<number, { objects: number; bytes: number }>();
   const merged = new Map<number, number>();
   const resources = new Map<number, Resources>();
-  if (!all) {
+  // The current graph, walked once: what the counts read without -all, and what gc -history keeps.
+  const walk = !all || footprint !== undefined;
+  let disk: Pick<DbStatus, 'objectsDisk' | 'historyFrees'> = {};
+  if (walk) {
     db.exec(TASK_STATUS_SQL.setup);
     db.prepare(TASK_STATUS_SQL.fillCurrent).run();
   }
   try {
+    if (footprint)
+      disk = { objectsDisk: estimatedObjectUse(db, footprint.block), historyFrees: historyFrees(db, footprint.block) };
     for (const r of db
       .prepare(all ? TASK_STATUS_SQL.allCounts : TASK_STATUS_SQL.currentCounts)
       .all({ latest: latestRun?.id ?? null }) as (Counts & { taskId: number })[])
@@ -136,7 +152,7 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
       .all() as (Resources & { taskId: number })[])
       resources.set(r.taskId, r);
   } finally {
-    if (!all) db.exec(TASK_STATUS_SQL.teardown);
+    if (walk) db.exec(TASK_STATUS_SQL.teardown);
   }
   const versions = all
     ? allVersionsInOrder(db)
@@ -163,7 +179,7 @@ export function taskStatus(db: Database.Database, all: boolean): DbStatus {
     };
   });
   const totals = db.prepare(TASK_STATUS_SQL.totals).get() as { objects: number; bytes: number };
-  return { latestRun, tasks, ...totals };
+  return { latestRun, tasks, ...totals, ...disk };
 }
 
 interface Version {

@@ -22,14 +22,13 @@ export interface VerifyReport {
 }
 
 const VERIFY_SQL = {
-  size: `SELECT size FROM object WHERE hash = ?`,
+  size: `SELECT size FROM object WHERE hash = unhex(?)`,
   // Every hash a row names, with what names it: each must have its file.
-  referenced: `SELECT hash, group_concat(kind, ', ' ORDER BY kind) AS refs FROM (
+  referenced: `SELECT lower(hex(hash)) AS hash, group_concat(kind, ', ' ORDER BY kind) AS refs FROM (
       SELECT hash, 'object row' AS kind FROM object
       UNION ALL SELECT DISTINCT object_hash, 'step input' FROM step
-      UNION ALL SELECT DISTINCT log_hash, 'step log' FROM step WHERE log_hash IS NOT NULL
-      UNION ALL SELECT DISTINCT a.log_hash, 'earlier attempt log' FROM attempt a CROSS JOIN step s ON s.id = a.step_id
-                 WHERE a.log_hash IS NOT NULL AND a.log_hash IS NOT s.log_hash
+      UNION ALL SELECT DISTINCT a.log_hash, CASE WHEN a.attempt = s.attempts THEN 'step log' ELSE 'earlier attempt log' END
+                  FROM attempt a CROSS JOIN step s ON s.id = a.step_id WHERE a.log_hash IS NOT NULL
       UNION ALL SELECT DISTINCT object_hash, 'step output' FROM step_output
       UNION ALL SELECT DISTINCT object_hash, 'run input' FROM run_input
     ) GROUP BY hash ORDER BY hash`,
