@@ -3,6 +3,8 @@ import { taskOutputs } from '../store/inspect/current-outputs.js';
 import { findTask } from '../store/inspect/find-task.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { withDb } from './with-db.js';
+import { isPostgresUrl, PgDb } from '../store/postgres/pg-db.js';
+import { pgTaskOutputs } from '../store/postgres/pg-outputs.js';
 
 export const command: Command = {
   name: 'ls',
@@ -32,6 +34,14 @@ export const command: Command = {
     const dbDir = String(args.flags.db);
     const all = Boolean(args.flags.all);
     const taskName = args.flags.task;
+    if (isPostgresUrl(dbDir)) {
+      if (all) throw new UserError('EUSAGE', 'ls: -all does not work with a PostgreSQL db yet');
+      const db = new PgDb(dbDir);
+      const outputs = await pgTaskOutputs(db, taskName).finally(() => db.close());
+      if (args.flags.json) io.stdout.write(`${JSON.stringify(outputs, null, 2)}\n`);
+      else io.stdout.write(outputs.map((o) => `${o.name}\t${o.hash}\t${o.size ?? ''}\t${o.from}\n`).join(''));
+      return 0;
+    }
     await withDb(dbDir, (db) => {
       const task = findTask(db, dbDir, taskName);
       if (!task.current && !all)

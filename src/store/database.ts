@@ -23,6 +23,12 @@ export interface OpenOptions {
  * db, and not a -wal or -shm file either (see openReadOnly).
  */
 export function openDatabase(dbDir: string, options: OpenOptions = {}): Database.Database {
+  if (/^postgres(ql)?:\/\//.test(dbDir)) {
+    throw new UserError(
+      'EUSAGE',
+      'this command does not work with a PostgreSQL db yet (there: a run, worker, status, ls and export)',
+    );
+  }
   const file = join(dbDir, DB_FILE);
   if (!options.create && !existsSync(file)) {
     throw new UserError(
