@@ -33,9 +33,18 @@ export class PgRunLock {
   }
 
   private async tryTake(): Promise<boolean> {
-    const client = new pg.Client({ connectionString: this.db.url });
-    client.on('error', () => this.reacquire(client));
-    await this.db.retrying(() => client.connect());
+    // A client cannot connect twice: a new one per try while the server is away.
+    const client = await this.db.retrying(async () => {
+      const c = new pg.Client({ connectionString: this.db.url });
+      c.on('error', () => this.reacquire(c));
+      try {
+        await c.connect();
+        return c;
+      } catch (err) {
+        await c.end().catch(() => undefined);
+        throw err;
+      }
+    });
     const r = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [COORDINATOR_LOCK]);
     if (!r.rows[0]!.ok) {
       await client.end();
