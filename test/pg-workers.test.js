@@ -156,7 +156,7 @@ test(
     pipeline(w, { sleep: '0.4', n: 16 });
     const url = await pg.newDb();
     const store = w.path('store');
-    const { child: coord, done: coordDone } = background(
+    const { done: coordDone } = background(
       t,
       ['-manifest', w.path('m.toml'), '-db', url, '-store', store, '-input', w.path('in'), '-coordinate'],
       ENV,
@@ -186,7 +186,7 @@ test(
     pipeline(w, { sleep: '0.5', n: 8 });
     const url = await pg.newDb();
     const store = w.path('store');
-    const { child: coord, done: coordDone } = background(
+    const { done: coordDone } = background(
       t,
       ['-manifest', w.path('m.toml'), '-db', url, '-store', store, '-input', w.path('in'), '-coordinate'],
       ENV,
@@ -244,7 +244,7 @@ test(
     const store = w.path('store');
     const env = { ...ENV, TASK_PIPELINE_LEASE_MS: '8000' };
     const workers = [worker(t, url, store, 2, env), worker(t, url, store, 2, env)];
-    const { child: coord, done: coordDone } = background(
+    const { done: coordDone } = background(
       t,
       ['-manifest', w.path('m.toml'), '-db', url, '-store', store, '-input', w.path('in'), '-parallel', '2'],
       env,
