@@ -258,7 +258,10 @@ test(
     const st = cli(['status', '-db', url]);
     assert.match(st.stdout, /^total +\S+ +0 +0 +1 +0$/m);
     for (const x of workers) x.child.kill('SIGTERM');
-    for (const x of workers) assert.equal((await x.done).code, 0);
+    for (const x of workers) {
+      const d = await x.done;
+      assert.equal(d.code, 0, d.stderr);
+    }
   },
 );
 

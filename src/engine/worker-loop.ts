@@ -64,6 +64,7 @@ export class WorkerLoop {
   private heart: NodeJS.Timeout | null = null;
   private failure: unknown = null;
   private seenRetries = 0;
+  private refreshedAt = 0;
   /** Steps this process committed, and those refused by the fence. */
   readonly counts = { done: 0, failed: 0, fenced: 0 };
 
@@ -75,8 +76,9 @@ export class WorkerLoop {
     try {
       while (!this.o.stop.aborted && this.failure === null) {
         await this.refresh();
-        await this.settle();
+        // A free slot first: its next step starts while the finished ones are committed.
         const claimed = await this.claim();
+        await this.settle();
         if (claimed > 0) continue;
         if (this.inFlight.size === 0 && this.finished.length === 0 && (await this.o.idle())) break;
         await this.sleep(this.inFlight.size > 0 ? 1000 : pollMs());
@@ -117,11 +119,19 @@ export class WorkerLoop {
     }, leaseMs() / 3);
   }
 
-  /** A new graph generation (a new run of the coordinator): load its plans. */
+  /**
+   * Once a second: a new graph generation (a new run of the coordinator) has its plans loaded,
+   * and expired leases are reaped (their steps pending again) whoever else is looking.
+   */
   private async refresh(): Promise<void> {
-    const state = await this.o.leases.runState();
-    if (state.graph !== this.state.graph || this.graph === null) this.graph = await this.o.load(state);
-    this.state = state;
+    const now = Date.now();
+    if (now - this.refreshedAt >= 1000 || this.graph === null) {
+      this.refreshedAt = now;
+      const state = await this.o.leases.runState();
+      if (state.graph !== this.state.graph || this.graph === null) this.graph = await this.o.load(state);
+      this.state = state;
+      await this.o.leases.reap();
+    }
     // A lost connection may have eaten a claim's answer: what we hold beyond our steps goes back.
     if (this.o.db.retries !== this.seenRetries) {
       this.seenRetries = this.o.db.retries;

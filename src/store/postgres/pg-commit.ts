@@ -30,7 +30,6 @@ export async function commitFenced(
     const result: FencedResult = { committed: [], fenced: [], reused: new Map() };
     const now = Date.now();
     await insertObjects(sql, sorted, now);
-    let done = 0;
     for (const o of sorted) {
       const attempt = await finishStep(sql, lease, runId, o, retries.get(o.taskId) ?? 0);
       if (attempt === 'fenced') {
@@ -38,42 +37,9 @@ export async function commitFenced(
         continue;
       }
       result.committed.push(o);
-      if (attempt === 'already') continue;
-      if (o.status === 'done') done++;
-      const r = o.rusage;
-      await sql.query(
-        `INSERT INTO attempt(step_id, attempt, run_id, lease, status, started_at, ended_at, exit_code, signal, error,
-                             timed_out, log_hash, cpu_user_ms, cpu_sys_ms, max_rss_kb)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING`,
-        [
-          o.stepId,
-          attempt,
-          runId,
-          lease,
-          o.status,
-          o.startedAt,
-          o.finishedAt,
-          o.exitCode,
-          o.signal,
-          o.error,
-          o.timedOut,
-          o.log ? hashBytes(o.log.hash) : null,
-          r ? Math.round(r.userMs) : null,
-          r ? Math.round(r.sysMs) : null,
-          r ? Math.round(r.maxRssKb) : null,
-        ],
-      );
-      if (o.status !== 'done') continue;
-      if (o.outputs.length > 0) {
-        await sql.query(
-          `INSERT INTO step_output(step_id, name, object_hash)
-           SELECT $1, n, h FROM unnest($2::text[], $3::bytea[]) AS x(n, h) ON CONFLICT DO NOTHING`,
-          [o.stepId, o.outputs.map((x) => x.name), o.outputs.map((x) => hashBytes(x.hash))],
-        );
-      }
+      if (attempt === 'already' || o.status !== 'done') continue;
       await fanOut(sql, o.stepId, o.fanOut, now, result.reused);
     }
-    if (done > 0) await sql.query(`UPDATE lease SET steps_done = steps_done + $2 WHERE id = $1`, [lease, done]);
     return result;
   });
 }
@@ -111,10 +77,24 @@ async function finishStep(
     ]);
     if (Number(r.rows[0]!.n) < retries) status = 'pending';
   }
+  // One statement: the fenced update, then (only if it matched) the attempt, the outputs and the lease's count.
+  const r = o.rusage;
+  const done = o.status === 'done';
   const updated = await sql.query<{ attempts: number }>(
-    `UPDATE step SET status = $3, exit_code = $4, error = $5, log_hash = $6, run_id = $7, started_at = $8,
-                     finished_at = $9, attempts = attempts + 1
-      WHERE id = $1 AND status = 'running' AND lease = $2 RETURNING attempts`,
+    `WITH up AS (
+       UPDATE step SET status = $3, exit_code = $4, error = $5, log_hash = $6, run_id = $7, started_at = $8,
+                       finished_at = $9, attempts = attempts + 1
+        WHERE id = $1 AND status = 'running' AND lease = $2 RETURNING id, attempts),
+     att AS (
+       INSERT INTO attempt(step_id, attempt, run_id, lease, status, started_at, ended_at, exit_code, signal, error,
+                           timed_out, log_hash, cpu_user_ms, cpu_sys_ms, max_rss_kb)
+       SELECT id, attempts, $7, $2, $10, $8, $9, $4, $11, $5, $12, $6, $13, $14, $15 FROM up ON CONFLICT DO NOTHING),
+     outs AS (
+       INSERT INTO step_output(step_id, name, object_hash)
+       SELECT up.id, n, h FROM up, unnest($16::text[], $17::bytea[]) AS x(n, h) ON CONFLICT DO NOTHING),
+     counted AS (
+       UPDATE lease SET steps_done = steps_done + 1 WHERE id = $2 AND $18 AND EXISTS (SELECT 1 FROM up))
+     SELECT attempts FROM up`,
     [
       o.stepId,
       lease,
@@ -125,6 +105,15 @@ async function finishStep(
       runId,
       o.startedAt,
       o.finishedAt,
+      o.status,
+      o.signal,
+      o.timedOut,
+      r ? Math.round(r.userMs) : null,
+      r ? Math.round(r.sysMs) : null,
+      r ? Math.round(r.maxRssKb) : null,
+      done ? o.outputs.map((x) => x.name) : [],
+      done ? o.outputs.map((x) => hashBytes(x.hash)) : [],
+      done,
     ],
   );
   if (updated.rows.length === 1) return updated.rows[0]!.attempts;

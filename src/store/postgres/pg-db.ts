@@ -62,6 +62,9 @@ export class PgDb {
   async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     return this.retrying(async () => {
       const client = await this.pool.connect();
+      // A server gone while the client is checked out is reported as an event too: the query fails anyway.
+      const onError = () => undefined;
+      client.on('error', onError);
       let broken: unknown = undefined;
       try {
         await client.query('BEGIN');
@@ -73,6 +76,7 @@ export class PgDb {
         if (broken === undefined) await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
+        client.off('error', onError);
         client.release(broken as Error | undefined);
       }
     });
