@@ -6,8 +6,7 @@ import { exportOutputs, type ExportDone } from '../store/inspect/export-outputs.
 import { findTask } from '../store/inspect/find-task.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 import { withDb } from './with-db.js';
-import { isPostgresUrl, PgDb } from '../store/postgres/pg-db.js';
-import { pgTaskOutputs } from '../store/postgres/pg-outputs.js';
+import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
 export const command: Command = {
   name: 'export',
@@ -59,6 +58,8 @@ export const command: Command = {
     if (isPostgresUrl(dbDir)) {
       if (typeof f.store !== 'string' || f.store === '')
         throw new UserError('EUSAGE', 'export: -db postgres://... needs -store DIR, where its objects are');
+      const { PgDb } = await import('../store/postgres/pg-db.js');
+      const { pgTaskOutputs } = await import('../store/postgres/pg-outputs.js');
       const db = new PgDb(dbDir);
       const outputs = await pgTaskOutputs(db, task).finally(() => db.close());
       const done = await exportOutputs(f.store, f.out, planExport(outputs), Boolean(f.link));

@@ -8,8 +8,7 @@ import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 import { table } from './format.js';
 import { PlainProgress, ProgressView } from './progress.js';
 import { formatFailures, formatSummary } from './run-report.js';
-import { isPostgresUrl } from '../store/postgres/pg-db.js';
-import { runOnPostgres } from './run-postgres.js';
+import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
 export const command: Command = {
   name: 'run',
@@ -68,7 +67,8 @@ export const command: Command = {
     if (f.quiet && f.verbose) throw new UserError('EUSAGE', 'run: -quiet and -verbose cannot be used together');
     const manifest = loadManifest(f.manifest);
     const dbDir = String(f.db);
-    if (isPostgresUrl(dbDir) || f.store !== undefined || f.coordinate) return runOnPostgres(args, io, manifest);
+    if (isPostgresUrl(dbDir) || f.store !== undefined || f.coordinate)
+      return (await import('./run-postgres.js')).runOnPostgres(args, io, manifest);
     if (f['dry-run']) {
       const plan = await dryRun({ manifest, dbDir, inputs: f.input as string[], force: f.force as string[] });
       // "3+": three now, and whatever the tasks it waits on produce.

@@ -4,8 +4,7 @@ import { previousVersionChange, type PreviousVersionChange } from '../store/insp
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes, formatDuration, table } from './format.js';
 import { withDb } from './with-db.js';
-import { isPostgresUrl } from '../store/postgres/pg-db.js';
-import { statusOnPostgres } from './status-postgres.js';
+import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
 export const command: Command = {
   name: 'status',
@@ -39,7 +38,7 @@ export const command: Command = {
     const dbDir = String(args.flags.db);
     if (isPostgresUrl(dbDir)) {
       if (args.flags.all) throw new UserError('EUSAGE', 'status: -all does not work with a PostgreSQL db yet');
-      return statusOnPostgres(dbDir, Boolean(args.flags.json), io);
+      return (await import('./status-postgres.js')).statusOnPostgres(dbDir, Boolean(args.flags.json), io);
     }
     const { s, changes } = await withDb(dbDir, (db) => {
       const s = taskStatus(db, Boolean(args.flags.all));

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { errnoCode, UserError } from '../errors.js';
 import { matchesAny } from '../manifest/glob.js';
 import { migrate, SCHEMA_VERSION, SchemaTooNewError } from './schema.js';
+import { isPostgresUrl } from './postgres/pg-url.js';
 
 export const DB_FILE = 'pipeline.sqlite';
 
@@ -23,7 +24,7 @@ export interface OpenOptions {
  * db, and not a -wal or -shm file either (see openReadOnly).
  */
 export function openDatabase(dbDir: string, options: OpenOptions = {}): Database.Database {
-  if (/^postgres(ql)?:\/\//.test(dbDir)) {
+  if (isPostgresUrl(dbDir)) {
     throw new UserError(
       'EUSAGE',
       'this command does not work with a PostgreSQL db yet (there: a run, worker, status, ls and export)',

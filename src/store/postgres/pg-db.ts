@@ -1,5 +1,8 @@
 import pg from 'pg';
 import { UserError } from '../../errors.js';
+import { redactUrl } from './pg-url.js';
+
+export { isPostgresUrl, redactUrl } from './pg-url.js';
 
 /** A client inside a transaction: what a PgDb.tx callback runs its statements on. */
 export type Sql = Pick<pg.PoolClient, 'query'>;
@@ -23,15 +26,6 @@ export function isTransient(err: unknown): boolean {
 export function outageLimitMs(): number {
   const v = Number(process.env.TASK_PIPELINE_PG_OUTAGE_MS);
   return Number.isFinite(v) && v > 0 ? v : 300_000;
-}
-
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//.test(db);
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/, '$1:***@');
 }
 
 /**
