@@ -4,10 +4,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, workspace } from './helpers.js';
+import { postgresMissing } from './pg-cluster.js';
 
 // `npm run bench` itself, at toy sizes: every benchmark runs the real engine and its peers, checks
 // that they produced the same outputs, and prints its table and ratios. No time is asserted.
-test('the bench runs B1-B4, B6, B7, B8 and B9 with their peers and prints a table and an engine/peer ratio for each', (t) => {
+test('the bench runs B1-B9 with their peers and prints a table and an engine/peer ratio for each', (t) => {
   const missing = ['make', 'openssl', 'xargs'].filter(
     (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
   );
@@ -29,6 +30,10 @@ test('the bench runs B1-B4, B6, B7, B8 and B9 with their peers and prints a tabl
       '50',
       '--b4-seconds',
       '1',
+      '--b5-steps',
+      '8',
+      '--b5-workers',
+      '1,2',
       '--b6-steps',
       '6',
       '--b7-files',
@@ -70,6 +75,11 @@ test('the bench runs B1-B4, B6, B7, B8 and B9 with their peers and prints a tabl
     'B6: the protocol per step',
   );
   assert.ok(md.indexOf('## B6') < md.indexOf('## B7'), 'B6 before B7');
+  // B5 needs PostgreSQL (initdb, pg_ctl): without it the bench says it skipped B5.
+  if (postgresMissing() === null) {
+    assert.match(md, /^\| 2 \| [\d.]+ \| [\d.]+ \| [\d.]+x \| [\d.]+ \|$/m, 'B5: 2 workers against 1');
+    assert.ok(md.indexOf('## B5') < md.indexOf('## B6'), 'B5 before B6');
+  } else assert.match(r.stdout, /B5 skipped: it needs PostgreSQL/);
   assert.match(md, /^\| engine no-op re-run \/ \| [\d.]+x \|$/m, 'B7: the no-op re-run with -input against make');
   assert.match(md, /^\| engine re-run, 100 files added \/ \| [\d.]+x \|$/m, 'B7: 100 files added, against make');
   assert.ok(md.indexOf('## B7') < md.indexOf('## Targets'), 'B7 before the targets');
@@ -89,6 +99,6 @@ test('the bench runs B1-B4, B6, B7, B8 and B9 with their peers and prints a tabl
   // At toy size the cold start usually runs everything, and then the warm one is reported as skipped,
   // not waited on; on a loaded machine some steps are still pending for it, and it runs them.
   assert.match(r.stdout, /warm: (?:nothing left pending|\d+ pending, first step after \d+ ms)/);
-  for (const d of ['b1', 'b6', 'b7', 'b8', 'b9'])
+  for (const d of ['b1', 'b5', 'b6', 'b7', 'b8', 'b9'])
     assert.equal(existsSync(join(ROOT, 'bench', 'work', d)), false, `${d}: the run trees are removed at the end`);
 });

@@ -27,6 +27,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ c
   },
   gc: { summary: 'delete objects nothing references', load: () => import('./gc.js') },
   graph: { summary: 'the task graph of a manifest as Mermaid or dot', load: () => import('./graph.js') },
+  worker: {
+    summary: 'run steps of a PostgreSQL db on this host, beside the run that coordinates it',
+    load: () => import('./worker.js'),
+  },
   serve: {
     summary: 'a local web view: the task graph with live counts, steps, logs, objects, lineage',
     load: () => import('./serve.js'),

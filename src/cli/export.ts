@@ -6,17 +6,23 @@ import { exportOutputs, type ExportDone } from '../store/inspect/export-outputs.
 import { findTask } from '../store/inspect/find-task.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 import { withDb } from './with-db.js';
+import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
 export const command: Command = {
   name: 'export',
   summary: "Materialise a task's current outputs as files under their names in a directory.",
-  usage: 'export [-db ./db] -task NAME -out DIR [-link]',
+  usage: 'export [-db ./db | -db postgres://... -store DIR] -task NAME -out DIR [-link]',
   examples: [
     'task-pipeline export -db ./db -task count -out ./results',
     'task-pipeline export -db ./db -task count -out ./results -link',
   ],
   flags: {
     db: DB_FLAG,
+    store: {
+      type: 'string',
+      value: 'DIR',
+      help: 'with -db postgres://...: the shared object directory (required there)',
+    },
     task: { type: 'string', value: 'NAME', help: 'the task whose current outputs to export (required)' },
     out: { type: 'string', value: 'DIR', help: 'the directory to fill; created if missing (required)' },
     link: {
@@ -49,6 +55,17 @@ export const command: Command = {
       throw new UserError('EUSAGE', "export: -out DIR is required; see 'task-pipeline export --help'");
     const dbDir = String(f.db);
     const task = f.task;
+    if (isPostgresUrl(dbDir)) {
+      if (typeof f.store !== 'string' || f.store === '')
+        throw new UserError('EUSAGE', 'export: -db postgres://... needs -store DIR, where its objects are');
+      const { PgDb } = await import('../store/postgres/pg-db.js');
+      const { pgTaskOutputs } = await import('../store/postgres/pg-outputs.js');
+      const db = new PgDb(dbDir);
+      const outputs = await pgTaskOutputs(db, task).finally(() => db.close());
+      const done = await exportOutputs(f.store, f.out, planExport(outputs), Boolean(f.link));
+      io.stdout.write(formatExport(done, f.out, f.task, Boolean(f.verbose)));
+      return 0;
+    }
     const plan = await withDb(dbDir, (db) => {
       const found = findTask(db, dbDir, task);
       if (!found.current)

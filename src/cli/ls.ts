@@ -3,6 +3,7 @@ import { taskOutputs } from '../store/inspect/current-outputs.js';
 import { findTask } from '../store/inspect/find-task.js';
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { withDb } from './with-db.js';
+import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
 export const command: Command = {
   name: 'ls',
@@ -32,6 +33,16 @@ export const command: Command = {
     const dbDir = String(args.flags.db);
     const all = Boolean(args.flags.all);
     const taskName = args.flags.task;
+    if (isPostgresUrl(dbDir)) {
+      if (all) throw new UserError('EUSAGE', 'ls: -all does not work with a PostgreSQL db yet');
+      const { PgDb } = await import('../store/postgres/pg-db.js');
+      const { pgTaskOutputs } = await import('../store/postgres/pg-outputs.js');
+      const db = new PgDb(dbDir);
+      const outputs = await pgTaskOutputs(db, taskName).finally(() => db.close());
+      if (args.flags.json) io.stdout.write(`${JSON.stringify(outputs, null, 2)}\n`);
+      else io.stdout.write(outputs.map((o) => `${o.name}\t${o.hash}\t${o.size ?? ''}\t${o.from}\n`).join(''));
+      return 0;
+    }
     await withDb(dbDir, (db) => {
       const task = findTask(db, dbDir, taskName);
       if (!task.current && !all)

@@ -8,13 +8,14 @@ import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
 import { table } from './format.js';
 import { PlainProgress, ProgressView } from './progress.js';
 import { formatFailures, formatSummary } from './run-report.js';
+import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
 export const command: Command = {
   name: 'run',
   summary:
     'Run a manifest: every task over every input, resuming where the last run stopped and never repeating a step.',
   usage:
-    '-manifest m.toml [-db ./db] [-input PATH]... [-parallel N] [-task NAME]... [-force NAME]... [-dry-run|-n] [-durable] [-rehash] [-quiet|-verbose]',
+    '-manifest m.toml [-db ./db | -db postgres://... -store DIR [-coordinate]] [-input PATH]... [-parallel N] [-task NAME]... [-force NAME]... [-dry-run|-n] [-durable] [-rehash] [-quiet|-verbose]',
   examples: [
     'task-pipeline -manifest manifests/wordfreq.toml -db ./db -input manifests/corpus',
     'task-pipeline -manifest m.toml -db ./db -task count -parallel 8',
@@ -22,6 +23,12 @@ export const command: Command = {
   flags: {
     manifest: { type: 'string', value: 'FILE', help: 'the TOML manifest (required)' },
     db: DB_FLAG,
+    store: {
+      type: 'string',
+      value: 'DIR',
+      help: 'with -db postgres://...: the shared directory for objects (required there; a local db keeps them in DB/objects)',
+    },
+    coordinate: { type: 'bool', help: 'with -db postgres://...: run no step here, leave them all to the workers' },
     input: { type: 'list', value: 'PATH', help: 'a file, or a directory walked recursively, to add as run input' },
     parallel: { type: 'int', value: 'N', default: availableParallelism(), help: 'steps running at once' },
     task: { type: 'list', value: 'NAME', help: "run only this task's steps" },
@@ -60,6 +67,8 @@ export const command: Command = {
     if (f.quiet && f.verbose) throw new UserError('EUSAGE', 'run: -quiet and -verbose cannot be used together');
     const manifest = loadManifest(f.manifest);
     const dbDir = String(f.db);
+    if (isPostgresUrl(dbDir) || f.store !== undefined || f.coordinate)
+      return (await import('./run-postgres.js')).runOnPostgres(args, io, manifest);
     if (f['dry-run']) {
       const plan = await dryRun({ manifest, dbDir, inputs: f.input as string[], force: f.force as string[] });
       // "3+": three now, and whatever the tasks it waits on produce.

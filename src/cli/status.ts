@@ -6,12 +6,13 @@ import { previousVersionChange, type PreviousVersionChange } from '../store/insp
 import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes, formatDuration, table } from './format.js';
 import { withDb } from './with-db.js';
+import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
 export const command: Command = {
   name: 'status',
   summary:
     'Per task version: steps pending, running, done, failed and reused; the objects its outputs hold and their bytes.',
-  usage: 'status [-db ./db] [-all] [-json]',
+  usage: 'status [-db ./db | -db postgres://...] [-all] [-json]',
   examples: ['task-pipeline status -db ./db', 'task-pipeline status -db ./db -all -json'],
   flags: {
     db: DB_FLAG,
@@ -40,6 +41,10 @@ export const command: Command = {
         `status: unexpected argument "${args.positionals[0]}"; see 'task-pipeline status --help'`,
       );
     const dbDir = String(args.flags.db);
+    if (isPostgresUrl(dbDir)) {
+      if (args.flags.all) throw new UserError('EUSAGE', 'status: -all does not work with a PostgreSQL db yet');
+      return (await import('./status-postgres.js')).statusOnPostgres(dbDir, Boolean(args.flags.json), io);
+    }
     const { s, changes } = await withDb(dbDir, (db) => {
       const s = taskStatus(db, Boolean(args.flags.all), { block: blockSize(dbDir) });
       // What made each version new: the fields and files that differ from the version before it.

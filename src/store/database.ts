@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { errnoCode, UserError } from '../errors.js';
 import { matchesAny } from '../manifest/glob.js';
 import { migrate, SCHEMA_VERSION, SchemaTooNewError } from './schema.js';
+import { isPostgresUrl } from './postgres/pg-url.js';
 
 export const DB_FILE = 'pipeline.sqlite';
 
@@ -23,6 +24,12 @@ export interface OpenOptions {
  * db, and not a -wal or -shm file either (see openReadOnly).
  */
 export function openDatabase(dbDir: string, options: OpenOptions = {}): Database.Database {
+  if (isPostgresUrl(dbDir)) {
+    throw new UserError(
+      'EUSAGE',
+      'this command does not work with a PostgreSQL db yet (there: a run, worker, status, ls and export)',
+    );
+  }
   const file = join(dbDir, DB_FILE);
   if (!options.create && !existsSync(file)) {
     throw new UserError(

@@ -58,10 +58,11 @@ export class LocalObjectStore implements ObjectStore {
   /** -durable: the directories on each object's path, fsynced before the commit that names it. */
   private readonly dirs: DurableDirs | null;
 
-  constructor(dbDir: string, options: { durable?: boolean } = {}) {
+  /** `tmpDir`: a process's own directory under tmp/, where several processes share the store (PostgreSQL). */
+  constructor(dbDir: string, options: { durable?: boolean; tmpDir?: string } = {}) {
     this.root = dbDir;
     this.base = join(dbDir, '.');
-    this.tmpDir = join(dbDir, 'tmp');
+    this.tmpDir = options.tmpDir ?? join(dbDir, 'tmp');
     this.objectsDir = join(dbDir, 'objects');
     this.durable = options.durable ?? false;
     this.inputs = new InputLinks(this);

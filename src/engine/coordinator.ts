@@ -1,0 +1,156 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError } from '../errors.js';
+import type { Manifest } from '../manifest/index.js';
+import { LocalObjectStore } from '../store/object-store.js';
+import { PgDb } from '../store/postgres/pg-db.js';
+import { PgRunLock } from '../store/postgres/pg-lock.js';
+import { PostgresMetadata } from '../store/postgres/pg-metadata.js';
+import { migratePg } from '../store/postgres/pg-schema.js';
+import { chooseExecutor } from './choose-executor.js';
+import { PgGathers, summariseFromDb } from './coordinator-parts.js';
+import { ingestInputs, listInputs } from './ingest.js';
+import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
+import { ProcessGroups } from './process-groups.js';
+import { newSummary, runExitCode, summaryJson, type RunSummary } from './run-summary.js';
+import { processTmpDir } from './shared-store.js';
+import { WorkerLoop } from './worker-loop.js';
+import { WorkSlots } from './work-slots.js';
+
+export interface CoordinatorOptions {
+  manifest: Manifest;
+  /** postgres://... */
+  url: string;
+  /** The shared directory holding objects/ (and each process's tmp/). */
+  storeDir: string;
+  inputs: string[];
+  parallel: number;
+  /** Run no step here: the workers run them all. */
+  coordinateOnly: boolean;
+  tasks: string[];
+  durable: boolean;
+  echo: ((line: string) => void) | null;
+  stop: AbortSignal;
+  kill: AbortSignal;
+  onNewDb?: () => void;
+}
+
+/**
+ * A run on PostgreSQL: take the db's run lock, register the manifest (its tasks' `files` go
+ * into the store for the workers), recover what dead processes held, ingest inputs, reconcile,
+ * then run steps like any worker (worker-loop.ts) while firing gathers, until nothing in the
+ * current graph is pending or running anywhere: workers' steps included.
+ */
+export async function runCoordinator(options: CoordinatorOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const o = { ...options, storeDir: resolve(options.storeDir) };
+  const known = new Set(o.manifest.tasks.map((t) => t.name));
+  for (const t of o.tasks)
+    if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
+  const inputFiles = listInputs(o.inputs);
+  if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
+    throw new UserError('EUSAGE', `-input: no task in ${o.manifest.path} takes run inputs (give one inputs = [])`);
+  }
+  const db = new PgDb(o.url);
+  const halt = new AbortController();
+  const groups = new ProcessGroups();
+  const onKill = () => groups.signalAll('SIGKILL');
+  o.kill.addEventListener('abort', onKill, { once: true });
+  const lock = new PgRunLock(db, (why) => {
+    haltWhy = why;
+    halt.abort();
+  });
+  let haltWhy: string | null = null;
+  let tmpDir: string | null = null;
+  try {
+    const fresh = (await db.query(`SELECT to_regclass('meta') IS NULL AS fresh`))[0]!.fresh as boolean;
+    await migratePg(db);
+    if (fresh) o.onNewDb?.();
+    await lock.acquire();
+    mkdirSync(join(o.storeDir, 'objects'), { recursive: true });
+    tmpDir = processTmpDir(o.storeDir);
+    const store = new LocalObjectStore(o.storeDir, { durable: o.durable, tmpDir });
+    const meta = new PostgresMetadata(db);
+    const empty = await store.putBytes('');
+    // The workers find the tasks' files in the store: each checked against the hash its version names.
+    for (const t of o.manifest.tasks) {
+      for (const f of t.files) {
+        const put = await store.ingest(join(o.manifest.dir, f.path));
+        if (put.hash !== f.hash) throw new UserError('EUSAGE', `${f.path}: changed while the run started; run again`);
+      }
+    }
+    const runId = await meta.beginRun(o.manifest.path, process.pid);
+    const summary = newSummary(
+      runId,
+      o.manifest.tasks.map((t) => t.name),
+    );
+    const ids = await meta.registerTasks(taskVersionInputs(o.manifest));
+    const plans = buildPlan(o.manifest, ids);
+    const graph = currentGraph(plans);
+    const only = o.tasks.map((t) => ids.get(t)!);
+    await meta.setCurrentGraph(graph.tasks, graph.edges, runId, only);
+    await meta.recover(plans.map((p) => p.taskId));
+
+    const ingested = await ingestInputs(inputFiles, store, { cache: null, rehash: true, movedAside: new Set() });
+    const changes = await meta.addRunInputs(ingested.inputs, runId);
+    summary.inputsAdded = changes.added;
+    summary.inputsReplaced = changes.replaced;
+    summary.inputsMissing = changes.missing;
+    const roots = plans.filter((p) => p.isRoot).map((p) => p.taskId);
+    const seed = (await meta.hasRunInputs()) ? null : { hash: empty.hash, size: empty.size };
+    await meta.ensureRootSteps(roots, seed);
+    for (const e of graph.edges) {
+      const r = await meta.reconcileEdge(e);
+      summary.tasks.get(plans.find((p) => p.taskId === e.toTaskId)!.spec.name)!.reused += r.reused;
+    }
+
+    const stop = AbortSignal.any([o.stop, halt.signal]);
+    const executor = chooseExecutor(groups, o.parallel, (why) => {
+      haltWhy = why;
+      halt.abort();
+    });
+    const slots = new WorkSlots(store.tmpDir);
+    const selected = only.length > 0 ? plans.filter((p) => only.includes(p.taskId)) : plans;
+    const gathers = new PgGathers(meta, store, selected, graph.edges, summary);
+    const loop = new WorkerLoop({
+      db,
+      leases: meta.leases,
+      kind: 'coordinator',
+      parallel: o.coordinateOnly ? 0 : o.parallel,
+      store,
+      executor,
+      slots,
+      echo: o.echo,
+      stop,
+      load: async () => ({ plans, manifestDir: o.manifest.dir }),
+      idle: async () => {
+        await meta.leases.reap();
+        if ((await gathers.openSteps(selected)) > 0) return false;
+        return !(await gathers.fire());
+      },
+      onLease: (lease) => {
+        meta.lease = lease;
+      },
+    });
+    try {
+      await loop.run();
+    } finally {
+      executor.close?.();
+      slots.close();
+    }
+    summary.heldBack = await gathers.heldBack();
+    await summariseFromDb(db, store, summary, plans, started);
+    summary.interrupted = o.stop.aborted;
+    summary.halted = haltWhy;
+    summary.wallMs = Date.now() - started;
+    summary.maxRssKb = process.resourceUsage().maxRSS;
+    await meta.finishRun(runId, runExitCode(summary), summaryJson(summary));
+    return summary;
+  } finally {
+    o.kill.removeEventListener('abort', onKill);
+    groups.signalAll('SIGKILL');
+    await lock.release();
+    await db.close();
+    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+  }
+}

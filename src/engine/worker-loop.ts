@@ -1,0 +1,232 @@
+import type { StepOutcome } from '../store/metadata-store.js';
+import type { LocalObjectStore } from '../store/object-store.js';
+import { commitFenced } from '../store/postgres/pg-commit.js';
+import type { PgDb } from '../store/postgres/pg-db.js';
+import { leaseMs, type Claimable, type PgLeases, type RunState } from '../store/postgres/pg-leases.js';
+import { executeStep$, type RunnableStep, type StepContext } from './execute-step.js';
+import type { Executor } from './executor.js';
+import type { TaskPlan } from './plan.js';
+import type { WorkSlots } from './work-slots.js';
+
+export interface LoadedGraph {
+  plans: TaskPlan[];
+  /** The scripts' working directory: the manifest's (coordinator) or the task files' copy (worker). */
+  manifestDir: string;
+}
+
+export interface WorkerLoopOptions {
+  db: PgDb;
+  leases: PgLeases;
+  kind: 'coordinator' | 'worker';
+  parallel: number;
+  store: LocalObjectStore;
+  executor: Executor;
+  slots: WorkSlots;
+  echo: ((line: string) => void) | null;
+  /** Aborted on SIGINT/SIGTERM: claim nothing more, stop the running scripts, give their steps back. */
+  stop: AbortSignal;
+  /** The current graph as published in the db, loaded again whenever its generation changes. */
+  load(state: RunState): Promise<LoadedGraph>;
+  /** Nothing runs here and nothing could be claimed: resolve true to end the loop (the coordinator's end of run). */
+  idle(): Promise<boolean>;
+  /** Told of a lease registered (its id): the coordinator's store commits under it too. */
+  onLease?(lease: number): void;
+}
+
+interface InFlight {
+  lease: number;
+  taskId: number;
+}
+
+/** How often an idle process looks for work (ms): TASK_PIPELINE_POLL_MS, a test hook, else 250. */
+function pollMs(): number {
+  const v = Number(process.env.TASK_PIPELINE_POLL_MS);
+  return Number.isFinite(v) && v > 0 ? v : 250;
+}
+
+/**
+ * The loop of a process that runs steps from a PostgreSQL db (a worker, or a run's coordinator):
+ * claim pending steps of the current graph in batches (as many as free slots, FOR UPDATE SKIP
+ * LOCKED), run each like a local run does (execute-step.ts), commit what finished, fenced by the
+ * lease it was claimed under. A heartbeat keeps the lease; a lease found reaped (this process
+ * was paused or cut off longer than the lease) stops the steps held under it, whose commits
+ * would be refused anyway, and a new lease is taken.
+ */
+export class WorkerLoop {
+  private lease = 0;
+  private leaseStop = new AbortController();
+  private readonly inFlight = new Map<number, InFlight>();
+  private readonly finished: { lease: number; outcome: StepOutcome }[] = [];
+  private readonly givenBack: { lease: number; id: number }[] = [];
+  private graph: LoadedGraph | null = null;
+  private state: RunState = { graph: -1, runId: null, only: null };
+  private wakeUp: (() => void) | null = null;
+  private heart: NodeJS.Timeout | null = null;
+  private failure: unknown = null;
+  private seenRetries = 0;
+  private refreshedAt = 0;
+  /** Steps this process committed, and those refused by the fence. */
+  readonly counts = { done: 0, failed: 0, fenced: 0 };
+
+  constructor(private readonly o: WorkerLoopOptions) {}
+
+  async run(): Promise<void> {
+    await this.newLease();
+    this.beat();
+    try {
+      while (!this.o.stop.aborted && this.failure === null) {
+        await this.refresh();
+        // A free slot first: its next step starts while the finished ones are committed.
+        const claimed = await this.claim();
+        await this.settle();
+        if (claimed > 0) continue;
+        if (this.inFlight.size === 0 && this.finished.length === 0 && (await this.o.idle())) break;
+        await this.sleep(this.inFlight.size > 0 ? 1000 : pollMs());
+      }
+    } finally {
+      if (this.heart) clearTimeout(this.heart);
+      this.heart = null;
+      // Interrupted: the running scripts are stopped by the stop signal; wait for them to settle.
+      while (this.inFlight.size > 0) await this.sleep(100);
+      await this.settle();
+      await this.o.leases.end(this.lease);
+    }
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private async newLease(): Promise<void> {
+    this.lease = await this.o.leases.register(this.o.kind, this.o.parallel);
+    this.leaseStop = new AbortController();
+    this.o.onLease?.(this.lease);
+  }
+
+  /** The heartbeat, every third of the lease; a lease lost stops what it held and takes a new one. */
+  private beat(): void {
+    this.heart = setTimeout(() => {
+      this.o.leases.heartbeat(this.lease).then(
+        async (alive) => {
+          if (!alive) {
+            this.leaseStop.abort();
+            await this.newLease();
+          }
+          if (this.heart !== null) this.beat();
+        },
+        (err: unknown) => {
+          this.failure ??= err;
+          this.wake();
+        },
+      );
+    }, leaseMs() / 3);
+  }
+
+  /**
+   * Once a second: a new graph generation (a new run of the coordinator) has its plans loaded,
+   * and expired leases are reaped (their steps pending again) whoever else is looking.
+   */
+  private async refresh(): Promise<void> {
+    const now = Date.now();
+    if (now - this.refreshedAt >= 1000 || this.graph === null) {
+      this.refreshedAt = now;
+      const state = await this.o.leases.runState();
+      if (state.graph !== this.state.graph || this.graph === null) this.graph = await this.o.load(state);
+      this.state = state;
+      await this.o.leases.reap();
+    }
+    // A lost connection may have eaten a claim's answer: what we hold beyond our steps goes back.
+    if (this.o.db.retries !== this.seenRetries) {
+      this.seenRetries = this.o.db.retries;
+      await this.o.leases.releaseOrphans(this.lease, [...this.inFlight.keys()]);
+    }
+  }
+
+  private claimable(): Claimable[] {
+    const running = new Map<number, number>();
+    for (const f of this.inFlight.values()) running.set(f.taskId, (running.get(f.taskId) ?? 0) + 1);
+    const only = this.state.only === null ? null : new Set(this.state.only);
+    const out: Claimable[] = [];
+    for (const p of this.graph?.plans ?? []) {
+      // A long-lived process per slot is the coordinator's business: protocol = "lines" runs there.
+      if (p.spec.protocol === 'lines' && this.o.kind === 'worker') continue;
+      if (only !== null && !only.has(p.taskId)) continue;
+      const limit = (p.spec.parallel ?? Infinity) - (running.get(p.taskId) ?? 0);
+      if (limit > 0)
+        out.push({ taskId: p.taskId, maxRound: p.spec.maxRounds, limit: Math.min(limit, this.o.parallel) });
+    }
+    return out;
+  }
+
+  private async claim(): Promise<number> {
+    const free = this.o.parallel - this.inFlight.size;
+    if (free <= 0 || this.o.stop.aborted || this.graph === null) return 0;
+    const lease = this.lease;
+    const steps = await this.o.leases.claim(lease, this.state.runId, this.claimable(), free);
+    const plans = new Map(this.graph.plans.map((p) => [p.taskId, p]));
+    const ctx: StepContext = {
+      store: this.o.store,
+      executor: this.o.executor,
+      slots: this.o.slots,
+      manifestDir: this.graph.manifestDir,
+      echo: this.o.echo,
+      stop: AbortSignal.any([this.o.stop, this.leaseStop.signal]),
+    };
+    for (const leaf of steps) {
+      const step: RunnableStep = { ...leaf, plan: plans.get(leaf.task)! };
+      this.inFlight.set(step.id, { lease, taskId: step.task });
+      executeStep$(ctx, step).subscribe({
+        next: (event) => {
+          if (event.kind === 'finished') this.finished.push({ lease, outcome: event.outcome });
+          else if (event.kind === 'interrupted') this.givenBack.push({ lease, id: step.id });
+          else return;
+          this.inFlight.delete(step.id);
+          this.wake();
+        },
+        error: (err: unknown) => {
+          this.inFlight.delete(step.id);
+          this.failure ??= err;
+          this.wake();
+        },
+      });
+    }
+    return steps.length;
+  }
+
+  /** Commit what finished (fenced, per lease it was claimed under) and give back what was interrupted. */
+  private async settle(): Promise<void> {
+    const finished = this.finished.splice(0);
+    const retries = new Map((this.graph?.plans ?? []).map((p) => [p.taskId, p.spec.retries]));
+    for (const lease of new Set(finished.map((f) => f.lease))) {
+      const outcomes = finished.filter((f) => f.lease === lease).map((f) => f.outcome);
+      const r = await commitFenced(this.o.db, lease, this.state.runId, outcomes, retries);
+      for (const c of r.committed) this.counts[c.status]++;
+      this.counts.fenced += r.fenced.length;
+    }
+    const back = this.givenBack.splice(0);
+    for (const lease of new Set(back.map((b) => b.lease))) {
+      await this.o.leases.release(
+        lease,
+        back.filter((b) => b.lease === lease).map((b) => b.id),
+      );
+    }
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const stop = this.o.stop;
+      const done = () => {
+        clearTimeout(t);
+        stop.removeEventListener('abort', done);
+        if (this.wakeUp === done) this.wakeUp = null;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      stop.addEventListener('abort', done, { once: true });
+      this.wakeUp = done;
+    });
+  }
+}
