@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { RACY_MARGIN_MS, unchangedSince } from '../dist/store/input-cache.js';
+import { InputStatCache, RACY_MARGIN_MS, unchangedSince } from '../dist/store/input-cache.js';
 import { CLI, cli, objectPath, openDb, sha256, workspace } from './helpers.js';
 
 const M = `
@@ -232,25 +232,47 @@ test('the entries of files gone from a directory given again are dropped; the in
 
 test('the rule: every stat field counts, and an entry recorded within the margin of a change is not trusted', () => {
   const now = Date.now();
-  const ns = (ms) => BigInt(ms) * 1_000_000n;
-  // A stat as Node's BigIntStats gives it: times in ns, and in ms rounded towards zero.
-  const st = (s) => ({ ...s, mtimeMs: s.mtimeNs / 1_000_000n, ctimeMs: s.ctimeNs / 1_000_000n });
-  const stamp = { size: 6n, mtimeNs: ns(now - 10_000), ctimeNs: ns(now - 10_000), ino: 42n, dev: 7n };
-  const entry = { ...stamp, path: '/x', hash: sha256(''), recordedAt: now };
-  assert.equal(unchangedSince(entry, st(stamp)), true);
-  for (const field of ['size', 'mtimeNs', 'ctimeNs', 'ino', 'dev']) {
-    assert.equal(unchangedSince(entry, st({ ...stamp, [field]: stamp[field] + 1n })), false, field);
+  // A stat as a plain (non-bigint) statSync gives it: times in ms, with the ns as a fraction.
+  const stamp = { size: 6, mtimeMs: now - 10_000.25, ctimeMs: now - 10_000.25, ino: 42, dev: 7 };
+  const entry = { ...stamp, hash: sha256(''), recordedAt: now, stored: true, met: false };
+  assert.equal(unchangedSince(entry, stamp), true);
+  for (const field of ['size', 'mtimeMs', 'ctimeMs', 'ino', 'dev']) {
+    assert.equal(unchangedSince(entry, { ...stamp, [field]: stamp[field] + 1 }), false, field);
   }
-  const edge = ns(now - RACY_MARGIN_MS);
-  const both = (field, v) => unchangedSince({ ...entry, [field]: v }, st({ ...stamp, [field]: v }));
-  assert.equal(both('ctimeNs', edge), false, 'ctime at the margin');
-  assert.equal(both('mtimeNs', edge), false, 'mtime at the margin');
-  assert.equal(both('ctimeNs', edge - 1n), true, 'a ns before it');
+  // A quarter of a µs (the resolution of a double in ms today) is a change too.
+  assert.equal(unchangedSince(entry, { ...stamp, mtimeMs: stamp.mtimeMs + 0.00025 }), false, 'ns of mtime');
+  const edge = now - RACY_MARGIN_MS;
+  const both = (field, v) => unchangedSince({ ...entry, [field]: v }, { ...stamp, [field]: v });
+  assert.equal(both('ctimeMs', edge), false, 'ctime at the margin');
+  assert.equal(both('mtimeMs', edge), false, 'mtime at the margin');
+  assert.equal(both('ctimeMs', edge - 0.001), true, 'a µs before it');
   // A future mtime (touch -d tomorrow) is never settled: such a file is always read.
-  assert.equal(both('mtimeNs', ns(now + 86_400_000)), false, 'a future mtime');
-  // Before 1970 too (ms round up there): never trusted on the wrong side of the margin.
+  assert.equal(both('mtimeMs', now + 86_400_000), false, 'a future mtime');
+  // Before 1970 too: never trusted on the wrong side of the margin.
   const old = (t) =>
-    unchangedSince({ ...entry, mtimeNs: t, ctimeNs: t, recordedAt: -5_000 }, st({ ...stamp, mtimeNs: t, ctimeNs: t }));
-  assert.equal(old(-3_000_000_001n), false, 'before 1970, within the margin');
-  assert.equal(old(-7_100_000_000n), true, 'before 1970, well before the margin');
+    unchangedSince({ ...entry, mtimeMs: t, ctimeMs: t, recordedAt: -5_000 }, { ...stamp, mtimeMs: t, ctimeMs: t });
+  assert.equal(old(-3_000.000001), false, 'before 1970, within the margin');
+  assert.equal(old(-7_100), true, 'before 1970, well before the margin');
+});
+
+test('the times compared are the ones a plain stat gives: the cache computes the same ms from the ns it stores', async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'bravo\n' });
+  // Times with ns that a double cannot hold exactly.
+  utimesSync(ws.path('in', 'b.txt'), 1_700_000_000.123456789, 1_700_000_000.987654321);
+  await settle(ws, ['a.txt', 'b.txt']);
+  run(ws);
+  const d = new Database(ws.path('db', 'pipeline.sqlite'), { readonly: true });
+  const cache = new InputStatCache(d);
+  const found = cache.load([ws.path('in')], []);
+  d.close();
+  assert.equal(found.size, 2);
+  for (const n of ['a.txt', 'b.txt']) {
+    const st = statSync(ws.path('in', n));
+    const e = found.get(ws.path('in', n));
+    assert.deepEqual(
+      [e.size, e.mtimeMs, e.ctimeMs, e.ino, e.dev, e.stored],
+      [st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev, true],
+    );
+    assert.equal(unchangedSince(e, st), true, n);
+  }
 });

@@ -1,7 +1,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { entryOf, unchangedSince, type InputStatCache, type StatEntry } from '../store/input-cache.js';
+import {
+  entryOf,
+  unchangedSince,
+  type Cached,
+  type InputStatCache,
+  type StatEntry,
+} from '../store/input-cache.js';
 import type { RunInputFile } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 
@@ -89,10 +95,9 @@ export interface Ingested {
   read: number;
   /** What was read, for the cache: to record once the run inputs naming these objects are committed. */
   fresh: StatEntry[];
+  /** Cached paths below a directory given that its walk did not meet: their entries go (rememberInputs). */
+  gone: string[];
 }
-
-/** Files stat'ed, looked up and read together: bounded memory, one cache query each. */
-const BATCH = 4096;
 
 /**
  * The hashes of the objects in <db>/damaged/ (named HASH or HASH.N): fsck -repair and a step whose
@@ -113,46 +118,62 @@ export function movedAside(dbDir: string): Set<string> {
  * last change (input-cache.ts), and their object still in the store. gc deletes an object's row
  * before its file (the lookup asks for the row); an object moved aside is looked for. One deleted
  * by hand is not noticed: -rehash puts it back.
+ *
+ * The cache is loaded whole (a range scan per directory given) and compared in one pass: one
+ * plain stat per file, and a bigint one only for a file about to be read, whose entry must
+ * record its times to the ns.
  */
 export async function ingestInputs(files: InputFile[], store: ObjectStore, options: IngestOptions): Promise<Ingested> {
-  const out: Ingested = { inputs: [], added: 0, bytes: 0, read: 0, fresh: [] };
+  const out: Ingested = { inputs: new Array(files.length), added: 0, bytes: 0, read: 0, fresh: [], gone: [] };
   const aside = options.movedAside;
   const inPlace = (hash: string) => aside.size === 0 || !aside.has(hash) || existsSync(store.pathOf(hash));
-  for (let at = 0; at < files.length; at += BATCH) {
-    const batch = files.slice(at, at + BATCH);
-    // Before the stats: a change after this moment shows in the stat, or within the racy margin.
-    const recordedAt = Date.now();
-    const known = options.cache && !options.rehash ? options.cache.lookup(batch.map((f) => f.path)) : null;
-    for (let k = 0; k < batch.length; k++) {
-      const f = batch[k]!;
-      // The one stat per file: it follows a symlink, as the read would.
-      const stamp = statSync(f.path, { bigint: true });
-      const entry = known?.[k];
-      if (entry !== undefined && unchangedSince(entry, stamp) && inPlace(entry.hash)) {
-        out.inputs.push({ name: f.name, hash: entry.hash, size: Number(stamp.size), source: f.source });
+  const known = options.cache ? loadCache(options.cache, files) : new Map<string, Cached>();
+  const trust = options.cache !== null && !options.rehash;
+  let met = 0;
+  for (let k = 0; k < files.length; k++) {
+    const f = files[k]!;
+    const entry = known.get(f.path);
+    if (entry !== undefined && !entry.met) {
+      entry.met = true;
+      met++;
+    }
+    if (trust && entry !== undefined && entry.stored) {
+      // Follows a symlink, as the read would.
+      const st = statSync(f.path);
+      if (unchangedSince(entry, st) && inPlace(entry.hash)) {
+        out.inputs[k] = { name: f.name, hash: entry.hash, size: st.size, source: f.source };
         continue;
       }
-      const put = await store.ingest(f.path);
-      out.read++;
-      out.inputs.push({ name: f.name, hash: put.hash, size: put.size, source: f.source });
-      if (put.added) {
-        out.added++;
-        out.bytes += put.size;
-      }
-      // Bytes read that the stat does not describe (it grew or shrank meanwhile): nothing to vouch for.
-      if (options.cache && BigInt(put.size) === stamp.size)
-        out.fresh.push(entryOf(f.path, stamp, put.hash, recordedAt));
     }
+    // Before the stat: a change after this moment shows in the stat, or within the racy margin.
+    const recordedAt = Date.now();
+    const stamp = statSync(f.path, { bigint: true });
+    const put = await store.ingest(f.path);
+    out.read++;
+    out.inputs[k] = { name: f.name, hash: put.hash, size: put.size, source: f.source };
+    if (put.added) {
+      out.added++;
+      out.bytes += put.size;
+    }
+    // Bytes read that the stat does not describe (it grew or shrank meanwhile): nothing to vouch for.
+    if (options.cache && BigInt(put.size) === stamp.size) out.fresh.push(entryOf(f.path, stamp, put.hash, recordedAt));
   }
+  // Loaded are the entries below each directory given, and of each file given: those not met are gone.
+  if (met < known.size) for (const [path, e] of known) if (!e.met) out.gone.push(path);
   return out;
 }
 
-/**
- * After the run inputs are committed: record what was read, and drop the entries of files that a
- * directory given again no longer holds.
- */
-export function rememberInputs(cache: InputStatCache, files: InputFile[], ingested: Ingested): void {
-  const walked = new Map<string, number>();
-  for (const f of files) if (f.source !== null) walked.set(f.source, (walked.get(f.source) ?? 0) + 1);
-  cache.record(ingested.fresh, walked, () => new Set(files.map((f) => f.path)));
+function loadCache(cache: InputStatCache, files: InputFile[]): Map<string, Cached> {
+  const dirs = new Set<string>();
+  const single: string[] = [];
+  for (const f of files) {
+    if (f.source === null) single.push(f.path);
+    else dirs.add(f.source);
+  }
+  return cache.load(dirs, single);
+}
+
+/** After the run inputs are committed: record what was read, and drop the entries of files gone from a directory. */
+export function rememberInputs(cache: InputStatCache, ingested: Ingested): void {
+  cache.record(ingested.fresh, ingested.gone);
 }

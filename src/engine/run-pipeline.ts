@@ -101,7 +101,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     });
     const changes = await meta.addRunInputs(ingested.inputs, runId);
     // Only now that run inputs name the objects: a crash before costs a re-read, never a wrong hash.
-    rememberInputs(inputCache, inputFiles, ingested);
+    rememberInputs(inputCache, ingested);
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
     summary.inputsMissing = changes.missing;

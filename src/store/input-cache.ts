@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { BigIntStats } from 'node:fs';
 
 /**
  * A change this close before an entry was recorded may be invisible to a later stat. Timestamps
@@ -9,23 +10,43 @@ import type Database from 'better-sqlite3';
  */
 export const RACY_MARGIN_MS = 2000;
 
-/** What a stat says of a file's identity and last change; all that the cache compares. A BigIntStats is one. */
-export interface FileStamp {
+/**
+ * What the cache compares, as a plain (non-bigint) stat gives it: numbers, no BigInt made per
+ * file. Node derives mtimeMs from the stat's seconds and nanoseconds as `sec * 1e3 + nsec / 1e6`;
+ * the lookup computes the same double from the stored nanoseconds, so an unchanged time compares
+ * equal. A double resolves today's times to about 0.25 µs: two writes closer than that, keeping
+ * size and inode, could compare equal, but any write after an entry was recorded moves the ctime
+ * past the racy margin (unchangedSince), and that alone refuses the entry.
+ */
+export interface Stamp {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  dev: number;
+}
+
+/** A cache entry as looked up: the stamp recorded, what was read, and when. */
+export interface Cached extends Stamp {
+  hash: string;
+  /** Date.now() taken before the stat: any change after it shows in the stat, or falls in the margin. */
+  recordedAt: number;
+  /** Its object has its row (gc deletes an object's row before its file): else the entry vouches for nothing. */
+  stored: boolean;
+  /** Set by the caller once a walk met its path: the entries of a directory not met are dropped (record). */
+  met: boolean;
+}
+
+/** The entry to record for a file read: exact, from a bigint stat. */
+export interface StatEntry {
+  /** The file's absolute path, as found by the walk. */
+  path: string;
   size: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
-  /** The same times in whole ms: enough for the racy rule, and compared with a number without a BigInt made. */
-  mtimeMs: bigint;
-  ctimeMs: bigint;
   ino: bigint;
   dev: bigint;
-}
-
-export interface StatEntry extends Omit<FileStamp, 'mtimeMs' | 'ctimeMs'> {
-  /** The file's absolute path, as found by the walk. */
-  path: string;
   hash: string;
-  /** Date.now() taken before the stat: any change after it shows in the stat, or falls in the margin. */
   recordedAt: number;
 }
 
@@ -35,102 +56,90 @@ export interface StatEntry extends Omit<FileStamp, 'mtimeMs' | 'ctimeMs'> {
  */
 const TOP = 1n << 63n;
 const signed = (v: bigint) => (v < TOP ? v : BigInt.asIntN(64, v));
-const unsigned = (v: bigint) => (v >= 0n ? v : BigInt.asUintN(64, v));
+/** The same number read back as a double, as a plain stat gives it (a rounding difference costs a read, no more). */
+const unsignedNumber = (v: number) => (v >= 0 ? v : v + 2 ** 64);
 
-/** The entry to record for a file read with this stat. */
-export function entryOf(path: string, st: FileStamp, hash: string, recordedAt: number): StatEntry {
+/** The entry to record for a file read with this (bigint) stat. */
+export function entryOf(path: string, st: BigIntStats, hash: string, recordedAt: number): StatEntry {
   return { path, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, hash, recordedAt };
 }
 
 /**
  * The entry still names the file's bytes: the same stat, recorded safely after the file's last
- * change. Whole ms suffice for the margin: mtimeMs < S implies mtimeNs < S ms (Node rounds
- * towards zero, down for any time after 1970, up before it).
+ * change. `mtimeMs < S` for a whole S implies a time before S ms: the double is the true time
+ * rounded to nearest, and S itself is a double.
  */
-export function unchangedSince(entry: StatEntry, now: FileStamp): boolean {
-  if (entry.size !== now.size || entry.mtimeNs !== now.mtimeNs || entry.ctimeNs !== now.ctimeNs) return false;
+export function unchangedSince(entry: Cached, now: Stamp): boolean {
+  if (entry.size !== now.size || entry.mtimeMs !== now.mtimeMs || entry.ctimeMs !== now.ctimeMs) return false;
   if (entry.ino !== now.ino || entry.dev !== now.dev) return false;
   const settled = entry.recordedAt - RACY_MARGIN_MS;
   return now.mtimeMs < settled && now.ctimeMs < settled;
 }
 
+/** Node's milliseconds of a time stored in ns (the same operations, so the same double). Before 1970 it differs: a read. */
+const ms = (col: string) => `(${col} / 1000000000) * 1000.0 + (${col} % 1000000000) / 1000000.0`;
+const COLUMNS = `c.path, c.size, ${ms('c.mtime_ns')}, ${ms('c.ctime_ns')}, c.ino, c.dev, c.object_hash, c.recorded_at,
+                 EXISTS (SELECT 1 FROM object o WHERE o.hash = c.object_hash)`;
+type Row = [string, number, number, number, number, number, string, number, number];
+
 /**
  * The stat cache of run inputs (table input_stat): per path, the stat it had when it was read and
  * the hash of what was read. A row is written only after its object is stored and the run input
- * naming it committed, and is used only while its object is in the store (see lookup, and
- * movedAside in ingest.ts): a stale or orphaned row can cost a re-read, never a wrong hash.
+ * naming it committed, and is used only while its object is in the store (`stored`, and movedAside
+ * in ingest.ts): a stale or orphaned row can cost a re-read, never a wrong hash.
  */
 export class InputStatCache {
   private readonly s;
 
   constructor(private readonly db: Database.Database) {
-    const p = (sql: string) => db.prepare(sql);
+    const p = (sql: string) => db.prepare(sql).raw(true);
     this.s = {
-      // From the paths asked, one probe of each primary key per path (CROSS JOIN fixes the order).
-      // A row whose object row is gone (gc deleted it, and then the file) is no row. Raw rows: a
-      // row object per path costs more than the query.
-      lookup: p(`SELECT j.key, c.size, c.mtime_ns, c.ctime_ns, c.ino, c.dev, c.object_hash, c.recorded_at
-                   FROM json_each(?) j CROSS JOIN input_stat c ON c.path = j.value
-                   CROSS JOIN object o ON o.hash = c.object_hash`)
-        .safeIntegers(true)
-        .raw(true),
-      upsert: p(`INSERT INTO input_stat(path, size, mtime_ns, ctime_ns, ino, dev, object_hash, recorded_at)
+      // Raw rows of numbers: no row object, no BigInt per path.
+      under: p(`SELECT ${COLUMNS} FROM input_stat c WHERE c.path >= ? AND c.path < ?`),
+      lookup: p(`SELECT ${COLUMNS} FROM json_each(?) j CROSS JOIN input_stat c ON c.path = j.value`),
+      upsert: db.prepare(`INSERT INTO input_stat(path, size, mtime_ns, ctime_ns, ino, dev, object_hash, recorded_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
                    ctime_ns = excluded.ctime_ns, ino = excluded.ino, dev = excluded.dev,
                    object_hash = excluded.object_hash, recorded_at = excluded.recorded_at`),
-      countUnder: p(`SELECT count(*) FROM input_stat WHERE path >= ? AND path < ?`).pluck(),
-      pathsUnder: p(`SELECT path FROM input_stat WHERE path >= ? AND path < ?`).pluck(),
-      remove: p(`DELETE FROM input_stat WHERE path = ?`),
+      remove: db.prepare(`DELETE FROM input_stat WHERE path = ?`),
     };
   }
 
-  /** The entries of these paths (one query), at their positions. */
-  lookup(paths: string[]): (StatEntry | undefined)[] {
-    const found: (StatEntry | undefined)[] = new Array(paths.length);
-    for (const r of this.s.lookup.all(JSON.stringify(paths)) as [
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      string,
-      bigint,
-    ][]) {
-      const k = Number(r[0]);
-      found[k] = {
-        path: paths[k]!,
-        size: r[1],
-        mtimeNs: r[2],
-        ctimeNs: r[3],
-        ino: unsigned(r[4]),
-        dev: unsigned(r[5]),
-        hash: r[6],
-        recordedAt: Number(r[7]),
-      };
-    }
+  /**
+   * The entries of every file below these directories (one range scan each) and of these files,
+   * by path: the walk then compares in one pass, without a query per file.
+   */
+  load(dirs: Iterable<string>, files: string[]): Map<string, Cached> {
+    const found = new Map<string, Cached>();
+    const add = (rows: Row[]) => {
+      for (const r of rows)
+        found.set(r[0], {
+          size: r[1],
+          mtimeMs: r[2],
+          ctimeMs: r[3],
+          ino: unsignedNumber(r[4]),
+          dev: unsignedNumber(r[5]),
+          hash: r[6],
+          recordedAt: r[7],
+          stored: r[8] === 1,
+          met: false,
+        });
+    };
+    for (const dir of dirs) add(this.s.under.all(...under(dir)) as Row[]);
+    if (files.length > 0) add(this.s.lookup.all(JSON.stringify(files)) as Row[]);
     return found;
   }
 
-  /**
-   * Write what was read, and forget the files a directory given again no longer holds. `walked`
-   * is, per directory argument, how many files its walk found (all of which have entries now).
-   */
-  record(entries: StatEntry[], walked: Map<string, number>, walkedPaths: () => Set<string>): void {
-    if (entries.length === 0 && walked.size === 0) return;
+  /** Write what was read, and forget the paths a directory given again no longer holds. */
+  record(entries: StatEntry[], gone: string[]): void {
+    if (entries.length === 0 && gone.length === 0) return;
     this.db
       .transaction(() => {
         for (const e of entries) {
           this.s.upsert.run(e.path, e.size, e.mtimeNs, e.ctimeNs, signed(e.ino), signed(e.dev), e.hash, e.recordedAt);
         }
-        let paths: Set<string> | undefined;
-        for (const [dir, files] of walked) {
-          const range = under(dir);
-          if ((this.s.countUnder.get(...range) as number) <= files) continue;
-          paths ??= walkedPaths();
-          for (const p of this.s.pathsUnder.all(...range) as string[]) if (!paths.has(p)) this.s.remove.run(p);
-        }
+        for (const path of gone) this.s.remove.run(path);
       })
       .immediate();
   }
