@@ -9,7 +9,7 @@ import { DbLock } from '../store/lock.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { chooseExecutor } from './choose-executor.js';
-import { ingestInputs, listInputs, movedAside, rememberInputs } from './ingest.js';
+import { ingestInputs, listInputs, movedAside, rememberInputs, statInputs } from './ingest.js';
 import { InputStatCache } from '../store/input-cache.js';
 import type { EdgeInput } from '../store/metadata-store.js';
 import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './plan.js';
@@ -57,6 +57,8 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   // Check the inputs exist before anything is written.
   const inputFiles = listInputs(o.inputs);
+  // Their stats, on another thread while the db is opened (ingest.ts); caught: ingest awaits it.
+  const stamps = o.rehash ? null : statInputs(inputFiles);
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
     throw new UserError(
       'EUSAGE',
@@ -98,6 +100,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
       cache: inputCache,
       rehash: o.rehash ?? false,
       movedAside: movedAside(o.dbDir),
+      stamps,
     });
     const changes = await meta.addRunInputs(ingested.inputs, runId);
     // Only now that run inputs name the objects: a crash before costs a re-read, never a wrong hash.
