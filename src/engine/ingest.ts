@@ -11,7 +11,7 @@ import {
 } from '../store/input-cache.js';
 import type { RunInputFile } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { digestOf, latestChange, putStamp } from '../store/input-summary.js';
+import { digestOf, latestChange, putStamp, sourceRanges, type SourceRange } from '../store/input-summary.js';
 import { STAMP_WIDTH, StatMany, WORKER_MIN_PATHS } from '../store/stat-many.js';
 
 export interface InputFile {
@@ -136,7 +136,12 @@ export interface Stamps {
 export function statInputs(files: InputFile[]): (() => Promise<Stamps | null>) | null {
   if (files.length < WORKER_MIN_PATHS) return null;
   const at = Date.now();
-  const job = new StatMany(files.map((f) => f.path));
+  let job: StatMany;
+  try {
+    job = new StatMany(files.map((f) => f.path));
+  } catch {
+    return null;
+  }
   return () =>
     job.finish().then(
       (stamps) => ({ stamps, at }),
@@ -228,25 +233,6 @@ async function readOne(
     stamps[k * STAMP_WIDTH] = NaN;
   }
   return { name: f.name, hash: put.hash, size: put.size, source: f.source };
-}
-
-/** The files of one directory given: files[from, to) (listInputs keeps each argument's together). */
-interface SourceRange {
-  dir: string;
-  from: number;
-  to: number;
-}
-
-function sourceRanges(files: InputFile[]): SourceRange[] {
-  const ranges: SourceRange[] = [];
-  for (let k = 0; k < files.length; k++) {
-    const dir = files[k]!.source;
-    if (dir === null) continue;
-    const last = ranges.at(-1);
-    if (last !== undefined && last.dir === dir && last.to === k) last.to++;
-    else ranges.push({ dir, from: k, to: k + 1 });
-  }
-  return ranges;
 }
 
 /** The summaries to record of the directories walked file by file, each stat known (none failed, none raced a read). */

@@ -37,3 +37,22 @@ export function putStamp(stamps: Float64Array, k: number, st: BigIntStats): void
   stamps[at + 3] = Number(st.ino);
   stamps[at + 4] = Number(st.dev);
 }
+
+/** The files of one directory given: files[from, to) (the walk keeps each argument's files together). */
+export interface SourceRange {
+  dir: string;
+  from: number;
+  to: number;
+}
+
+export function sourceRanges(files: { source: string | null }[]): SourceRange[] {
+  const ranges: SourceRange[] = [];
+  for (let k = 0; k < files.length; k++) {
+    const dir = files[k]!.source;
+    if (dir === null) continue;
+    const last = ranges.at(-1);
+    if (last !== undefined && last.dir === dir && last.to === k) last.to++;
+    else ranges.push({ dir, from: k, to: k + 1 });
+  }
+  return ranges;
+}
