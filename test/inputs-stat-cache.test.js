@@ -15,7 +15,8 @@ import {
 } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { RACY_MARGIN_MS, unchangedSince } from '../dist/store/input-cache.js';
+import { openDatabase } from '../dist/store/database.js';
+import { InputStatCache, RACY_MARGIN_MS, unchangedSince } from '../dist/store/input-cache.js';
 import { CLI, cli, objectPath, openDb, sha256, workspace } from './helpers.js';
 
 const M = `
@@ -233,27 +234,62 @@ test('the entries of files gone from a directory given again are dropped; the in
   assert.equal(currentHash(ws, 'b.txt'), sha256('beta\n'));
 });
 
-test('the rule: every stat field counts, and an entry recorded within the margin of a change is not trusted', () => {
+test('the rule: every stat field counts, and an entry recorded within the margin of a change is not trusted', async (t) => {
   const now = Date.now();
-  const ns = (ms) => BigInt(ms) * 1_000_000n;
-  // A stat as Node's BigIntStats gives it: times in ns, and in ms rounded towards zero.
-  const st = (s) => ({ ...s, mtimeMs: s.mtimeNs / 1_000_000n, ctimeMs: s.ctimeNs / 1_000_000n });
-  const stamp = { size: 6n, mtimeNs: ns(now - 10_000), ctimeNs: ns(now - 10_000), ino: 42n, dev: 7n };
-  const entry = { ...stamp, path: '/x', hash: sha256(''), recordedAt: now };
-  assert.equal(unchangedSince(entry, st(stamp)), true);
-  for (const field of ['size', 'mtimeNs', 'ctimeNs', 'ino', 'dev']) {
-    assert.equal(unchangedSince(entry, st({ ...stamp, [field]: stamp[field] + 1n })), false, field);
+  // A stat as a plain (non-bigint) statSync gives it: times in ms, with the ns as a fraction.
+  const stamp = { size: 6, mtimeMs: now - 10_000.25, ctimeMs: now - 10_000.25, ino: 42, dev: 7 };
+  const entry = [0, 6, stamp.mtimeMs, stamp.ctimeMs, 42, 7, sha256('')];
+  assert.equal(unchangedSince(entry, stamp), true);
+  for (const field of ['size', 'mtimeMs', 'ctimeMs', 'ino', 'dev']) {
+    assert.equal(unchangedSince(entry, { ...stamp, [field]: stamp[field] + 1 }), false, field);
   }
+  // A quarter of a µs (the resolution of a double in ms today) is a change too.
+  assert.equal(unchangedSince(entry, { ...stamp, mtimeMs: stamp.mtimeMs + 0.00025 }), false, 'ns of mtime');
+
+  // The margin is checked by the lookup, exactly, on the ns stored: rows as a run would write them.
+  const ws = workspace(t);
+  const d = openDatabase(ws.db, { create: true });
+  t.after(() => d.close());
+  const ns = (ms) => BigInt(ms) * 1_000_000n;
   const edge = ns(now - RACY_MARGIN_MS);
-  const both = (field, v) => unchangedSince({ ...entry, [field]: v }, st({ ...stamp, [field]: v }));
-  assert.equal(both('ctimeNs', edge), false, 'ctime at the margin');
-  assert.equal(both('mtimeNs', edge), false, 'mtime at the margin');
-  assert.equal(both('ctimeNs', edge - 1n), true, 'a ns before it');
-  // A future mtime (touch -d tomorrow) is never settled: such a file is always read.
-  assert.equal(both('mtimeNs', ns(now + 86_400_000)), false, 'a future mtime');
-  // Before 1970 too (ms round up there): never trusted on the wrong side of the margin.
-  const old = (t) =>
-    unchangedSince({ ...entry, mtimeNs: t, ctimeNs: t, recordedAt: -5_000 }, st({ ...stamp, mtimeNs: t, ctimeNs: t }));
-  assert.equal(old(-3_000_000_001n), false, 'before 1970, within the margin');
-  assert.equal(old(-7_100_000_000n), true, 'before 1970, well before the margin');
+  const rows = {
+    settled: [ns(now - 10_000), ns(now - 10_000)],
+    'ctime at the margin': [ns(now - 10_000), edge],
+    'mtime at the margin': [edge, ns(now - 10_000)],
+    'a ns before it': [edge - 1n, edge - 1n],
+    'a future mtime': [ns(now + 86_400_000), ns(now - 10_000)],
+    'before 1970': [-7_100_000_000n, ns(now - 10_000)],
+  };
+  const insert = d.prepare('INSERT INTO input_stat VALUES (?, 6, ?, ?, 42, 7, ?, ?)');
+  for (const [path, [m, c]] of Object.entries(rows)) insert.run(path, m, c, sha256(''), now);
+  // Inode and device numbers at or above 2^63 are stored wrapped, and read back as a plain stat gives them.
+  insert.run('a huge inode', ns(now - 10_000), ns(now - 10_000), sha256(''), now);
+  d.prepare('UPDATE input_stat SET ino = ? WHERE path = ?').run(BigInt.asIntN(64, 2n ** 64n - 4096n), 'a huge inode');
+  const paths = [...Object.keys(rows), 'a huge inode', 'no entry'];
+  const found = new InputStatCache(d).lookup(paths).map((e) => paths[e[0]]);
+  assert.deepEqual(found, ['settled', 'a ns before it', 'before 1970', 'a huge inode']);
+  const huge = new InputStatCache(d).lookup(['a huge inode'])[0];
+  assert.equal(huge[4], Number(2n ** 64n - 4096n));
+});
+
+test('the times compared are the ones a plain stat gives: the cache computes the same ms from the ns it stores', async (t) => {
+  const ws = setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'bravo\n' });
+  // Times with ns that a double cannot hold exactly.
+  utimesSync(ws.path('in', 'b.txt'), 1_700_000_000.1234, 1_700_000_000.9876);
+  await settle(ws, ['a.txt', 'b.txt']);
+  run(ws);
+  const d = new Database(ws.path('db', 'pipeline.sqlite'), { readonly: true });
+  const paths = ['a.txt', 'b.txt'].map((n) => ws.path('in', n));
+  const found = new InputStatCache(d).lookup(paths);
+  d.close();
+  assert.deepEqual(
+    found.map((e) => e[0]),
+    [0, 1],
+  );
+  for (const [k, path] of paths.entries()) {
+    const st = statSync(path);
+    const e = found[k];
+    assert.deepEqual(e.slice(1, 6), [st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev]);
+    assert.equal(unchangedSince(e, st), true, path);
+  }
 });

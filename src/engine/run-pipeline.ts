@@ -9,8 +9,7 @@ import { DbLock } from '../store/lock.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { chooseExecutor } from './choose-executor.js';
-import { movedAside } from './ingest.js';
-import { checkInputs, ingestInBatches } from './ingest-batches.js';
+import { ingestInputs, listInputs, movedAside, rememberInputs, statInputs } from './ingest.js';
 import { InputStatCache } from '../store/input-cache.js';
 import type { EdgeInput } from '../store/metadata-store.js';
 import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './plan.js';
@@ -58,7 +57,9 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   for (const t of o.force)
     if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   // Check the inputs exist before anything is written.
-  const inputFiles = checkInputs(o.inputs);
+  const inputFiles = listInputs(o.inputs);
+  // Their stats, on another thread while the db is opened (ingest.ts); caught: ingest awaits it.
+  const stamps = o.rehash ? null : statInputs(inputFiles);
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
     throw new UserError(
       'EUSAGE',
@@ -96,13 +97,15 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     await meta.recover(plans.map((p) => p.taskId));
 
     const inputCache = new InputStatCache(db);
-    // A batch at a time, each batch's stats recorded only once its run inputs name the objects:
-    // a crash before costs a re-read, never a wrong hash.
-    const { ingested, changes } = await ingestInBatches(inputFiles, store, meta, runId, {
+    const ingested = await ingestInputs(inputFiles, store, {
       cache: inputCache,
       rehash: o.rehash ?? false,
       movedAside: movedAside(o.dbDir),
+      stamps,
     });
+    const changes = await meta.addRunInputs(ingested.inputs, runId);
+    // Only now that run inputs name the objects: a crash before costs a re-read, never a wrong hash.
+    rememberInputs(inputCache, ingested);
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
     summary.inputsMissing = changes.missing;

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { BigIntStats } from 'node:fs';
 
 /**
  * A change this close before an entry was recorded may be invisible to a later stat. Timestamps
@@ -9,23 +10,47 @@ import type Database from 'better-sqlite3';
  */
 export const RACY_MARGIN_MS = 2000;
 
-/** What a stat says of a file's identity and last change; all that the cache compares. A BigIntStats is one. */
-export interface FileStamp {
+/**
+ * What the cache compares, as a plain (non-bigint) stat gives it: numbers, no BigInt made per
+ * file. Node derives mtimeMs from the stat's seconds and nanoseconds as `sec * 1e3 + nsec / 1e6`;
+ * the lookup computes the same double from the stored nanoseconds, so an unchanged time compares
+ * equal. A double resolves today's times to about 0.25 µs: two writes closer than that, keeping
+ * size and inode, could compare equal, but a write after an entry was recorded leaves a ctime that
+ * the entry, recorded before it, cannot have (SETTLED): the stat differs.
+ */
+export interface Stamp {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  dev: number;
+}
+
+/**
+ * An entry that may vouch for its file, as looked up (a raw row: no object, no path string per
+ * file): the file's index in the paths asked, the stamp recorded, and the hash of what was read.
+ * Only entries recorded safely after their file's last change are looked up (SETTLED).
+ */
+export type Cached = readonly [
+  index: number,
+  size: number,
+  mtimeMs: number,
+  ctimeMs: number,
+  ino: number,
+  dev: number,
+  hash: string,
+];
+
+/** The entry to record for a file read: exact, from a bigint stat. */
+export interface StatEntry {
+  /** The file's absolute path, as found by the walk. */
+  path: string;
   size: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
-  /** The same times in whole ms: enough for the racy rule, and compared with a number without a BigInt made. */
-  mtimeMs: bigint;
-  ctimeMs: bigint;
   ino: bigint;
   dev: bigint;
-}
-
-export interface StatEntry extends Omit<FileStamp, 'mtimeMs' | 'ctimeMs'> {
-  /** The file's absolute path, as found by the walk. */
-  path: string;
   hash: string;
-  /** Date.now() taken before the stat: any change after it shows in the stat, or falls in the margin. */
   recordedAt: number;
 }
 
@@ -35,30 +60,42 @@ export interface StatEntry extends Omit<FileStamp, 'mtimeMs' | 'ctimeMs'> {
  */
 const TOP = 1n << 63n;
 const signed = (v: bigint) => (v < TOP ? v : BigInt.asIntN(64, v));
-const unsigned = (v: bigint) => (v >= 0n ? v : BigInt.asUintN(64, v));
+/** The same number read back as a double, as a plain stat gives it (a rounding difference costs a read, no more). */
+const unsignedNumber = (v: number) => v + 2 ** 64;
 
-/** The entry to record for a file read with this stat. */
-export function entryOf(path: string, st: FileStamp, hash: string, recordedAt: number): StatEntry {
+/** The entry to record for a file read with this (bigint) stat. */
+export function entryOf(path: string, st: BigIntStats, hash: string, recordedAt: number): StatEntry {
   return { path, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, hash, recordedAt };
 }
 
-/**
- * The entry still names the file's bytes: the same stat, recorded safely after the file's last
- * change. Whole ms suffice for the margin: mtimeMs < S implies mtimeNs < S ms (Node rounds
- * towards zero, down for any time after 1970, up before it).
- */
-export function unchangedSince(entry: StatEntry, now: FileStamp): boolean {
-  if (entry.size !== now.size || entry.mtimeNs !== now.mtimeNs || entry.ctimeNs !== now.ctimeNs) return false;
-  if (entry.ino !== now.ino || entry.dev !== now.dev) return false;
-  const settled = entry.recordedAt - RACY_MARGIN_MS;
-  return now.mtimeMs < settled && now.ctimeMs < settled;
+/** The file has the stat its entry recorded: then the bytes read then are its bytes still. */
+export function unchangedSince(entry: Cached, now: Stamp): boolean {
+  return (
+    entry[1] === now.size &&
+    entry[2] === now.mtimeMs &&
+    entry[3] === now.ctimeMs &&
+    entry[4] === now.ino &&
+    entry[5] === now.dev
+  );
 }
+
+/** Node's milliseconds of a time stored in ns (the same operations, so the same double). Before 1970 it differs: a read. */
+const ms = (col: string) => `(${col} / 1000000000) * 1000.0 + (${col} % 1000000000) / 1000000.0`;
+/**
+ * Recorded safely after the file's last change: both its times older than the recording by more
+ * than the margin, compared exactly, in ns. A file with the stat recorded has these times still,
+ * so this is checked here, once, rather than on every stat. A future time is never settled.
+ */
+const SETTLED = `c.mtime_ns < (c.recorded_at - ${RACY_MARGIN_MS}) * 1000000 AND c.ctime_ns < (c.recorded_at - ${RACY_MARGIN_MS}) * 1000000`;
+const USABLE = `SELECT j.key, c.size, ${ms('c.mtime_ns')}, ${ms('c.ctime_ns')}, c.ino, c.dev, lower(hex(c.object_hash))`;
+type Row = [number, number, number, number, number, number, string];
 
 /**
  * The stat cache of run inputs (table input_stat): per path, the stat it had when it was read and
  * the hash of what was read. A row is written only after its object is stored and the run input
- * naming it committed, and is used only while its object is in the store (see lookup, and
- * movedAside in ingest.ts): a stale or orphaned row can cost a re-read, never a wrong hash.
+ * naming it committed, and is used only while its object is in the store: gc deletes the rows of
+ * the objects it deletes (collect-garbage.ts), and an object moved aside is looked for (movedAside
+ * in ingest.ts). A stale or orphaned row can cost a re-read, never a wrong hash.
  */
 export class InputStatCache {
   private readonly s;
@@ -66,75 +103,97 @@ export class InputStatCache {
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
-      // From the paths asked, one probe of each primary key per path (CROSS JOIN fixes the order).
-      // A row whose object row is gone (gc deleted it, and then the file) is no row. Raw rows: a
-      // row object per path costs more than the query.
-      lookup: p(`SELECT j.key, c.size, c.mtime_ns, c.ctime_ns, c.ino, c.dev, lower(hex(c.object_hash)), c.recorded_at
-                   FROM json_each(?) j CROSS JOIN input_stat c ON c.path = j.value
-                   CROSS JOIN object o ON o.hash = c.object_hash`)
-        .safeIntegers(true)
-        .raw(true),
+      // In the order of the paths asked: one probe of the primary key each (CROSS JOIN fixes the order).
+      lookup: p(`${USABLE} FROM json_each(?) j CROSS JOIN input_stat c ON c.path = j.value WHERE ${SETTLED}`).raw(true),
+      countUnder: p(`SELECT count(*) FROM input_stat WHERE path >= ? AND path < ?`).pluck(),
+      pathsUnder: p(`SELECT path FROM input_stat WHERE path >= ? AND path < ?`).pluck(),
       upsert: p(`INSERT INTO input_stat(path, size, mtime_ns, ctime_ns, ino, dev, object_hash, recorded_at)
                  VALUES (?, ?, ?, ?, ?, ?, unhex(?), ?)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
                    ctime_ns = excluded.ctime_ns, ino = excluded.ino, dev = excluded.dev,
                    object_hash = excluded.object_hash, recorded_at = excluded.recorded_at`),
-      countUnder: p(`SELECT count(*) FROM input_stat WHERE path >= ? AND path < ?`).pluck(),
-      pathsUnder: p(`SELECT path FROM input_stat WHERE path >= ? AND path < ?`).pluck(),
       remove: p(`DELETE FROM input_stat WHERE path = ?`),
+      summary: p(`SELECT lower(hex(object_hash)), size, mtime_ns, recorded_at FROM input_stat WHERE path = ?`).raw(
+        true,
+      ),
+      fromSource: p(`SELECT count(*), coalesce(sum(id), 0) FROM run_input WHERE source = ? AND retired_at IS NULL`).raw(
+        true,
+      ),
     };
   }
 
-  /** The entries of these paths (one query), at their positions. */
-  lookup(paths: string[]): (StatEntry | undefined)[] {
-    const found: (StatEntry | undefined)[] = new Array(paths.length);
-    for (const r of this.s.lookup.all(JSON.stringify(paths)) as [
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      bigint,
-      string,
-      bigint,
-    ][]) {
-      const k = Number(r[0]);
-      found[k] = {
-        path: paths[k]!,
-        size: r[1],
-        mtimeNs: r[2],
-        ctimeNs: r[3],
-        ino: unsigned(r[4]),
-        dev: unsigned(r[5]),
-        hash: r[6],
-        recordedAt: Number(r[7]),
-      };
+  /** The entries that may vouch for these paths (one query), in their order, each with its path's index. */
+  lookup(paths: string[]): Cached[] {
+    const rows = this.s.lookup.all(JSON.stringify(paths)) as Row[];
+    for (const r of rows) {
+      if (r[4] < 0) r[4] = unsignedNumber(r[4]);
+      if (r[5] < 0) r[5] = unsignedNumber(r[5]);
     }
-    return found;
+    return rows;
+  }
+
+  /** How many entries there are below a directory, usable or not (a count over the key range). */
+  countUnder(dir: string): number {
+    return this.s.countUnder.get(...under(dir)) as number;
+  }
+
+  /** The paths of the entries below a directory that a walk of it did not meet. */
+  unmetUnder(dir: string, met: Set<string>): string[] {
+    return (this.s.pathsUnder.all(...under(dir)) as string[]).filter((p) => !met.has(p));
   }
 
   /**
-   * Write what was read, and forget the files a directory given again no longer holds. `walked`
-   * is, per directory argument, how many files its walk found (all of which have entries now).
+   * The directory is as its summary says (input-summary.ts): the digest of its walk now, every
+   * change in it settled before the summary was recorded, and the run inputs from it the very
+   * rows they were then (none added, replaced, retired or moved to another directory since).
    */
-  record(entries: StatEntry[], walked: Map<string, number>, walkedPaths: () => Set<string>): void {
-    if (entries.length === 0 && walked.size === 0) return;
+  unchanged(dir: string, digest: string, latestChange: number): boolean {
+    const s = this.s.summary.get(summaryKey(dir)) as [string, number, number, number] | undefined;
+    if (s === undefined || s[0] !== digest || !(latestChange < s[3] - RACY_MARGIN_MS)) return false;
+    const [files, ids] = this.s.fromSource.get(dir) as [number, number];
+    return files === s[1] && ids === s[2];
+  }
+
+  /**
+   * Write what was read, forget the paths a directory given again no longer holds, and sum up the
+   * directories walked: a summary is kept only while every current run input from the directory
+   * is one of the files its walk found (a current one it lacks is named at each run).
+   */
+  record(entries: StatEntry[], gone: string[], summaries: DirSummary[] = []): void {
+    if (entries.length === 0 && gone.length === 0 && summaries.length === 0) return;
     this.db
       .transaction(() => {
         for (const e of entries) {
           this.s.upsert.run(e.path, e.size, e.mtimeNs, e.ctimeNs, signed(e.ino), signed(e.dev), e.hash, e.recordedAt);
         }
-        let paths: Set<string> | undefined;
-        for (const [dir, files] of walked) {
-          const range = under(dir);
-          if ((this.s.countUnder.get(...range) as number) <= files) continue;
-          paths ??= walkedPaths();
-          for (const p of this.s.pathsUnder.all(...range) as string[]) if (!paths.has(p)) this.s.remove.run(p);
+        for (const path of gone) this.s.remove.run(path);
+        for (const d of summaries) {
+          const [files, ids] = this.s.fromSource.get(d.dir) as [number, number];
+          if (files === d.files) this.s.upsert.run(summaryKey(d.dir), files, ids, 0, 0, 0, d.digest, d.recordedAt);
+          else this.s.remove.run(summaryKey(d.dir));
         }
       })
       .immediate();
   }
 }
+
+/** What a run found in a directory given (input-summary.ts), to sum it up once its run inputs are committed. */
+export interface DirSummary {
+  dir: string;
+  digest: string;
+  /** How many files its walk found. */
+  files: number;
+  /** Date.now() before the first of their stats. */
+  recordedAt: number;
+}
+
+/**
+ * A directory's summary is a row of this table too, under a key no file has (its path and a NUL):
+ * object_hash holds the digest of its walk, size its number of files, mtime_ns the sum of the ids
+ * of the run inputs from it. Not an object's hash: gc drops it with the other orphans, and the next
+ * run compares file by file, and sums up again.
+ */
+const summaryKey = (dir: string) => `${dir}\0`;
 
 /** The key range of the paths below a directory: `dir/` up to `dir0` ('0' follows '/'). */
 function under(dir: string): [string, string] {

@@ -48,15 +48,6 @@ export interface RunInputFile extends NamedObject {
   source: string | null;
 }
 
-/**
- * The whole -input walk, when its files are added in batches: per directory argument how many
- * files it held, and (built only when needed) every `SOURCE\0NAME` given.
- */
-export interface WalkedInputs {
-  counts: Map<string, number>;
-  given: () => Set<string>;
-}
-
 /** What ingesting the -input arguments changed among the run inputs, which are keyed by name. */
 export interface InputChanges {
   added: number;
@@ -141,12 +132,8 @@ export interface MetadataStore {
   setCurrentGraph(tasks: CurrentTaskInput[], edges: EdgeInput[]): Promise<void>;
   /** After a crash: `running` steps go back to pending; failed steps of current versions are due again. */
   recover(currentTaskIds: number[]): Promise<{ running: number; failed: number }>;
-  /**
-   * Run inputs are keyed by name: a name given with other bytes replaces the old item. Given in
-   * batches, each batch passes `walked` null and the last call (it may add nothing) the whole walk:
-   * the names a directory no longer holds are looked for then, once.
-   */
-  addRunInputs(inputs: RunInputFile[], runId: number, walked?: WalkedInputs | null): Promise<InputChanges>;
+  /** Run inputs are keyed by name: a name given with other bytes replaces the old item. */
+  addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges>;
   hasRunInputs(): Promise<boolean>;
   /** Every root task version gets a step per run input (or the seed step while there is none). */
   ensureRootSteps(rootTaskIds: number[], seed: ObjectRow | null): Promise<number>;

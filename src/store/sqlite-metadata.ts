@@ -18,7 +18,6 @@ import type {
   RunInputFile,
   StepStatus,
   TaskVersionInput,
-  WalkedInputs,
 } from './metadata-store.js';
 
 /** The SQLite metadata store: every statement prepared once, every write batched in a transaction. */
@@ -97,8 +96,8 @@ export class SqliteMetadata implements MetadataStore {
       .immediate();
   }
 
-  async addRunInputs(inputs: RunInputFile[], runId: number, walked?: WalkedInputs | null): Promise<InputChanges> {
-    return addRunInputs(this.db, this.s, inputs, runId, walked);
+  async addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges> {
+    return addRunInputs(this.db, this.s, inputs, runId);
   }
 
   async hasRunInputs(): Promise<boolean> {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { InputChanges, RunInputFile, WalkedInputs } from './metadata-store.js';
+import type { InputChanges, RunInputFile } from './metadata-store.js';
 import type { Statements } from './sqlite-statements.js';
 
 /**
@@ -12,15 +12,13 @@ export function addRunInputs(
   s: Statements,
   inputs: RunInputFile[],
   runId: number,
-  walked?: WalkedInputs | null,
 ): InputChanges {
   type Current = [id: number, name: string, hash: string, source: string | null];
   return db
     .transaction(() => {
       const now = Date.now();
       const changes: InputChanges = { added: 0, replaced: 0, missing: [] };
-      // One batch of a bigger walk (walked null) looks for nothing missing: the last call does, once.
-      const seen = walked === undefined ? new Map<string, Set<string>>() : null;
+      const seen = new Map<string, Set<string>>();
       // A query per chunk of names, not per input: 50,000 inputs given again cost 13 queries.
       for (let at = 0; at < inputs.length; at += 4096) {
         const chunk = inputs.slice(at, at + 4096);
@@ -28,7 +26,7 @@ export function addRunInputs(
         for (const r of s.currentInputs.all(JSON.stringify(chunk.map((i) => i.name))) as Current[])
           current.set(r[1], r);
         for (const i of chunk) {
-          if (i.source !== null && seen) {
+          if (i.source !== null) {
             if (!seen.has(i.source)) seen.set(i.source, new Set());
             seen.get(i.source)!.add(i.name);
           }
@@ -53,21 +51,10 @@ export function addRunInputs(
       // A directory given again without some of its files: they stay current (nothing is dropped
       // silently), and the caller says how to retire them. Every name given is current under its
       // directory now, so there are missing ones only when the directory has more current rows.
-      if (seen) {
-        for (const [source, names] of seen) {
-          if ((s.countFromSource.get(source) as number) <= names.size) continue;
-          for (const name of s.currentFromSource.all(source) as string[])
-            if (!names.has(name)) changes.missing.push(name);
-        }
-      } else if (walked) {
-        // The names given are built only when a directory has more current rows than files now.
-        let given: Set<string> | undefined;
-        for (const [source, count] of walked.counts) {
-          if ((s.countFromSource.get(source) as number) <= count) continue;
-          given ??= walked.given();
-          for (const name of s.currentFromSource.all(source) as string[])
-            if (!given.has(`${source}\0${name}`)) changes.missing.push(name);
-        }
+      for (const [source, names] of seen) {
+        if ((s.countFromSource.get(source) as number) <= names.size) continue;
+        for (const name of s.currentFromSource.all(source) as string[])
+          if (!names.has(name)) changes.missing.push(name);
       }
       return changes;
     })

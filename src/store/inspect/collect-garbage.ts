@@ -64,6 +64,7 @@ export const GC_SQL = {
        AND NOT EXISTS (SELECT 1 FROM gc_log WHERE hash = unhex(:hash))
        AND NOT EXISTS (SELECT 1 FROM step_output WHERE object_hash = unhex(:hash))
        AND NOT EXISTS (SELECT 1 FROM run_input WHERE object_hash = unhex(:hash))`,
+  forgetStats: `DELETE FROM input_stat WHERE NOT EXISTS (SELECT 1 FROM object o WHERE o.hash = input_stat.object_hash)`,
   teardown: `DROP TABLE IF EXISTS temp.gc_candidate; DROP TABLE IF EXISTS temp.gc_log;`,
 };
 
@@ -163,6 +164,8 @@ export function collectGarbage(
           const del = db.prepare(GC_SQL.deleteRow);
           db.transaction(() => {
             for (const g of report.garbage) if (g.hasRow) del.run({ hash: g.hash });
+            // The stat cache of run inputs vouches only for objects that have a row (input-cache.ts).
+            db.exec(GC_SQL.forgetStats);
           }).immediate();
         } finally {
           db.pragma('foreign_keys = ON');

@@ -1,0 +1,149 @@
+// A big directory given again (issue 21): stats taken on a worker thread, and the directory summed
+// up, so that a re-run of an unchanged one skips its files' entries and run inputs whole. Every
+// change still shows: an edit, a file added or removed, the name taken over by another -input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { RACY_MARGIN_MS } from '../dist/store/input-cache.js';
+import { STAMP_WIDTH, StatMany, WORKER_MIN_PATHS } from '../dist/store/stat-many.js';
+import { CLI, cli, sha256, workspace } from './helpers.js';
+
+// A task that consumes the root, run alone (-task): the run ingests its inputs and runs no script.
+const M = `
+[[task]]
+name = "count"
+inputs = []
+script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/n"'
+
+[[task]]
+name = "total"
+gather = true
+script = 'cat "$INPUT_DIR"/* > "$OUTPUT_DIR/all"'
+`;
+const HAS_STRACE = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
+const FILES = WORKER_MIN_PATHS + 100;
+const name = (i) => `f${String(i).padStart(5, '0')}.txt`;
+
+async function setup(t) {
+  const ws = workspace(t);
+  ws.write('m.toml', M);
+  for (let i = 0; i < FILES; i++) ws.write(`in/${name(i)}`, `file ${i}\n`);
+  // Older than the racy margin when the first run stats them: the summary it records is usable.
+  await sleep(RACY_MARGIN_MS + 100);
+  return ws;
+}
+
+const args = (ws, extra) => [
+  '-manifest',
+  ws.path('m.toml'),
+  '-db',
+  ws.db,
+  '-input',
+  ws.path('in'),
+  '-task',
+  'total',
+  ...extra,
+];
+
+function run(ws, extra = []) {
+  const r = cli(args(ws, extra));
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  return r.stdout;
+}
+
+/** The input files the run opened (strace), by name. */
+function opened(ws, extra = []) {
+  const trace = ws.path('openat.trace');
+  const r = spawnSync(
+    'strace',
+    ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, process.execPath, CLI, ...args(ws, extra)],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const prefix = `${ws.path('in')}/`;
+  const names = [...readFileSync(trace, 'utf8').matchAll(/open(?:at)?\((?:AT_FDCWD, )?"([^"]*)"/g)]
+    .map((m) => m[1])
+    .filter((p) => p.startsWith(prefix))
+    .map((p) => p.slice(prefix.length));
+  return { stdout: r.stdout, names: [...new Set(names)].sort() };
+}
+
+function summaryRow(ws) {
+  const d = new Database(ws.path('db', 'pipeline.sqlite'), { readonly: true });
+  try {
+    return d.prepare('SELECT size, object_hash FROM input_stat WHERE path = ?').get(`${ws.path('in')}\0`);
+  } finally {
+    d.close();
+  }
+}
+
+function current(ws) {
+  return new Map(JSON.parse(cli(['inputs', '-db', ws.db, '-json']).stdout).map((i) => [i.name, i.hash]));
+}
+
+test('stats on a worker thread: the same numbers as a plain stat, NaN where it fails', async () => {
+  const paths = [...Array(WORKER_MIN_PATHS).keys()].map(() => '/etc/hostname');
+  paths[7] = '/no/such/file';
+  paths.push(process.execPath);
+  const stamps = await new StatMany(paths).finish();
+  for (const k of [0, 1999, paths.length - 1]) {
+    const st = statSync(paths[k]);
+    assert.deepEqual(
+      [...stamps.subarray(k * STAMP_WIDTH, (k + 1) * STAMP_WIDTH)],
+      [st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev],
+    );
+  }
+  assert.ok(Number.isNaN(stamps[7 * STAMP_WIDTH]));
+});
+
+test(
+  'a big directory given again unchanged: summed up, no file read; an edit, an added and a removed file still show',
+  { skip: !HAS_STRACE && 'strace is missing' },
+  async (t) => {
+    const ws = await setup(t);
+    assert.match(run(ws), new RegExp(`${FILES} new inputs`));
+    assert.equal(summaryRow(ws).size, FILES);
+    const again = opened(ws);
+    assert.deepEqual(again.names, []);
+    assert.match(again.stdout, /0 objects added/);
+
+    // An edit keeping the size: the file is read, and replaces its input.
+    writeFileSync(ws.path('in', name(5)), 'FILE 5\n');
+    const edited = opened(ws);
+    assert.deepEqual(edited.names, [name(5)]);
+    assert.match(edited.stdout, /1 input replaced/);
+    assert.equal(current(ws).get(name(5)), sha256('FILE 5\n'));
+
+    writeFileSync(ws.path('in', 'new.txt'), 'new\n');
+    unlinkSync(ws.path('in', name(9)));
+    const changed = opened(ws);
+    // The edited file is read once more if the run before read it within the racy margin of the edit.
+    assert.deepEqual(
+      changed.names.filter((n) => n !== name(5)),
+      ['new.txt'],
+    );
+    assert.match(changed.stdout, /1 new input/);
+    assert.match(changed.stdout, /1 current input is no longer in the directories given \("f00009\.txt"\)/);
+    // With a current input the walk lacks, no summary: each run names it again.
+    assert.equal(summaryRow(ws), undefined);
+    assert.match(run(ws), /1 current input is no longer in the directories given/);
+  },
+);
+
+test('a name another -input took over is given back by the directory, summary or not', async (t) => {
+  const ws = await setup(t);
+  run(ws);
+  run(ws);
+  assert.ok(summaryRow(ws), 'summed up');
+  const other = ws.write(`elsewhere/${name(3)}`, 'other bytes\n');
+  const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', other, '-task', 'total']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(current(ws).get(name(3)), sha256('other bytes\n'));
+  assert.match(run(ws), /1 input replaced/);
+  assert.equal(current(ws).get(name(3)), sha256('file 3\n'));
+});
