@@ -48,7 +48,8 @@ try {
   }
 } finally {
   if (!o.keep)
-    for (const d of ['b1', 'b2', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9']) rmSync(join(work, d), { recursive: true, force: true });
+    for (const d of ['b1', 'b2', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9'])
+      rmSync(join(work, d), { recursive: true, force: true });
 }
 // B5's to B9's sections go where B7's does: before the targets.
 const text = [b5Markdown, b6Markdown, b7Markdown, b8Markdown, b9Markdown].reduce(
