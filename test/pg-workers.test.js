@@ -156,7 +156,7 @@ test(
     pipeline(w, { sleep: '0.4', n: 16 });
     const url = await pg.newDb();
     const store = w.path('store');
-    const { done: coordDone } = background(
+    const { child: coord, done: coordDone } = background(
       t,
       ['-manifest', w.path('m.toml'), '-db', url, '-store', store, '-input', w.path('in'), '-coordinate'],
       ENV,
@@ -183,16 +183,40 @@ test(
   { skip: missing ?? false },
   async (t) => {
     const w = workspace(t);
-    pipeline(w, { sleep: '0.5', n: 8 });
+    pipeline(w, { sleep: '1', n: 8 });
     const url = await pg.newDb();
     const store = w.path('store');
-    const { done: coordDone } = background(
+    const { child: coord, done: coordDone } = background(
       t,
       ['-manifest', w.path('m.toml'), '-db', url, '-store', store, '-input', w.path('in'), '-coordinate'],
       ENV,
     );
     const a = worker(t, url, store, 4);
-    await until(async () => (await pg.query(url, `SELECT 1 FROM step WHERE status = 'running'`)).length >= 4, 'claims');
+    // Any claim will do: A is paused holding it (how many it holds at once depends on the machine's pace).
+    await until(
+      async () => (await pg.query(url, `SELECT 1 FROM step WHERE status = 'running'`)).length >= 1,
+      'claims',
+    ).catch(async (e) => {
+      a.child.kill('SIGTERM');
+      coord.kill('SIGTERM');
+      console.error('coordinator:', (await coordDone).stderr);
+      console.error(
+        'activity:',
+        JSON.stringify(
+          await pg
+            .query(
+              url,
+              `SELECT pid, state, wait_event_type, wait_event, left(query, 200) q FROM pg_stat_activity WHERE datname IS NOT NULL`,
+            )
+            .catch(String),
+        ),
+      );
+      const [ra, rs] = [
+        await a.done,
+        await pg.query(url, `SELECT status, count(*) FROM step GROUP BY 1`).catch(String),
+      ];
+      throw new Error(`${e.message}; steps ${JSON.stringify(rs)}; worker: ${ra.stderr}`);
+    });
     a.child.kill('SIGSTOP');
     // Its scripts finish meanwhile; its lease expires; B reaps it and does everything.
     const b = worker(t, url, store, 4);

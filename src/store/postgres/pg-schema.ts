@@ -165,7 +165,13 @@ export async function checkPgSchema(db: PgDb): Promise<void> {
 }
 
 async function versionIn(sql: { query: PgDb['pool']['query'] }): Promise<number> {
-  const t = await sql.query(`SELECT to_regclass('meta') IS NOT NULL AS present`);
+  // pg_class read by this statement's snapshot, not to_regclass: a name lookup may answer from a
+  // cache that waiting on an advisory lock does not refresh, and miss the tables another process
+  // created meanwhile ("relation meta already exists" when a worker and a run start together).
+  const t = await sql.query(
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relname = 'meta'
+                      AND relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = current_schema())) AS present`,
+  );
   if (!(t.rows[0] as { present: boolean }).present) return 0;
   const r = await sql.query(`SELECT value FROM meta WHERE key = 'schema'`);
   return r.rows.length === 0 ? 0 : Number((r.rows[0] as { value: string }).value);
