@@ -156,7 +156,7 @@ test(
     pipeline(w, { sleep: '0.4', n: 16 });
     const url = await pg.newDb();
     const store = w.path('store');
-    const { child: coord, done: coordDone } = background(
+    const { done: coordDone } = background(
       t,
       ['-manifest', w.path('m.toml'), '-db', url, '-store', store, '-input', w.path('in'), '-coordinate'],
       ENV,
