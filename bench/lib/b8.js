@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { engineArgv, engineEnv, outputsOf } from './engine.js';
-import { freshDir, sq } from './files.js';
+import { diskUse, freshDir, sq } from './files.js';
 import { median, timedOk } from './measure.js';
 
 /**
@@ -186,22 +186,4 @@ export function b8Markdown(o, results) {
 
 function objectFile(db, hash) {
   return join(db, 'objects', hash.slice(0, 2), hash.slice(2, 4), hash.slice(4));
-}
-
-/** Bytes of disk held by every file under dir (allocated blocks, each inode once). */
-function diskUse(dir) {
-  let total = 0;
-  const seen = new Set();
-  const walk = (d) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const st = lstatSync(p);
-      if (seen.has(st.ino)) continue;
-      seen.add(st.ino);
-      total += st.blocks * 512;
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return total;
 }

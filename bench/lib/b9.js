@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { engineArgv, engineEnv } from './engine.js';
-import { freshDir } from './files.js';
+import { diskUse, freshDir } from './files.js';
 import { timedOk } from './measure.js';
 
 /** The tables of the metadata a step costs: the step row, its indexes, its attempt, links and outputs. */
@@ -52,7 +52,7 @@ script = 'rev < "$INPUT_FILE" > "$OUTPUT_DIR/rev"'
         execFileSync(node, args);
       }
       const m = { bench: 'B9', n, ms: r.ms, rssKb: r.rssKb, ...sqliteBytes(db), ...diskOf(db) };
-      m.plainBytes = allocated(input) + allocated(plain);
+      m.plainBytes = diskUse(input, true) + diskUse(plain, true);
       results.push(m);
       log(
         `B9 ${n} inputs: ${(r.ms / 1000).toFixed(1)} s, peak RSS ${r.rssKb ?? '?'} KiB; SQLite ${(m.sqliteBytes / 2 ** 20).toFixed(1)} MiB: ` +
@@ -118,25 +118,7 @@ function diskOf(db) {
     (a, f) => a + (lstatSync(join(db, f), { throwIfNoEntry: false })?.size ?? 0),
     0,
   );
-  return { objectBlocks: objects, shardBlocks: shards, sqliteBytes, total: allocated(db) };
-}
-
-/** Bytes of disk held by every file and directory under dir (allocated blocks, each inode once). */
-function allocated(dir) {
-  let total = lstatSync(dir).blocks * 512;
-  const seen = new Set();
-  const walk = (d) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const st = lstatSync(p);
-      if (seen.has(st.ino)) continue;
-      seen.add(st.ino);
-      total += st.blocks * 512;
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return total;
+  return { objectBlocks: objects, shardBlocks: shards, sqliteBytes, total: diskUse(db, true) };
 }
 
 /** B9's section: per size, RSS, bytes per step and per object, and the db against plain files. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function freshDir(dir) {
@@ -32,4 +32,25 @@ export function sameOutputs(label, expected, got) {
 /** Shell single-quoting for paths written into generated scripts and manifests. */
 export function sq(s) {
   return `'${String(s).replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Bytes of disk held by every file under dir (allocated blocks, each inode once), and by the
+ * directory itself with `withRoot`.
+ */
+export function diskUse(dir, withRoot = false) {
+  let total = withRoot ? lstatSync(dir).blocks * 512 : 0;
+  const seen = new Set();
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const st = lstatSync(p);
+      if (seen.has(st.ino)) continue;
+      seen.add(st.ino);
+      total += st.blocks * 512;
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return total;
 }
