@@ -228,7 +228,9 @@ test(
     await new Promise((res) => setTimeout(res, 1000));
     a.child.kill('SIGTERM');
     const ra = await a.done;
-    assert.match(ra.stderr, /worker stopped: 0 steps done, 0 failed, [1-9]\d* refused \(lease lost\)/);
+    // A commits nothing: its commits are refused, or it learns from its heartbeat first that its lease
+    // is gone and gives its steps up (which comes first after SIGCONT is the event loop's choice).
+    assert.match(ra.stderr, /worker stopped: 0 steps done, 0 failed, \d+ refused \(lease lost\)/);
     await assertExactlyOnce(url);
     b.child.kill('SIGTERM');
     await b.done;
