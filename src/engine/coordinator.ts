@@ -10,9 +10,10 @@ import { migratePg } from '../store/postgres/pg-schema.js';
 import { chooseExecutor } from './choose-executor.js';
 import { PgGathers, summariseFromDb } from './coordinator-parts.js';
 import { ingestInputs, listInputs } from './ingest.js';
-import { buildPlan, currentGraph, taskVersionInputs } from './plan.js';
 import { ProcessGroups } from './process-groups.js';
-import { newSummary, runExitCode, summaryJson, type RunSummary } from './run-summary.js';
+import { reconcileEdges } from './reconcile-edges.js';
+import { registerRun } from './register-run.js';
+import { runExitCode, summaryJson, type RunSummary } from './run-summary.js';
 import { processTmpDir } from './shared-store.js';
 import { WorkerLoop } from './worker-loop.js';
 import { WorkSlots } from './work-slots.js';
@@ -63,9 +64,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
   let haltWhy: string | null = null;
   let tmpDir: string | null = null;
   try {
-    const fresh = (await db.query(`SELECT to_regclass('meta') IS NULL AS fresh`))[0]!.fresh as boolean;
-    await migratePg(db);
-    if (fresh) o.onNewDb?.();
+    if (await migratePg(db)) o.onNewDb?.();
     await lock.acquire();
     mkdirSync(join(o.storeDir, 'objects'), { recursive: true });
     tmpDir = processTmpDir(o.storeDir);
@@ -79,14 +78,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
         if (put.hash !== f.hash) throw new UserError('EUSAGE', `${f.path}: changed while the run started; run again`);
       }
     }
-    const runId = await meta.beginRun(o.manifest.path, process.pid);
-    const summary = newSummary(
-      runId,
-      o.manifest.tasks.map((t) => t.name),
-    );
-    const ids = await meta.registerTasks(taskVersionInputs(o.manifest));
-    const plans = buildPlan(o.manifest, ids);
-    const graph = currentGraph(plans);
+    const { runId, summary, ids, plans, graph } = await registerRun(meta, o.manifest);
     const only = o.tasks.map((t) => ids.get(t)!);
     await meta.setCurrentGraph(graph.tasks, graph.edges, runId, only);
     await meta.recover(plans.map((p) => p.taskId));
@@ -99,10 +91,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
     const roots = plans.filter((p) => p.isRoot).map((p) => p.taskId);
     const seed = (await meta.hasRunInputs()) ? null : { hash: empty.hash, size: empty.size };
     await meta.ensureRootSteps(roots, seed);
-    for (const e of graph.edges) {
-      const r = await meta.reconcileEdge(e);
-      summary.tasks.get(plans.find((p) => p.taskId === e.toTaskId)!.spec.name)!.reused += r.reused;
-    }
+    await reconcileEdges({ meta, plans, summary }, graph.edges);
 
     const stop = AbortSignal.any([o.stop, halt.signal]);
     const executor = chooseExecutor(groups, o.parallel, (why) => {

@@ -12,12 +12,13 @@ import { chooseExecutor } from './choose-executor.js';
 import { ingestInputs, listInputs, movedAside, rememberInputs, statInputs } from './ingest.js';
 import { InputStatCache } from '../store/input-cache.js';
 import type { EdgeInput } from '../store/metadata-store.js';
-import { buildPlan, currentGraph, taskVersionInputs, type TaskPlan } from './plan.js';
+import type { TaskPlan } from './plan.js';
+import { registerRun } from './register-run.js';
 import { reconcileEdges } from './reconcile-edges.js';
 import { killLeftovers } from './running-scripts.js';
 import { LinesPool } from './lines/lines-pool.js';
 import { KILL_GRACE_MS, ProcessGroups } from './process-groups.js';
-import { newSummary, runExitCode, summaryJson, type RunSummary } from './run-summary.js';
+import { runExitCode, summaryJson, type RunSummary } from './run-summary.js';
 import type { ProgressSnapshot } from './progress.js';
 import { streamLeaves } from './stream-leaves.js';
 import { WorkSlots } from './work-slots.js';
@@ -84,15 +85,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     const store = new LocalObjectStore(o.dbDir, { durable: o.durable });
     // The empty object is the seed, and the log of every step that prints nothing.
     const empty = await store.putBytes('');
-    const runId = await meta.beginRun(o.manifest.path, process.pid);
-    const summary = newSummary(
-      runId,
-      o.manifest.tasks.map((t) => t.name),
-    );
-
-    const ids = await meta.registerTasks(taskVersionInputs(o.manifest));
-    const plans = buildPlan(o.manifest, ids);
-    const graph = currentGraph(plans);
+    const { runId, summary, ids, plans, graph } = await registerRun(meta, o.manifest);
     await meta.setCurrentGraph(graph.tasks, graph.edges);
     await meta.recover(plans.map((p) => p.taskId));
 

@@ -131,9 +131,9 @@ export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 /** Any fixed number: the advisory lock key that serialises migrations. */
 const MIGRATE_LOCK = 0x74700001;
 
-/** Bring the schema forward (a run or a worker: they write). */
-export async function migratePg(db: PgDb): Promise<void> {
-  await db.tx(async (sql) => {
+/** Bring the schema forward (a run or a worker: they write). Resolves true when there was none: a new db. */
+export async function migratePg(db: PgDb): Promise<boolean> {
+  return db.tx(async (sql) => {
     await sql.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
     const found = await versionIn(sql);
     if (found > PG_SCHEMA_VERSION) throw tooNew(db, found);
@@ -143,6 +143,7 @@ export async function migratePg(db: PgDb): Promise<void> {
        ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       [String(PG_SCHEMA_VERSION)],
     );
+    return found === 0;
   });
 }
 
