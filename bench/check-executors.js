@@ -4,9 +4,9 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExecaExecutor } from '../dist/engine/execa-executor.js';
-import { ProcessGroups } from '../dist/engine/process-groups.js';
-import { SpawnerExecutor } from '../dist/engine/spawner-executor.js';
+import { ExecaExecutor } from '../dist/executor/execa-executor.js';
+import { ProcessGroups } from '../dist/executor/process-groups.js';
+import { SpawnerExecutor } from '../dist/executor/spawner-executor.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'exec-check-'));
 const groups = new ProcessGroups();

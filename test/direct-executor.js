@@ -10,7 +10,7 @@ const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 /** kind: 'spawner' (the C helper) or 'execa'; everything goes under dir (db/ and step<n>/). */
 export async function directExecutor(dir, kind) {
   const { LocalObjectStore } = await import(join(DIST, 'store/object-store.js'));
-  const { ProcessGroups } = await import(join(DIST, 'engine/process-groups.js'));
+  const { ProcessGroups } = await import(join(DIST, 'executor/process-groups.js'));
   const db = join(dir, 'db');
   mkdirSync(join(db, 'objects'), { recursive: true });
   mkdirSync(join(db, 'tmp'), { recursive: true });
@@ -18,8 +18,8 @@ export async function directExecutor(dir, kind) {
   const groups = new ProcessGroups();
   const executor =
     kind === 'spawner'
-      ? new (await import(join(DIST, 'engine/spawner-executor.js'))).SpawnerExecutor(groups, { limit: 2 })
-      : new (await import(join(DIST, 'engine/execa-executor.js'))).ExecaExecutor(groups);
+      ? new (await import(join(DIST, 'executor/spawner-executor.js'))).SpawnerExecutor(groups, { limit: 2 })
+      : new (await import(join(DIST, 'executor/execa-executor.js'))).ExecaExecutor(groups);
   let n = 0;
   return {
     db,

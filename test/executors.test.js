@@ -26,7 +26,7 @@ const variants = {
   execa: { TASK_PIPELINE_EXECUTOR: 'execa' },
 };
 // Built without a C compiler (`CC=false npm run build`, a step of .ci/run): execa keeps the contract.
-const HELPER_BUILT = existsSync(join(ROOT, 'dist/engine/native/task-pipeline-spawner'));
+const HELPER_BUILT = existsSync(join(ROOT, 'dist/executor/native/task-pipeline-spawner'));
 if (!HELPER_BUILT) {
   delete variants.spawner;
   test(

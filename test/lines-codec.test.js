@@ -1,7 +1,7 @@
-// The lines protocol's wire format (src/engine/lines/codec.ts), as pure functions.
+// The lines protocol's wire format (src/executor/lines/codec.ts), as pure functions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineSplitter, encodeRequest, parseReply } from '../dist/engine/lines/codec.js';
+import { LineSplitter, encodeRequest, parseReply } from '../dist/executor/lines/codec.js';
 
 test('the lines codec: one request line, replies strictly {"ok": true} or {"error": "..."}', () => {
   const line = encodeRequest({

@@ -9,7 +9,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT, cli, cliSpawn, exited, isAlive, linesOf, openDb, waitFor, workspace } from './helpers.js';
 
-const NATIVE = join(ROOT, 'dist/engine/native/task-pipeline-spawner');
+const NATIVE = join(ROOT, 'dist/executor/native/task-pipeline-spawner');
 // Where it was not built (no C compiler) scripts are children of the engine: trust-signals.test.js covers that.
 const HELPERS = existsSync(NATIVE) ? ['c'] : [];
 

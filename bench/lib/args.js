@@ -18,8 +18,9 @@ const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
   --executors LIST   engine variants to compare (default spawner, the engine's default): spawner, execa,
                      any with experiments (bench/lib/experiments.js) after '+', e.g. spawner,execa,execa+smallcopy
   --out FILE         where the markdown results go (default bench/RESULTS.md)
+  --no-parallel      B1: leave GNU parallel out (at N = 20000 it alone takes a quarter of an hour here)
   --keep             keep bench/work/ (default: big files and dbs removed at the end)
-Environment: BENCH_N, BENCH_BIG_MIB, BENCH_PENDING, BENCH_B5_STEPS, BENCH_B5_WORKERS, BENCH_B6_STEPS, BENCH_B7_FILES, BENCH_B9_INPUTS, BENCH_REPEAT, BENCH_ONLY, BENCH_JOBS, BENCH_EXECUTORS.`;
+Environment: BENCH_N, BENCH_BIG_MIB, BENCH_PENDING, BENCH_B5_STEPS, BENCH_B5_WORKERS, BENCH_B6_STEPS, BENCH_B7_FILES, BENCH_B9_INPUTS, BENCH_REPEAT, BENCH_ONLY, BENCH_JOBS, BENCH_EXECUTORS, BENCH_NO_PARALLEL.`;
 
 export function parseBenchArgs(argv, env = process.env) {
   const o = {
@@ -40,6 +41,7 @@ export function parseBenchArgs(argv, env = process.env) {
     executors: list(env.BENCH_EXECUTORS) ?? ['spawner'],
     out: 'bench/RESULTS.md',
     keep: false,
+    noParallel: Boolean(env.BENCH_NO_PARALLEL),
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].replace(/^--?/, '').split(/=(.*)/s);
@@ -71,6 +73,9 @@ export function parseBenchArgs(argv, env = process.env) {
         break;
       case 'b9-inputs':
         o.b9Inputs = list(value()).map((v) => num(v));
+        break;
+      case 'no-parallel':
+        o.noParallel = true;
         break;
       case 'repeat':
         o.repeat = num(value());

@@ -118,7 +118,9 @@ export function b1Contenders(o, s) {
     argv: (d) => ['sh', join(s.dir, 'xargs.sh'), d],
     counts: (d) => hashesIn(join(d, 'cnt')),
   });
-  if (have('parallel')) {
+  if (o.noParallel) {
+    console.log('B1: GNU parallel left out (--no-parallel)');
+  } else if (have('parallel')) {
     list.push({
       name: `GNU parallel -j ${o.jobs}`,
       kind: 'peer',

@@ -6,11 +6,11 @@ import { existsSync } from 'node:fs';
 import { applyExperiments } from './experiments.js';
 
 const which = process.env.TASK_PIPELINE_EXECUTOR ?? 'execa';
-const selectsItself = existsSync(new URL('../../dist/engine/choose-executor.js', import.meta.url));
+const selectsItself = existsSync(new URL('../../dist/executor/choose-executor.js', import.meta.url));
 if (which === 'spawner' && !selectsItself) {
-  const { ExecaExecutor } = await import('../../dist/engine/execa-executor.js');
-  const { SpawnerExecutor } = await import('../../dist/engine/spawner-executor.js');
-  const { ProcessGroups } = await import('../../dist/engine/process-groups.js');
+  const { ExecaExecutor } = await import('../../dist/executor/execa-executor.js');
+  const { SpawnerExecutor } = await import('../../dist/executor/spawner-executor.js');
+  const { ProcessGroups } = await import('../../dist/executor/process-groups.js');
   const execaRun = ExecaExecutor.prototype.run;
   // Made now, as run-pipeline would when it builds its executor, so the helper starts early;
   // bound to the run's process-group registry and execa fallback at the first step.

@@ -7,7 +7,7 @@ const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const ENTRY = fileURLToPath(new URL('./engine-entry.js', import.meta.url));
 
 /** Engines since choose-executor.ts pick their executor from TASK_PIPELINE_EXECUTOR themselves. */
-const SELECTS_ITSELF = existsSync(new URL('../../dist/engine/choose-executor.js', import.meta.url));
+const SELECTS_ITSELF = existsSync(new URL('../../dist/executor/choose-executor.js', import.meta.url));
 
 /**
  * The engine's command line. A variant is an executor name (spawner, the engine's default;

@@ -1,10 +1,10 @@
 import { closeSync, openSync } from 'node:fs';
 import type { TaskSpec } from '../manifest/index.js';
-import { encodeRequest, requestFromEnv } from '../engine/lines/codec.js';
-import { LinesProcess } from '../engine/lines/lines-process.js';
-import { withHelper } from '../engine/lines/process-setup.js';
-import { failureOf } from '../engine/lines/run-lines-step.js';
-import { KILL_GRACE_MS } from '../engine/process-groups.js';
+import { encodeRequest, requestFromEnv } from '../executor/lines/codec.js';
+import { LinesProcess } from '../executor/lines/lines-process.js';
+import { withHelper } from '../executor/lines/process-setup.js';
+import { failureOf } from '../executor/lines/run-lines-step.js';
+import { KILL_GRACE_MS } from '../executor/process-groups.js';
 import { scriptArgv } from '../engine/step-input.js';
 
 /**

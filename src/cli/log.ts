@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { errnoCode, UserError } from '../errors.js';
-import { runningStepDir } from '../engine/running-scripts.js';
+import { runningStepDir } from '../executor/running-scripts.js';
 import { copyUnverified, copyVerified } from '../store/inspect/read-object.js';
 import { stepAttempts, type StepAttempt } from '../store/inspect/step-attempts.js';
 import { stepDetail } from '../store/inspect/step-detail.js';

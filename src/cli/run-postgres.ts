@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { runCoordinator } from '../engine/coordinator.js';
+import { runCoordinator } from '../cluster/coordinator.js';
 import { runExitCode } from '../engine/run-summary.js';
 import type { Manifest } from '../manifest/index.js';
 import { isPostgresUrl, redactUrl } from '../store/postgres/pg-db.js';
@@ -9,7 +9,7 @@ import { formatFailures, formatSummary } from './run-report.js';
 /** What a run on PostgreSQL does not do yet: each refused with one line. */
 const NOT_YET = ['dry-run', 'force', 'report', 'rehash'] as const;
 
-/** `-db postgres://... -store DIR`: the run as a coordinator that workers may join (engine/coordinator.ts). */
+/** `-db postgres://... -store DIR`: the run as a coordinator that workers may join (cluster/coordinator.ts). */
 export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest): Promise<number> {
   const f = args.flags;
   const url = String(f.db);

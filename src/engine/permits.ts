@@ -1,4 +1,4 @@
-import { notStarted, type Executor } from './executor.js';
+import { notStarted, type Executor } from '../executor/executor.js';
 
 /**
  * At most `limit` holders at once; the others wait their turn, and a released permit passes

@@ -1,8 +1,8 @@
 import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { SpawnResult, SpawnSpec, StepFiles } from './executor.js';
+import type { SpawnResult, SpawnSpec, StepFiles } from '../executor/executor.js';
 import type { RunnableStep, StepContext } from './step-context.js';
-import { runLinesStep } from './lines/run-lines-step.js';
+import { runLinesStep } from '../executor/lines/run-lines-step.js';
 import { scriptArgv } from './step-input.js';
 import type { Slot } from './work-slots.js';
 

@@ -1,7 +1,7 @@
 import type { LeafStep, StepOutcome } from '../store/metadata-store.js';
 import type { LocalObjectStore } from '../store/object-store.js';
-import type { Executor, StoredOutput } from './executor.js';
-import type { LinesPool } from './lines/lines-pool.js';
+import type { Executor, StoredOutput } from '../executor/executor.js';
+import type { LinesPool } from '../executor/lines/lines-pool.js';
 import type { TaskPlan } from './plan.js';
 import type { WorkSlots } from './work-slots.js';
 

@@ -21,7 +21,7 @@ export interface TaskSpec {
   gather: boolean;
   /**
    * How the script is run: "oneshot" (default), a process per step; "lines", one long-lived process
-   * per concurrency slot, fed one JSON line per step on stdin (src/engine/lines/).
+   * per concurrency slot, fed one JSON line per step on stdin (src/executor/lines/).
    */
   protocol: Protocol;
   /**

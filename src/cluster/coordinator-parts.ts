@@ -2,10 +2,10 @@ import type { EdgeInput } from '../store/metadata-store.js';
 import type { LocalObjectStore } from '../store/object-store.js';
 import { hashHex, type PgDb } from '../store/postgres/pg-db.js';
 import type { PostgresMetadata } from '../store/postgres/pg-metadata.js';
-import { fireGather } from './gather.js';
-import { tailOf } from './log-text.js';
-import type { TaskPlan } from './plan.js';
-import type { RunSummary } from './run-summary.js';
+import { fireGather } from '../engine/gather.js';
+import { tailOf } from '../engine/log-text.js';
+import type { TaskPlan } from '../engine/plan.js';
+import type { RunSummary } from '../engine/run-summary.js';
 
 /**
  * The coordinator's gathers: a gather fires once nothing upstream of it (transitively) is

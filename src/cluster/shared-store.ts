@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { killLeftovers } from './running-scripts.js';
+import { killLeftovers } from '../executor/running-scripts.js';
 
 /**
  * In a store shared by many processes (PostgreSQL runs and workers), each process works in its

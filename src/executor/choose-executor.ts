@@ -1,6 +1,6 @@
 import { ExecaExecutor } from './execa-executor.js';
 import type { Executor } from './executor.js';
-import { limited } from './permits.js';
+import { limited } from '../engine/permits.js';
 import type { ProcessGroups } from './process-groups.js';
 import { SpawnerExecutor } from './spawner-executor.js';
 import { helperUsable } from './spawner-protocol.js';

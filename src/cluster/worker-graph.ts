@@ -4,7 +4,7 @@ import type { Manifest, TaskSpec } from '../manifest/index.js';
 import type { LocalObjectStore } from '../store/object-store.js';
 import type { PgDb } from '../store/postgres/pg-db.js';
 import type { RunState } from '../store/postgres/pg-leases.js';
-import { buildPlan } from './plan.js';
+import { buildPlan } from '../engine/plan.js';
 import type { LoadedGraph } from './worker-loop.js';
 
 /**

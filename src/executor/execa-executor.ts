@@ -1,7 +1,7 @@
 import type { Options } from 'execa';
 import { collectStep } from './collect-outputs.js';
 import type { Executor, SpawnResult, SpawnSpec } from './executor.js';
-import { teeLines } from './log-text.js';
+import { teeLines } from '../engine/log-text.js';
 import { KILL_GRACE_MS, signalGroup, type ProcessGroups } from './process-groups.js';
 
 /**

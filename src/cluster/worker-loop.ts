@@ -3,11 +3,11 @@ import type { LocalObjectStore } from '../store/object-store.js';
 import { commitFenced } from '../store/postgres/pg-commit.js';
 import type { PgDb } from '../store/postgres/pg-db.js';
 import { leaseMs, type Claimable, type PgLeases, type RunState } from '../store/postgres/pg-leases.js';
-import { executeStep$ } from './execute-step.js';
-import type { RunnableStep, StepContext } from './step-context.js';
-import type { Executor } from './executor.js';
-import type { TaskPlan } from './plan.js';
-import type { WorkSlots } from './work-slots.js';
+import { executeStep$ } from '../engine/execute-step.js';
+import type { RunnableStep, StepContext } from '../engine/step-context.js';
+import type { Executor } from '../executor/executor.js';
+import type { TaskPlan } from '../engine/plan.js';
+import type { WorkSlots } from '../engine/work-slots.js';
 
 export interface LoadedGraph {
   plans: TaskPlan[];

@@ -7,16 +7,16 @@ import { PgDb } from '../store/postgres/pg-db.js';
 import { PgRunLock } from '../store/postgres/pg-lock.js';
 import { PostgresMetadata } from '../store/postgres/pg-metadata.js';
 import { migratePg } from '../store/postgres/pg-schema.js';
-import { chooseExecutor } from './choose-executor.js';
+import { chooseExecutor } from '../executor/choose-executor.js';
 import { PgGathers, summariseFromDb } from './coordinator-parts.js';
-import { ingestInputs, listInputs } from './ingest.js';
-import { ProcessGroups } from './process-groups.js';
-import { reconcileEdges } from './reconcile-edges.js';
-import { registerRun } from './register-run.js';
-import { runExitCode, summaryJson, type RunSummary } from './run-summary.js';
+import { ingestInputs, listInputs } from '../engine/ingest.js';
+import { ProcessGroups } from '../executor/process-groups.js';
+import { reconcileEdges } from '../engine/reconcile-edges.js';
+import { registerRun } from '../engine/register-run.js';
+import { runExitCode, summaryJson, type RunSummary } from '../engine/run-summary.js';
 import { processTmpDir } from './shared-store.js';
 import { WorkerLoop } from './worker-loop.js';
-import { WorkSlots } from './work-slots.js';
+import { WorkSlots } from '../engine/work-slots.js';
 
 export interface CoordinatorOptions {
   manifest: Manifest;

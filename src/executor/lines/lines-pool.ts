@@ -1,8 +1,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import { Permits } from '../permits.js';
+import { Permits } from '../../engine/permits.js';
 import type { ProcessGroups } from '../process-groups.js';
-import type { TaskPlan } from '../plan.js';
-import { scriptArgv } from '../step-input.js';
+import type { TaskPlan } from '../../engine/plan.js';
+import { scriptArgv } from '../../engine/step-input.js';
 import { processEnv } from './process-setup.js';
 import { LinesProcess, type Exchange, type StepIo } from './lines-process.js';
 import { Reaper } from './reaper.js';

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import { isOnPath } from '../../manifest/on-path.js';
-import { teeLines } from '../log-text.js';
+import { teeLines } from '../../engine/log-text.js';
 import { signalGroup, terminateGroup } from '../process-groups.js';
 import { LineSplitter, parseReply, quoteGarbage } from './codec.js';
 

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { TaskPlan } from '../plan.js';
+import type { TaskPlan } from '../../engine/plan.js';
 
 /** The shipped Python helper's directory (python/ at the package root), put on PYTHONPATH. */
 export const PYTHON_HELPER_DIR = fileURLToPath(new URL('../../../python', import.meta.url));

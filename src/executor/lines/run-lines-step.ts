@@ -1,6 +1,6 @@
 import { collectStep } from '../collect-outputs.js';
 import type { SpawnResult, SpawnSpec } from '../executor.js';
-import type { TaskPlan } from '../plan.js';
+import type { TaskPlan } from '../../engine/plan.js';
 import { encodeRequest, requestFromEnv } from './codec.js';
 import type { LinesPool } from './lines-pool.js';
 import type { Exchange } from './lines-process.js';
