@@ -39,3 +39,8 @@ export const COMMON_FLAGS: Record<string, FlagSpec> = {
 
 export const DB_FLAG: FlagSpec = { type: 'string', value: 'DIR', default: './db', help: 'the pipeline db directory' };
 export const JSON_FLAG: FlagSpec = { type: 'bool', help: 'print JSON for scripts instead of text' };
+export const STORE_FLAG: FlagSpec = {
+  type: 'string',
+  value: 'DIR',
+  help: 'with -db postgres://...: the shared object directory (required there)',
+};

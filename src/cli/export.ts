@@ -4,7 +4,7 @@ import { taskOutputs } from '../store/inspect/current-outputs.js';
 import { planExport } from '../store/inspect/export-plan.js';
 import { exportOutputs, type ExportDone } from '../store/inspect/export-outputs.js';
 import { findTask } from '../store/inspect/find-task.js';
-import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, STORE_FLAG, type Command } from './command.js';
 import { withDb } from './with-db.js';
 import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
@@ -18,11 +18,7 @@ export const command: Command = {
   ],
   flags: {
     db: DB_FLAG,
-    store: {
-      type: 'string',
-      value: 'DIR',
-      help: 'with -db postgres://...: the shared object directory (required there)',
-    },
+    store: STORE_FLAG,
     task: { type: 'string', value: 'NAME', help: 'the task whose current outputs to export (required)' },
     out: { type: 'string', value: 'DIR', help: 'the directory to fill; created if missing (required)' },
     link: {

@@ -6,7 +6,7 @@ export function formatDisk(d: DiskUse): string {
   const h = d.historyFrees;
   return (
     `disk: ${formatBytes(d.total)}: objects ${formatBytes(d.objects)}${d.objectsMeasured ? '' : ' (estimated from their sizes)'}, ` +
-    `${d.shardDirCount} shard director${d.shardDirCount === 1 ? 'y' : 'ies'} ${formatBytes(d.shardDirs)}, SQLite ${formatBytes(d.sqlite)}` +
+    `${d.shardDirCount} shard director${d.shardDirCount === 1 ? 'y' : 'ies'} ${formatBytes(d.shardDirs)}${d.sqlite === null ? '' : `, SQLite ${formatBytes(d.sqlite)}`}` +
     (h === null
       ? '\n'
       : `; gc -history would free ${h.objects} object${h.objects === 1 ? '' : 's'} (${formatBytes(h.bytes)}, ${formatBytes(h.disk)} on disk)\n`)

@@ -1,20 +1,20 @@
-import type Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
 import { join } from 'node:path';
-import { DbLock } from '../store/lock.js';
+import type { InspectDb } from '../store/inspect/query.js';
 import { repairStore, type RepairReport } from '../store/inspect/repair.js';
 import { damaged, verifyStore, type Damage } from '../store/inspect/verify.js';
-import { COMMON_FLAGS, DB_FLAG, type Command, type Io } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, STORE_FLAG, type Command, type Io } from './command.js';
 import { formatBytes } from './format.js';
-import { withDb } from './with-db.js';
+import { withInspectDb } from './inspect-db.js';
 
 export const command: Command = {
   name: 'fsck',
   summary: 'Check the store: re-hash every object file, and find the objects rows name but whose file is missing.',
-  usage: 'fsck [-db ./db] [-repair]',
+  usage: 'fsck [-db ./db | -db postgres://... -store DIR] [-repair]',
   examples: ['task-pipeline fsck -db ./db', 'task-pipeline fsck -db ./db -repair'],
   flags: {
     db: DB_FLAG,
+    store: STORE_FLAG,
     repair: {
       type: 'bool',
       help: 'move corrupt objects to <db>/damaged/ and make the steps that produced them pending again',
@@ -35,34 +35,26 @@ export const command: Command = {
         'EUSAGE',
         `fsck: unexpected argument "${args.positionals[0]}"; see 'task-pipeline fsck --help'`,
       );
-    const dbDir = String(args.flags.db);
     // Read-only unless it repairs (under the lock).
     const repair = Boolean(args.flags.repair);
-    return withDb(dbDir, (db) => check(db, dbDir, repair ? new DbLock(join(dbDir, 'lock')) : null, io), {
-      write: repair,
-    });
+    return withInspectDb('fsck', args, (db) => check(db, repair, io), { write: repair, objects: true });
   },
 };
 
-async function check(db: Database.Database, dbDir: string, lock: DbLock | null, io: Io): Promise<number> {
-  try {
-    lock?.acquire();
-    const found: Damage[] = [];
-    const r = await verifyStore(db, dbDir, (d) => {
-      found.push(d);
-      io.stdout.write(`${formatDamage(d)}\n`);
-    });
-    const summary =
-      `fsck: ${r.checked} objects checked (${formatBytes(r.bytes)}): ${r.corrupt} corrupt, ${r.missing} missing, ${r.stray} stray` +
-      `${r.writable > 0 ? `, ${r.writable} writable` : ''}${damaged(r) ? '' : '; ok'}`;
-    io.stdout.write(`${summary}\n`);
-    if (!lock || !damaged(r)) return damaged(r) ? 1 : 0;
-    const fix = repairStore(db, dbDir, found);
-    io.stdout.write(formatRepair(fix, dbDir));
-    return fix.inputs.length > 0 || fix.historyOnly.length > 0 || r.stray > 0 ? 1 : 0;
-  } finally {
-    lock?.release();
-  }
+async function check(db: InspectDb, repair: boolean, io: Io): Promise<number> {
+  const found: Damage[] = [];
+  const r = await verifyStore(db, (d) => {
+    found.push(d);
+    io.stdout.write(`${formatDamage(d)}\n`);
+  });
+  const summary =
+    `fsck: ${r.checked} objects checked (${formatBytes(r.bytes)}): ${r.corrupt} corrupt, ${r.missing} missing, ${r.stray} stray` +
+    `${r.writable > 0 ? `, ${r.writable} writable` : ''}${damaged(r) ? '' : '; ok'}`;
+  io.stdout.write(`${summary}\n`);
+  if (!repair || !damaged(r)) return damaged(r) ? 1 : 0;
+  const fix = await repairStore(db, found);
+  io.stdout.write(formatRepair(fix, db.store));
+  return fix.inputs.length > 0 || fix.historyOnly.length > 0 || r.stray > 0 ? 1 : 0;
 }
 
 function formatRepair(f: RepairReport, dbDir: string): string {

@@ -1,14 +1,14 @@
 import { UserError } from '../errors.js';
 import { collectGarbage, type GcReport } from '../store/inspect/collect-garbage.js';
-import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, STORE_FLAG, type Command } from './command.js';
 import { formatBytes } from './format.js';
 import { formatDisk } from './format-disk.js';
-import { withDb } from './with-db.js';
+import { withInspectDb } from './inspect-db.js';
 
 export const command: Command = {
   name: 'gc',
   summary: 'Delete the objects nothing references, files and rows, and say how many bytes that frees.',
-  usage: 'gc [-db ./db] [-history] [-dry-run]',
+  usage: 'gc [-db ./db | -db postgres://... -store DIR] [-history] [-dry-run]',
   examples: [
     'task-pipeline gc -db ./db -dry-run',
     'task-pipeline gc -db ./db',
@@ -16,6 +16,7 @@ export const command: Command = {
   ],
   flags: {
     db: DB_FLAG,
+    store: STORE_FLAG,
     history: {
       type: 'bool',
       help: 'first drop the history (old task versions, superseded gathers, replaced or retired inputs, and what only they reach)',
@@ -32,9 +33,14 @@ export const command: Command = {
   async run(args, io) {
     if (args.positionals.length > 0)
       throw new UserError('EUSAGE', `gc: unexpected argument "${args.positionals[0]}"; see 'task-pipeline gc --help'`);
-    const dbDir = String(args.flags.db);
     const options = { dryRun: Boolean(args.flags['dry-run']), history: Boolean(args.flags.history) };
-    io.stdout.write(formatGc(await withDb(dbDir, (db) => collectGarbage(db, dbDir, options), { write: true })));
+    const report = await withInspectDb(
+      'gc',
+      args,
+      (db) => collectGarbage(db, { ...options, sqliteDir: db.q.engine === 'sqlite' ? db.store : undefined }),
+      { write: true, objects: true, noWorkers: !options.dryRun },
+    );
+    io.stdout.write(formatGc(report));
     return 0;
   },
 };

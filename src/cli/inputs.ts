@@ -1,15 +1,14 @@
-import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { DbLock } from '../store/lock.js';
 import { retireInputs, runInputs } from '../store/inspect/run-inputs.js';
-import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, STORE_FLAG, type Command } from './command.js';
 import { formatBytes, table } from './format.js';
-import { withDb } from './with-db.js';
+import { withInspectDb } from './inspect-db.js';
 
 export const command: Command = {
   name: 'inputs',
   summary: 'List the run inputs (name, hash, size, the run that added it), or retire some with `inputs rm`.',
-  usage: 'inputs [-db ./db] [-all] [-json]   |   inputs rm [-db ./db] NAME|GLOB...',
+  usage:
+    'inputs [-db ./db | -db postgres://...] [-all] [-json]   |   inputs rm [-db ./db | -db postgres://...] NAME|GLOB...',
   examples: [
     'task-pipeline inputs -db ./db',
     'task-pipeline inputs rm -db ./db logs/old.log',
@@ -17,6 +16,8 @@ export const command: Command = {
   ],
   flags: {
     db: DB_FLAG,
+    // Accepted so that one set of flags serves every command; the inputs are all in the db.
+    store: { ...STORE_FLAG, help: 'with -db postgres://...: the shared object directory (not needed here)' },
     all: { type: 'bool', help: 'history too: inputs replaced by other bytes under the same name, and retired ones' },
     json: JSON_FLAG,
     ...COMMON_FLAGS,
@@ -29,7 +30,6 @@ export const command: Command = {
     'given again is not retired by itself: the run says so, and `inputs rm` does it.',
   ],
   async run(args, io) {
-    const dbDir = String(args.flags.db);
     const [sub, ...rest] = args.positionals;
     if (sub === 'rm') {
       if (rest.length === 0)
@@ -37,20 +37,8 @@ export const command: Command = {
           'EUSAGE',
           "inputs rm: name the inputs to retire (NAME or GLOB...); see 'task-pipeline inputs --help'",
         );
-      const retired = await withDb(
-        dbDir,
-        (db) => {
-          // Retiring changes what a run computes: never beside a running engine.
-          const lock = new DbLock(join(dbDir, 'lock'));
-          try {
-            lock.acquire();
-            return retireInputs(db, rest);
-          } finally {
-            lock.release();
-          }
-        },
-        { write: true },
-      );
+      // Retiring changes what a run computes: never beside a running engine (the lock).
+      const retired = await withInspectDb('inputs rm', args, (db) => retireInputs(db.q, rest), { write: true });
       for (const name of retired) io.stdout.write(`retired ${name}\n`);
       io.stdout.write(
         `inputs rm: ${retired.length} input${retired.length === 1 ? '' : 's'} retired; the next run drops their results from the current graph\n`,
@@ -63,7 +51,7 @@ export const command: Command = {
         `inputs: unexpected argument "${sub}" (the one subcommand is rm); see 'task-pipeline inputs --help'`,
       );
     const all = Boolean(args.flags.all);
-    const inputs = await withDb(dbDir, (db) => [...runInputs(db, all)]);
+    const inputs = await withInspectDb('inputs', args, (db) => runInputs(db.q, all));
     if (args.flags.json) {
       io.stdout.write(`${JSON.stringify(inputs, null, 2)}\n`);
       return 0;

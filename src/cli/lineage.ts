@@ -1,18 +1,19 @@
 import { UserError } from '../errors.js';
 import { findObject } from '../store/inspect/find-object.js';
 import { lineage, type Lineage, type LineageObject, type LineageStep } from '../store/inspect/lineage.js';
-import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, STORE_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes } from './format.js';
-import { withDb } from './with-db.js';
+import { withInspectDb } from './inspect-db.js';
 
 export const command: Command = {
   name: 'lineage',
   summary:
     'Draw where an object came from: the steps that produced it, their inputs, and so on back to the run inputs or the seed.',
-  usage: 'lineage [-db ./db] HASH|PREFIX [-depth N] [-width N] [-limit N] [-json]',
+  usage: 'lineage [-db ./db | -db postgres://... -store DIR] HASH|PREFIX [-depth N] [-width N] [-limit N] [-json]',
   examples: ['task-pipeline lineage -db ./db 3f2a9c0e', 'task-pipeline lineage -db ./db 3f2a9c0e -json'],
   flags: {
     db: DB_FLAG,
+    store: STORE_FLAG,
     depth: { type: 'int', value: 'N', default: 30, help: 'follow at most N steps back' },
     width: {
       type: 'int',
@@ -32,13 +33,16 @@ export const command: Command = {
     const [ref, extra] = args.positionals;
     if (ref === undefined || extra !== undefined)
       throw new UserError('EUSAGE', "lineage: give one HASH or PREFIX; see 'task-pipeline lineage --help'");
-    const dbDir = String(args.flags.db);
-    const tree = await withDb(dbDir, (db) =>
-      lineage(db, dbDir, findObject(db, dbDir, ref), {
-        depth: Math.min(args.flags.depth as number, 1000),
-        width: args.flags.width as number,
-        maxSteps: args.flags.limit as number,
-      }),
+    const tree = await withInspectDb(
+      'lineage',
+      args,
+      async (db) =>
+        lineage(db, await findObject(db, ref), {
+          depth: Math.min(args.flags.depth as number, 1000),
+          width: args.flags.width as number,
+          maxSteps: args.flags.limit as number,
+        }),
+      { objects: true },
     );
     io.stdout.write(args.flags.json ? `${JSON.stringify(tree, null, 2)}\n` : drawLineage(tree));
     return 0;

@@ -5,15 +5,15 @@ import { copyUnverified, copyVerified } from '../store/inspect/read-object.js';
 import { stepAttempts, type StepAttempt } from '../store/inspect/step-attempts.js';
 import { stepDetail } from '../store/inspect/step-detail.js';
 import { LocalObjectStore } from '../store/object-store.js';
-import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, STORE_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatLogDetail, logJson, type LogView } from './log-format.js';
-import { withDb } from './with-db.js';
+import { withInspectDb } from './inspect-db.js';
 
 export const command: Command = {
   name: 'log',
   summary:
     "Print a step's captured output (stdout and stderr), then its status, every attempt (exit code or error, duration, CPU, peak RSS) and timings.",
-  usage: 'log [-db ./db] STEP_ID [-attempt N] [-json]',
+  usage: 'log [-db ./db | -db postgres://... -store DIR] STEP_ID [-attempt N] [-json]',
   examples: [
     'task-pipeline log -db ./db 42',
     'task-pipeline log -db ./db 42 -attempt 1',
@@ -21,6 +21,7 @@ export const command: Command = {
   ],
   flags: {
     db: DB_FLAG,
+    store: STORE_FLAG,
     attempt: {
       type: 'int',
       value: 'N',
@@ -50,15 +51,25 @@ export const command: Command = {
         'log: -json prints no output, so -attempt has nothing to choose (every attempt is in the JSON)',
       );
     }
-    const dbDir = String(args.flags.db);
-    const { detail, attempts } = await withDb(dbDir, (db) => {
-      const d = stepDetail(db, dbDir, id);
-      return { detail: d, attempts: stepAttempts(db, d.stepId) };
-    });
+    const { detail, attempts, dbDir, dbArgs, local } = await withInspectDb(
+      'log',
+      args,
+      async (db) => {
+        const d = await stepDetail(db, id);
+        return {
+          detail: d,
+          attempts: await stepAttempts(db.q, d.stepId),
+          dbDir: db.store,
+          dbArgs: db.dbArgs,
+          local: db.q.engine === 'sqlite',
+        };
+      },
+      { objects: true },
+    );
     // A running step's log grows in its working directory, found through its script; its row may
-    // still name an earlier attempt's log.
+    // still name an earlier attempt's log. A worker's is on its own host: not found from here.
     const running = detail.status === 'running' && wanted === undefined;
-    const workDir = running ? runningStepDir(resolve(dbDir, 'tmp'), detail.stepId) : null;
+    const workDir = running && local ? runningStepDir(resolve(dbDir, 'tmp'), detail.stepId) : null;
     const shown = running ? null : shownAttempt(detail.stepId, detail.attempts, attempts, wanted);
     const view: LogView = { ...detail, workDir, attemptList: attempts, shown, running };
     if (args.flags.json) {
@@ -73,7 +84,7 @@ export const command: Command = {
     try {
       if (log) {
         const size = log.size ?? new LocalObjectStore(dbDir).stat(log.hash)?.size ?? 0;
-        await copyVerified(dbDir, { hash: log.hash, size }, io.stdout, see);
+        await copyVerified(dbDir, { hash: log.hash, size }, io.stdout, see, dbArgs);
       } else if (workDir !== null) {
         // Still running: what it has written so far. The step may end (and the file go) meanwhile.
         await copyUnverified(join(workDir, 'log'), io.stdout, see).catch((err: unknown) => {

@@ -3,18 +3,19 @@ import { findObject } from '../store/inspect/find-object.js';
 import { COUNT_CAP } from '../store/inspect/count-cap.js';
 import { objectUsage, type ObjectUsage } from '../store/inspect/object-usage.js';
 import type { StepRef } from '../store/inspect/step-ref.js';
-import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, STORE_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes, table } from './format.js';
-import { withDb } from './with-db.js';
+import { withInspectDb } from './inspect-db.js';
 
 export const command: Command = {
   name: 'show',
   summary:
     'Describe an object: size, path in the store, its names, the steps that produced it, consumed it, or logged it.',
-  usage: 'show [-db ./db] HASH|PREFIX [-limit N] [-json]',
+  usage: 'show [-db ./db | -db postgres://... -store DIR] HASH|PREFIX [-limit N] [-json]',
   examples: ['task-pipeline show -db ./db 3f2a9c0e', 'task-pipeline show -db ./db 3f2a9c0e -json | jq .producedBy'],
   flags: {
     db: DB_FLAG,
+    store: STORE_FLAG,
     limit: { type: 'int', value: 'N', default: 20, help: 'list at most N steps of each kind' },
     json: JSON_FLAG,
     ...COMMON_FLAGS,
@@ -24,9 +25,11 @@ export const command: Command = {
     const [ref, extra] = args.positionals;
     if (ref === undefined || extra !== undefined)
       throw new UserError('EUSAGE', "show: give one HASH or PREFIX; see 'task-pipeline show --help'");
-    const dbDir = String(args.flags.db);
-    const u = await withDb(dbDir, (db) =>
-      objectUsage(db, dbDir, findObject(db, dbDir, ref), args.flags.limit as number),
+    const u = await withInspectDb(
+      'show',
+      args,
+      async (db) => objectUsage(db, await findObject(db, ref), args.flags.limit as number),
+      { objects: true },
     );
     io.stdout.write(args.flags.json ? `${JSON.stringify(u, null, 2)}\n` : formatUsage(u));
     return 0;

@@ -9,6 +9,8 @@ import { findTask } from '../store/inspect/find-task.js';
 import { lineage } from '../store/inspect/lineage.js';
 import { COUNT_CAP } from '../store/inspect/count-cap.js';
 import { objectUsage } from '../store/inspect/object-usage.js';
+import type { InspectDb } from '../store/inspect/query.js';
+import { sqliteQuery } from '../store/inspect/sqlite-query.js';
 import { stepDetail } from '../store/inspect/step-detail.js';
 import { versionChange } from '../store/inspect/version-change.js';
 import { prefixRange } from '../store/hash-blob.js';
@@ -49,6 +51,16 @@ export function withDb<T>(dbDir: string, fn: (db: Database.Database) => T): T {
   const db = openDatabase(dbDir);
   try {
     return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** withDb for the inspection code shared with the commands (async, through a Query). */
+async function withInspect<T>(dbDir: string, fn: (db: Database.Database, i: InspectDb) => Promise<T>): Promise<T> {
+  const db = openDatabase(dbDir);
+  try {
+    return await fn(db, { q: sqliteQuery(db), store: dbDir, name: dbDir, dbArgs: `-db ${dbDir}` });
   } finally {
     db.close();
   }
@@ -158,9 +170,9 @@ export function steps(ctx: ApiContext, name: string, q: Params): unknown {
   });
 }
 
-export function step(ctx: ApiContext, id: string): unknown {
-  return withDb(ctx.dbDir, (db) => {
-    const d = stepDetail(db, ctx.dbDir, id);
+export function step(ctx: ApiContext, id: string): Promise<unknown> {
+  return withInspect(ctx.dbDir, async (db, i) => {
+    const d = await stepDetail(i, id);
     const res = resourceColumns();
     const row = (db.prepare(SERVE_SQL.stepResources).get(d.stepId) ?? {}) as Record<string, unknown>;
     const resources = Object.fromEntries([...res.cpu, ...res.rss].map((c) => [c, row[c] ?? null]));
@@ -176,9 +188,9 @@ export function step(ctx: ApiContext, id: string): unknown {
   });
 }
 
-export function object(ctx: ApiContext, ref: string): unknown {
-  return withDb(ctx.dbDir, (db) => {
-    const u = objectUsage(db, ctx.dbDir, findObject(db, ctx.dbDir, ref), 50);
+export function object(ctx: ApiContext, ref: string): Promise<unknown> {
+  return withInspect(ctx.dbDir, async (_db, i) => {
+    const u = await objectUsage(i, await findObject(i, ref), 50);
     return { ...u, preview: readHead(u.path, PREVIEW_BYTES) };
   });
 }
@@ -189,22 +201,17 @@ export async function objectLineage(ctx: ApiContext, ref: string, q: Params): Pr
     width: boundedInt(q, 'width', 10, 100),
     maxSteps: boundedInt(q, 'limit', 300, 5000),
   };
-  const db = openDatabase(ctx.dbDir);
-  try {
-    return await lineage(db, ctx.dbDir, findObject(db, ctx.dbDir, ref), options);
-  } finally {
-    db.close();
-  }
+  return withInspect(ctx.dbDir, async (_db, i) => lineage(i, await findObject(i, ref), options));
 }
 
-export function search(ctx: ApiContext, q: Params): unknown {
+export async function search(ctx: ApiContext, q: Params): Promise<unknown> {
   const text = (q.get('q') ?? '').trim();
   if (text.length > 1000 || /[\t\n\r]/.test(text))
     throw new HttpError(400, 'a search is at most 1000 characters, without tabs or line breaks');
   if (text === '')
     return { q: text, steps: [], objects: [], inputs: [], outputs: [], nameScan: NAME_SCAN, outputsCapped: false };
-  return withDb(ctx.dbDir, (db) => {
-    const steps = /^[1-9][0-9]{0,15}$/.test(text) ? stepHits(db, text) : [];
+  return withInspect(ctx.dbDir, async (db, i) => {
+    const steps = /^[1-9][0-9]{0,15}$/.test(text) ? await stepHits(i, text) : [];
     const hex = text.toLowerCase();
     const range = /^[0-9a-f]{4,64}$/.test(hex) ? prefixRange(hex) : null;
     const objects = range ? db.prepare(SERVE_SQL.objectsByPrefix).all(range.lo, range.hi, 20) : [];
@@ -221,9 +228,9 @@ export function search(ctx: ApiContext, q: Params): unknown {
   });
 }
 
-function stepHits(db: Database.Database, id: string): unknown[] {
+async function stepHits(db: InspectDb, id: string): Promise<unknown[]> {
   try {
-    const d = stepDetail(db, '', id);
+    const d = await stepDetail({ ...db, name: '' }, id);
     return [{ stepId: d.stepId, task: d.task, status: d.status, inputName: d.inputName }];
   } catch (err) {
     if (err instanceof UserError) return [];

@@ -73,10 +73,10 @@ export async function startServer(dbDir: string, port: number): Promise<RunningS
     [/^\/api\/overview$/, () => ({ json: api.overview(ctx) })],
     [/^\/api\/task\/([^/]*)$/, (m) => ({ json: api.task(ctx, task(m)) })],
     [/^\/api\/task\/([^/]*)\/steps$/, (m, q) => ({ json: api.steps(ctx, task(m), q) })],
-    [/^\/api\/step\/([^/]*)$/, (m) => ({ json: api.step(ctx, stepId(m)) })],
-    [/^\/api\/object\/([^/]*)$/, (m) => ({ json: api.object(ctx, hash(m)) })],
+    [/^\/api\/step\/([^/]*)$/, async (m) => ({ json: await api.step(ctx, stepId(m)) })],
+    [/^\/api\/object\/([^/]*)$/, async (m) => ({ json: await api.object(ctx, hash(m)) })],
     [/^\/api\/lineage\/([^/]*)$/, async (m, q) => ({ json: await api.objectLineage(ctx, hash(m), q) })],
-    [/^\/api\/search$/, (_m, q) => ({ json: api.search(ctx, q) })],
+    [/^\/api\/search$/, async (_m, q) => ({ json: await api.search(ctx, q) })],
   ];
 
   let allowed = new Set<string>();

@@ -1,12 +1,11 @@
-import type Database from 'better-sqlite3';
 import { lstatSync, rmdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { errnoCode } from '../../errors.js';
-import { DbLock } from '../lock.js';
 import { objectRelPath } from '../object-path.js';
 import { stepInputIs } from '../schema.js';
 import { dropHistory, type HistoryDropped } from './drop-history.js';
-import { blockSize, historyFrees, shardDirUse, sqliteUse, type DiskUse } from './disk-use.js';
+import { blockSize, historyFreesOf, shardDirUse, sqliteUse, type DiskUse } from './disk-use.js';
+import type { InspectDb, Query } from './query.js';
 import { TASK_STATUS_SQL } from './task-status.js';
 import { walkObjects } from './walk-objects.js';
 
@@ -50,6 +49,8 @@ export const GC_SQL = {
   addFile: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file, disk) VALUES (unhex(?), ?, 1, ?)`,
   addRows: `INSERT OR IGNORE INTO gc_candidate(hash, size, has_file, disk) SELECT hash, NULL, 0, 0 FROM object`,
   fillLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM attempt WHERE log_hash IS NOT NULL`,
+  // PostgreSQL's step row names its log too (a foreign key): those count as well.
+  fillStepLogs: `INSERT OR IGNORE INTO gc_log(hash) SELECT log_hash FROM step WHERE log_hash IS NOT NULL`,
   unreferenced: `SELECT lower(hex(g.hash)) AS hash, g.size, g.has_file AS hasFile, g.disk, (o.hash IS NOT NULL) AS hasRow
       FROM gc_candidate g LEFT JOIN object o ON o.hash = g.hash
      WHERE NOT EXISTS (SELECT 1 FROM step WHERE ${stepInputIs('', 'g.hash')})
@@ -68,134 +69,151 @@ export const GC_SQL = {
   teardown: `DROP TABLE IF EXISTS temp.gc_candidate; DROP TABLE IF EXISTS temp.gc_log;`,
 };
 
+/** A -dry-run -history: everything done inside one transaction, then rolled back with the report. */
+class Rehearsed {
+  constructor(readonly report: GcReport) {}
+}
+
 /**
- * gc: delete the object files and `object` rows that nothing references. It holds the db lock
- * throughout, so no engine can commit a reference to an object while it is being deleted.
- * Rows go first, files after: a crash in between leaves unreferenced files (the next gc takes
- * them), never a row naming a missing file.
+ * gc: delete the object files and `object` rows that nothing references. The caller holds the
+ * lock (SQLite's db lock; on PostgreSQL the run lock, with no live worker), so no engine can commit
+ * a reference to an object while it is being deleted. Rows go first, files after: a crash in
+ * between leaves unreferenced files (the next gc takes them), never a row naming a missing file.
+ * `sqliteDir` is the SQLite db's directory, whose file is part of the disk use (none on PostgreSQL).
  */
-export function collectGarbage(
-  db: Database.Database,
-  dbDir: string,
-  options: { dryRun: boolean; history?: boolean },
-): GcReport {
-  const lock = new DbLock(join(dbDir, 'lock'));
-  lock.acquire();
+export async function collectGarbage(
+  db: InspectDb,
+  options: { dryRun: boolean; history?: boolean; sqliteDir?: string },
+): Promise<GcReport> {
+  const { q } = db;
+  const report: GcReport = {
+    dryRun: options.dryRun,
+    history: null,
+    garbage: [],
+    files: 0,
+    rows: 0,
+    bytes: 0,
+    stray: 0,
+    diskFreed: 0,
+    disk: {
+      objects: 0,
+      objectsMeasured: true,
+      shardDirs: 0,
+      shardDirCount: 0,
+      sqlite: options.sqliteDir === undefined ? null : sqliteUse(options.sqliteDir),
+      total: 0,
+      historyFrees: null,
+    },
+  };
+  const shards = shardDirUse(db.store);
+  Object.assign(report.disk, { shardDirs: shards.bytes, shardDirCount: shards.count });
+  // Without -history: what it would free, as status says it (with -history, the garbage is that).
+  if (!options.history) report.disk.historyFrees = await historyFreesOfCurrent(q, blockSize(db.store));
+  if (!options.history) return sweep(db, report);
   // -history -dry-run: drop the history inside a transaction, see what it frees, roll it back.
-  const rehearse = Boolean(options.history) && options.dryRun;
-  try {
-    const report: GcReport = {
-      dryRun: options.dryRun,
-      history: null,
-      garbage: [],
-      files: 0,
-      rows: 0,
-      bytes: 0,
-      stray: 0,
-      diskFreed: 0,
-      disk: {
-        objects: 0,
-        objectsMeasured: true,
-        shardDirs: 0,
-        shardDirCount: 0,
-        sqlite: 0,
-        total: 0,
-        historyFrees: null,
-      },
-    };
-    const shards = shardDirUse(dbDir);
-    Object.assign(report.disk, { shardDirs: shards.bytes, shardDirCount: shards.count, sqlite: sqliteUse(dbDir) });
-    // Without -history: what it would free, as status says it (with -history, the garbage is that).
-    if (!options.history) report.disk.historyFrees = historyFreesOfCurrent(db, blockSize(dbDir));
-    if (options.history) {
-      if (rehearse) db.exec('BEGIN IMMEDIATE');
-      // Its deletes check their references the way gc's do (see below): no scan per row.
-      if (!rehearse) db.pragma('foreign_keys = OFF');
-      try {
-        report.history = rehearse ? dropHistory(db) : db.transaction(() => dropHistory(db)).immediate();
-      } finally {
-        if (!rehearse) db.pragma('foreign_keys = ON');
-      }
-    }
-    db.exec(GC_SQL.setup);
+  if (options.dryRun) {
     try {
-      const addFile = db.prepare(GC_SQL.addFile);
-      // Inserts in batches: a transaction each 10k rows, not an fsync-bound commit per row.
-      let batch: { hash: string; size: number; disk: number }[] = [];
-      const flush = db.transaction((rows: typeof batch) => {
-        for (const r of rows) addFile.run(r.hash, r.size, r.disk);
+      await q.tx(async () => {
+        report.history = await dropHistory(q);
+        throw new Rehearsed(await sweep(db, report));
       });
-      for (const f of walkObjects(dbDir)) {
-        if (f.kind === 'stray') {
-          report.stray++;
-          continue;
-        }
-        const st = lstatSync(f.path, { throwIfNoEntry: false });
-        if (!st) continue;
-        batch.push({ hash: f.hash, size: st.size, disk: st.blocks * 512 });
-        report.disk.objects += st.blocks * 512;
-        if (batch.length >= 10_000) {
-          flush(batch);
-          batch = [];
-        }
-      }
-      flush(batch);
-      db.exec(GC_SQL.addRows);
-      db.exec(GC_SQL.fillLogs);
-      report.garbage = (
-        db.prepare(GC_SQL.unreferenced).all() as (Omit<Garbage, 'hasFile' | 'hasRow'> & {
-          hasFile: number;
-          hasRow: number;
-        })[]
-      ).map((g) => ({ ...g, hasFile: Boolean(g.hasFile), hasRow: Boolean(g.hasRow) }));
-      for (const g of report.garbage) {
-        if (g.hasFile) report.files++;
-        if (g.hasRow) report.rows++;
-        report.bytes += g.size ?? 0;
-        report.diskFreed += g.disk;
-      }
-      report.disk.total = report.disk.objects + report.disk.shardDirs + report.disk.sqlite;
-      if (!options.dryRun) {
-        // deleteRow checks every reference itself. SQLite's own foreign-key check would look for
-        // steps by object_hash alone, which no index serves (schema.ts, 2): a scan of every step
-        // for every row deleted.
-        db.pragma('foreign_keys = OFF');
-        try {
-          const del = db.prepare(GC_SQL.deleteRow);
-          db.transaction(() => {
-            for (const g of report.garbage) if (g.hasRow) del.run({ hash: g.hash });
-            // The stat cache of run inputs vouches only for objects that have a row (input-cache.ts).
-            db.exec(GC_SQL.forgetStats);
-          }).immediate();
-        } finally {
-          db.pragma('foreign_keys = ON');
-        }
-        for (const g of report.garbage) if (g.hasFile) removeObjectFile(dbDir, g.hash);
-      }
-    } finally {
-      db.exec(GC_SQL.teardown);
+    } catch (err) {
+      if (err instanceof Rehearsed) return err.report;
+      throw err;
     }
-    return report;
+  }
+  // Its deletes check their references the way gc's do (see below): no scan per row.
+  report.history = await withoutForeignKeys(q, () => q.tx(() => dropHistory(q)));
+  return sweep(db, report);
+}
+
+/** Find the garbage (every object file and row that nothing names) and, unless a dry run, delete it. */
+async function sweep(db: InspectDb, report: GcReport): Promise<GcReport> {
+  const { q } = db;
+  await q.exec(GC_SQL.setup);
+  try {
+    // Inserts in batches: a transaction each 10k rows, not an fsync-bound commit per row.
+    let batch: { hash: string; size: number; disk: number }[] = [];
+    const flush = async (rows: typeof batch) => {
+      if (rows.length === 0) return;
+      const insert = async () => {
+        for (const r of rows) await q.run(GC_SQL.addFile, [r.hash, r.size, r.disk]);
+      };
+      // Inside a rehearsal the transaction is already open.
+      await (report.dryRun && report.history !== null ? insert() : q.tx(insert));
+    };
+    for (const f of walkObjects(db.store)) {
+      if (f.kind === 'stray') {
+        report.stray++;
+        continue;
+      }
+      const st = lstatSync(f.path, { throwIfNoEntry: false });
+      if (!st) continue;
+      batch.push({ hash: f.hash, size: st.size, disk: st.blocks * 512 });
+      report.disk.objects += st.blocks * 512;
+      if (batch.length >= 10_000) {
+        await flush(batch);
+        batch = [];
+      }
+    }
+    await flush(batch);
+    await q.run(GC_SQL.addRows);
+    await q.run(GC_SQL.fillLogs);
+    if (q.engine === 'postgres') await q.run(GC_SQL.fillStepLogs);
+    report.garbage = (
+      await q.all<Omit<Garbage, 'hasFile' | 'hasRow'> & { hasFile: number; hasRow: number }>(GC_SQL.unreferenced)
+    ).map((g) => ({ ...g, hasFile: Boolean(g.hasFile), hasRow: Boolean(g.hasRow) }));
+    for (const g of report.garbage) {
+      if (g.hasFile) report.files++;
+      if (g.hasRow) report.rows++;
+      report.bytes += g.size ?? 0;
+      report.diskFreed += g.disk;
+    }
+    report.disk.total = report.disk.objects + report.disk.shardDirs + (report.disk.sqlite ?? 0);
+    if (!report.dryRun) {
+      // deleteRow checks every reference itself. SQLite's own foreign-key check would look for
+      // steps by object_hash alone, which no index serves (schema.ts, 2): a scan of every step
+      // for every row deleted.
+      await withoutForeignKeys(q, () =>
+        q.tx(async () => {
+          for (const g of report.garbage) if (g.hasRow) await q.run(GC_SQL.deleteRow, { hash: g.hash });
+          // The stat cache of run inputs vouches only for objects that have a row (input-cache.ts).
+          if (q.engine === 'sqlite') await q.exec(GC_SQL.forgetStats);
+        }),
+      );
+      for (const g of report.garbage) if (g.hasFile) removeObjectFile(db.store, g.hash);
+    }
   } finally {
-    if (rehearse && db.inTransaction) db.exec('ROLLBACK');
-    lock.release();
+    await q.exec(GC_SQL.teardown);
+  }
+  return report;
+}
+
+/** SQLite's foreign keys off around `fn` (outside a transaction: the pragma is a no-op inside one); PostgreSQL's stay. */
+async function withoutForeignKeys<T>(q: Query, fn: () => Promise<T>): Promise<T> {
+  if (q.engine !== 'sqlite') return fn();
+  await q.exec('PRAGMA foreign_keys = OFF');
+  try {
+    return await fn();
+  } finally {
+    await q.exec('PRAGMA foreign_keys = ON');
   }
 }
 
 /** What gc -history would free: the current graph walked as status walks it. */
-function historyFreesOfCurrent(db: Database.Database, block: number): DiskUse['historyFrees'] {
-  db.exec(TASK_STATUS_SQL.setup);
+async function historyFreesOfCurrent(q: Query, block: number): Promise<DiskUse['historyFrees']> {
+  await q.exec(TASK_STATUS_SQL.setup);
   try {
-    db.prepare(TASK_STATUS_SQL.fillCurrent).run();
-    return historyFrees(db, block);
+    await q.fillCurrentSteps('status_step');
+    return await historyFreesOf(q, block);
   } finally {
-    db.exec(TASK_STATUS_SQL.teardown);
+    await q.exec(TASK_STATUS_SQL.teardown);
   }
 }
 
 /** Unlink the file, then its shard directories if that left them empty. */
-function removeObjectFile(dbDir: string, hash: string): void {
-  const path = join(dbDir, objectRelPath(hash));
+function removeObjectFile(store: string, hash: string): void {
+  const path = join(store, objectRelPath(hash));
   try {
     unlinkSync(path);
   } catch (err) {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { Query } from './query.js';
 import { lstatSync, readdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode } from '../../errors.js';
@@ -12,8 +13,8 @@ export interface DiskUse {
   /** objects/AB and objects/AB/CD: a directory costs a block or more, whatever it holds. */
   shardDirs: number;
   shardDirCount: number;
-  /** pipeline.sqlite and its -wal. */
-  sqlite: number;
+  /** pipeline.sqlite and its -wal; null on PostgreSQL, whose files are the server's. */
+  sqlite: number | null;
   total: number;
   /** What `gc -history` would free: the objects that only history, or nothing, references (estimated); null under -history. */
   historyFrees: { objects: number; bytes: number; disk: number } | null;
@@ -85,6 +86,17 @@ export function historyFrees(db: Database.Database, block: number): NonNullable<
     return db.prepare(HISTORY_FREES_SQL.freed).get({ b: block }) as NonNullable<DiskUse['historyFrees']>;
   } finally {
     db.exec(HISTORY_FREES_SQL.teardown);
+  }
+}
+
+/** historyFrees through a Query (gc, on either engine); `status` reads SQLite synchronously. */
+export async function historyFreesOf(q: Query, block: number): Promise<NonNullable<DiskUse['historyFrees']>> {
+  await q.exec(HISTORY_FREES_SQL.setup);
+  try {
+    await q.run(HISTORY_FREES_SQL.fill);
+    return (await q.get<NonNullable<DiskUse['historyFrees']>>(HISTORY_FREES_SQL.freed, { b: block }))!;
+  } finally {
+    await q.exec(HISTORY_FREES_SQL.teardown);
   }
 }
 

@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-import { CURRENT_STEPS_CTE } from '../schema.js';
+import type { Query } from './query.js';
 
 export interface HistoryDropped {
   steps: number;
@@ -11,7 +10,6 @@ export interface HistoryDropped {
 // steps, steps over replaced or retired inputs, and what only they reach.
 const HISTORY_SQL = {
   setup: `CREATE TEMP TABLE IF NOT EXISTS keep_step (id INTEGER PRIMARY KEY); DELETE FROM temp.keep_step;`,
-  fill: `INSERT OR IGNORE INTO temp.keep_step(id) ${CURRENT_STEPS_CTE} SELECT id FROM cur`,
   links: `DELETE FROM step_link WHERE from_step_id NOT IN (SELECT id FROM temp.keep_step)
                                  OR to_step_id NOT IN (SELECT id FROM temp.keep_step)`,
   outputs: `DELETE FROM step_output WHERE step_id NOT IN (SELECT id FROM temp.keep_step)`,
@@ -31,19 +29,20 @@ const HISTORY_SQL = {
  * an undo is no longer free: the steps it would have found are gone, and their objects are
  * garbage unless the current graph names them too.
  */
-export function dropHistory(db: Database.Database): HistoryDropped {
-  db.exec(HISTORY_SQL.setup);
+export async function dropHistory(q: Query): Promise<HistoryDropped> {
+  await q.exec(HISTORY_SQL.setup);
   try {
-    db.prepare(HISTORY_SQL.fill).run();
-    db.prepare(HISTORY_SQL.links).run();
-    db.prepare(HISTORY_SQL.outputs).run();
-    db.prepare(HISTORY_SQL.attempts).run();
-    const steps = db.prepare(HISTORY_SQL.steps).run().changes;
-    const taskVersions = db.prepare(HISTORY_SQL.tasks).run().changes;
-    const inputs = db.prepare(HISTORY_SQL.inputs).run().changes;
-    db.prepare(HISTORY_SQL.marks).run();
+    await q.fillCurrentSteps('keep_step');
+    await q.run(HISTORY_SQL.links);
+    await q.run(HISTORY_SQL.outputs);
+    await q.run(HISTORY_SQL.attempts);
+    const steps = await q.run(HISTORY_SQL.steps);
+    const taskVersions = await q.run(HISTORY_SQL.tasks);
+    const inputs = await q.run(HISTORY_SQL.inputs);
+    // PostgreSQL keeps no reconcile marks (a run there reconciles every edge).
+    if (q.engine === 'sqlite') await q.run(HISTORY_SQL.marks);
     return { steps, taskVersions, inputs };
   } finally {
-    db.exec(HISTORY_SQL.teardown);
+    await q.exec(HISTORY_SQL.teardown);
   }
 }

@@ -1,10 +1,10 @@
-import type Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { EMPTY_HASH, objectRelPath } from '../object-path.js';
 import type { FoundObject } from './find-object.js';
 import { readListing } from './read-listing.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
 import { COUNT_CAP } from './count-cap.js';
+import { column, value, type InspectDb, type Query } from './query.js';
 
 export interface LineageOptions {
   /** Steps followed from the object back, at most. */
@@ -55,13 +55,13 @@ export interface Lineage {
 // run_input(object_hash), or a primary key; none walks step or step_output.
 export const LINEAGE_SQL = {
   step: `SELECT ${STEP_REF_COLUMNS}, lower(hex(s.object_hash)) AS objectHash, s.input_name AS inputName,
-                coalesce(g.gather, 0) AS gatherTask
+                (g.gather IS TRUE) AS gatherTask
            FROM step s ${STEP_REF_JOINS} LEFT JOIN current_task g ON g.name = t.name
           WHERE s.id = ?`,
   size: `SELECT size FROM object WHERE hash = unhex(?)`,
   runInputs: `SELECT name FROM run_input WHERE object_hash = unhex(?) ORDER BY name`,
   producers: `SELECT step_id AS stepId, name FROM step_output WHERE object_hash = unhex(?) ORDER BY step_id, name LIMIT ?`,
-  countProducers: `SELECT count(DISTINCT step_id) FROM (SELECT step_id FROM step_output WHERE object_hash = unhex(?) LIMIT ?)`,
+  countProducers: `SELECT count(DISTINCT step_id) FROM (SELECT step_id FROM step_output WHERE object_hash = unhex(?) LIMIT ?) p`,
   hasLinks: `SELECT EXISTS (SELECT 1 FROM step_link WHERE to_step_id = ?)`,
   // The steps linked into S that produced S's object: S's input came from them.
   linkedProducers: `SELECT l.from_step_id AS stepId, o.name AS name
@@ -85,15 +85,10 @@ interface StepRow extends StepRef {
 }
 
 /** The provenance tree of an object: the steps that made it, their inputs, their makers... back to the run inputs or the seed. */
-export async function lineage(
-  db: Database.Database,
-  dbDir: string,
-  obj: FoundObject,
-  options: LineageOptions,
-): Promise<Lineage> {
-  const b = new LineageBuilder(db, dbDir, options);
-  const root = b.object(obj.hash, null);
-  const rows = b.q.producers.all(obj.hash, options.width * 4) as { stepId: number; name: string }[];
+export async function lineage(db: InspectDb, obj: FoundObject, options: LineageOptions): Promise<Lineage> {
+  const b = new LineageBuilder(db.q, db.store, options);
+  const root = await b.object(obj.hash, null);
+  const rows = await db.q.all<{ stepId: number; name: string }>(LINEAGE_SQL.producers, [obj.hash, options.width * 4]);
   // The root has no consumer to say its name: it goes by the name its first producer gave it, or its
   // run input's, as the text shows it.
   root.name = rows[0]?.name ?? root.runInputs[0] ?? null;
@@ -101,36 +96,22 @@ export async function lineage(
   for (const g of groups.slice(0, options.width)) {
     if (b.budgetLeft()) root.producers.push(await b.step(g.stepId, g.names, 1));
   }
-  const total = b.q.countProducers.pluck().get(obj.hash, COUNT_CAP) as number;
+  const total = (await value<number>(db.q, LINEAGE_SQL.countProducers, [obj.hash, COUNT_CAP]))!;
   root.moreProducers = Math.max(0, total - root.producers.length);
   if (root.moreProducers > 0) b.truncated = true;
   return { root, options, steps: b.steps, truncated: b.truncated };
 }
 
 class LineageBuilder {
-  readonly q;
   steps = 0;
   truncated = false;
   private readonly seen = new Set<number>();
 
   constructor(
-    db: Database.Database,
-    private readonly dbDir: string,
+    private readonly q: Query,
+    private readonly store: string,
     private readonly o: LineageOptions,
-  ) {
-    const p = (sql: string) => db.prepare(sql);
-    this.q = {
-      step: p(LINEAGE_SQL.step),
-      size: p(LINEAGE_SQL.size).pluck(),
-      runInputs: p(LINEAGE_SQL.runInputs).pluck(),
-      producers: p(LINEAGE_SQL.producers),
-      countProducers: p(LINEAGE_SQL.countProducers),
-      hasLinks: p(LINEAGE_SQL.hasLinks).pluck(),
-      linkedProducers: p(LINEAGE_SQL.linkedProducers),
-      countLinkedProducers: p(LINEAGE_SQL.countLinkedProducers).pluck(),
-      entryProducers: p(LINEAGE_SQL.entryProducers),
-    };
-  }
+  ) {}
 
   budgetLeft(): boolean {
     if (this.steps < this.o.maxSteps) return true;
@@ -138,12 +119,12 @@ class LineageBuilder {
     return false;
   }
 
-  object(hash: string, name: string | null): LineageObject {
+  async object(hash: string, name: string | null): Promise<LineageObject> {
     return {
       hash,
-      size: (this.q.size.get(hash) as number | undefined) ?? null,
+      size: (await value<number>(this.q, LINEAGE_SQL.size, [hash])) ?? null,
       name,
-      runInputs: this.q.runInputs.all(hash) as string[],
+      runInputs: await column<string>(this.q, LINEAGE_SQL.runInputs, [hash]),
       seed: false,
       producers: [],
       moreProducers: 0,
@@ -151,7 +132,7 @@ class LineageBuilder {
   }
 
   async step(stepId: number, outputNames: string[], depth: number): Promise<LineageStep> {
-    const row = this.q.step.get(stepId) as RawRow<StepRow> | undefined;
+    const row = await this.q.get<RawRow<StepRow>>(LINEAGE_SQL.step, [stepId]);
     const { objectHash, inputName, gatherTask, ...ref } = toStepRef<StepRow>(row ?? missingStep(stepId));
     const node: LineageStep = {
       ...ref,
@@ -175,13 +156,14 @@ class LineageBuilder {
       return node;
     }
     this.seen.add(stepId);
-    const linked = this.q.hasLinks.get(stepId) === 1;
+    const linked = (await value<number>(this.q, LINEAGE_SQL.hasLinks, [stepId])) === 1;
     const direct = linked
       ? groupByStep(
-          this.q.linkedProducers.all({ hash: objectHash, step: stepId, limit: this.o.width * 4 }) as {
-            stepId: number;
-            name: string;
-          }[],
+          await this.q.all<{ stepId: number; name: string }>(LINEAGE_SQL.linkedProducers, {
+            hash: objectHash,
+            step: stepId,
+            limit: this.o.width * 4,
+          }),
         )
       : [];
     if (linked && direct.length === 0 && (gatherTask || inputName === 'listing')) {
@@ -189,7 +171,7 @@ class LineageBuilder {
       return node;
     }
     // One input: the step's own object, under the name it arrived with.
-    const input = this.object(objectHash, inputName);
+    const input = await this.object(objectHash, inputName);
     input.seed = !linked && objectHash === EMPTY_HASH && inputName === '';
     node.inputs.push(input);
     for (const g of direct.slice(0, this.o.width)) {
@@ -197,7 +179,11 @@ class LineageBuilder {
       input.producers.push(await this.step(g.stepId, g.names, depth + 1));
     }
     if (linked) {
-      const total = this.q.countLinkedProducers.get({ hash: objectHash, step: stepId, cap: COUNT_CAP }) as number;
+      const total = (await value<number>(this.q, LINEAGE_SQL.countLinkedProducers, {
+        hash: objectHash,
+        step: stepId,
+        cap: COUNT_CAP,
+      }))!;
       input.moreProducers = Math.max(0, total - input.producers.length);
       if (input.moreProducers > 0) this.truncated = true;
     }
@@ -207,7 +193,7 @@ class LineageBuilder {
   private async gatherInputs(node: LineageStep, stepId: number, listing: string, depth: number): Promise<void> {
     let read: Awaited<ReturnType<typeof readListing>>;
     try {
-      read = await readListing(join(this.dbDir, objectRelPath(listing)), this.o.width);
+      read = await readListing(join(this.store, objectRelPath(listing)), this.o.width);
     } catch {
       // A missing listing file is fsck's to report; the tree just stops here.
       node.gather = { listing, entries: 0 };
@@ -217,15 +203,15 @@ class LineageBuilder {
     node.moreInputs = read.total - read.entries.length;
     if (node.moreInputs > 0) this.truncated = true;
     for (const e of read.entries) {
-      const input = this.object(e.hash, e.name);
+      const input = await this.object(e.hash, e.name);
       node.inputs.push(input);
-      const rows = this.q.entryProducers.all({
+      const rows = await this.q.all<{ stepId: number; name: string }>(LINEAGE_SQL.entryProducers, {
         hash: e.hash,
         name: e.name,
         from: e.fromName,
         step: stepId,
         limit: this.o.width,
-      }) as { stepId: number; name: string }[];
+      });
       for (const g of groupByStep(rows)) {
         if (!this.budgetLeft()) {
           input.moreProducers++;

@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMPTY_SQL } from '../hash-blob.js';
@@ -6,6 +5,7 @@ import { EMPTY_HASH, objectRelPath } from '../object-path.js';
 import { stepInputIs } from '../schema.js';
 import { COUNT_CAP } from './count-cap.js';
 import type { FoundObject } from './find-object.js';
+import { value, type InspectDb } from './query.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
 
 export interface Produced extends StepRef {
@@ -50,41 +50,41 @@ export const OBJECT_USAGE_SQL = {
   logOf: `SELECT ${STEP_REF_COLUMNS} FROM ${LOG_OF} ${STEP_REF_JOINS}
           WHERE a.log_hash = unhex(?) AND ${NOT_EMPTY} ORDER BY a.step_id LIMIT ?`,
   emptyLogOf: `SELECT ${STEP_REF_COLUMNS} FROM ${LOG_OF} ${STEP_REF_JOINS}
-               WHERE a.log_hash = ${EMPTY_SQL} AND ? IS NOT NULL ORDER BY a.step_id LIMIT ?`,
-  countProduced: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE object_hash = unhex(?) LIMIT ${COUNT_CAP})`,
-  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE ${stepInputIs('', 'unhex(?)')} LIMIT ${COUNT_CAP})`,
-  countLogOf: `SELECT count(*) FROM (SELECT 1 FROM ${LOG_OF} WHERE a.log_hash = unhex(?) AND ${NOT_EMPTY} LIMIT ${COUNT_CAP})`,
-  countEmptyLogOf: `SELECT count(*) FROM (SELECT 1 FROM ${LOG_OF}
-                      WHERE a.log_hash = ${EMPTY_SQL} AND ? IS NOT NULL LIMIT ${COUNT_CAP})`,
+               WHERE a.log_hash = ${EMPTY_SQL} ORDER BY a.step_id LIMIT ?`,
+  countProduced: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE object_hash = unhex(?) LIMIT ${COUNT_CAP}) n`,
+  countConsumed: `SELECT count(*) FROM (SELECT 1 FROM step WHERE ${stepInputIs('', 'unhex(?)')} LIMIT ${COUNT_CAP}) n`,
+  countLogOf: `SELECT count(*) FROM (SELECT 1 FROM ${LOG_OF} WHERE a.log_hash = unhex(?) AND ${NOT_EMPTY} LIMIT ${COUNT_CAP}) n`,
+  countEmptyLogOf: `SELECT count(*) FROM (SELECT 1 FROM ${LOG_OF} WHERE a.log_hash = ${EMPTY_SQL} LIMIT ${COUNT_CAP}) n`,
 };
 
 /** Everything the db knows about one object: its names, who made it, who read it, whose log it is. */
-export function objectUsage(db: Database.Database, dbDir: string, obj: FoundObject, limit: number): ObjectUsage {
-  const q = (sql: string) => db.prepare(sql);
+export async function objectUsage(db: InspectDb, obj: FoundObject, limit: number): Promise<ObjectUsage> {
+  const { q } = db;
   const rel = objectRelPath(obj.hash);
-  const st = statSync(join(dbDir, rel), { throwIfNoEntry: false });
-  const count = (sql: string) => q(sql).pluck().get(obj.hash) as number;
+  const st = statSync(join(db.store, rel), { throwIfNoEntry: false });
+  const h = [obj.hash];
+  // The empty object is named by a literal (its steps are walked, not looked up): no hash parameter.
   const empty = obj.hash === EMPTY_HASH;
+  const steps = async <T extends StepRef>(sql: string, params: unknown[]) =>
+    (await q.all<RawRow<T>>(sql, params)).map((r) => toStepRef<T>(r));
   return {
     hash: obj.hash,
     size: obj.size,
     registered: obj.registered,
-    path: join(dbDir, rel),
+    path: join(db.store, rel),
     file: !st ? 'missing' : st.size !== obj.size ? 'wrong size' : 'ok',
-    runInputs: q(OBJECT_USAGE_SQL.runInputs).all(obj.hash) as ObjectUsage['runInputs'],
-    producedBy: (q(OBJECT_USAGE_SQL.producedBy).all(obj.hash, limit) as RawRow<Produced>[]).map((r) =>
-      toStepRef<Produced>(r),
-    ),
-    consumedBy: (q(OBJECT_USAGE_SQL.consumedBy).all(obj.hash, limit) as RawRow<Consumed>[]).map((r) =>
-      toStepRef<Consumed>(r),
-    ),
-    logOf: (
-      q(empty ? OBJECT_USAGE_SQL.emptyLogOf : OBJECT_USAGE_SQL.logOf).all(obj.hash, limit) as RawRow<StepRef>[]
-    ).map((r) => toStepRef<StepRef>(r)),
+    runInputs: await q.all<ObjectUsage['runInputs'][number]>(OBJECT_USAGE_SQL.runInputs, h),
+    producedBy: await steps<Produced>(OBJECT_USAGE_SQL.producedBy, [obj.hash, limit]),
+    consumedBy: await steps<Consumed>(OBJECT_USAGE_SQL.consumedBy, [obj.hash, limit]),
+    logOf: await (empty
+      ? steps<StepRef>(OBJECT_USAGE_SQL.emptyLogOf, [limit])
+      : steps<StepRef>(OBJECT_USAGE_SQL.logOf, [obj.hash, limit])),
     totals: {
-      producedBy: count(OBJECT_USAGE_SQL.countProduced),
-      consumedBy: count(OBJECT_USAGE_SQL.countConsumed),
-      logOf: count(empty ? OBJECT_USAGE_SQL.countEmptyLogOf : OBJECT_USAGE_SQL.countLogOf),
+      producedBy: (await value<number>(q, OBJECT_USAGE_SQL.countProduced, h))!,
+      consumedBy: (await value<number>(q, OBJECT_USAGE_SQL.countConsumed, h))!,
+      logOf: (await (empty
+        ? value<number>(q, OBJECT_USAGE_SQL.countEmptyLogOf)
+        : value<number>(q, OBJECT_USAGE_SQL.countLogOf, h)))!,
     },
   };
 }

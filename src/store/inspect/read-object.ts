@@ -16,13 +16,15 @@ export async function copyVerified(
   obj: { hash: string; size: number },
   out: NodeJS.WritableStream,
   onChunk?: (chunk: Buffer) => void,
+  /** How the fsck hint names the db: `-db DIR`, or with PostgreSQL `-db URL -store DIR`. */
+  dbArgs = `-db ${dbDir}`,
 ): Promise<void> {
   const path = join(dbDir, objectRelPath(obj.hash));
   const st = statSync(path, { throwIfNoEntry: false });
   if (!st) {
     throw new UserError(
       'EMISSING',
-      `missing object ${obj.hash}: ${path} does not exist (run task-pipeline fsck -db ${dbDir})`,
+      `missing object ${obj.hash}: ${path} does not exist (run task-pipeline fsck ${dbArgs})`,
       { exitCode: 1 },
     );
   }
@@ -47,7 +49,7 @@ export async function copyVerified(
   if (actual !== obj.hash || bytes !== obj.size) {
     throw new UserError(
       'ECORRUPT',
-      `corrupt object ${obj.hash}: its ${bytes} bytes hash to ${actual}: run task-pipeline fsck -repair -db ${dbDir}`,
+      `corrupt object ${obj.hash}: its ${bytes} bytes hash to ${actual}: run task-pipeline fsck -repair ${dbArgs}`,
       { exitCode: 1 },
     );
   }

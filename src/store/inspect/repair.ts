@@ -1,7 +1,7 @@
-import type Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMPTY_SQL } from '../hash-blob.js';
+import { value, type InspectDb } from './query.js';
 import type { Damage } from './verify.js';
 
 export interface RepairReport {
@@ -29,6 +29,8 @@ const REPAIR_SQL = {
            WHERE a.log_hash = unhex(?) AND a.log_hash <> ${EMPTY_SQL}`,
   attemptLogOf: `UPDATE attempt SET log_hash = NULL WHERE log_hash = unhex(?) AND log_hash <> ${EMPTY_SQL}`,
   inputs: `SELECT name, source FROM run_input WHERE object_hash = unhex(?) AND retired_at IS NULL ORDER BY name`,
+  // PostgreSQL's step row still names its log too (a foreign key): it goes with the attempt's.
+  stepLogOf: `UPDATE step SET log_hash = NULL WHERE log_hash = unhex(?) AND log_hash <> ${EMPTY_SQL}`,
 };
 
 /**
@@ -36,17 +38,10 @@ const REPAIR_SQL = {
  * store), and every step that produced a corrupt or missing object is pending again, so the next
  * run rebuilds it. A damaged run input cannot be rebuilt: it is named with the -input that restores it.
  */
-export function repairStore(db: Database.Database, dbDir: string, damage: Damage[]): RepairReport {
+export async function repairStore(db: InspectDb, damage: Damage[]): Promise<RepairReport> {
   const report: RepairReport = { movedAside: [], rerun: 0, historyOnly: [], logsLost: 0, inputs: [] };
-  const q = {
-    producers: db.prepare(REPAIR_SQL.producers),
-    reset: db.prepare(REPAIR_SQL.reset),
-    dropOutputs: db.prepare(REPAIR_SQL.dropOutputs),
-    logOf: db.prepare(REPAIR_SQL.logOf).pluck(),
-    attemptLogOf: db.prepare(REPAIR_SQL.attemptLogOf),
-    inputs: db.prepare(REPAIR_SQL.inputs),
-  };
-  const aside = join(dbDir, 'damaged');
+  const { q } = db;
+  const aside = join(db.store, 'damaged');
   for (const d of damage) {
     if (d.kind !== 'corrupt' && d.kind !== 'missing') continue;
     if (d.kind === 'corrupt') {
@@ -58,23 +53,24 @@ export function repairStore(db: Database.Database, dbDir: string, damage: Damage
       renameSync(d.path, dest);
       report.movedAside.push(d.hash);
     }
-    db.transaction(() => {
-      for (const p of q.producers.all(d.hash) as { id: number; current: number }[]) {
-        q.dropOutputs.run(p.id);
-        q.reset.run(p.id);
+    await q.tx(async () => {
+      for (const p of await q.all<{ id: number; current: number }>(REPAIR_SQL.producers, [d.hash])) {
+        await q.run(REPAIR_SQL.dropOutputs, [p.id]);
+        await q.run(REPAIR_SQL.reset, [p.id]);
         report.rerun++;
         if (!p.current) report.historyOnly.push(`step ${p.id}`);
       }
-      report.logsLost += q.logOf.get(d.hash) as number;
-      q.attemptLogOf.run(d.hash);
-      for (const i of q.inputs.all(d.hash) as { name: string; source: string | null }[]) {
+      report.logsLost += (await value<number>(q, REPAIR_SQL.logOf, [d.hash]))!;
+      await q.run(REPAIR_SQL.attemptLogOf, [d.hash]);
+      if (q.engine === 'postgres') await q.run(REPAIR_SQL.stepLogOf, [d.hash]);
+      for (const i of await q.all<{ name: string; source: string | null }>(REPAIR_SQL.inputs, [d.hash])) {
         report.inputs.push({
           name: i.name,
           hash: d.hash,
           restore: i.source === null ? `-input <the file ${i.name}>` : `-input ${i.source}`,
         });
       }
-    }).immediate();
+    });
   }
   return report;
 }

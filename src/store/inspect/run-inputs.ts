@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3';
 import { UserError } from '../../errors.js';
 import { globError, matchesAny } from '../../manifest/glob.js';
+import type { Query } from './query.js';
 
 /** A run input: a name and the bytes it stands for, current or (with -all) history. */
 export interface RunInput {
@@ -27,41 +27,36 @@ const RUN_INPUTS_SQL = {
 };
 
 /** The run inputs, sorted by name (history after the current item of each name). */
-export function* runInputs(db: Database.Database, all: boolean): Generator<RunInput> {
-  const rows = db.prepare(all ? RUN_INPUTS_SQL.all : RUN_INPUTS_SQL.current).iterate() as IterableIterator<
-    Omit<RunInput, 'current'> & { current: number }
-  >;
-  for (const r of rows) {
-    yield { ...r, current: Boolean(r.current) };
-  }
+export async function runInputs(q: Query, all: boolean): Promise<RunInput[]> {
+  const rows = await q.all<Omit<RunInput, 'current'> & { current: number }>(
+    all ? RUN_INPUTS_SQL.all : RUN_INPUTS_SQL.current,
+  );
+  return rows.map((r) => ({ ...r, current: Boolean(r.current) }));
 }
 
 /**
  * Retire the current inputs named, or matched by a glob (the rules of `match`). Every pattern
  * must match something, or nothing is retired: a typo must not half-apply.
  */
-export function retireInputs(db: Database.Database, patterns: string[]): string[] {
+export async function retireInputs(q: Query, patterns: string[]): Promise<string[]> {
   for (const p of patterns) {
     const bad = globError(p);
     if (bad !== null) throw new UserError('EUSAGE', `inputs rm: "${p}" is not a valid glob: ${bad}`);
   }
-  return db
-    .transaction(() => {
-      const current = db.prepare(RUN_INPUTS_SQL.currentNames).all() as { id: number; name: string }[];
-      const chosen = new Map<number, string>();
-      for (const p of patterns) {
-        const hits = current.filter((c) => c.name === p || matchesAny([p], c.name));
-        if (hits.length === 0)
-          throw new UserError(
-            'ENOINPUT',
-            `inputs rm: no current run input is named or matches "${p}" (see: task-pipeline inputs)`,
-          );
-        for (const h of hits) chosen.set(h.id, h.name);
-      }
-      const retire = db.prepare(RUN_INPUTS_SQL.retire);
-      const now = Date.now();
-      for (const id of chosen.keys()) retire.run(now, id);
-      return [...chosen.values()].sort();
-    })
-    .immediate();
+  return q.tx(async () => {
+    const current = await q.all<{ id: number; name: string }>(RUN_INPUTS_SQL.currentNames);
+    const chosen = new Map<number, string>();
+    for (const p of patterns) {
+      const hits = current.filter((c) => c.name === p || matchesAny([p], c.name));
+      if (hits.length === 0)
+        throw new UserError(
+          'ENOINPUT',
+          `inputs rm: no current run input is named or matches "${p}" (see: task-pipeline inputs)`,
+        );
+      for (const h of hits) chosen.set(h.id, h.name);
+    }
+    const now = Date.now();
+    for (const id of chosen.keys()) await q.run(RUN_INPUTS_SQL.retire, [now, id]);
+    return [...chosen.values()].sort();
+  });
 }

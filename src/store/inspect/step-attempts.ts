@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type { Query } from './query.js';
 
 /** One attempt of a step: a run of its script, however it ended. */
 export interface StepAttempt {
@@ -31,8 +31,8 @@ export const STEP_ATTEMPTS_SQL = `
    WHERE a.step_id = ? ORDER BY a.attempt`;
 
 /** Every recorded attempt of a step, oldest first. */
-export function stepAttempts(db: Database.Database, stepId: number): StepAttempt[] {
-  return (db.prepare(STEP_ATTEMPTS_SQL).all(stepId) as Row[]).map(({ logHash, logSize, timedOut, ...rest }) => ({
+export async function stepAttempts(q: Query, stepId: number): Promise<StepAttempt[]> {
+  return (await q.all<Row>(STEP_ATTEMPTS_SQL, [stepId])).map(({ logHash, logSize, timedOut, ...rest }) => ({
     ...rest,
     timedOut: timedOut === 1,
     log: logHash === null ? null : { hash: logHash, size: logSize },

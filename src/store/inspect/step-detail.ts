@@ -1,5 +1,5 @@
-import type Database from 'better-sqlite3';
 import { UserError } from '../../errors.js';
+import { value, type InspectDb } from './query.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
 
 export interface StepDetail extends StepRef {
@@ -29,15 +29,15 @@ export const STEP_DETAIL_SQL = {
 };
 
 /** One step by id, with where its log is; a UserError (exit 2) for an id that is not a step. */
-export function stepDetail(db: Database.Database, dbDir: string, id: string): StepDetail {
+export async function stepDetail(db: Pick<InspectDb, 'q' | 'name'>, id: string): Promise<StepDetail> {
   if (!/^[1-9][0-9]{0,15}$/.test(id))
     throw new UserError('EUSAGE', `log: "${id}" is not a step id (a positive integer, as status and show print them)`);
-  const row = db.prepare(STEP_DETAIL_SQL.step).get(Number(id)) as RawRow<Row> | undefined;
+  const row = await db.q.get<RawRow<Row>>(STEP_DETAIL_SQL.step, [Number(id)]);
   if (!row) {
-    const max = db.prepare(STEP_DETAIL_SQL.maxId).pluck().get() as number | null;
+    const max = (await value<number | null>(db.q, STEP_DETAIL_SQL.maxId)) ?? null;
     throw new UserError(
       'ENOSTEP',
-      `no step ${id} in ${dbDir} (${max === null ? 'it has no steps yet' : `step ids go from 1 to ${max}`})`,
+      `no step ${id} in ${db.name} (${max === null ? 'it has no steps yet' : `step ids go from 1 to ${max}`})`,
     );
   }
   const { logHash, logSize, ...rest } = toStepRef<Row>(row);

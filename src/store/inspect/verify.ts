@@ -1,8 +1,8 @@
-import type Database from 'better-sqlite3';
 import { lstatSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashFile } from '../hash-file.js';
 import { objectRelPath } from '../object-path.js';
+import { value, type InspectDb } from './query.js';
 import { walkObjects } from './walk-objects.js';
 
 export type Damage =
@@ -24,28 +24,23 @@ export interface VerifyReport {
 const VERIFY_SQL = {
   size: `SELECT size FROM object WHERE hash = unhex(?)`,
   // Every hash a row names, with what names it: each must have its file.
-  referenced: `SELECT lower(hex(hash)) AS hash, group_concat(kind, ', ' ORDER BY kind) AS refs FROM (
+  referenced: `SELECT lower(hex(hash)) AS hash, string_agg(kind, ', ' ORDER BY kind) AS refs FROM (
       SELECT hash, 'object row' AS kind FROM object
       UNION ALL SELECT DISTINCT object_hash, 'step input' FROM step
       UNION ALL SELECT DISTINCT a.log_hash, CASE WHEN a.attempt = s.attempts THEN 'step log' ELSE 'earlier attempt log' END
                   FROM attempt a CROSS JOIN step s ON s.id = a.step_id WHERE a.log_hash IS NOT NULL
       UNION ALL SELECT DISTINCT object_hash, 'step output' FROM step_output
       UNION ALL SELECT DISTINCT object_hash, 'run input' FROM run_input
-    ) GROUP BY hash ORDER BY hash`,
+    ) r GROUP BY hash ORDER BY hash`,
 };
 
 /**
  * fsck: re-hash every object file (streamed), and check that every hash a row names has its
  * file. Problems go to `report` as they are found, so a big store shows them early.
  */
-export async function verifyStore(
-  db: Database.Database,
-  dbDir: string,
-  report: (d: Damage) => void,
-): Promise<VerifyReport> {
+export async function verifyStore(db: InspectDb, report: (d: Damage) => void): Promise<VerifyReport> {
   const r: VerifyReport = { checked: 0, bytes: 0, corrupt: 0, missing: 0, stray: 0, writable: 0 };
-  const sizeOf = db.prepare(VERIFY_SQL.size).pluck();
-  for (const f of walkObjects(dbDir)) {
+  for (const f of walkObjects(db.store)) {
     if (f.kind === 'stray') {
       r.stray++;
       report({ kind: 'stray', path: f.path, detail: f.why });
@@ -56,7 +51,7 @@ export async function verifyStore(
     r.checked++;
     r.bytes += st.size;
     const digest = await hashFile(f.path, st.size);
-    const rowSize = sizeOf.get(f.hash) as number | undefined;
+    const rowSize = await value<number>(db.q, VERIFY_SQL.size, [f.hash]);
     if (digest.hash !== f.hash) {
       r.corrupt++;
       report({
@@ -79,8 +74,8 @@ export async function verifyStore(
       report({ kind: 'writable', hash: f.hash, path: f.path });
     }
   }
-  for (const row of db.prepare(VERIFY_SQL.referenced).iterate() as Iterable<{ hash: string; refs: string }>) {
-    const path = join(dbDir, objectRelPath(row.hash));
+  for (const row of await db.q.all<{ hash: string; refs: string }>(VERIFY_SQL.referenced)) {
+    const path = join(db.store, objectRelPath(row.hash));
     if (statSync(path, { throwIfNoEntry: false })?.isFile()) continue;
     r.missing++;
     report({ kind: 'missing', hash: row.hash, path, referencedBy: row.refs.split(', ') });
