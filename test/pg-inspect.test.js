@@ -50,7 +50,9 @@ async function twoDbs(t) {
   w.write('in/a.txt', 'alpha\n');
   w.write('in/b.txt', 'beta\n');
   w.write('in/bad.txt', 'never read\n');
-  const url = await pg.newDb();
+  // Z before a in bytes (SQLite's order), after it in a language's: the lists must still agree.
+  w.write('in/Zed.txt', 'zed\n');
+  const url = await languageOrderedDb();
   const store = w.path('store');
   const workers = [1, 2].map(() => worker(t, url, store));
   const local = { args: ['-db', w.db], dir: w.db };
@@ -86,6 +88,23 @@ async function twoDbs(t) {
   );
   for (const side of [local, remote]) side.run = (args) => cli([...args, ...side.args], { env: ENV });
   return { w, local, remote, url, store };
+}
+
+let icu = 0;
+
+/** A database whose text sorts in en-US order (ICU), not bytewise: the commands' lists must not follow it. */
+async function languageOrderedDb() {
+  const name = `icu${++icu}`;
+  await pg.query(
+    pg.url('postgres'),
+    `CREATE DATABASE ${name} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0`,
+  );
+  const order = await pg.query(pg.url(name), `SELECT x FROM (VALUES ('Z'), ('a')) v(x) ORDER BY x`);
+  assert.deepEqual(
+    order.map((r) => r.x),
+    ['a', 'Z'],
+  );
+  return pg.url(name);
 }
 
 function worker(t, url, store) {
@@ -163,11 +182,12 @@ test('every inspection command answers the same on PostgreSQL as on SQLite', { s
   // inputs: current and history (b.txt replaced), as text and JSON.
   both(d, ['inputs']);
   const all = both(d, ['inputs', '-all']);
+  assert.match(all, /^Zed\.txt .*\na\.txt /m);
   assert.match(all, /b\.txt \S+ \S+ B run 1 replaced/);
   both(d, ['inputs', '-all', '-json'], { json: true });
   // cat: a full hash and a prefix; the bytes are the same.
   const total = hashOf(d, 'total', 'total');
-  assert.equal(both(d, ['cat', total]), '30\n');
+  assert.equal(both(d, ['cat', total]), '34\n');
   both(d, ['cat', hashOf(d, 'upper', 'a.txt').slice(0, 8)]);
   // show: an output, a run input's old bytes (history), the empty object (every silent step's log).
   const oldB = JSON.parse(d.local.run(['inputs', '-all', '-json']).stdout).find(
@@ -255,6 +275,12 @@ test('every inspection command answers the same on PostgreSQL as on SQLite', { s
     'retired a.txt\ninputs rm: 1 input retired; the next run drops their results from the current graph\n',
   );
   both(d, ['inputs', '-all']);
+  for (const side of [d.local, d.remote])
+    assert.equal(cli(['-manifest', d.w.path('m.toml'), ...side.args, '-quiet'], { env: ENV }).code, 1);
+  const counts = both(d, ['ls', '-task', 'count']);
+  assert.doesNotMatch(counts, /a\.txt/);
+  assert.match(counts, /b\.txt\.n/);
+  both(d, ['cat', hashOf(d, 'total', 'total')]);
 });
 
 test('the errors PostgreSQL adds: no -store, a run holding the db, an unknown step', { skip }, async (t) => {
@@ -316,6 +342,11 @@ test('the dialect shim: what the shared SQL becomes on PostgreSQL', async () => 
       text: `SELECT encode(o.hash, 'hex') AS hash, s.id AS "stepId" FROM a o JOIN step s ON s.id = o.id WHERE o.hash = decode($1, 'hex') AND s.id > $2 AND o.x <> decode('00ff', 'hex')`,
       values: ['ab', 3],
     },
+  );
+  // Names sort bytewise on both, whatever the PostgreSQL db's collation.
+  assert.equal(
+    toPostgres('SELECT name FROM task ORDER BY name COLLATE BINARY').text,
+    'SELECT name FROM task ORDER BY name COLLATE "C"',
   );
   // Named parameters keep one number each, in order of first use; a '?' or ':x' inside a literal stays.
   assert.deepEqual(toPostgres(`SELECT ':a?' WHERE x = :b AND y = :a AND z = :b`, { a: 1, b: 2 }), {

@@ -260,7 +260,7 @@ test('CPU and peak RSS of the latest attempt show on the step page and per task 
   assert.equal(alter.status, 0, alter.stderr);
   const { step } = await import('../dist/serve/api.js');
   const { writeRunReport } = await import('../dist/serve/report.js');
-  const one = step({ dbDir: ws.db }, '2');
+  const one = await step({ dbDir: ws.db }, '2');
   assert.deepEqual(one.resources, { cpu_user_ms: 20, cpu_sys_ms: 2, max_rss_kb: 1002 });
   const file = ws.path('r.html');
   await writeRunReport(ws.db, 1, file);

@@ -44,3 +44,8 @@ export const STORE_FLAG: FlagSpec = {
   value: 'DIR',
   help: 'with -db postgres://...: the shared object directory (required there)',
 };
+/** -store on a command that reads the db only: accepted, so that one set of flags serves every command. */
+export const UNUSED_STORE_FLAG: FlagSpec = {
+  ...STORE_FLAG,
+  help: 'with -db postgres://...: the shared object directory (accepted, not needed here)',
+};

@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { retireInputs, runInputs } from '../store/inspect/run-inputs.js';
-import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, STORE_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, UNUSED_STORE_FLAG, type Command } from './command.js';
 import { formatBytes, table } from './format.js';
 import { withInspectDb } from './inspect-db.js';
 
@@ -16,8 +16,7 @@ export const command: Command = {
   ],
   flags: {
     db: DB_FLAG,
-    // Accepted so that one set of flags serves every command; the inputs are all in the db.
-    store: { ...STORE_FLAG, help: 'with -db postgres://...: the shared object directory (not needed here)' },
+    store: UNUSED_STORE_FLAG,
     all: { type: 'bool', help: 'history too: inputs replaced by other bytes under the same name, and retired ones' },
     json: JSON_FLAG,
     ...COMMON_FLAGS,

@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import { taskOutputs } from '../store/inspect/current-outputs.js';
 import { findTask } from '../store/inspect/find-task.js';
-import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, UNUSED_STORE_FLAG, type Command } from './command.js';
 import { withDb } from './with-db.js';
 import { isPostgresUrl } from '../store/postgres/pg-url.js';
 
@@ -15,6 +15,7 @@ export const command: Command = {
   ],
   flags: {
     db: DB_FLAG,
+    store: UNUSED_STORE_FLAG,
     task: { type: 'string', value: 'NAME', help: 'the task (required)' },
     all: { type: 'bool', help: "history too: the outputs of every version of the task, not only the current graph's" },
     json: JSON_FLAG,

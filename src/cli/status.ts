@@ -3,7 +3,7 @@ import { blockSize, shardDirUse, sqliteUse, type DiskUse } from '../store/inspec
 import { formatDisk } from './format-disk.js';
 import { taskStatus, type DbStatus } from '../store/inspect/task-status.js';
 import { previousVersionChange, type PreviousVersionChange } from '../store/inspect/version-change.js';
-import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
+import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, UNUSED_STORE_FLAG, type Command } from './command.js';
 import { formatBytes, formatDuration, table } from './format.js';
 import { withDb } from './with-db.js';
 import { isPostgresUrl } from '../store/postgres/pg-url.js';
@@ -16,6 +16,7 @@ export const command: Command = {
   examples: ['task-pipeline status -db ./db', 'task-pipeline status -db ./db -all -json'],
   flags: {
     db: DB_FLAG,
+    store: UNUSED_STORE_FLAG,
     all: { type: 'bool', help: 'every task version and every step, history included (old versions are marked "old")' },
     json: JSON_FLAG,
     ...COMMON_FLAGS,

@@ -4,7 +4,7 @@ import type { FoundObject } from './find-object.js';
 import { readListing } from './read-listing.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
 import { COUNT_CAP } from './count-cap.js';
-import { column, value, type InspectDb, type Query } from './query.js';
+import { BYTES, column, value, type InspectDb, type Query } from './query.js';
 
 export interface LineageOptions {
   /** Steps followed from the object back, at most. */
@@ -59,14 +59,14 @@ export const LINEAGE_SQL = {
            FROM step s ${STEP_REF_JOINS} LEFT JOIN current_task g ON g.name = t.name
           WHERE s.id = ?`,
   size: `SELECT size FROM object WHERE hash = unhex(?)`,
-  runInputs: `SELECT name FROM run_input WHERE object_hash = unhex(?) ORDER BY name`,
-  producers: `SELECT step_id AS stepId, name FROM step_output WHERE object_hash = unhex(?) ORDER BY step_id, name LIMIT ?`,
+  runInputs: `SELECT name FROM run_input WHERE object_hash = unhex(?) ORDER BY name ${BYTES}`,
+  producers: `SELECT step_id AS stepId, name FROM step_output WHERE object_hash = unhex(?) ORDER BY step_id, name ${BYTES} LIMIT ?`,
   countProducers: `SELECT count(DISTINCT step_id) FROM (SELECT step_id FROM step_output WHERE object_hash = unhex(?) LIMIT ?) p`,
   hasLinks: `SELECT EXISTS (SELECT 1 FROM step_link WHERE to_step_id = ?)`,
   // The steps linked into S that produced S's object: S's input came from them.
   linkedProducers: `SELECT l.from_step_id AS stepId, o.name AS name
                       FROM step_link l JOIN step_output o ON o.object_hash = unhex(:hash) AND o.step_id = l.from_step_id
-                     WHERE l.to_step_id = :step ORDER BY l.from_step_id, o.name LIMIT :limit`,
+                     WHERE l.to_step_id = :step ORDER BY l.from_step_id, o.name ${BYTES} LIMIT :limit`,
   countLinkedProducers: `SELECT count(DISTINCT lk.from_step_id)
                            FROM (SELECT from_step_id FROM step_link WHERE to_step_id = :step LIMIT :cap) lk
                            JOIN step_output o ON o.object_hash = unhex(:hash) AND o.step_id = lk.from_step_id`,

@@ -5,7 +5,7 @@ import { EMPTY_HASH, objectRelPath } from '../object-path.js';
 import { stepInputIs } from '../schema.js';
 import { COUNT_CAP } from './count-cap.js';
 import type { FoundObject } from './find-object.js';
-import { value, type InspectDb } from './query.js';
+import { BYTES, value, type InspectDb } from './query.js';
 import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
 
 export interface Produced extends StepRef {
@@ -41,10 +41,10 @@ export interface ObjectUsage {
 const NOT_EMPTY = `a.log_hash <> ${EMPTY_SQL}`;
 const LOG_OF = `attempt a CROSS JOIN step s ON s.id = a.step_id AND s.attempts = a.attempt`;
 export const OBJECT_USAGE_SQL = {
-  runInputs: `SELECT name, run_id AS runId FROM run_input WHERE object_hash = unhex(?) ORDER BY name`,
+  runInputs: `SELECT name, run_id AS runId FROM run_input WHERE object_hash = unhex(?) ORDER BY name ${BYTES}`,
   producedBy: `SELECT ${STEP_REF_COLUMNS}, o.name AS name
                  FROM step_output o JOIN step s ON s.id = o.step_id ${STEP_REF_JOINS}
-                WHERE o.object_hash = unhex(?) ORDER BY o.step_id, o.name LIMIT ?`,
+                WHERE o.object_hash = unhex(?) ORDER BY o.step_id, o.name ${BYTES} LIMIT ?`,
   consumedBy: `SELECT ${STEP_REF_COLUMNS}, s.input_name AS inputName
                  FROM step s ${STEP_REF_JOINS} WHERE ${stepInputIs('s', 'unhex(?)')} ORDER BY s.id LIMIT ?`,
   logOf: `SELECT ${STEP_REF_COLUMNS} FROM ${LOG_OF} ${STEP_REF_JOINS}

@@ -9,6 +9,12 @@
  */
 export type Params = unknown[] | Record<string, unknown>;
 
+/**
+ * After a text column in ORDER BY: byte order, as SQLite sorts by default, whatever collation the
+ * PostgreSQL db was created with (the shim makes it COLLATE "C"). SQLite's indexes still serve it.
+ */
+export const BYTES = 'COLLATE BINARY';
+
 export interface Query {
   readonly engine: 'sqlite' | 'postgres';
   all<T>(sql: string, params?: Params): Promise<T[]>;

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMPTY_SQL } from '../hash-blob.js';
-import { value, type InspectDb } from './query.js';
+import { BYTES, value, type InspectDb } from './query.js';
 import type { Damage } from './verify.js';
 
 export interface RepairReport {
@@ -28,7 +28,7 @@ const REPAIR_SQL = {
   logOf: `SELECT count(*) FROM attempt a CROSS JOIN step s ON s.id = a.step_id AND s.attempts = a.attempt
            WHERE a.log_hash = unhex(?) AND a.log_hash <> ${EMPTY_SQL}`,
   attemptLogOf: `UPDATE attempt SET log_hash = NULL WHERE log_hash = unhex(?) AND log_hash <> ${EMPTY_SQL}`,
-  inputs: `SELECT name, source FROM run_input WHERE object_hash = unhex(?) AND retired_at IS NULL ORDER BY name`,
+  inputs: `SELECT name, source FROM run_input WHERE object_hash = unhex(?) AND retired_at IS NULL ORDER BY name ${BYTES}`,
   // PostgreSQL's step row still names its log too (a foreign key): it goes with the attempt's.
   stepLogOf: `UPDATE step SET log_hash = NULL WHERE log_hash = unhex(?) AND log_hash <> ${EMPTY_SQL}`,
 };

@@ -1,6 +1,6 @@
 import { UserError } from '../../errors.js';
 import { globError, matchesAny } from '../../manifest/glob.js';
-import type { Query } from './query.js';
+import { BYTES, type Query } from './query.js';
 
 /** A run input: a name and the bytes it stands for, current or (with -all) history. */
 export interface RunInput {
@@ -20,9 +20,9 @@ const COLUMNS = `i.name AS name, lower(hex(i.object_hash)) AS hash, b.size AS si
 
 const RUN_INPUTS_SQL = {
   current: `SELECT ${COLUMNS} FROM run_input i LEFT JOIN object b ON b.hash = i.object_hash
-             WHERE i.retired_at IS NULL ORDER BY i.name`,
-  all: `SELECT ${COLUMNS} FROM run_input i LEFT JOIN object b ON b.hash = i.object_hash ORDER BY i.name, i.id DESC`,
-  currentNames: `SELECT id, name FROM run_input WHERE retired_at IS NULL ORDER BY name`,
+             WHERE i.retired_at IS NULL ORDER BY i.name ${BYTES}`,
+  all: `SELECT ${COLUMNS} FROM run_input i LEFT JOIN object b ON b.hash = i.object_hash ORDER BY i.name ${BYTES}, i.id DESC`,
+  currentNames: `SELECT id, name FROM run_input WHERE retired_at IS NULL ORDER BY name ${BYTES}`,
   retire: `UPDATE run_input SET retired_at = ?, retired_how = 'removed' WHERE id = ? AND retired_at IS NULL`,
 };
 

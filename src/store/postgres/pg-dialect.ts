@@ -7,6 +7,7 @@ import type { Params } from '../inspect/query.js';
  * - hashes: `unhex(X)` becomes `decode(X, 'hex')`, `lower(hex(X))` becomes `encode(X, 'hex')`, a
  *   blob literal `x'AB..'` becomes `decode('AB..', 'hex')` (bytea on this side, BLOB on that one);
  * - `CROSS JOIN t a ON` (SQLite's join-order hint) becomes `JOIN t a ON`;
+ * - `COLLATE BINARY` (byte order, SQLite's default) becomes `COLLATE "C"`;
  * - `INSERT OR IGNORE INTO` becomes `INSERT INTO ... ON CONFLICT DO NOTHING`;
  * - temp tables: `temp.` is `pg_temp.`, BLOB is bytea, INTEGER is bigint, WITHOUT ROWID goes;
  * - a mixed-case alias (`AS stepId`) is quoted, since PostgreSQL folds unquoted names to lower case.
@@ -39,6 +40,7 @@ function translate(sql: string): { text: string; names: string[] } {
           .replace(/\blower\(hex\(([^()]+)\)\)/g, "encode($1, 'hex')")
           .replace(/\bunhex\(([^()]+)\)/g, "decode($1, 'hex')")
           .replace(/\bCROSS JOIN(\s+[\w.]+\s+\w+\s+ON)\b/g, 'JOIN$1')
+          .replace(/\bCOLLATE BINARY\b/g, 'COLLATE "C"')
           .replace(/\bINSERT\s+OR\s+IGNORE\s+INTO\b/gi, 'INSERT INTO')
           .replace(/\btemp\./g, 'pg_temp.')
           .replace(/\bBLOB\b/g, 'bytea')
