@@ -308,8 +308,8 @@ test('PostgreSQL usage errors are one clear line', { skip: missing ?? false }, a
     [['worker', '-db', w.db, '-store', w.path('s')], /worker: -db postgres:\/\/\.\.\. is required/],
     [['worker', '-db', url], /worker: -store DIR is required/],
     [
-      ['cat', '-db', url, 'abcd'],
-      /this command does not work with a PostgreSQL db yet \(there: a run, worker, status, ls and export\)/,
+      ['audit', '-db', url, '-manifest', w.path('m.toml')],
+      /this command does not work with a PostgreSQL db yet \(audit and serve; every other command does\)/,
     ],
     [['status', '-db', url], /no pipeline db here; run a manifest with -db/],
     [['status', '-db', pg.url('nosuchdb')], /cannot connect: .*nosuchdb/],
