@@ -113,7 +113,8 @@ test(
     }
     assert.ok(kills >= 3, `the engine was really killed (${kills} times)`);
     t.diagnostic(`killed ${kills} times; a full run takes ${refMs} ms`);
-    const doneBefore = await doneSteps(db);
+    // Under heavy load every kill may land before the db is even created.
+    const doneBefore = existsSync(ws.path('crashed', 'pipeline.sqlite')) ? await doneSteps(db) : [];
     const last = cli(args(db));
     assert.equal(last.code, 0, last.stderr);
     const doneAfter = new Map((await doneSteps(db)).map((s) => [s.id, s]));
