@@ -108,6 +108,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
       parallel: o.coordinateOnly ? 0 : o.parallel,
       store,
       executor,
+      groups,
       slots,
       echo: o.echo,
       stop,
