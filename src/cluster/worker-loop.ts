@@ -103,7 +103,8 @@ export class WorkerLoop {
         await this.lines.sweep([...this.inFlight.values()].map((f) => f.lines));
         if (claimed > 0) continue;
         if (this.inFlight.size === 0 && this.finished.length === 0 && (await this.o.idle())) break;
-        await this.sleep(this.inFlight.size > 0 ? 1000 : pollMs());
+        // Slots free: look for work again soon. All busy: a step that finishes wakes the loop.
+        await this.sleep(this.inFlight.size < this.o.parallel ? pollMs() : 1000);
       }
     } finally {
       if (this.heart) clearTimeout(this.heart);
