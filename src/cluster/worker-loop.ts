@@ -79,6 +79,7 @@ export class WorkerLoop {
   private pool: LinesPool | undefined;
   private state: RunState = { graph: -1, runId: null, only: null };
   private wakeUp: (() => void) | null = null;
+  private woken = false;
   private heart: NodeJS.Timeout | null = null;
   private beating: Promise<void> = Promise.resolve();
   private failure: unknown = null;
@@ -271,13 +272,19 @@ export class WorkerLoop {
     }
   }
 
+  /** A step ended: the loop's sleep ends now, or the next one does not start (the loop was busy). */
   private wake(): void {
     const w = this.wakeUp;
     this.wakeUp = null;
-    w?.();
+    if (w) w();
+    else this.woken = true;
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const stop = this.o.stop;
       const done = () => {

@@ -32,7 +32,7 @@ export function sqliteTarget(ws) {
 }
 
 // Workers look for work often, so that they take most steps before the coordinator's own slots do.
-const PG_ENV = { TASK_PIPELINE_POLL_MS: '20' };
+const PG_ENV = { TASK_PIPELINE_POLL_MS: '50' };
 const WORKERS = 3;
 
 /**
