@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseBenchArgs } from './lib/args.js';
 import { runB1 } from './lib/b1.js';
+import { b1pgMarkdown, runB1pg } from './lib/b1pg.js';
 import { runB2 } from './lib/b2.js';
 import { runB3 } from './lib/b3.js';
 import { runB4 } from './lib/b4.js';
@@ -32,11 +33,22 @@ for (const tool of ['make', 'openssl', 'xargs', 'split', 'tr', 'wc'])
 const m = machine();
 log(`${m.cores} cores, Node ${m.node}, Linux ${m.kernel}; ${JSON.stringify(o)}`);
 const results = [];
-const benches = { B1: runB1, B2: runB2, B3: runB3, B4: runB4, B5: runB5, B6: runB6, B7: runB7, B8: runB8, B9: runB9 };
+const benches = {
+  B1: runB1,
+  B1PG: runB1pg,
+  B2: runB2,
+  B3: runB3,
+  B4: runB4,
+  B5: runB5,
+  B6: runB6,
+  B7: runB7,
+  B8: runB8,
+  B9: runB9,
+};
 // A benchmark that fails (a contender's wrong output, an engine error) is reported, and the others still run.
 let failed = 0;
 try {
-  for (const b of ['B1', 'B3', 'B2', 'B4', 'B5', 'B6', 'B7', 'B8', 'B9']) {
+  for (const b of ['B1', 'B3', 'B2', 'B4', 'B1PG', 'B5', 'B6', 'B7', 'B8', 'B9']) {
     if (!o.only.includes(b)) continue;
     try {
       results.push(...(await benches[b](o, work, log)));
@@ -48,11 +60,11 @@ try {
   }
 } finally {
   if (!o.keep)
-    for (const d of ['b1', 'b2', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9'])
+    for (const d of ['b1', 'b1pg', 'b2', 'b4', 'b5', 'b6', 'b7', 'b8', 'b9'])
       rmSync(join(work, d), { recursive: true, force: true });
 }
-// B5's to B9's sections go where B7's does: before the targets.
-const text = [b5Markdown, b6Markdown, b7Markdown, b8Markdown, b9Markdown].reduce(
+// B1PG's and B5's to B9's sections go where B7's does: before the targets.
+const text = [b1pgMarkdown, b5Markdown, b6Markdown, b7Markdown, b8Markdown, b9Markdown].reduce(
   (md, section) => withB7(md, section(o, results)),
   markdown(o, m, results, notes),
 );

@@ -8,7 +8,7 @@ import { postgresMissing } from './pg-cluster.js';
 
 // `npm run bench` itself, at toy sizes: every benchmark runs the real engine and its peers, checks
 // that they produced the same outputs, and prints its table and ratios. No time is asserted.
-test('the bench runs B1-B9 with their peers and prints a table and an engine/peer ratio for each', (t) => {
+test('the bench runs B1-B9 and B1PG with their peers and prints a table and an engine/peer ratio for each', (t) => {
   const missing = ['make', 'openssl', 'xargs'].filter(
     (tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0,
   );
@@ -79,6 +79,7 @@ test('the bench runs B1-B9 with their peers and prints a table and an engine/pee
   if (postgresMissing() === null) {
     assert.match(md, /^\| 2 \| [\d.]+ \| [\d.]+ \| [\d.]+x \| [\d.]+ \|$/m, 'B5: 2 workers against 1');
     assert.ok(md.indexOf('## B5') < md.indexOf('## B6'), 'B5 before B6');
+    assert.match(md, /^\| PostgreSQL, the run alone \| [\d.]+ \|.* [\d.]+x \|$/m, 'B1PG: PostgreSQL against SQLite');
   } else assert.match(r.stdout, /B5 skipped: it needs PostgreSQL/);
   assert.match(md, /^\| engine no-op re-run \/ \| [\d.]+x \|$/m, 'B7: the no-op re-run with -input against make');
   assert.match(md, /^\| engine re-run, 100 files added \/ \| [\d.]+x \|$/m, 'B7: 100 files added, against make');

@@ -13,21 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { CLI } from './differential/cli.js';
 import { runSeed } from './differential/harness.js';
-
-function parseSeeds(spec) {
-  const seeds = [];
-  for (const part of spec
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const m = /^(-?\d+)(?:\.\.(-?\d+))?$/.exec(part);
-    if (!m) throw new Error(`DIFF_SEEDS: "${part}" is neither a seed nor a range A..B`);
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    for (let s = a; s <= b; s++) seeds.push(s);
-  }
-  return seeds;
-}
+import { parseSeeds } from './differential/seeds.js';
 
 const seeds = parseSeeds(process.env.DIFF_SEEDS ?? '1..50');
 const jobs = Number(process.env.DIFF_JOBS ?? 2);

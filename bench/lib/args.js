@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 
-export const ALL = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B9'];
+export const ALL = ['B1', 'B1PG', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B9'];
 
 const HELP = `usage: node bench/run.js [flags]   (or: npm run bench -- [flags])
-  --n N              B1/B3: lines in the input file, so 2N+1 script runs (default 20000)
+  --n N              B1/B3/B1PG: lines in the input file, so 2N+1 script runs (default 20000)
   --big-mib M        B2, B8: size of the big file in MiB (default 1024)
   --pending P        B4: pending steps in the generated db (default 1000000)
   --b4-seconds S     B4: let the engine run this long after its first step, then SIGINT (default 3)

@@ -72,6 +72,7 @@ export const command: Command = {
         parallel: f.parallel as number,
         store,
         executor,
+        groups,
         slots,
         echo: f.verbose ? (line) => io.stderr.write(`${line}\n`) : null,
         stop: stop.signal,

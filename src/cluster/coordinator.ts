@@ -14,7 +14,7 @@ import { ProcessGroups } from '../executor/process-groups.js';
 import { reconcileEdges } from '../engine/reconcile-edges.js';
 import { registerRun } from '../engine/register-run.js';
 import { runExitCode, summaryJson, type RunSummary } from '../engine/run-summary.js';
-import { processTmpDir } from './shared-store.js';
+import { processTmpDir, sweepDeadHosts } from './shared-store.js';
 import { WorkerLoop } from './worker-loop.js';
 import { WorkSlots } from '../engine/work-slots.js';
 
@@ -82,6 +82,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
     const only = o.tasks.map((t) => ids.get(t)!);
     await meta.setCurrentGraph(graph.tasks, graph.edges, runId, only);
     await meta.recover(plans.map((p) => p.taskId));
+    await sweepDeadHosts(db, o.storeDir);
 
     const ingested = await ingestInputs(inputFiles, store, { cache: null, rehash: true, movedAside: new Set() });
     const changes = await meta.addRunInputs(ingested.inputs, runId);
@@ -108,6 +109,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
       parallel: o.coordinateOnly ? 0 : o.parallel,
       store,
       executor,
+      groups,
       slots,
       echo: o.echo,
       stop,

@@ -1,7 +1,8 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { killLeftovers } from '../executor/running-scripts.js';
+import type { PgDb } from '../store/postgres/pg-db.js';
 
 /**
  * In a store shared by many processes (PostgreSQL runs and workers), each process works in its
@@ -32,4 +33,36 @@ function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Directories other hosts' dead processes left in the shared tmp/: a `<host>-<pid>` whose lease
+ * expired (the process died or was cut off: its steps went back to pending), with no live lease of
+ * that host and pid, and untouched since the lease's expiry (so not a new process that reused the
+ * pid). A process that ends cleanly removes its own; one with no lease row yet is starting. Each
+ * host's own dead processes are cleaned by processTmpDir. Returns the names removed.
+ */
+export async function sweepDeadHosts(db: PgDb, storeDir: string): Promise<string[]> {
+  const tmp = join(storeDir, 'tmp');
+  const rows = await db.query<{ host: string; pid: number; until: string | null; live: boolean }>(
+    `SELECT host, pid, bool_or(state = 'live') AS live,
+            (extract(epoch FROM max(expires_at) FILTER (WHERE state = 'expired')) * 1000)::bigint AS until
+       FROM lease WHERE host <> $1 GROUP BY host, pid`,
+    [hostname()],
+  );
+  const removed: string[] = [];
+  for (const r of rows) {
+    if (r.live || r.until === null) continue;
+    const dir = join(tmp, `${r.host}-${r.pid}`);
+    let mtime: number;
+    try {
+      mtime = statSync(dir).mtimeMs;
+    } catch {
+      continue;
+    }
+    if (mtime >= Number(r.until)) continue;
+    rmSync(dir, { recursive: true, force: true });
+    removed.push(`${r.host}-${r.pid}`);
+  }
+  return removed;
 }

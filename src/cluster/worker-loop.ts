@@ -1,4 +1,6 @@
 import type { StepOutcome } from '../store/metadata-store.js';
+import type { LinesPool } from '../executor/lines/lines-pool.js';
+import type { ProcessGroups } from '../executor/process-groups.js';
 import type { LocalObjectStore } from '../store/object-store.js';
 import { commitFenced } from '../store/postgres/pg-commit.js';
 import type { PgDb } from '../store/postgres/pg-db.js';
@@ -6,8 +8,9 @@ import { leaseMs, type Claimable, type PgLeases, type RunState } from '../store/
 import { executeStep$ } from '../engine/execute-step.js';
 import type { RunnableStep, StepContext } from '../engine/step-context.js';
 import type { Executor } from '../executor/executor.js';
-import type { TaskPlan } from '../engine/plan.js';
+import { fanOutOf, type TaskPlan } from '../engine/plan.js';
 import type { WorkSlots } from '../engine/work-slots.js';
+import { GraphLines } from './graph-lines.js';
 
 export interface LoadedGraph {
   plans: TaskPlan[];
@@ -22,6 +25,8 @@ export interface WorkerLoopOptions {
   parallel: number;
   store: LocalObjectStore;
   executor: Executor;
+  /** Where the long-lived processes of protocol = "lines" tasks are registered, as the executor's are. */
+  groups: ProcessGroups;
   slots: WorkSlots;
   echo: ((line: string) => void) | null;
   /** Aborted on SIGINT/SIGTERM: claim nothing more, stop the running scripts, give their steps back. */
@@ -37,6 +42,16 @@ export interface WorkerLoopOptions {
 interface InFlight {
   lease: number;
   taskId: number;
+  lines: LinesPool | undefined;
+}
+
+interface Finished {
+  lease: number;
+  outcome: StepOutcome;
+  /** The generation of the graph its fan-out was worked out along (the one it was claimed under). */
+  graph: number;
+  /** The step's round in a cycle: its fan-out is worked out again if the graph moved. */
+  round: number;
 }
 
 /** How often an idle process looks for work (ms): TASK_PIPELINE_POLL_MS, a test hook, else 250. */
@@ -57,19 +72,25 @@ export class WorkerLoop {
   private lease = 0;
   private leaseStop = new AbortController();
   private readonly inFlight = new Map<number, InFlight>();
-  private readonly finished: { lease: number; outcome: StepOutcome }[] = [];
+  private readonly finished: Finished[] = [];
   private readonly givenBack: { lease: number; id: number }[] = [];
   private graph: LoadedGraph | null = null;
+  private readonly lines: GraphLines;
+  private pool: LinesPool | undefined;
   private state: RunState = { graph: -1, runId: null, only: null };
   private wakeUp: (() => void) | null = null;
+  private woken = false;
   private heart: NodeJS.Timeout | null = null;
+  private beating: Promise<void> = Promise.resolve();
   private failure: unknown = null;
   private seenRetries = 0;
   private refreshedAt = 0;
   /** Steps this process committed, and those refused by the fence. */
   readonly counts = { done: 0, failed: 0, fenced: 0 };
 
-  constructor(private readonly o: WorkerLoopOptions) {}
+  constructor(private readonly o: WorkerLoopOptions) {
+    this.lines = new GraphLines({ groups: o.groups, parallel: o.parallel, tmpDir: o.store.tmpDir, stop: o.stop });
+  }
 
   async run(): Promise<void> {
     await this.newLease();
@@ -80,17 +101,21 @@ export class WorkerLoop {
         // A free slot first: its next step starts while the finished ones are committed.
         const claimed = await this.claim();
         await this.settle();
+        await this.lines.sweep([...this.inFlight.values()].map((f) => f.lines));
         if (claimed > 0) continue;
         if (this.inFlight.size === 0 && this.finished.length === 0 && (await this.o.idle())) break;
-        await this.sleep(this.inFlight.size > 0 ? 1000 : pollMs());
+        // Slots free: look for work again soon. All busy: a step that finishes wakes the loop.
+        await this.sleep(this.inFlight.size < this.o.parallel ? pollMs() : 1000);
       }
     } finally {
       if (this.heart) clearTimeout(this.heart);
       this.heart = null;
+      await this.beating;
       // Interrupted: the running scripts are stopped by the stop signal; wait for them to settle.
       while (this.inFlight.size > 0) await this.sleep(100);
       await this.settle();
       await this.o.leases.end(this.lease);
+      await this.lines.close();
     }
     if (this.failure !== null) throw this.failure;
   }
@@ -101,22 +126,25 @@ export class WorkerLoop {
     this.o.onLease?.(this.lease);
   }
 
-  /** The heartbeat, every third of the lease; a lease lost stops what it held and takes a new one. */
+  /**
+   * The heartbeat, every third of the lease; a lease lost stops what it held and takes a new one.
+   * Once the loop is stopping (heart null) a beat in flight does nothing more: the lease it
+   * finds ended is this process's own ending, not a loss.
+   */
   private beat(): void {
     this.heart = setTimeout(() => {
-      this.o.leases.heartbeat(this.lease).then(
-        async (alive) => {
-          if (!alive) {
-            this.leaseStop.abort();
-            await this.newLease();
-          }
-          if (this.heart !== null) this.beat();
-        },
-        (err: unknown) => {
-          this.failure ??= err;
-          this.wake();
-        },
-      );
+      this.beating = (async () => {
+        const alive = await this.o.leases.heartbeat(this.lease);
+        if (this.heart === null) return;
+        if (!alive) {
+          this.leaseStop.abort();
+          await this.newLease();
+        }
+        this.beat();
+      })().catch((err: unknown) => {
+        this.failure ??= err;
+        this.wake();
+      });
     }, leaseMs() / 3);
   }
 
@@ -129,7 +157,7 @@ export class WorkerLoop {
     if (now - this.refreshedAt >= 1000 || this.graph === null) {
       this.refreshedAt = now;
       const state = await this.o.leases.runState();
-      if (state.graph !== this.state.graph || this.graph === null) this.graph = await this.o.load(state);
+      if (state.graph !== this.state.graph || this.graph === null) await this.load(state);
       this.state = state;
       await this.o.leases.reap();
     }
@@ -140,14 +168,17 @@ export class WorkerLoop {
     }
   }
 
+  private async load(state: RunState): Promise<void> {
+    this.graph = await this.o.load(state);
+    this.pool = this.lines.use(this.graph);
+  }
+
   private claimable(): Claimable[] {
     const running = new Map<number, number>();
     for (const f of this.inFlight.values()) running.set(f.taskId, (running.get(f.taskId) ?? 0) + 1);
     const only = this.state.only === null ? null : new Set(this.state.only);
     const out: Claimable[] = [];
     for (const p of this.graph?.plans ?? []) {
-      // A long-lived process per slot is the coordinator's business: protocol = "lines" runs there.
-      if (p.spec.protocol === 'lines' && this.o.kind === 'worker') continue;
       if (only !== null && !only.has(p.taskId)) continue;
       const limit = (p.spec.parallel ?? Infinity) - (running.get(p.taskId) ?? 0);
       if (limit > 0)
@@ -160,6 +191,7 @@ export class WorkerLoop {
     const free = this.o.parallel - this.inFlight.size;
     if (free <= 0 || this.o.stop.aborted || this.graph === null) return 0;
     const lease = this.lease;
+    const claimedUnder = this.state.graph;
     const steps = await this.o.leases.claim(lease, this.state.runId, this.claimable(), free);
     const plans = new Map(this.graph.plans.map((p) => [p.taskId, p]));
     const ctx: StepContext = {
@@ -169,13 +201,15 @@ export class WorkerLoop {
       manifestDir: this.graph.manifestDir,
       echo: this.o.echo,
       stop: AbortSignal.any([this.o.stop, this.leaseStop.signal]),
+      lines: this.pool,
     };
     for (const leaf of steps) {
       const step: RunnableStep = { ...leaf, plan: plans.get(leaf.task)! };
-      this.inFlight.set(step.id, { lease, taskId: step.task });
+      this.inFlight.set(step.id, { lease, taskId: step.task, lines: this.pool });
       executeStep$(ctx, step).subscribe({
         next: (event) => {
-          if (event.kind === 'finished') this.finished.push({ lease, outcome: event.outcome });
+          if (event.kind === 'finished')
+            this.finished.push({ lease, outcome: event.outcome, graph: claimedUnder, round: step.round });
           else if (event.kind === 'interrupted') this.givenBack.push({ lease, id: step.id });
           else return;
           this.inFlight.delete(step.id);
@@ -191,15 +225,31 @@ export class WorkerLoop {
     return steps.length;
   }
 
-  /** Commit what finished (fenced, per lease it was claimed under) and give back what was interrupted. */
+  /**
+   * Commit what finished (fenced, per lease it was claimed under) and give back what was
+   * interrupted. A step's fan-out follows the graph it was claimed under: one loaded since (a new
+   * run published it) has them worked out again along its edges first, and a commit refused as
+   * stale (published while committing) loads the graph and tries again.
+   */
   private async settle(): Promise<void> {
     const finished = this.finished.splice(0);
-    const retries = new Map((this.graph?.plans ?? []).map((p) => [p.taskId, p.spec.retries]));
     for (const lease of new Set(finished.map((f) => f.lease))) {
-      const outcomes = finished.filter((f) => f.lease === lease).map((f) => f.outcome);
-      const r = await commitFenced(this.o.db, lease, this.state.runId, outcomes, retries);
-      for (const c of r.committed) this.counts[c.status]++;
-      this.counts.fenced += r.fenced.length;
+      const mine = finished.filter((f) => f.lease === lease);
+      for (;;) {
+        this.refan(mine);
+        const retries = new Map((this.graph?.plans ?? []).map((p) => [p.taskId, p.spec.retries]));
+        const outcomes = mine.map((f) => f.outcome);
+        const r = await commitFenced(this.o.db, lease, this.state.runId, outcomes, retries, this.state.graph);
+        if (r.stale) {
+          this.state = await this.o.leases.runState();
+          await this.load(this.state);
+          this.refreshedAt = Date.now();
+          continue;
+        }
+        for (const c of r.committed) this.counts[c.status]++;
+        this.counts.fenced += r.fenced.length;
+        break;
+      }
     }
     const back = this.givenBack.splice(0);
     for (const lease of new Set(back.map((b) => b.lease))) {
@@ -210,13 +260,31 @@ export class WorkerLoop {
     }
   }
 
+  /** Fan-outs worked out along an older graph, again along the one loaded (none if their task left it). */
+  private refan(finished: Finished[]): void {
+    const plans = new Map((this.graph?.plans ?? []).map((p) => [p.taskId, p]));
+    for (const f of finished) {
+      if (f.graph === this.state.graph) continue;
+      const plan = plans.get(f.outcome.taskId);
+      const done = f.outcome.status === 'done';
+      f.outcome.fanOut = plan && done ? fanOutOf(plan, f.outcome.outputs, f.round) : [];
+      f.graph = this.state.graph;
+    }
+  }
+
+  /** A step ended: the loop's sleep ends now, or the next one does not start (the loop was busy). */
   private wake(): void {
     const w = this.wakeUp;
     this.wakeUp = null;
-    w?.();
+    if (w) w();
+    else this.woken = true;
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const stop = this.o.stop;
       const done = () => {

@@ -7,7 +7,7 @@ import type { InputLink, InputVerdict } from '../store/input-links.js';
 import { CollectError, collectOutputs, storeFailureText } from '../executor/collect-outputs.js';
 import type { SpawnResult, StoredOutput } from '../executor/executor.js';
 import { tailOf } from './log-text.js';
-import { passes } from './plan.js';
+import { fanOutOf } from './plan.js';
 import { runScript } from './run-script.js';
 import { fillInputDir, inputFileName, stepEnv } from './step-input.js';
 import type { RunnableStep, StepContext, StepEvent, StepResult } from './step-context.js';
@@ -181,13 +181,7 @@ function finished(
 ): StepResult {
   const done = error === null;
   const kept = done ? outputs : [];
-  const fanOut = done
-    ? step.plan.downstream.flatMap((d) =>
-        kept
-          .filter((o) => passes(d.match, o.name))
-          .map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash, round: d.cycle ? step.round + 1 : 0 })),
-      )
-    : [];
+  const fanOut = done ? fanOutOf(step.plan, kept, step.round) : [];
   const outcome: StepOutcome = {
     stepId: step.id,
     taskId: step.task,

@@ -1,6 +1,6 @@
 import type { Manifest, TaskSpec } from '../manifest/index.js';
 import { taskVersion, canonicalJson, matchesAny } from '../manifest/index.js';
-import type { CurrentTaskInput, EdgeInput, TaskVersionInput } from '../store/metadata-store.js';
+import type { CurrentTaskInput, EdgeInput, FanOut, NamedObject, TaskVersionInput } from '../store/metadata-store.js';
 
 export interface Downstream {
   taskId: number;
@@ -162,4 +162,13 @@ export function currentGraph(plans: TaskPlan[]): { tasks: CurrentTaskInput[]; ed
 
 export function passes(match: string[] | null, name: string): boolean {
   return match === null || matchesAny(match, name);
+}
+
+/** The downstream steps a done step of `plan` (in cycle round `round`) feeds with its outputs. */
+export function fanOutOf(plan: TaskPlan, outputs: NamedObject[], round: number): FanOut[] {
+  return plan.downstream.flatMap((d) =>
+    outputs
+      .filter((o) => passes(d.match, o.name))
+      .map((o) => ({ taskId: d.taskId, name: o.name, hash: o.hash, round: d.cycle ? round + 1 : 0 })),
+  );
 }

@@ -17,8 +17,10 @@ import { dirname, join } from 'node:path';
 import { generateCase, manifestText, resolveTasks } from './generate.js';
 import { computeReference, compareEntries, outputEntries, sha256 } from './reference.js';
 import { inspectCli, spawnCli } from './cli.js';
+import { pgTarget, sqliteTarget } from './target.js';
 
-export const reproduceCommand = (seed) => `node test/differential/run.js --seed ${seed}`;
+export const reproduceCommand = (seed, pg = false) =>
+  `node test/differential/run.js --seed ${seed}${pg ? ' --pg' : ''}`;
 
 const show = (bytes, max = 60) => {
   const s = JSON.stringify(bytes.toString('utf8'));
@@ -147,14 +149,18 @@ export function checkExport(expected, tree) {
 }
 
 /**
- * Run one seed. Options: verbose (print everything through `log`), keep (leave the temp dir), parallel.
+ * Run one seed. Options: verbose (print everything through `log`), keep (leave the temp dir), parallel,
+ * pg (a cluster from test/pg-cluster.js: run on PostgreSQL with workers, see target.js).
  * Resolves { seed, ok, failure (a message, or null), runs, comparisons, exportsChecked, exportsPartial }.
  */
-export async function runSeed(seed, { verbose = false, log = console.log, keep = false, parallel = 2 } = {}) {
+export async function runSeed(
+  seed,
+  { verbose = false, log = console.log, keep = false, parallel = 2, pg = null } = {},
+) {
   const c = generateCase(seed);
   const ws = mkdtempSync(join(tmpdir(), `tp-diff-${seed}-`));
-  const db = join(ws, 'db');
   const manifest = join(ws, 'm.toml');
+  let target = null;
   const stats = {
     seed,
     ok: true,
@@ -166,19 +172,25 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
     dir: ws,
     time: { engine: 0, reference: 0, compare: 0 },
     refSteps: 0,
+    retiresSkipped: 0,
   };
   const say = verbose ? log : () => {};
   // One seed in ten lets its input files settle before each run (older than the stat cache's 2 s
   // racy margin) and has every directory summed up however small (TASK_PIPELINE_STAT_WORKER_MIN):
   // so a directory given again unchanged is skipped whole, and its results are compared too.
-  const settle = seed % 10 === 0;
-  const runEnv = settle ? { TASK_PIPELINE_STAT_WORKER_MIN: '1' } : undefined;
+  let settle = seed % 10 === 0;
   const current = new Map(); // the current run inputs: name -> Buffer
+  const where = pg ? ' on PostgreSQL' : '';
   const fail = (run, what) => {
     stats.ok = false;
-    stats.failure = `seed ${seed}, run ${run + 1} of ${c.runs.length}${what}\nreproduce: ${reproduceCommand(seed)}`;
+    stats.failure = `seed ${seed}${where}, run ${run + 1} of ${c.runs.length}${what}\nreproduce: ${reproduceCommand(seed, pg)}`;
   };
   try {
+    target = pg ? await pgTarget(ws, pg, seed) : sqliteTarget(ws);
+    settle &&= target.statCache;
+    const runEnv = { ...target.runEnv, ...(settle ? { TASK_PIPELINE_STAT_WORKER_MIN: '1' } : {}) };
+    if (target.mode) say(`${target.name}: ${target.mode}`);
+    await target.start();
     for (let ri = 0; ri < c.runs.length; ri++) {
       const run = c.runs[ri];
       say(`\n=== seed ${seed}, run ${ri + 1} of ${c.runs.length}: ${run.changes.join('; ')}`);
@@ -194,14 +206,15 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
         }
       }
       if (run.retire.length > 0) {
-        const args = ['inputs', 'rm', '-db', db, ...run.retire];
-        say(`  $ task-pipeline ${args.join(' ')}`);
-        const r = await spawnCli(args);
-        if (r.code !== 0) {
+        say(`  $ task-pipeline inputs rm ${run.retire.join(' ')}`);
+        const r = await target.retire(run.retire);
+        if (r.skipped) {
+          stats.retiresSkipped++;
+          say(`  (${target.name} has no inputs rm yet: ${run.retire.join(' ')} stay current)`);
+        } else if (r.code !== 0) {
           fail(ri, `: inputs rm ${run.retire.join(' ')} exited ${r.code ?? r.signal}\n${clip(r.stderr)}`);
           return stats;
-        }
-        for (const n of run.retire) current.delete(n);
+        } else for (const n of run.retire) current.delete(n);
       }
       const text = manifestText(run.tasks);
       writeFileSync(manifest, text);
@@ -220,7 +233,7 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
         say(`current inputs (${current.size}):`);
         for (const [n, b] of [...current].sort(([a], [b]) => (a < b ? -1 : 1))) say(`  ${n}  ${show(b)}`);
       }
-      const args = ['-manifest', manifest, '-db', db, ...inputArgs, '-parallel', String(parallel), '-quiet'];
+      const args = ['-manifest', manifest, ...target.runArgs(parallel), ...inputArgs, '-quiet'];
       say(`  $ task-pipeline ${args.join(' ')}${settle ? '  (inputs settled, every directory summed up)' : ''}`);
       if (settle) await new Promise((r) => setTimeout(r, 2100));
       let t0 = performance.now();
@@ -239,10 +252,10 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
       stats.time.reference += performance.now() - t0;
       for (const v of ref.values()) stats.refSteps += v.steps.length;
       t0 = performance.now();
-      const problems = [];
+      const problems = await target.afterRun();
       for (const t of tasks) {
         const expected = outputEntries(ref.get(t.name));
-        const ls = await inspectCli(['ls', '-db', db, '-task', t.name, '-json']);
+        const ls = await inspectCli(['ls', ...target.lsArgs, '-task', t.name, '-json']);
         if (ls.code !== 0) {
           problems.push(`task ${t.name}: ls exited ${ls.code}: ${ls.stderr.trim()}`);
           continue;
@@ -264,12 +277,12 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
             for (const e of expected)
               say(`         ${e.name}  from ${JSON.stringify(e.from)}  ${e.hash.slice(0, 12)}  ${show(e.bytes)}`);
         } else {
-          problems.push(await describeMismatch(db, t, ref.get(t.name), missing, extra));
+          problems.push(await describeMismatch(target, t, ref.get(t.name), missing, extra));
           continue;
         }
         // The export of the task against the layout the rules give.
         const out = join(ws, `export-${ri + 1}-${t.name}`);
-        const ex = await inspectCli(['export', '-db', db, '-task', t.name, '-out', out]);
+        const ex = await inspectCli(['export', ...target.exportArgs, '-task', t.name, '-out', out]);
         if (ex.code !== 0) {
           problems.push(`task ${t.name}: export exited ${ex.code}: ${ex.stderr.trim()}`);
           continue;
@@ -297,19 +310,20 @@ export async function runSeed(seed, { verbose = false, log = console.log, keep =
     return stats;
   } catch (err) {
     stats.ok = false;
-    stats.failure = `seed ${seed}: ${err?.stack ?? err}\nreproduce: ${reproduceCommand(seed)}`;
+    stats.failure = `seed ${seed}${where}: ${err?.stack ?? err}\nreproduce: ${reproduceCommand(seed, pg)}`;
     return stats;
   } finally {
+    // The workers are stopped before their store goes; what they say on the way out counts too.
+    const problems = target ? await target.stop() : [];
+    if (problems.length > 0 && stats.ok) {
+      stats.ok = false;
+      stats.failure = `seed ${seed}${where}, at the end:\n${problems.join('\n')}\nreproduce: ${reproduceCommand(seed, pg)}`;
+    }
     if (!keep) rmSync(ws, { recursive: true, force: true });
   }
 }
 
-async function engineBytes(db, hash) {
-  const r = await inspectCli(['cat', '-db', db, hash]);
-  return r.code === 0 ? r.stdout : null;
-}
-
-async function describeMismatch(db, task, refResult, missing, extra) {
+async function describeMismatch(target, task, refResult, missing, extra) {
   const lines = [`task ${task.name}${task.gather ? ' (gather)' : ''}: outputs differ from the reference`];
   if (missing.length > 0) {
     lines.push('  the reference has, the engine has not:');
@@ -319,7 +333,7 @@ async function describeMismatch(db, task, refResult, missing, extra) {
   if (extra.length > 0) {
     lines.push('  the engine has, the reference has not:');
     for (const e of extra) {
-      const b = await engineBytes(db, e.hash);
+      const b = await target.bytes(e.hash);
       lines.push(
         `    ${e.name}  from ${JSON.stringify(e.from)}  ${String(e.hash).slice(0, 12)}  ${b ? show(b) : '(cat failed)'}`,
       );
@@ -329,7 +343,7 @@ async function describeMismatch(db, task, refResult, missing, extra) {
   for (const m of missing) {
     const x = extra.find((e) => e.name === m.name && e.from === m.from) ?? extra.find((e) => e.name === m.name);
     if (!x) continue;
-    const b = await engineBytes(db, x.hash);
+    const b = await target.bytes(x.hash);
     if (!b) continue;
     lines.push(`  diff of ${m.name} from ${JSON.stringify(m.from)} (- reference, + engine):`);
     for (const l of lineDiff(m.bytes.toString('utf8'), b.toString('utf8'))) lines.push(`    ${l}`);

@@ -8,6 +8,8 @@ export interface FencedResult {
   fenced: StepOutcome[];
   /** Per task id, links made to steps already done: work found instead of done. */
   reused: Map<number, number>;
+  /** Nothing written: the current graph is no longer generation `graph` (fan-outs must be worked out again). */
+  stale: boolean;
 }
 
 /**
@@ -17,6 +19,12 @@ export interface FencedResult {
  * (PgDb.tx tries again after a lost connection): a step already finished under this lease is
  * taken as committed, and every insert is ON CONFLICT DO NOTHING.
  * `retries`: per task id, how many failed attempts within the run go back to pending.
+ *
+ * `graph`: the generation of the current graph the fan-outs were worked out from. A new run
+ * publishes a new graph (new edges, new task versions), then reconciles the done steps along
+ * it; a commit made from an older graph after that reconcile would feed the old edges only. So
+ * the commit holds the generation's row (FOR SHARE: a new graph waits for it, and it waits for
+ * a new graph being published), and refuses the whole batch, as `stale`, if it has moved.
  */
 export async function commitFenced(
   db: PgDb,
@@ -24,10 +32,15 @@ export async function commitFenced(
   runId: number | null,
   outcomes: StepOutcome[],
   retries: Map<number, number>,
+  graph?: number,
 ): Promise<FencedResult> {
   const sorted = [...outcomes].sort((a, b) => a.stepId - b.stepId);
   return db.tx(async (sql) => {
-    const result: FencedResult = { committed: [], fenced: [], reused: new Map() };
+    const result: FencedResult = { committed: [], fenced: [], reused: new Map(), stale: false };
+    if (graph !== undefined) {
+      const g = await sql.query<{ value: string }>(`SELECT value FROM meta WHERE key = 'graph' FOR SHARE`);
+      if (Number(g.rows[0]?.value ?? 0) !== graph) return { ...result, stale: true };
+    }
     const now = Date.now();
     await insertObjects(sql, sorted, now);
     for (const o of sorted) {
