@@ -45,7 +45,7 @@ test('the bench runs B1-B9 and B1PG with their peers and prints a table and an e
       '--out',
       out,
     ],
-    { cwd: ROOT, encoding: 'utf8', timeout: 240_000 },
+    { cwd: ROOT, encoding: 'utf8', timeout: 600_000 },
   );
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const md = readFileSync(out, 'utf8');
