@@ -3,8 +3,9 @@ import { TASK_STATUS_SQL, taskStatus, type RunInfo } from '../store/inspect/task
 
 /**
  * Above this many steps in the current task versions, the exact counts of the current graph
- * (taskStatus: a walk of the whole graph, plus merged items over every link) take minutes on two
- * cores; the view then counts each current version's steps by status on its index instead.
+ * (taskStatus: a walk of the whole graph, plus merged items over every link) take seconds and grow
+ * with the graph, too slow for a view that refreshes itself; the view then counts each current
+ * version's steps by status on its index instead.
  */
 export const EXACT_UP_TO = 100_000;
 
