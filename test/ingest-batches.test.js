@@ -29,7 +29,9 @@ function state(ws, db) {
     i.hash,
     i.current ?? i.retired ?? null,
   ]);
-  const ls = cli(['ls', '-db', ws.path(db), '-task', 'count']).stdout.split('\n').sort();
+  const ls = cli(['ls', '-db', ws.path(db), '-task', 'count'])
+    .stdout.split('\n')
+    .sort();
   return { inputs: inputs.sort((a, b) => (a[0] + a[1] < b[0] + b[1] ? -1 : 1)), ls };
 }
 
@@ -53,7 +55,8 @@ function both(ws, inputs) {
 test('batches of 3 give exactly what one batch gives: first run, an edit in the middle, files added and removed', (t) => {
   const ws = workspace(t);
   ws.write('m.toml', M);
-  for (let i = 0; i < 20; i++) ws.write(`in/${i < 10 ? 'a' : 'b/deep'}/f${String(i).padStart(2, '0')}.txt`, `file ${i}\n`);
+  for (let i = 0; i < 20; i++)
+    ws.write(`in/${i < 10 ? 'a' : 'b/deep'}/f${String(i).padStart(2, '0')}.txt`, `file ${i}\n`);
   ws.write('one.txt', 'a file given alone\n');
   assert.match(both(ws, ['in', 'one.txt']), /21 new inputs/);
   assert.match(both(ws, ['in', 'one.txt']), /0 objects added/);
@@ -66,7 +69,10 @@ test('batches of 3 give exactly what one batch gives: first run, an edit in the 
   const out = both(ws, ['in', 'one.txt']);
   assert.match(out, /2 new inputs/);
   assert.match(out, /1 input replaced/);
-  assert.match(out, /2 current inputs are no longer in the directories given \("b\/deep\/f13\.txt", "b\/deep\/f17\.txt"\)/);
+  assert.match(
+    out,
+    /2 current inputs are no longer in the directories given \("b\/deep\/f13\.txt", "b\/deep\/f17\.txt"\)/,
+  );
   // Given again unchanged: the same, including the names still missing.
   assert.match(both(ws, ['in', 'one.txt']), /2 current inputs are no longer in the directories given/);
 });

@@ -62,5 +62,11 @@ export class DirDigest {
 /** A bigint stat as the plain stat of the same instant reads it (Node's sec * 1e3 + nsec / 1e6). */
 export function stampOf(st: BigIntStats): Stamp {
   const ms = (ns: bigint) => Number(ns / 1_000_000_000n) * 1e3 + Number(ns % 1_000_000_000n) / 1e6;
-  return { size: Number(st.size), mtimeMs: ms(st.mtimeNs), ctimeMs: ms(st.ctimeNs), ino: Number(st.ino), dev: Number(st.dev) };
+  return {
+    size: Number(st.size),
+    mtimeMs: ms(st.mtimeNs),
+    ctimeMs: ms(st.ctimeNs),
+    ino: Number(st.ino),
+    dev: Number(st.dev),
+  };
 }
