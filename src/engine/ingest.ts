@@ -1,6 +1,6 @@
-import { existsSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { entryOf, unchangedSince, type InputStatCache, type StatEntry } from '../store/input-cache.js';
+import { entryOf, unchangedSince, type InputStatCache, type Stamp, type StatEntry } from '../store/input-cache.js';
 import type { InputChanges, RunInputFile } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { DirDigest, stampOf } from '../store/input-summary.js';
@@ -130,8 +130,12 @@ async function ingestBatch(
 ): Promise<void> {
   const aside = o.movedAside;
   const inPlace = (hash: string) => aside.size === 0 || !aside.has(hash) || existsSync(store.pathOf(hash));
-  // Follows a symlink, as the read does.
-  const stats: (Stats | undefined)[] = files.map((f) => statSync(f.path, { throwIfNoEntry: false }));
+  // Follows a symlink, as the read does. Kept as small stamps: a Stats object (with its four Dates)
+  // that lived through the batch would outlive the young generation, and pile up in the old one.
+  const stats: (Stamp | undefined)[] = files.map((f) => {
+    const st = statSync(f.path, { throwIfNoEntry: false });
+    return st && { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev };
+  });
   const found: (RunInputFile | undefined)[] = new Array(files.length);
   if (trust) {
     for (const entry of o.cache.lookup(files.map((f) => f.path))) {
