@@ -77,6 +77,7 @@ test('a schema-5 db: the next run stores every hash as 32 bytes, and every comma
       'idx_attempt_log',
       'idx_run_input_current',
       'idx_run_input_object',
+      'idx_run_input_source',
       'idx_step_done',
       'idx_step_link_to',
       'idx_step_output_object',

@@ -9,9 +9,9 @@ import { DbLock } from '../store/lock.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { chooseExecutor } from '../executor/choose-executor.js';
-import { ingestInputs, listInputs, movedAside, rememberInputs, statInputs } from './ingest.js';
+import { checkInputs, ingestChecked, movedAside } from './ingest.js';
 import { InputStatCache } from '../store/input-cache.js';
-import type { EdgeInput } from '../store/metadata-store.js';
+import type { EdgeInput, RunInputFile } from '../store/metadata-store.js';
 import type { TaskPlan } from './plan.js';
 import { registerRun } from './register-run.js';
 import { reconcileEdges } from './reconcile-edges.js';
@@ -57,10 +57,8 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
   for (const t of o.force)
     if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
-  // Check the inputs exist before anything is written.
-  const inputFiles = listInputs(o.inputs);
-  // Their stats, on another thread while the db is opened (ingest.ts); caught: ingest awaits it.
-  const stamps = o.rehash ? null : statInputs(inputFiles);
+  // Check the inputs before anything is written, each directory summed up on the way (ingest.ts).
+  const inputs = checkInputs(o.inputs, !o.rehash);
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
     throw new UserError(
       'EUSAGE',
@@ -90,15 +88,17 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     await meta.recover(plans.map((p) => p.taskId));
 
     const inputCache = new InputStatCache(db);
-    const ingested = await ingestInputs(inputFiles, store, {
+    const sink = {
+      add: (batch: RunInputFile[]) => meta!.addRunInputs(batch, runId, false),
+      missing: (dir: string, given: number, isFile: (path: string) => boolean) =>
+        meta!.missingInputs(dir, given, isFile),
+    };
+    const ingested = await ingestChecked(inputs, store, sink, {
       cache: inputCache,
       rehash: o.rehash ?? false,
       movedAside: movedAside(o.dbDir),
-      stamps,
     });
-    const changes = await meta.addRunInputs(ingested.inputs, runId);
-    // Only now that run inputs name the objects: a crash before costs a re-read, never a wrong hash.
-    rememberInputs(inputCache, ingested);
+    const { changes } = ingested;
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
     summary.inputsMissing = changes.missing;

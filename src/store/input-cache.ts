@@ -137,9 +137,17 @@ export class InputStatCache {
     return this.s.countUnder.get(...under(dir)) as number;
   }
 
-  /** The paths of the entries below a directory that a walk of it did not meet. */
-  unmetUnder(dir: string, met: Set<string>): string[] {
-    return (this.s.pathsUnder.all(...under(dir)) as string[]).filter((p) => !met.has(p));
+  /**
+   * Drop the entries below a directory whose files are gone, knowing that its walk just met `walked`
+   * files (each has one entry at most): only when it holds more entries than that, each looked at.
+   */
+  dropGone(dir: string, walked: number, isFile: (path: string) => boolean): void {
+    if (this.countUnder(dir) <= walked) return;
+    // Streamed: the paths below it are never all in memory, only those gone.
+    const gone: string[] = [];
+    for (const path of this.s.pathsUnder.iterate(...under(dir)) as IterableIterator<string>)
+      if (!isFile(path)) gone.push(path);
+    this.record([], gone);
   }
 
   /**

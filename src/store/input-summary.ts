@@ -1,58 +1,72 @@
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { STAMP_WIDTH } from './stat-many.js';
+import type { Stamp } from './input-cache.js';
+
+/** Numbers per file in a digest's chunk: size, mtimeMs, ctimeMs, ino, dev (a plain stat's). */
+const STAMP_WIDTH = 5;
+/** Files hashed together: a fixed number, so the digest depends only on the walk, never on batch sizes. */
+const CHUNK = 256;
 
 /**
- * A directory given with -input, summed up: the SHA-256 of its walk (every file's name, and its
- * plain stat as stat-many.ts lays it out). The same digest, every time settled before the summary
- * was recorded (input-cache.ts), is the same files with the same bytes: a re-run needs neither the
- * entry of each file nor the run inputs they are.
+ * A directory given with -input, summed up as it is walked: the SHA-256 of every file's name and
+ * plain stat, in walk order, fed a file at a time (nothing kept per file). The same digest, every
+ * change in it settled before the summary was recorded (input-cache.ts), is the same files with
+ * the same bytes: a re-run needs neither the entry of each file nor the run inputs they are.
+ *
+ * A change of this format (or of the walk's order) makes every stored summary differ once: the
+ * next run compares its directories file by file, as without a summary, and sums them up anew.
  */
-export function digestOf(names: string[], stamps: Float64Array, from: number, to: number): string {
-  const h = createHash('sha256');
-  h.update(names.slice(from, to).join('\0'));
-  h.update('\0');
-  h.update(new Uint8Array(stamps.buffer, stamps.byteOffset + from * STAMP_WIDTH * 8, (to - from) * STAMP_WIDTH * 8));
-  return h.digest('hex');
-}
+export class DirDigest {
+  private readonly hash = createHash('sha256');
+  private readonly stamps = new Float64Array(CHUNK * STAMP_WIDTH);
+  private names: string[] = [];
+  /** The latest mtime or ctime (ms) seen: NaN once a stat failed (then nothing is vouched for). */
+  latest = -Infinity;
 
-/** The latest mtime or ctime (ms) among these stamps: NaN if a stat failed. */
-export function latestChange(stamps: Float64Array, from: number, to: number): number {
-  let latest = -Infinity;
-  for (let k = from; k < to; k++) {
-    const at = k * STAMP_WIDTH;
-    if (Number.isNaN(stamps[at])) return NaN;
-    latest = Math.max(latest, stamps[at + 1]!, stamps[at + 2]!);
+  /** The next file of the walk, with its plain stat (or the bigint one taken at its read: putStamp), null if it failed. */
+  add(name: string, st: Stamp | null): void {
+    const at = this.names.length * STAMP_WIDTH;
+    this.names.push(name);
+    if (st === null) {
+      this.stamps.fill(NaN, at, at + STAMP_WIDTH);
+      this.latest = NaN;
+    } else {
+      this.stamps[at] = st.size;
+      this.stamps[at + 1] = st.mtimeMs;
+      this.stamps[at + 2] = st.ctimeMs;
+      this.stamps[at + 3] = st.ino;
+      this.stamps[at + 4] = st.dev;
+      this.latest = Math.max(this.latest, st.mtimeMs, st.ctimeMs);
+    }
+    if (this.names.length === CHUNK) this.flush();
   }
-  return latest;
+
+  /** Nothing to vouch for (a file was skipped or raced its read). */
+  spoil(): void {
+    this.latest = NaN;
+  }
+
+  digest(): string {
+    this.flush();
+    return this.hash.digest('hex');
+  }
+
+  private flush(): void {
+    if (this.names.length === 0) return;
+    this.hash.update(`${this.names.join('\0')}\0`);
+    this.hash.update(new Uint8Array(this.stamps.buffer, 0, this.names.length * STAMP_WIDTH * 8));
+    this.names = [];
+  }
 }
 
-/** Put a bigint stat in a file's place, as the plain stat of the same instant would read. */
-export function putStamp(stamps: Float64Array, k: number, st: BigIntStats): void {
+/** A bigint stat as the plain stat of the same instant reads it (Node's sec * 1e3 + nsec / 1e6). */
+export function stampOf(st: BigIntStats): Stamp {
   const ms = (ns: bigint) => Number(ns / 1_000_000_000n) * 1e3 + Number(ns % 1_000_000_000n) / 1e6;
-  const at = k * STAMP_WIDTH;
-  stamps[at] = Number(st.size);
-  stamps[at + 1] = ms(st.mtimeNs);
-  stamps[at + 2] = ms(st.ctimeNs);
-  stamps[at + 3] = Number(st.ino);
-  stamps[at + 4] = Number(st.dev);
-}
-
-/** The files of one directory given: files[from, to) (the walk keeps each argument's files together). */
-export interface SourceRange {
-  dir: string;
-  from: number;
-  to: number;
-}
-
-export function sourceRanges(files: { source: string | null }[]): SourceRange[] {
-  const ranges: SourceRange[] = [];
-  for (let k = 0; k < files.length; k++) {
-    const dir = files[k]!.source;
-    if (dir === null) continue;
-    const last = ranges.at(-1);
-    if (last !== undefined && last.dir === dir && last.to === k) last.to++;
-    else ranges.push({ dir, from: k, to: k + 1 });
-  }
-  return ranges;
+  return {
+    size: Number(st.size),
+    mtimeMs: ms(st.mtimeNs),
+    ctimeMs: ms(st.ctimeNs),
+    ino: Number(st.ino),
+    dev: Number(st.dev),
+  };
 }

@@ -2,13 +2,14 @@ import type Database from 'better-sqlite3';
 import { EMPTY_SQL } from './hash-blob.js';
 import { MIGRATIONS_1_TO_5 } from './schema-1-to-5.js';
 import { MIGRATION_6 } from './schema-6.js';
+import { MIGRATION_7 } from './schema-7.js';
 
 /**
  * The schema, as an ordered list of migrations. `PRAGMA user_version` holds how many
  * have been applied, so an old db is brought forward in place and a db from a newer
  * engine is refused rather than misread.
  */
-const MIGRATIONS: string[] = [...MIGRATIONS_1_TO_5, MIGRATION_6];
+const MIGRATIONS: string[] = [...MIGRATIONS_1_TO_5, MIGRATION_6, MIGRATION_7];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

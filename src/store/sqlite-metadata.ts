@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { ListingEntry } from './listing.js';
 import { EMPTY_HASH } from './object-path.js';
 import { commitBatch, type CommitState } from './sqlite-commit.js';
-import { addRunInputs } from './sqlite-run-inputs.js';
+import { addRunInputs, missingFrom } from './sqlite-run-inputs.js';
 import { prepareStatements, type Statements } from './sqlite-statements.js';
 import type {
   CommitBatch,
@@ -96,8 +96,13 @@ export class SqliteMetadata implements MetadataStore {
       .immediate();
   }
 
-  async addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges> {
-    return addRunInputs(this.db, this.s, inputs, runId);
+  /** `lookForMissing` false: one batch of a bigger walk, whose missing names missingInputs finds at its end. */
+  async addRunInputs(inputs: RunInputFile[], runId: number, lookForMissing = true): Promise<InputChanges> {
+    return addRunInputs(this.db, this.s, inputs, runId, lookForMissing);
+  }
+
+  missingInputs(dir: string, given: number, isFile: (path: string) => boolean): string[] {
+    return missingFrom(this.s, dir, given, isFile);
   }
 
   async hasRunInputs(): Promise<boolean> {

@@ -12,6 +12,7 @@ export function addRunInputs(
   s: Statements,
   inputs: RunInputFile[],
   runId: number,
+  lookForMissing = true,
 ): InputChanges {
   type Current = [id: number, name: string, hash: string, source: string | null];
   return db
@@ -26,7 +27,7 @@ export function addRunInputs(
         for (const r of s.currentInputs.all(JSON.stringify(chunk.map((i) => i.name))) as Current[])
           current.set(r[1], r);
         for (const i of chunk) {
-          if (i.source !== null) {
+          if (i.source !== null && lookForMissing) {
             if (!seen.has(i.source)) seen.set(i.source, new Set());
             seen.get(i.source)!.add(i.name);
           }
@@ -59,4 +60,19 @@ export function addRunInputs(
       return changes;
     })
     .immediate();
+}
+
+/**
+ * The current run inputs from a directory that it no longer holds, when it was given in batches
+ * (addRunInputs without lookForMissing): `given` of its files were given just now, each current
+ * under it since, so there are others only when it has more current rows. Those are streamed and
+ * looked for on disk, a stat each: nothing is kept per file given.
+ */
+export function missingFrom(s: Statements, dir: string, given: number, isFile: (path: string) => boolean): string[] {
+  if ((s.countFromSource.get(dir) as number) <= given) return [];
+  const base = dir.endsWith('/') ? dir : `${dir}/`;
+  const missing: string[] = [];
+  for (const name of s.currentFromSource.iterate(dir) as IterableIterator<string>)
+    if (!isFile(base + name)) missing.push(name);
+  return missing;
 }
