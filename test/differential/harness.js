@@ -176,8 +176,8 @@ export async function runSeed(
   };
   const say = verbose ? log : () => {};
   // One seed in ten lets its input files settle before each run (older than the stat cache's 2 s
-  // racy margin) and has every directory summed up however small (TASK_PIPELINE_STAT_WORKER_MIN):
-  // so a directory given again unchanged is skipped whole, and its results are compared too.
+  // racy margin), so a directory given again unchanged is skipped whole, and ingests its directories
+  // in batches of 3 files (TASK_PIPELINE_INGEST_BATCH): both are compared with the model too.
   let settle = seed % 10 === 0;
   const current = new Map(); // the current run inputs: name -> Buffer
   const where = pg ? ' on PostgreSQL' : '';
@@ -188,7 +188,7 @@ export async function runSeed(
   try {
     target = pg ? await pgTarget(ws, pg, seed) : sqliteTarget(ws);
     settle &&= target.statCache;
-    const runEnv = { ...target.runEnv, ...(settle ? { TASK_PIPELINE_STAT_WORKER_MIN: '1' } : {}) };
+    const runEnv = { ...target.runEnv, ...(settle ? { TASK_PIPELINE_INGEST_BATCH: '3' } : {}) };
     if (target.mode) say(`${target.name}: ${target.mode}`);
     await target.start();
     for (let ri = 0; ri < c.runs.length; ri++) {
