@@ -236,7 +236,7 @@ test("a step's attempts, and status's cost per task, are read by key: no scan of
   }
 });
 
-const HELPER = join(import.meta.dirname, '..', 'dist', 'engine', 'native', 'task-pipeline-spawner');
+const HELPER = join(import.meta.dirname, '..', 'dist', 'executor', 'native', 'task-pipeline-spawner');
 
 test('the C helper measures each attempt: CPU time and peak RSS of the script, in log, log -json and status -json', async (t) => {
   if (!existsSync(HELPER)) return t.skip('the C helper was not built here: nothing measures CPU and RSS');
