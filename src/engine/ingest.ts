@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { entryOf, unchangedSince, type InputStatCache, type Stamp, type StatEntry } from '../store/input-cache.js';
 import type { InputChanges, RunInputFile } from '../store/metadata-store.js';
@@ -15,9 +15,6 @@ export type { InputFile } from './input-walk.js';
  * number of inputs. TASK_PIPELINE_INGEST_BATCH makes it smaller, for tests of batch boundaries.
  */
 const BATCH = Number(process.env.TASK_PIPELINE_INGEST_BATCH) || 4096;
-
-/** Files up to this size are read whole (streamed above it). */
-const SMALL_FILE = 1n << 16n;
 
 /** Where ingest puts what it finds: run inputs in a batch, and, per directory, the names it no longer holds. */
 export interface InputSink {
@@ -154,8 +151,7 @@ async function ingestBatch(
       // Before the stat: a change after this moment shows in the stat, or within the racy margin.
       const recordedAt = Date.now();
       const stamp = statSync(f.path, { bigint: true });
-      // A small file in one read, from this thread: no 1 MiB buffers and threadpool round trips per file.
-      const put = stamp.size <= SMALL_FILE ? await store.putBytes(readFileSync(f.path)) : await store.ingest(f.path);
+      const put = await store.ingest(f.path);
       out.read++;
       if (put.added) {
         out.added++;
