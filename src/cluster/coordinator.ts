@@ -84,7 +84,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
     await meta.recover(plans.map((p) => p.taskId));
     await sweepDeadHosts(db, o.storeDir);
 
-    const ingested = await ingestInputs(inputFiles, store, { cache: null, rehash: true, movedAside: new Set() });
+    const ingested = await ingestInputs(inputFiles, store);
     const changes = await meta.addRunInputs(ingested.inputs, runId);
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;

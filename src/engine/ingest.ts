@@ -184,8 +184,6 @@ async function ingestBatch(
 export async function ingestInputs(
   files: InputFile[],
   store: ObjectStore,
-  // The options of a run with a stat cache, which this one has not.
-  _options?: { cache: null; rehash: true; movedAside: Set<string> },
 ): Promise<{ inputs: RunInputFile[]; added: number; bytes: number }> {
   const out = { inputs: [] as RunInputFile[], added: 0, bytes: 0 };
   for (const f of files) {
