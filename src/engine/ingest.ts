@@ -5,6 +5,7 @@ import type { InputChanges, RunInputFile } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { DirDigest, stampOf } from '../store/input-summary.js';
 import type { CheckedInputs } from './input-check.js';
+import type { DirSummary } from '../store/input-cache.js';
 import { walkFiles, type InputFile } from './input-walk.js';
 
 export { checkInputs, listInputs } from './input-check.js';
@@ -57,8 +58,9 @@ export function movedAside(dbDir: string): Set<string> {
 /**
  * Store the checked -input arguments as objects and add them as run inputs, a batch at a time. A
  * directory whose walk is as its summary says (input-summary.ts) is skipped whole: its files are the
- * run inputs they were. Else it is walked again: each batch of files stat'ed, looked up in the stat
- * cache (one query), the files it does not vouch for read and stored, the batch's run inputs
+ * run inputs they were. One whose check found only a few files that are not (input-check.ts) is
+ * ingested from those few. Else it is walked again: each batch of files stat'ed, looked up in the
+ * stat cache (one query), the files it does not vouch for read and stored, the batch's run inputs
  * committed, and only then their cache entries recorded (a crash in between costs a re-read, never
  * a wrong hash). Its digest is taken anew on the way, and recorded once the directory is done.
  */
@@ -73,8 +75,8 @@ export async function ingestChecked(
   // An object moved aside is to be found back: only file by file.
   const skipWhole = trust && o.movedAside.size === 0;
   let files: InputFile[] = [];
-  const flush = async (digest: DirDigest | null) => {
-    if (files.length > 0) await ingestBatch(files, store, sink, o, trust, digest, out);
+  const flush = async (stamps: StampSink | null) => {
+    if (files.length > 0) await ingestBatch(files, store, sink, o, trust, stamps, out);
     files = [];
   };
   for (const [index, arg] of checked.args.entries()) {
@@ -86,28 +88,69 @@ export async function ingestChecked(
     await flush(null);
     const { dir } = arg;
     if (skipWhole && arg.digest !== null && o.cache.unchanged(dir, arg.digest, arg.latest)) continue;
-    // Before the first stat: a change after this moment shows in a stat, or within the racy margin.
-    const recordedAt = Date.now();
-    const digest = new DirDigest();
-    let given = 0;
-    for (const f of walkFiles(dir, '', dir)) {
-      // Given already by an earlier argument under this name: not given twice, and not summed up.
-      if (checked.skip.has(`${index}\0${f.name}`)) {
-        digest.spoil();
-        continue;
+    let summary: DirSummary | null = null;
+    let given = arg.given;
+    if (skipWhole && arg.unvouched !== null) {
+      // The check's stats are the digest's: each file read must still have the stat it had then.
+      const same = new SameStamps(arg.unvouched);
+      for (const { file } of arg.unvouched) {
+        files.push(file);
+        if (files.length >= BATCH) await flush(same);
       }
-      files.push(f);
-      given++;
-      if (files.length >= BATCH) await flush(digest);
+      await flush(same);
+      if (arg.digest !== null && !arg.partial && !same.spoiled && !Number.isNaN(arg.latest))
+        summary = { dir, digest: arg.digest, files: given, recordedAt: arg.recordedAt };
+    } else {
+      // Before the first stat: a change after this moment shows in a stat, or within the racy margin.
+      const recordedAt = Date.now();
+      const digest = new DirDigest();
+      given = 0;
+      for (const f of walkFiles(dir, '', dir)) {
+        // Given already by an earlier argument under this name: not given twice, and not summed up.
+        if (checked.skip.has(`${index}\0${f.name}`)) {
+          digest.spoil();
+          continue;
+        }
+        files.push(f);
+        given++;
+        if (files.length >= BATCH) await flush(digest);
+      }
+      await flush(digest);
+      if (!Number.isNaN(digest.latest)) summary = { dir, digest: digest.digest(), files: given, recordedAt };
     }
-    await flush(digest);
     out.changes.missing.push(...sink.missing(dir, given, isFile));
     o.cache.dropGone(dir, given, isFile);
-    if (!Number.isNaN(digest.latest))
-      o.cache.record([], [], [{ dir, digest: digest.digest(), files: given, recordedAt }]);
+    if (summary !== null) o.cache.record([], [], [summary]);
   }
   await flush(null);
   return out;
+}
+
+/** What a batch tells about the stats of the files it reads (a directory's digest, or SameStamps). */
+interface StampSink {
+  add(name: string, st: Stamp): void;
+  spoil(): void;
+}
+
+/** The files of a directory that its check stat'ed, each expected to be read with that same stat. */
+class SameStamps implements StampSink {
+  private readonly stamps = new Map<string, Stamp | null>();
+  spoiled = false;
+
+  constructor(files: { file: InputFile; stamp: Stamp | null }[]) {
+    for (const f of files) this.stamps.set(f.file.name, f.stamp);
+  }
+
+  add(name: string, st: Stamp): void {
+    const was = this.stamps.get(name);
+    const same =
+      was && was.size === st.size && was.mtimeMs === st.mtimeMs && was.ctimeMs === st.ctimeMs && was.ino === st.ino;
+    if (!same || was.dev !== st.dev) this.spoiled = true;
+  }
+
+  spoil(): void {
+    this.spoiled = true;
+  }
 }
 
 const isFile = (path: string) => statSync(path, { throwIfNoEntry: false })?.isFile() ?? false;
@@ -122,7 +165,7 @@ async function ingestBatch(
   sink: InputSink,
   o: IngestOptions,
   trust: boolean,
-  digest: DirDigest | null,
+  digest: StampSink | null,
   out: IngestCounts,
 ): Promise<void> {
   const aside = o.movedAside;

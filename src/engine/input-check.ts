@@ -1,8 +1,10 @@
 import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import type { Stamp } from '../store/input-cache.js';
 import { DirDigest } from '../store/input-summary.js';
 import { InputNames } from '../store/input-names.js';
+import type { InputVouch } from '../store/input-vouch.js';
 import { checkName, walkFiles, type InputFile } from './input-walk.js';
 
 /** A -input argument, checked: a file, or a directory walked once (and summed up, when asked). */
@@ -14,6 +16,18 @@ export type InputArg =
       /** The digest of its walk and the latest change in it (input-summary.ts), or null when not summed up. */
       digest: string | null;
       latest: number;
+      /** Date.now() before the first of its stats. */
+      recordedAt: number;
+      /** Its files given now (those an earlier argument gave under the same name left out). */
+      given: number;
+      /** A file was left out: its summary cannot vouch for the whole directory. */
+      partial: boolean;
+      /**
+       * The files the stat cache could not vouch for as the current run inputs they would be, with
+       * their stats, or null when it was not asked or they were too many to keep (then ingest
+       * compares the directory file by file).
+       */
+      unvouched: { file: InputFile; stamp: Stamp | null }[] | null;
     };
 
 export interface CheckedInputs {
@@ -22,13 +36,33 @@ export interface CheckedInputs {
   skip: Set<string>;
 }
 
+export interface CheckOptions {
+  /** Stat each file of a directory into its digest (input-summary.ts). */
+  summarize?: boolean;
+  /** With summarize: find the files that are not already the current run inputs they would be. */
+  vouch?: InputVouch | null;
+  /** Collect every file given (the whole list in memory). */
+  collect?: InputFile[];
+}
+
 /**
- * Check the -input arguments before the db is touched, so that a typo in a path, a name with a tab
- * or a newline, or two files claiming one name, write nothing. Each directory is walked once, a few
- * entries at a time; with `summarize`, each file is stat'ed as it is met, into the directory's
- * digest. Nothing is kept per file unless `collect` asks for the whole list.
+ * Files looked up in the stat cache together, and at most this many unvouched files kept in all
+ * (beyond, ingest walks the directory again). TASK_PIPELINE_INGEST_BATCH makes both small, for
+ * tests of the boundaries, as it does ingest's batches.
  */
-export function checkInputs(args: string[], summarize: boolean, collect?: InputFile[]): CheckedInputs {
+const SMALL = Number(process.env.TASK_PIPELINE_INGEST_BATCH) || 0;
+const VOUCH_BATCH = SMALL || 1024;
+const UNVOUCHED_MAX = SMALL || 4096;
+
+/**
+ * Check the -input arguments before anything is written, so that a typo in a path, a name with a
+ * tab or a newline, or two files claiming one name, write nothing. Each directory is walked once, a
+ * few entries at a time; with `summarize`, each file is stat'ed as it is met, into the directory's
+ * digest, and, with `vouch`, looked up in the stat cache a batch at a time: a directory given again
+ * with a few files changed or added is then ingested from those few, without a second walk.
+ * Nothing is kept per file beyond those few unless `collect` asks for the whole list.
+ */
+export function checkInputs(args: string[], o: CheckOptions = {}): CheckedInputs {
   const given: { path: string; dir: boolean }[] = [];
   for (const arg of args) {
     const st = statSync(arg, { throwIfNoEntry: false });
@@ -44,7 +78,7 @@ export function checkInputs(args: string[], summarize: boolean, collect?: InputF
   const names = given.length > 1 ? new InputNames() : null;
   const claim = (index: number, f: InputFile) => {
     const other = names?.claim(f.name, f.path) ?? null;
-    if (other === null) collect?.push(f);
+    if (other === null) o.collect?.push(f);
     else if (other === f.path) out.skip.add(`${index}\0${f.name}`);
     else
       throw new UserError(
@@ -52,6 +86,7 @@ export function checkInputs(args: string[], summarize: boolean, collect?: InputF
         `-input: two files would both be the input named "${f.name}": ${other} and ${f.path}; give them in separate runs (the later replaces the earlier) or rename one`,
       );
   };
+  let budget = UNVOUCHED_MAX;
   try {
     given.forEach(({ path, dir }, index) => {
       if (!dir) {
@@ -61,17 +96,69 @@ export function checkInputs(args: string[], summarize: boolean, collect?: InputF
         out.args.push({ kind: 'file', file });
         return;
       }
-      const digest = summarize ? new DirDigest() : null;
-      for (const f of walkFiles(path, '', path)) {
-        claim(index, f);
-        digest?.add(f.name, statSync(f.path, { throwIfNoEntry: false }) ?? null);
-      }
-      out.args.push({ kind: 'dir', dir: path, digest: digest?.digest() ?? null, latest: digest?.latest ?? NaN });
+      out.args.push(walkDir(path, index, o, claim, out.skip, () => (budget -= 1) >= 0));
     });
   } finally {
     names?.close();
   }
   return out;
+}
+
+/** One directory argument: walked, its names claimed, summed up and its files vouched for as asked. */
+function walkDir(
+  dir: string,
+  index: number,
+  o: CheckOptions,
+  claim: (index: number, f: InputFile) => void,
+  skip: Set<string>,
+  keepOne: () => boolean,
+): InputArg {
+  const recordedAt = Date.now();
+  const digest = o.summarize ? new DirDigest() : null;
+  const vouch = digest && o.vouch;
+  let unvouched: { file: InputFile; stamp: Stamp | null }[] | null = vouch ? [] : null;
+  let batch: { file: InputFile; stamp: Stamp | null }[] = [];
+  let given = 0;
+  let partial = false;
+  const lookUp = () => {
+    if (unvouched !== null && batch.length > 0) {
+      const ok = vouch!.current(
+        dir,
+        batch.map((b) => b.file.name),
+        // A failed stat vouches for nothing: no entry has a NaN size.
+        batch.map((b) => b.stamp ?? { size: NaN, mtimeMs: NaN, ctimeMs: NaN, ino: NaN, dev: NaN }),
+      );
+      for (const [k, b] of batch.entries()) {
+        if (ok.has(k) || unvouched === null) continue;
+        if (keepOne()) unvouched.push(b);
+        else unvouched = null;
+      }
+    }
+    batch = [];
+  };
+  for (const f of walkFiles(dir, '', dir)) {
+    claim(index, f);
+    if (skip.has(`${index}\0${f.name}`)) partial = true;
+    else given++;
+    if (digest === null) continue;
+    const st = statSync(f.path, { throwIfNoEntry: false });
+    const stamp = st ? { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev } : null;
+    digest.add(f.name, stamp);
+    if (unvouched === null || skip.has(`${index}\0${f.name}`)) continue;
+    batch.push({ file: f, stamp });
+    if (batch.length >= VOUCH_BATCH) lookUp();
+  }
+  lookUp();
+  return {
+    kind: 'dir',
+    dir,
+    digest: digest?.digest() ?? null,
+    latest: digest?.latest ?? NaN,
+    recordedAt,
+    given,
+    partial,
+    unvouched,
+  };
 }
 
 /**
@@ -81,6 +168,6 @@ export function checkInputs(args: string[], summarize: boolean, collect?: InputF
  */
 export function listInputs(args: string[]): InputFile[] {
   const files: InputFile[] = [];
-  checkInputs(args, false, files);
+  checkInputs(args, { collect: files });
   return files;
 }

@@ -10,6 +10,8 @@ import { LocalObjectStore } from '../store/object-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { chooseExecutor } from '../executor/choose-executor.js';
 import { checkInputs, ingestChecked, movedAside } from './ingest.js';
+import type { CheckedInputs } from './input-check.js';
+import { InputVouch } from '../store/input-vouch.js';
 import { InputStatCache } from '../store/input-cache.js';
 import type { EdgeInput, RunInputFile } from '../store/metadata-store.js';
 import type { TaskPlan } from './plan.js';
@@ -57,20 +59,23 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
   for (const t of o.force)
     if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
-  // Check the inputs before anything is written, each directory summed up on the way (ingest.ts).
-  const inputs = checkInputs(o.inputs, !o.rehash);
-  if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
-    throw new UserError(
-      'EUSAGE',
-      `-input: no task in ${o.manifest.path} takes run inputs (every task lists its inputs; give one inputs = [])`,
-    );
-  }
-
   const fresh = checkDbDir(o.dbDir) === 'new';
-  mkdirSync(o.dbDir, { recursive: true });
-  if (fresh) o.onNewDb?.(o.dbDir);
   const lock = new DbLock(join(o.dbDir, 'lock'));
-  lock.acquire();
+  // An existing db is locked first: its stat cache then tells the input check which files of a
+  // directory given again are the run inputs they were, and nothing changes it in between.
+  if (!fresh) lock.acquire();
+  let inputs: CheckedInputs;
+  try {
+    inputs = checkRunInputs(o, fresh);
+  } catch (err) {
+    if (!fresh) lock.release();
+    throw err;
+  }
+  mkdirSync(o.dbDir, { recursive: true });
+  if (fresh) {
+    o.onNewDb?.(o.dbDir);
+    lock.acquire();
+  }
   const groups = new ProcessGroups();
   const onKill = () => groups.signalAll('SIGKILL');
   o.kill.addEventListener('abort', onKill, { once: true });
@@ -173,6 +178,27 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     await meta?.close();
     lock.release();
   }
+}
+
+/**
+ * The -input arguments checked before anything is written (ingest.ts), each directory summed up on
+ * the way and, in an existing db, its files vouched for by the stat cache.
+ */
+function checkRunInputs(o: RunOptions, fresh: boolean): CheckedInputs {
+  const vouch = fresh || o.rehash ? null : InputVouch.open(o.dbDir);
+  let inputs: CheckedInputs;
+  try {
+    inputs = checkInputs(o.inputs, { summarize: !o.rehash, vouch });
+  } finally {
+    vouch?.close();
+  }
+  if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
+    throw new UserError(
+      'EUSAGE',
+      `-input: no task in ${o.manifest.path} takes run inputs (every task lists its inputs; give one inputs = [])`,
+    );
+  }
+  return inputs;
 }
 
 /**

@@ -61,7 +61,7 @@ export interface StatEntry {
 const TOP = 1n << 63n;
 const signed = (v: bigint) => (v < TOP ? v : BigInt.asIntN(64, v));
 /** The same number read back as a double, as a plain stat gives it (a rounding difference costs a read, no more). */
-const unsignedNumber = (v: number) => v + 2 ** 64;
+export const unsignedNumber = (v: number) => v + 2 ** 64;
 
 /** The entry to record for a file read with this (bigint) stat. */
 export function entryOf(path: string, st: BigIntStats, hash: string, recordedAt: number): StatEntry {
@@ -80,14 +80,14 @@ export function unchangedSince(entry: Cached, now: Stamp): boolean {
 }
 
 /** Node's milliseconds of a time stored in ns (the same operations, so the same double). Before 1970 it differs: a read. */
-const ms = (col: string) => `(${col} / 1000000000) * 1000.0 + (${col} % 1000000000) / 1000000.0`;
+export const msOfNs = (col: string) => `(${col} / 1000000000) * 1000.0 + (${col} % 1000000000) / 1000000.0`;
 /**
  * Recorded safely after the file's last change: both its times older than the recording by more
  * than the margin, compared exactly, in ns. A file with the stat recorded has these times still,
  * so this is checked here, once, rather than on every stat. A future time is never settled.
  */
-const SETTLED = `c.mtime_ns < (c.recorded_at - ${RACY_MARGIN_MS}) * 1000000 AND c.ctime_ns < (c.recorded_at - ${RACY_MARGIN_MS}) * 1000000`;
-const USABLE = `SELECT j.key, c.size, ${ms('c.mtime_ns')}, ${ms('c.ctime_ns')}, c.ino, c.dev, lower(hex(c.object_hash))`;
+export const SETTLED = `c.mtime_ns < (c.recorded_at - ${RACY_MARGIN_MS}) * 1000000 AND c.ctime_ns < (c.recorded_at - ${RACY_MARGIN_MS}) * 1000000`;
+const USABLE = `SELECT j.key, c.size, ${msOfNs('c.mtime_ns')}, ${msOfNs('c.ctime_ns')}, c.ino, c.dev, lower(hex(c.object_hash))`;
 type Row = [number, number, number, number, number, number, string];
 
 /**

@@ -1,0 +1,60 @@
+import type Database from 'better-sqlite3';
+import { UserError } from '../errors.js';
+import { openDatabase } from './database.js';
+import { msOfNs, SETTLED, unsignedNumber, type Stamp } from './input-cache.js';
+
+type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: number, dev: number];
+
+/**
+ * Which files of a directory given again are already the current run inputs they would become:
+ * a stat cache entry, settled, with the file's stat now, for an object that is the current run
+ * input of that name from that very directory. Such a file needs nothing (no read, no row); the
+ * others are the few a re-run has to look at. Asked while the input arguments are checked, before
+ * the run writes anything, so it reads through its own read-only connection (the run holds the
+ * lock, so nothing changes the rows in between). A db of an older schema vouches for nothing.
+ */
+export class InputVouch {
+  private readonly query;
+
+  private constructor(private readonly db: Database.Database) {
+    // One probe of input_stat's key and one of idx_run_input_current per name; numbers only.
+    this.query = db
+      .prepare(
+        `SELECT j.key, c.size, ${msOfNs('c.mtime_ns')}, ${msOfNs('c.ctime_ns')}, c.ino, c.dev FROM json_each(?) j
+         CROSS JOIN input_stat c ON c.path = ? || j.value
+         CROSS JOIN run_input r ON r.name = j.value AND r.retired_at IS NULL
+         WHERE r.source = ? AND r.object_hash = c.object_hash AND ${SETTLED}`,
+      )
+      .raw(true);
+  }
+
+  /** For an existing db of the current schema; null when there is nothing to vouch with. */
+  static open(dbDir: string): InputVouch | null {
+    try {
+      return new InputVouch(openDatabase(dbDir));
+    } catch (err) {
+      // An older schema is migrated by the run; a newer one is refused by its own open.
+      if (err instanceof UserError && err.code === 'ESCHEMA') return null;
+      throw err;
+    }
+  }
+
+  /** Of these files of `dir` (names relative to it, with their stats now), the indices that need nothing. */
+  current(dir: string, names: string[], stamps: Stamp[]): Set<number> {
+    const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+    const ok = new Set<number>();
+    for (const r of this.query.all(JSON.stringify(names), prefix, dir) as Row[]) {
+      const st = stamps[r[0]]!;
+      // Inode and device numbers at or above 2^63 are stored wrapped (input-cache.ts).
+      const ino = r[4] < 0 ? unsignedNumber(r[4]) : r[4];
+      const dev = r[5] < 0 ? unsignedNumber(r[5]) : r[5];
+      if (r[1] === st.size && r[2] === st.mtimeMs && r[3] === st.ctimeMs && ino === st.ino && dev === st.dev)
+        ok.add(r[0]);
+    }
+    return ok;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
