@@ -7,7 +7,7 @@ import type { Io, ParsedArgs } from './command.js';
 import { formatFailures, formatSummary } from './run-report.js';
 
 /** What a run on PostgreSQL does not do yet: each refused with one line. */
-const NOT_YET = ['dry-run', 'force', 'report', 'rehash'] as const;
+const NOT_YET = ['dry-run', 'force', 'report'] as const;
 
 /** `-db postgres://... -store DIR`: the run as a coordinator that workers may join (cluster/coordinator.ts). */
 export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest): Promise<number> {
@@ -49,6 +49,7 @@ export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest
       coordinateOnly: Boolean(f.coordinate),
       tasks: f.task as string[],
       durable: Boolean(f.durable),
+      rehash: Boolean(f.rehash),
       echo: f.verbose ? (line) => io.stderr.write(`${line}\n`) : null,
       stop: stop.signal,
       kill: kill.signal,

@@ -9,7 +9,8 @@ import { PostgresMetadata } from '../store/postgres/pg-metadata.js';
 import { migratePg } from '../store/postgres/pg-schema.js';
 import { chooseExecutor } from '../executor/choose-executor.js';
 import { PgGathers, summariseFromDb } from './coordinator-parts.js';
-import { ingestInputs, listInputs } from '../engine/ingest.js';
+import { checkInputs, ingestChecked, movedAside } from '../engine/ingest.js';
+import { PgInputStatCache } from '../store/postgres/pg-input-cache.js';
 import { ProcessGroups } from '../executor/process-groups.js';
 import { reconcileEdges } from '../engine/reconcile-edges.js';
 import { registerRun } from '../engine/register-run.js';
@@ -17,6 +18,7 @@ import { runExitCode, summaryJson, type RunSummary } from '../engine/run-summary
 import { processTmpDir, sweepDeadHosts } from './shared-store.js';
 import { WorkerLoop } from './worker-loop.js';
 import { WorkSlots } from '../engine/work-slots.js';
+import type { RunInputFile } from '../store/metadata-store.js';
 
 export interface CoordinatorOptions {
   manifest: Manifest;
@@ -30,6 +32,8 @@ export interface CoordinatorOptions {
   coordinateOnly: boolean;
   tasks: string[];
   durable: boolean;
+  /** Read every -input file again, trusting no cached stat (-rehash). */
+  rehash: boolean;
   echo: ((line: string) => void) | null;
   stop: AbortSignal;
   kill: AbortSignal;
@@ -48,7 +52,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.tasks)
     if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
-  const inputFiles = listInputs(o.inputs);
+  // Checked before anything is written, each directory summed up on the way (ingest.ts).
+  const inputs = checkInputs(o.inputs, !o.rehash);
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
     throw new UserError('EUSAGE', `-input: no task in ${o.manifest.path} takes run inputs (give one inputs = [])`);
   }
@@ -84,8 +89,16 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
     await meta.recover(plans.map((p) => p.taskId));
     await sweepDeadHosts(db, o.storeDir);
 
-    const ingested = await ingestInputs(inputFiles, store);
-    const changes = await meta.addRunInputs(ingested.inputs, runId);
+    const sink = {
+      add: (batch: RunInputFile[]) => meta.addRunInputs(batch, runId, false),
+      missing: (dir: string, given: number, isFile: (path: string) => boolean) =>
+        meta.missingInputs(dir, given, isFile),
+    };
+    const { changes } = await ingestChecked(inputs, store, sink, {
+      cache: new PgInputStatCache(db),
+      rehash: o.rehash,
+      movedAside: movedAside(o.storeDir),
+    });
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
     summary.inputsMissing = changes.missing;

@@ -20,6 +20,7 @@ import type {
 import { commitFenced } from './pg-commit.js';
 import { currentStepIds } from './pg-current.js';
 import { hashBytes, hashHex, type PgDb } from './pg-db.js';
+import { missingFrom } from './pg-input-cache.js';
 import { leafOf, PgLeases, type RawLeaf } from './pg-leases.js';
 import { addInputs, reconcile, rootSteps } from './pg-reconcile.js';
 
@@ -122,8 +123,13 @@ export class PostgresMetadata implements MetadataStore {
     return { running, failed: r.length };
   }
 
-  async addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges> {
-    return this.db.tx((sql) => addInputs(sql, inputs, runId));
+  /** `lookForMissing` false: one batch of a bigger walk, whose missing names missingInputs finds at its end. */
+  async addRunInputs(inputs: RunInputFile[], runId: number, lookForMissing = true): Promise<InputChanges> {
+    return this.db.tx((sql) => addInputs(sql, inputs, runId, lookForMissing));
+  }
+
+  async missingInputs(dir: string, given: number, isFile: (path: string) => boolean): Promise<string[]> {
+    return missingFrom(this.db, dir, given, isFile);
   }
 
   async hasRunInputs(): Promise<boolean> {

@@ -124,6 +124,28 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (from_task_id, to_task_id)
   );
   `,
+  // 2: the stat cache of run inputs (pg-input-cache.ts).
+  `
+  CREATE TABLE input_stat (
+    path        text COLLATE "C" PRIMARY KEY,
+    size        bigint NOT NULL,
+    mtime_ns    bigint NOT NULL,
+    ctime_ns    bigint NOT NULL,
+    ino         bigint NOT NULL,
+    dev         bigint NOT NULL,
+    object_hash bytea  NOT NULL REFERENCES object(hash) ON DELETE CASCADE,
+    recorded_at bigint NOT NULL
+  );
+  CREATE INDEX input_stat_object ON input_stat (object_hash);
+  CREATE TABLE input_dir_summary (
+    dir         text   PRIMARY KEY,
+    digest      bytea  NOT NULL,
+    files       bigint NOT NULL,
+    ids         numeric NOT NULL,
+    recorded_at bigint NOT NULL
+  );
+  CREATE INDEX run_input_source ON run_input (source) WHERE retired_at IS NULL;
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
