@@ -1,6 +1,6 @@
 // A run on PostgreSQL with what a local run has (issue 19): the stat cache of -input (an unchanged file
-// is not read again; any change a stat can show, or a clock tick can hide, is) and -rehash, against the
-// same runs on SQLite where the meaning is shared.
+// is not read again; any change a stat can show, or a clock tick can hide, is) and -rehash, -force and
+// -dry-run, each against the same runs on SQLite where the meaning is shared; and what is still refused.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -267,4 +267,82 @@ test('the same runs on SQLite and PostgreSQL say the same: new, replaced, missin
   const [sqlite, postgres] = c.both([...input, '-rehash']);
   assert.equal(postgres.out, sqlite.out);
   assert.match(postgres.out, /done: 0 steps run/);
+});
+
+// A chain: byhost over every input, report over each of its outputs.
+const CHAIN = `
+[[task]]
+name = "byhost"
+script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/$(basename "$INPUT_NAME")"'
+
+[[task]]
+name = "report"
+script = 'wc -l < "$INPUT_FILE" > "$OUTPUT_DIR/n"'
+`;
+
+test('-force runs the current done steps again, as on SQLite; an unknown task is refused', { skip }, async (t) => {
+  const c = await bothDbs(t, CHAIN, {
+    'web1.log': 'web1\n',
+    'web2.log': 'web2\n',
+  });
+  const input = ['-input', c.ws.path('in')];
+  let [sqlite, postgres] = c.both(input);
+  assert.equal(postgres.out, sqlite.out);
+  [sqlite, postgres] = c.both([...input, '-force', 'byhost']);
+  assert.equal(postgres.out, sqlite.out);
+  assert.match(postgres.out, /^byhost +2 +0 +0$/m);
+  assert.match(postgres.out, /-force byhost: 2 done steps ran again; outputs that came out the same/);
+  // The same outputs: nothing new downstream.
+  assert.match(postgres.out, /^report +0 +/m);
+  const steps = await pg.query(
+    c.url,
+    `SELECT count(*)::int AS n FROM attempt a JOIN step s ON s.id = a.step_id JOIN task t ON t.id = s.task
+      WHERE t.name = 'byhost'`,
+  );
+  assert.equal(steps[0].n, 4, 'each byhost step has two attempts');
+  const r = cli(['-manifest', c.ws.path('m.toml'), ...c.db, ...input, '-force', 'nope']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^task-pipeline: -force nope: no task of that name in .*m\.toml\n$/);
+});
+
+test('-dry-run says what a run would do, as on SQLite, and writes nothing', { skip }, async (t) => {
+  const c = await bothDbs(t, CHAIN, { 'web1.log': 'web1\n' });
+  const input = ['-input', c.ws.path('in')];
+  const tables = async () =>
+    pg.query(c.url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
+  let [sqlite, postgres] = c.both([...input, '-n']);
+  assert.equal(postgres.out, sqlite.out);
+  assert.match(postgres.out, /^dry run: nothing was written$/m);
+  assert.match(postgres.out, /^byhost +1 +new task; 1 new and 0 replaced inputs$/m);
+  assert.deepEqual(await tables(), [], 'not even the schema');
+  assert.equal(existsSync(c.ws.path('store')), false);
+
+  c.both([...input, '-quiet']);
+  c.ws.write('in/web2.log', 'web2\n');
+  c.ws.write('m.toml', CHAIN.replace('wc -l', 'wc -c'));
+  const dump = async () =>
+    JSON.stringify(
+      await Promise.all(
+        ['task', 'step', 'run', 'run_input', 'object', 'step_output', 'current_task', 'meta', 'lease'].map((table) =>
+          pg.query(c.url, `SELECT * FROM ${table} ORDER BY 1, 2`),
+        ),
+      ),
+    );
+  const before = await dump();
+  [sqlite, postgres] = c.both([...input, '-dry-run', '-force', 'byhost']);
+  assert.equal(postgres.out, sqlite.out);
+  assert.match(postgres.out, /^byhost +2 +1 new and 0 replaced inputs; -force: 1 done steps$/m);
+  assert.match(postgres.out, /^report +1\+ +new version \(script\); then what byhost produces$/m);
+  assert.equal(await dump(), before);
+  const r = cli(['-manifest', c.ws.path('m.toml'), ...c.db, ...input, '-n', '-force', 'nope']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /-force nope: no task of that name in /);
+});
+
+test('-report is refused on PostgreSQL, in one line, before anything is written', { skip }, async (t) => {
+  const c = await setup(t, { 'a.txt': 'alpha\n' });
+  const r = cli(runArgs(c, ['-report', c.ws.path('r.html')]));
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, 'task-pipeline: run: -report does not work with a PostgreSQL db yet\n');
+  assert.deepEqual(await pg.query(c.url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`), []);
 });

@@ -31,6 +31,8 @@ export interface CoordinatorOptions {
   /** Run no step here: the workers run them all. */
   coordinateOnly: boolean;
   tasks: string[];
+  /** Tasks whose current steps run again although done (-force). */
+  force: string[];
   durable: boolean;
   /** Read every -input file again, trusting no cached stat (-rehash). */
   rehash: boolean;
@@ -52,6 +54,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.tasks)
     if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
+  for (const t of o.force)
+    if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   // Checked before anything is written, each directory summed up on the way (ingest.ts).
   const inputs = checkInputs(o.inputs, !o.rehash);
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
@@ -106,6 +110,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
     const seed = (await meta.hasRunInputs()) ? null : { hash: empty.hash, size: empty.size };
     await meta.ensureRootSteps(roots, seed);
     await reconcileEdges({ meta, plans, summary }, graph.edges);
+    // After reconcile, so that what the forced steps produce flows on like any commit.
+    for (const name of o.force) summary.forced.set(name, await meta.force(ids.get(name)!));
 
     const stop = AbortSignal.any([o.stop, halt.signal]);
     const executor = chooseExecutor(groups, o.parallel, (why) => {

@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { UserError } from '../../errors.js';
 import { matchesAny } from '../../manifest/glob.js';
 import type { ListingEntry } from '../listing.js';
 import type {
@@ -160,8 +159,19 @@ export class PostgresMetadata implements MetadataStore {
     ]);
   }
 
-  async force(): Promise<number> {
-    throw new UserError('EUSAGE', '-force does not work on a PostgreSQL db yet');
+  /** -force: the task's done steps in the current graph are pending again, their recorded outputs dropped. */
+  async force(taskId: number): Promise<number> {
+    const current = [...(await currentStepIds(this.db))];
+    return this.db.tx(async (sql) => {
+      const r = await sql.query<{ id: string }>(
+        `UPDATE step SET status = 'pending', lease = NULL
+          WHERE task = $1 AND status = 'done' AND id = ANY($2::bigint[]) RETURNING id`,
+        [taskId, current],
+      );
+      const ids = r.rows.map((x) => x.id);
+      await sql.query(`DELETE FROM step_output WHERE step_id = ANY($1::bigint[])`, [ids]);
+      return ids.length;
+    });
   }
 
   async hasOutputs(taskId: number): Promise<boolean> {
