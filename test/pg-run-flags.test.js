@@ -3,19 +3,15 @@
 // -dry-run, each against the same runs on SQLite where the meaning is shared; and what is still refused.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { CLI, cli, objectPath, sha256, workspace } from './helpers.js';
+import { cli, objectPath, sha256, workspace } from './helpers.js';
+import { HAS_STRACE, RACY_MARGIN_MS, settle as settleFiles, tracedRun } from './input-trace.js';
 import { postgresMissing, startPostgres } from './pg-cluster.js';
 
 const missing = postgresMissing();
 if (missing) console.log(`# skipped: ${missing}`);
 const pg = missing ? null : await startPostgres(after);
 const skip = missing ?? false;
-const HAS_STRACE = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
-// The racy margin of the stat cache (input-cache.ts): an entry recorded within it of a change is not trusted.
-const RACY_MARGIN_MS = 2000;
 // A whole second in the past: utimes can put it back exactly.
 const OLD = Math.floor(Date.now() / 1000) - 3600;
 
@@ -43,26 +39,17 @@ function run(c, extra = []) {
   return r.stdout;
 }
 
-/** Wait until the files last changed more than the racy margin ago: a run may then trust their stat. */
-async function settle(ws, names) {
-  const last = Math.max(...names.map((n) => Number(statSync(ws.path('in', n), { bigint: true }).ctimeNs / 1_000_000n)));
-  const wait = last + RACY_MARGIN_MS + 50 - Date.now();
-  if (wait > 0) await sleep(wait);
-}
+const settle = (ws, names) => settleFiles(names.map((n) => ws.path('in', n)));
+const traced = (c, extra = []) => tracedRun(runArgs(c, extra), c.ws.path('openat.trace'));
 
-/** The run under strace: every path the engine (or a script) opened. */
-function traced(c, extra = []) {
-  const trace = c.ws.path('openat.trace');
-  const r = spawnSync(
-    'strace',
-    ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, process.execPath, CLI, ...runArgs(c, extra)],
-    { encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stdout + r.stderr);
-  const opened = new Set(
-    [...readFileSync(trace, 'utf8').matchAll(/open(?:at)?\((?:AT_FDCWD, )?"([^"]*)"/g)].map((m) => m[1]),
-  );
-  return { stdout: r.stdout, opened };
+/** One file, a.txt, last changed an hour ago, run once and trusted by its cache entry. */
+async function settledOne(t) {
+  const c = await setup(t, { 'a.txt': 'alpha\n' });
+  const a = c.ws.path('in', 'a.txt');
+  utimesSync(a, OLD, OLD);
+  await settle(c.ws, ['a.txt']);
+  run(c);
+  return { c, a };
 }
 
 function currentHash(c, name) {
@@ -122,11 +109,7 @@ test(
 );
 
 test('an edit that keeps the size and puts the mtime back is noticed: its ctime moved', { skip }, async (t) => {
-  const c = await setup(t, { 'a.txt': 'alpha\n' });
-  const a = c.ws.path('in', 'a.txt');
-  utimesSync(a, OLD, OLD);
-  await settle(c.ws, ['a.txt']);
-  run(c);
+  const { c, a } = await settledOne(t);
   const before = statSync(a, { bigint: true });
   // Trusted by the racy rule: recorded well after the file's last change. Only the stat can tell.
   const row = await cacheRow(c, a);
@@ -142,11 +125,7 @@ test('an edit that keeps the size and puts the mtime back is noticed: its ctime 
 });
 
 test('a file replaced by another under the same name (renamed over it) is noticed', { skip }, async (t) => {
-  const c = await setup(t, { 'a.txt': 'alpha\n' });
-  const a = c.ws.path('in', 'a.txt');
-  utimesSync(a, OLD, OLD);
-  await settle(c.ws, ['a.txt']);
-  run(c);
+  const { c, a } = await settledOne(t);
   const other = c.ws.write('elsewhere/a.txt', 'omega\n');
   utimesSync(other, OLD, OLD);
   renameSync(other, a);
@@ -178,55 +157,67 @@ test('-rehash reads every file: a cache entry is believed without it, and set ri
   assert.equal((await cacheRow(c, c.ws.path('in', 'a.txt'))).hex, sha256('alpha\n'));
 });
 
-test('racy: a change in the clock tick of the cached stat is read again, because it was recorded too soon after', { skip }, async (t) => {
-  const c = await setup(t, { 'a.txt': 'alpha\n' });
-  const a = c.ws.path('in', 'a.txt');
-  utimesSync(a, OLD, OLD);
-  run(c);
-  writeFileSync(a, 'ALPHA\n');
-  utimesSync(a, OLD, OLD);
-  // The row made to match the file as it is now: only the margin between change and recording can tell.
-  await doctor(c, a, null);
-  assert.match(run(c), /^count +1 +/m);
-  assert.equal(currentHash(c, 'a.txt'), sha256('ALPHA\n'));
-  // The control: the same invisible change, in a row recorded well after it, is believed.
-  writeFileSync(a, 'alpHA\n');
-  utimesSync(a, OLD, OLD);
-  const ctimeMs = Number(statSync(a, { bigint: true }).ctimeNs / 1_000_000n);
-  await doctor(c, a, ctimeMs + RACY_MARGIN_MS + 1);
-  assert.match(run(c), /done: 0 steps run/);
-  assert.equal(currentHash(c, 'a.txt'), sha256('ALPHA\n'));
-});
+test(
+  'racy: a change in the clock tick of the cached stat is read again, because it was recorded too soon after',
+  { skip },
+  async (t) => {
+    const c = await setup(t, { 'a.txt': 'alpha\n' });
+    const a = c.ws.path('in', 'a.txt');
+    utimesSync(a, OLD, OLD);
+    run(c);
+    writeFileSync(a, 'ALPHA\n');
+    utimesSync(a, OLD, OLD);
+    // The row made to match the file as it is now: only the margin between change and recording can tell.
+    await doctor(c, a, null);
+    assert.match(run(c), /^count +1 +/m);
+    assert.equal(currentHash(c, 'a.txt'), sha256('ALPHA\n'));
+    // The control: the same invisible change, in a row recorded well after it, is believed.
+    writeFileSync(a, 'alpHA\n');
+    utimesSync(a, OLD, OLD);
+    const ctimeMs = Number(statSync(a, { bigint: true }).ctimeNs / 1_000_000n);
+    await doctor(c, a, ctimeMs + RACY_MARGIN_MS + 1);
+    assert.match(run(c), /done: 0 steps run/);
+    assert.equal(currentHash(c, 'a.txt'), sha256('ALPHA\n'));
+  },
+);
 
-test('the entries of files gone from a directory given again are dropped; the inputs stay current and are named', { skip }, async (t) => {
-  const c = await setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'beta\n', 'c.txt': 'gamma\n' });
-  run(c);
-  unlinkSync(c.ws.path('in', 'b.txt'));
-  const out = run(c);
-  assert.match(out, /1 current input is no longer in the directories given \("b\.txt"\)/);
-  const rows = await pg.query(c.url, `SELECT path FROM input_stat ORDER BY path`);
-  assert.deepEqual(
-    rows.map((r) => r.path),
-    [c.ws.path('in', 'a.txt'), c.ws.path('in', 'c.txt')],
-  );
-  assert.equal(currentHash(c, 'b.txt'), sha256('beta\n'));
-});
+test(
+  'the entries of files gone from a directory given again are dropped; the inputs stay current and are named',
+  { skip },
+  async (t) => {
+    const c = await setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'beta\n', 'c.txt': 'gamma\n' });
+    run(c);
+    unlinkSync(c.ws.path('in', 'b.txt'));
+    const out = run(c);
+    assert.match(out, /1 current input is no longer in the directories given \("b\.txt"\)/);
+    const rows = await pg.query(c.url, `SELECT path FROM input_stat ORDER BY path`);
+    assert.deepEqual(
+      rows.map((r) => r.path),
+      [c.ws.path('in', 'a.txt'), c.ws.path('in', 'c.txt')],
+    );
+    assert.equal(currentHash(c, 'b.txt'), sha256('beta\n'));
+  },
+);
 
-test('an entry whose object gc deleted goes with it: giving the file again restores the object', { skip }, async (t) => {
-  const c = await setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'bravo\n' });
-  await settle(c.ws, ['a.txt', 'b.txt']);
-  run(c);
-  assert.equal(cli(['inputs', 'rm', '-db', c.url, 'a.txt']).code, 0);
-  const gc = cli(['gc', ...c.db, '-history']);
-  assert.equal(gc.code, 0, gc.stdout + gc.stderr);
-  const obj = objectPath(c.ws.path('store'), sha256('alpha\n'));
-  assert.equal(existsSync(obj), false, 'gc took the object');
-  assert.equal(await cacheRow(c, c.ws.path('in', 'a.txt')), undefined, 'its entry went with its object row');
-  assert.match(run(c), /^count +1 +/m);
-  assert.equal(readFileSync(obj, 'utf8'), 'alpha\n');
-  const fsck = cli(['fsck', ...c.db]);
-  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
-});
+test(
+  'an entry whose object gc deleted goes with it: giving the file again restores the object',
+  { skip },
+  async (t) => {
+    const c = await setup(t, { 'a.txt': 'alpha\n', 'b.txt': 'bravo\n' });
+    await settle(c.ws, ['a.txt', 'b.txt']);
+    run(c);
+    assert.equal(cli(['inputs', 'rm', '-db', c.url, 'a.txt']).code, 0);
+    const gc = cli(['gc', ...c.db, '-history']);
+    assert.equal(gc.code, 0, gc.stdout + gc.stderr);
+    const obj = objectPath(c.ws.path('store'), sha256('alpha\n'));
+    assert.equal(existsSync(obj), false, 'gc took the object');
+    assert.equal(await cacheRow(c, c.ws.path('in', 'a.txt')), undefined, 'its entry went with its object row');
+    assert.match(run(c), /^count +1 +/m);
+    assert.equal(readFileSync(obj, 'utf8'), 'alpha\n');
+    const fsck = cli(['fsck', ...c.db]);
+    assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+  },
+);
 
 /** A run's output with what differs between two dbs taken out: the db's name, the objects counted, the time. */
 function norm(text, name) {
@@ -269,15 +260,15 @@ test('the same runs on SQLite and PostgreSQL say the same: new, replaced, missin
   assert.match(postgres.out, /done: 0 steps run/);
 });
 
-// A chain: byhost over every input, report over each of its outputs.
+// A chain: upper over every input, size over each of its outputs.
 const CHAIN = `
 [[task]]
-name = "byhost"
-script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/$(basename "$INPUT_NAME")"'
+name = "upper"
+script = 'tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME"'
 
 [[task]]
-name = "report"
-script = 'wc -l < "$INPUT_FILE" > "$OUTPUT_DIR/n"'
+name = "size"
+script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/n"'
 `;
 
 test('-force runs the current done steps again, as on SQLite; an unknown task is refused', { skip }, async (t) => {
@@ -288,18 +279,18 @@ test('-force runs the current done steps again, as on SQLite; an unknown task is
   const input = ['-input', c.ws.path('in')];
   let [sqlite, postgres] = c.both(input);
   assert.equal(postgres.out, sqlite.out);
-  [sqlite, postgres] = c.both([...input, '-force', 'byhost']);
+  [sqlite, postgres] = c.both([...input, '-force', 'upper']);
   assert.equal(postgres.out, sqlite.out);
-  assert.match(postgres.out, /^byhost +2 +0 +0$/m);
-  assert.match(postgres.out, /-force byhost: 2 done steps ran again; outputs that came out the same/);
+  assert.match(postgres.out, /^upper +2 +0 +0$/m);
+  assert.match(postgres.out, /-force upper: 2 done steps ran again; outputs that came out the same/);
   // The same outputs: nothing new downstream.
-  assert.match(postgres.out, /^report +0 +/m);
+  assert.match(postgres.out, /^size +0 +/m);
   const steps = await pg.query(
     c.url,
     `SELECT count(*)::int AS n FROM attempt a JOIN step s ON s.id = a.step_id JOIN task t ON t.id = s.task
-      WHERE t.name = 'byhost'`,
+      WHERE t.name = 'upper'`,
   );
-  assert.equal(steps[0].n, 4, 'each byhost step has two attempts');
+  assert.equal(steps[0].n, 4, 'each upper step has two attempts');
   const r = cli(['-manifest', c.ws.path('m.toml'), ...c.db, ...input, '-force', 'nope']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^task-pipeline: -force nope: no task of that name in .*m\.toml\n$/);
@@ -313,13 +304,13 @@ test('-dry-run says what a run would do, as on SQLite, and writes nothing', { sk
   let [sqlite, postgres] = c.both([...input, '-n']);
   assert.equal(postgres.out, sqlite.out);
   assert.match(postgres.out, /^dry run: nothing was written$/m);
-  assert.match(postgres.out, /^byhost +1 +new task; 1 new and 0 replaced inputs$/m);
+  assert.match(postgres.out, /^upper +1 +new task; 1 new and 0 replaced inputs$/m);
   assert.deepEqual(await tables(), [], 'not even the schema');
   assert.equal(existsSync(c.ws.path('store')), false);
 
   c.both([...input, '-quiet']);
   c.ws.write('in/web2.log', 'web2\n');
-  c.ws.write('m.toml', CHAIN.replace('wc -l', 'wc -c'));
+  c.ws.write('m.toml', CHAIN.replace('wc -c', 'wc -m'));
   const dump = async () =>
     JSON.stringify(
       await Promise.all(
@@ -329,10 +320,10 @@ test('-dry-run says what a run would do, as on SQLite, and writes nothing', { sk
       ),
     );
   const before = await dump();
-  [sqlite, postgres] = c.both([...input, '-dry-run', '-force', 'byhost']);
+  [sqlite, postgres] = c.both([...input, '-dry-run', '-force', 'upper']);
   assert.equal(postgres.out, sqlite.out);
-  assert.match(postgres.out, /^byhost +2 +1 new and 0 replaced inputs; -force: 1 done steps$/m);
-  assert.match(postgres.out, /^report +1\+ +new version \(script\); then what byhost produces$/m);
+  assert.match(postgres.out, /^upper +2 +1 new and 0 replaced inputs; -force: 1 done steps$/m);
+  assert.match(postgres.out, /^size +1\+ +new version \(script\); then what upper produces$/m);
   assert.equal(await dump(), before);
   const r = cli(['-manifest', c.ws.path('m.toml'), ...c.db, ...input, '-n', '-force', 'nope']);
   assert.equal(r.code, 2);

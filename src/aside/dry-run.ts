@@ -58,7 +58,8 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
     const meta = new SqliteMetadata(db);
     return {
       meta,
-      versions: async () => new Set(db.prepare('SELECT name || char(0) || version FROM task').pluck().all() as string[]),
+      versions: async () =>
+        new Set(db.prepare('SELECT name || char(0) || version FROM task').pluck().all() as string[]),
       versionChange: async (name, taskId) => previousVersionChanges(db, name, taskId),
       listingStatus: async (taskId, hash) =>
         db

@@ -1,6 +1,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { entryOf, unchangedSince, type Cached, type DirSummary, type Stamp, type StatEntry } from '../store/input-cache.js';
+import {
+  entryOf,
+  unchangedSince,
+  type Cached,
+  type DirSummary,
+  type Stamp,
+  type StatEntry,
+} from '../store/input-cache.js';
 import type { InputChanges, RunInputFile } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { DirDigest, stampOf } from '../store/input-summary.js';

@@ -75,7 +75,7 @@ export class PgInputStatCache {
     if (Number(n[0]!.n) <= walked) return;
     // A page at a time: the paths below it are never all in memory, only those gone.
     const gone: string[] = [];
-    for (let after = ''; ; ) {
+    for (let after = ''; ;) {
       const page = await this.db.query<{ path: string }>(
         `SELECT path FROM input_stat WHERE path >= $1 AND path < $2 AND path > $3 ORDER BY path LIMIT ${PAGE}`,
         [from, to, after],
@@ -141,7 +141,7 @@ export async function missingFrom(
   if (Number(n[0]!.n) <= given) return [];
   const base = dir.endsWith('/') ? dir : `${dir}/`;
   const missing: string[] = [];
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const page = await db.query<{ id: string; name: string }>(
       `SELECT id, name FROM run_input WHERE source = $1 AND retired_at IS NULL AND id > $2 ORDER BY id LIMIT ${PAGE}`,
       [dir, after],
