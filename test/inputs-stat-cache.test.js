@@ -2,7 +2,6 @@
 // file, not a read and a hash; any change a stat can show, or a clock tick can hide, is read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -13,11 +12,11 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { openDatabase } from '../dist/store/database.js';
 import { InputStatCache, RACY_MARGIN_MS, unchangedSince } from '../dist/store/input-cache.js';
-import { CLI, cli, objectPath, openDb, sha256, workspace } from './helpers.js';
+import { cli, objectPath, openDb, sha256, workspace } from './helpers.js';
+import { HAS_STRACE, settle as settleFiles, tracedRun } from './input-trace.js';
 
 const M = `
 [[task]]
@@ -25,7 +24,6 @@ name = "count"
 inputs = []
 script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/n"'
 `;
-const HAS_STRACE = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
 // A whole second in the past: utimes can put it back exactly (a float of seconds cannot carry every ns).
 const OLD = Math.floor(Date.now() / 1000) - 3600;
 
@@ -44,27 +42,8 @@ function run(ws, extra = []) {
   return r.stdout;
 }
 
-/** Wait until the files last changed more than the racy margin ago: a run may then trust their stat. */
-async function settle(ws, names) {
-  const last = Math.max(...names.map((n) => Number(statSync(ws.path('in', n), { bigint: true }).ctimeNs / 1_000_000n)));
-  const wait = last + RACY_MARGIN_MS + 50 - Date.now();
-  if (wait > 0) await sleep(wait);
-}
-
-/** The run under strace: every path the engine (or a script) opened. */
-function traced(ws, extra = []) {
-  const trace = ws.path('openat.trace');
-  const r = spawnSync(
-    'strace',
-    ['-f', '-qq', '-e', 'trace=open,openat', '-o', trace, process.execPath, CLI, ...runArgs(ws, extra)],
-    { encoding: 'utf8' },
-  );
-  assert.equal(r.status, 0, r.stdout + r.stderr);
-  const opened = new Set(
-    [...readFileSync(trace, 'utf8').matchAll(/open(?:at)?\((?:AT_FDCWD, )?"([^"]*)"/g)].map((m) => m[1]),
-  );
-  return { stdout: r.stdout, opened };
-}
+const settle = (ws, names) => settleFiles(names.map((n) => ws.path('in', n)));
+const traced = (ws, extra = []) => tracedRun(runArgs(ws, extra), ws.path('openat.trace'));
 
 function currentHash(ws, name) {
   return JSON.parse(cli(['inputs', '-db', ws.db, '-json']).stdout).find((i) => i.name === name)?.hash;

@@ -302,8 +302,8 @@ test('PostgreSQL usage errors are one clear line', { skip: missing ?? false }, a
       /-store and -coordinate go with -db postgres/,
     ],
     [
-      ['-manifest', w.path('m.toml'), '-db', url, '-store', w.path('s'), '-force', 'upper'],
-      /-force does not work with a PostgreSQL db yet/,
+      ['-manifest', w.path('m.toml'), '-db', url, '-store', w.path('s'), '-report', w.path('r.html')],
+      /-report does not work with a PostgreSQL db yet/,
     ],
     [['worker', '-db', w.db, '-store', w.path('s')], /worker: -db postgres:\/\/\.\.\. is required/],
     [['worker', '-db', url], /worker: -store DIR is required/],

@@ -5,13 +5,15 @@ import { UserError } from '../errors.js';
 import { openDatabase, registerFunctions } from '../store/database.js';
 import { checkDbDir } from '../store/db-dir.js';
 import { hashBytes, hashFile } from '../store/hash-file.js';
-import { previousVersionChange } from '../store/inspect/version-change.js';
+import { previousVersionChanges } from '../store/inspect/version-change.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import { migrate } from '../store/schema.js';
+import type { MetadataStore } from '../store/metadata-store.js';
 import { SqliteMetadata } from '../store/sqlite-metadata.js';
 import { listingBytes } from '../engine/gather.js';
 import { listInputs } from '../engine/ingest.js';
 import { buildPlan, currentGraph, taskVersionInputs } from '../engine/plan.js';
+import { table } from '../cli/format.js';
 
 export interface DryRunTask {
   name: string;
@@ -30,19 +32,58 @@ export interface DryRunOptions {
 }
 
 /**
+ * What the planning reads besides the metadata verbs, from a db that is thrown away after it
+ * (SQLite: an in-memory copy; PostgreSQL: a transaction rolled back, cluster/dry-run-postgres.ts).
+ */
+export interface DryRunDb {
+  meta: MetadataStore;
+  /** `NAME\0VERSION` of every task version the db holds. */
+  versions(): Promise<Set<string>>;
+  /** What changed since the task's previous version, or null for a first version. */
+  versionChange(name: string, taskId: number): Promise<string[] | null>;
+  /** The status of the gather task's step over the listing of this hash, if it has one. */
+  listingStatus(taskId: number, hash: string): Promise<string | undefined>;
+  /** Throw it all away. */
+  close(): Promise<void>;
+}
+
+/**
  * -dry-run: the run's own planning (register, recover, ingest, reconcile, force) on an in-memory
  * copy of the db, then what is pending per task and why. The db is only read, and the inputs
  * only hashed: nothing is written anywhere.
  */
 export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
+  return planDryRun(o, async () => {
+    const db = scratchCopy(o.dbDir);
+    const meta = new SqliteMetadata(db);
+    return {
+      meta,
+      versions: async () =>
+        new Set(db.prepare('SELECT name || char(0) || version FROM task').pluck().all() as string[]),
+      versionChange: async (name, taskId) => previousVersionChanges(db, name, taskId),
+      listingStatus: async (taskId, hash) =>
+        db
+          .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = unhex(?) AND input_name = 'listing'`)
+          .pluck()
+          .get(taskId, hash) as string | undefined,
+      close: () => meta.close(),
+    };
+  });
+}
+
+/** The planning of a dry run on the db `open` gives (checked first: a mistyped -force or -input opens nothing). */
+export async function planDryRun(
+  o: Pick<DryRunOptions, 'manifest' | 'inputs' | 'force'>,
+  open: () => Promise<DryRunDb>,
+): Promise<DryRunTask[]> {
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.force)
     if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   const files = listInputs(o.inputs);
-  const db = scratchCopy(o.dbDir);
-  const meta = new SqliteMetadata(db);
+  const d = await open();
+  const { meta } = d;
   try {
-    const before = new Set(db.prepare('SELECT name || char(0) || version FROM task').pluck().all() as string[]);
+    const before = await d.versions();
     const runId = await meta.beginRun(o.manifest.path, process.pid);
     const versions = taskVersionInputs(o.manifest);
     const ids = await meta.registerTasks(versions);
@@ -72,8 +113,8 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
       const why: string[] = [];
       const v = versions.find((x) => x.name === name)!;
       if (!before.has(`${name}\0${v.version}`)) {
-        const change = previousVersionChange(db, name, p.taskId);
-        why.push(change ? `new version (${change.changed.join(', ') || 'definition'})` : 'new task');
+        const change = await d.versionChange(name, p.taskId);
+        why.push(change ? `new version (${change.join(', ') || 'definition'})` : 'new task');
       }
       if (p.isRoot && changes.added + changes.replaced > 0)
         why.push(`${changes.added} new and ${changes.replaced} replaced inputs`);
@@ -91,10 +132,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
           continue;
         }
         const hash = hashBytes(listingBytes(await meta.gatherListing(p.taskId)));
-        const done = db
-          .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = unhex(?) AND input_name = 'listing'`)
-          .pluck()
-          .get(p.taskId, hash);
+        const done = await d.listingStatus(p.taskId, hash);
         const run = done === 'done' ? 0 : 1;
         if (run > 0) why.push('its listing is new');
         if (run > 0) busy.add(name);
@@ -111,8 +149,14 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
     }
     return out;
   } finally {
-    await meta.close();
+    await d.close();
   }
+}
+
+/** The plan as the run prints it: per task, the steps it would run now ("3+": and what upstream produces) and why. */
+export function formatDryRun(plan: DryRunTask[]): string {
+  const rows = plan.map((t) => [t.name, t.run === null ? 'later' : `${t.run}${t.more ? '+' : ''}`, t.why.join('; ')]);
+  return `dry run: nothing was written\n${table(['task', 'would run', 'why'], rows)}\n`;
 }
 
 /** The db as it is, copied into memory (a new, empty one where -db names no db yet). */

@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { formatDryRun } from '../aside/dry-run.js';
 import { runCoordinator } from '../cluster/coordinator.js';
 import { runExitCode } from '../engine/run-summary.js';
 import type { Manifest } from '../manifest/index.js';
@@ -7,7 +8,7 @@ import type { Io, ParsedArgs } from './command.js';
 import { formatFailures, formatSummary } from './run-report.js';
 
 /** What a run on PostgreSQL does not do yet: each refused with one line. */
-const NOT_YET = ['dry-run', 'force', 'report', 'rehash'] as const;
+const NOT_YET = ['report'] as const;
 
 /** `-db postgres://... -store DIR`: the run as a coordinator that workers may join (cluster/coordinator.ts). */
 export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest): Promise<number> {
@@ -24,6 +25,12 @@ export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest
     const v = f[flag];
     if (v === true || (Array.isArray(v) && v.length > 0) || typeof v === 'string')
       throw new UserError('EUSAGE', `run: -${flag} does not work with a PostgreSQL db yet`);
+  }
+  if (f['dry-run']) {
+    const { dryRunOnPostgres } = await import('../cluster/dry-run-postgres.js');
+    const plan = await dryRunOnPostgres({ manifest, url, inputs: f.input as string[], force: f.force as string[] });
+    io.stdout.write(formatDryRun(plan));
+    return 0;
   }
   const stop = new AbortController();
   const kill = new AbortController();
@@ -48,7 +55,9 @@ export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest
       parallel: f.parallel as number,
       coordinateOnly: Boolean(f.coordinate),
       tasks: f.task as string[],
+      force: f.force as string[],
       durable: Boolean(f.durable),
+      rehash: Boolean(f.rehash),
       echo: f.verbose ? (line) => io.stderr.write(`${line}\n`) : null,
       stop: stop.signal,
       kill: kill.signal,

@@ -1,11 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { UserError } from '../errors.js';
-import { dryRun } from '../aside/dry-run.js';
+import { dryRun, formatDryRun } from '../aside/dry-run.js';
 import { runPipeline } from '../engine/run-pipeline.js';
 import { runExitCode } from '../engine/run-summary.js';
 import { loadManifest } from '../manifest/index.js';
 import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
-import { table } from './format.js';
 import { PlainProgress, ProgressView } from './progress.js';
 import { formatFailures, formatSummary } from './run-report.js';
 import { isPostgresUrl } from '../store/postgres/pg-url.js';
@@ -71,13 +70,7 @@ export const command: Command = {
       return (await import('./run-postgres.js')).runOnPostgres(args, io, manifest);
     if (f['dry-run']) {
       const plan = await dryRun({ manifest, dbDir, inputs: f.input as string[], force: f.force as string[] });
-      // "3+": three now, and whatever the tasks it waits on produce.
-      const rows = plan.map((t) => [
-        t.name,
-        t.run === null ? 'later' : `${t.run}${t.more ? '+' : ''}`,
-        t.why.join('; '),
-      ]);
-      io.stdout.write(`dry run: nothing was written\n${table(['task', 'would run', 'why'], rows)}\n`);
+      io.stdout.write(formatDryRun(plan));
       return 0;
     }
     const stop = new AbortController();

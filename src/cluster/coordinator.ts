@@ -9,7 +9,8 @@ import { PostgresMetadata } from '../store/postgres/pg-metadata.js';
 import { migratePg } from '../store/postgres/pg-schema.js';
 import { chooseExecutor } from '../executor/choose-executor.js';
 import { PgGathers, summariseFromDb } from './coordinator-parts.js';
-import { ingestInputs, listInputs } from '../engine/ingest.js';
+import { checkInputs, ingestChecked, movedAside } from '../engine/ingest.js';
+import { PgInputStatCache } from '../store/postgres/pg-input-cache.js';
 import { ProcessGroups } from '../executor/process-groups.js';
 import { reconcileEdges } from '../engine/reconcile-edges.js';
 import { registerRun } from '../engine/register-run.js';
@@ -17,6 +18,7 @@ import { runExitCode, summaryJson, type RunSummary } from '../engine/run-summary
 import { processTmpDir, sweepDeadHosts } from './shared-store.js';
 import { WorkerLoop } from './worker-loop.js';
 import { WorkSlots } from '../engine/work-slots.js';
+import type { RunInputFile } from '../store/metadata-store.js';
 
 export interface CoordinatorOptions {
   manifest: Manifest;
@@ -29,7 +31,11 @@ export interface CoordinatorOptions {
   /** Run no step here: the workers run them all. */
   coordinateOnly: boolean;
   tasks: string[];
+  /** Tasks whose current steps run again although done (-force). */
+  force: string[];
   durable: boolean;
+  /** Read every -input file again, trusting no cached stat (-rehash). */
+  rehash: boolean;
   echo: ((line: string) => void) | null;
   stop: AbortSignal;
   kill: AbortSignal;
@@ -48,7 +54,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.tasks)
     if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);
-  const inputFiles = listInputs(o.inputs);
+  for (const t of o.force)
+    if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
+  // Checked before anything is written, each directory summed up on the way (ingest.ts).
+  const inputs = checkInputs(o.inputs, { summarize: !o.rehash });
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
     throw new UserError('EUSAGE', `-input: no task in ${o.manifest.path} takes run inputs (give one inputs = [])`);
   }
@@ -84,8 +93,16 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
     await meta.recover(plans.map((p) => p.taskId));
     await sweepDeadHosts(db, o.storeDir);
 
-    const ingested = await ingestInputs(inputFiles, store);
-    const changes = await meta.addRunInputs(ingested.inputs, runId);
+    const sink = {
+      add: (batch: RunInputFile[]) => meta.addRunInputs(batch, runId, false),
+      missing: (dir: string, given: number, isFile: (path: string) => boolean) =>
+        meta.missingInputs(dir, given, isFile),
+    };
+    const { changes } = await ingestChecked(inputs, store, sink, {
+      cache: new PgInputStatCache(db),
+      rehash: o.rehash,
+      movedAside: movedAside(o.storeDir),
+    });
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
     summary.inputsMissing = changes.missing;
@@ -93,6 +110,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
     const seed = (await meta.hasRunInputs()) ? null : { hash: empty.hash, size: empty.size };
     await meta.ensureRootSteps(roots, seed);
     await reconcileEdges({ meta, plans, summary }, graph.edges);
+    // After reconcile, so that what the forced steps produce flows on like any commit.
+    for (const name of o.force) summary.forced.set(name, await meta.force(ids.get(name)!));
 
     const stop = AbortSignal.any([o.stop, halt.signal]);
     const executor = chooseExecutor(groups, o.parallel, (why) => {

@@ -1,11 +1,17 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { entryOf, unchangedSince, type InputStatCache, type Stamp, type StatEntry } from '../store/input-cache.js';
+import {
+  entryOf,
+  unchangedSince,
+  type Cached,
+  type DirSummary,
+  type Stamp,
+  type StatEntry,
+} from '../store/input-cache.js';
 import type { InputChanges, RunInputFile } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { DirDigest, stampOf } from '../store/input-summary.js';
 import type { CheckedInputs } from './input-check.js';
-import type { DirSummary } from '../store/input-cache.js';
 import { walkFiles, type InputFile } from './input-walk.js';
 
 export { checkInputs, listInputs } from './input-check.js';
@@ -22,11 +28,19 @@ export interface InputSink {
   /** Add a batch of run inputs (committed, but not looked at for missing names). */
   add(inputs: RunInputFile[]): Promise<InputChanges>;
   /** The current run inputs from `dir` it no longer holds (isFile), knowing that `given` of them were given now. */
-  missing(dir: string, given: number, isFile: (path: string) => boolean): string[];
+  missing(dir: string, given: number, isFile: (path: string) => boolean): string[] | Promise<string[]>;
+}
+
+/** The stat cache as ingest uses it: SQLite's InputStatCache (input-cache.ts), or PostgreSQL's (asynchronous). */
+export interface StatCache {
+  lookup(paths: string[]): Cached[] | Promise<Cached[]>;
+  unchanged(dir: string, digest: string, latestChange: number): boolean | Promise<boolean>;
+  dropGone(dir: string, walked: number, isFile: (path: string) => boolean): void | Promise<void>;
+  record(entries: StatEntry[], gone: string[], summaries?: DirSummary[]): void | Promise<void>;
 }
 
 export interface IngestOptions {
-  cache: InputStatCache;
+  cache: StatCache;
   /** Read and hash every file whatever the cache says, and record them anew. */
   rehash: boolean;
   /** Objects moved out of the store (movedAside): a cache entry naming one must find it back in place. */
@@ -87,7 +101,7 @@ export async function ingestChecked(
     }
     await flush(null);
     const { dir } = arg;
-    if (skipWhole && arg.digest !== null && o.cache.unchanged(dir, arg.digest, arg.latest)) continue;
+    if (skipWhole && arg.digest !== null && (await o.cache.unchanged(dir, arg.digest, arg.latest))) continue;
     let summary: DirSummary | null = null;
     let given = arg.given;
     if (skipWhole && arg.unvouched !== null) {
@@ -118,9 +132,9 @@ export async function ingestChecked(
       await flush(digest);
       if (!Number.isNaN(digest.latest)) summary = { dir, digest: digest.digest(), files: given, recordedAt };
     }
-    out.changes.missing.push(...sink.missing(dir, given, isFile));
-    o.cache.dropGone(dir, given, isFile);
-    if (summary !== null) o.cache.record([], [], [summary]);
+    out.changes.missing.push(...(await sink.missing(dir, given, isFile)));
+    await o.cache.dropGone(dir, given, isFile);
+    if (summary !== null) await o.cache.record([], [], [summary]);
   }
   await flush(null);
   return out;
@@ -178,7 +192,7 @@ async function ingestBatch(
   });
   const found: (RunInputFile | undefined)[] = new Array(files.length);
   if (trust) {
-    for (const entry of o.cache.lookup(files.map((f) => f.path))) {
+    for (const entry of await o.cache.lookup(files.map((f) => f.path))) {
       const k = entry[0];
       const st = stats[k];
       const f = files[k]!;
@@ -217,25 +231,5 @@ async function ingestBatch(
   out.changes.added += changes.added;
   out.changes.replaced += changes.replaced;
   // Only now that run inputs name the objects: a crash before costs a re-read, never a wrong hash.
-  o.cache.record(fresh, [], []);
-}
-
-/**
- * Store every file as an object and name it as a run input, reading each (no stat cache): for a
- * PostgreSQL run, which takes the list whole (listInputs).
- */
-export async function ingestInputs(
-  files: InputFile[],
-  store: ObjectStore,
-): Promise<{ inputs: RunInputFile[]; added: number; bytes: number }> {
-  const out = { inputs: [] as RunInputFile[], added: 0, bytes: 0 };
-  for (const f of files) {
-    const put = await store.ingest(f.path);
-    if (put.added) {
-      out.added++;
-      out.bytes += put.size;
-    }
-    out.inputs.push({ name: f.name, hash: put.hash, size: put.size, source: f.source });
-  }
-  return out;
+  await o.cache.record(fresh, [], []);
 }

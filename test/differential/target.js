@@ -53,8 +53,7 @@ export async function pgTarget(ws, cluster, seed) {
     runEnv: PG_ENV,
     lsArgs: ['-db', url],
     exportArgs: args,
-    // Every -input is read and hashed again on PostgreSQL (no stat cache there).
-    statCache: false,
+    statCache: true,
     /** `inputs rm`; where PostgreSQL refuses it, { skipped: true }: the names stay current. */
     async retire(names) {
       const r = await spawnCli(['inputs', 'rm', '-db', url, ...names]);

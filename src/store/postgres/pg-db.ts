@@ -110,6 +110,57 @@ export class PgDb {
   }
 }
 
+/**
+ * One connection in one transaction that is never committed (a dry run): every statement runs in it,
+ * a transaction asked for (tx) as a savepoint, and close() rolls it all back. Not retried through an
+ * outage: a dry run that loses the server fails, having written nothing.
+ */
+export class RehearsalDb extends PgDb {
+  private client: pg.PoolClient | null = null;
+
+  async begin(): Promise<void> {
+    const client = await this.retrying(() => this.pool.connect());
+    client.on('error', () => undefined);
+    this.client = client;
+    await client.query('BEGIN');
+  }
+
+  override async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+  ): Promise<R[]> {
+    return (await this.pinned().query<R>(sql, params)).rows;
+  }
+
+  override async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const client = this.pinned();
+    await client.query('SAVEPOINT tx');
+    try {
+      const result = await fn(client);
+      await client.query('RELEASE SAVEPOINT tx');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK TO SAVEPOINT tx').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  override async close(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+    await super.close();
+  }
+
+  private pinned(): pg.PoolClient {
+    if (this.client === null) throw new Error('RehearsalDb: begin() first');
+    return this.client;
+  }
+}
+
 /** Failures a user can act on become one line: a wrong URL, a missing db, a refused login. */
 function wrap(err: unknown, url: string): unknown {
   const code = (err as { code?: string }).code ?? '';

@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { UserError } from '../../errors.js';
 import { matchesAny } from '../../manifest/glob.js';
 import type { ListingEntry } from '../listing.js';
 import type {
@@ -20,6 +19,7 @@ import type {
 import { commitFenced } from './pg-commit.js';
 import { currentStepIds } from './pg-current.js';
 import { hashBytes, hashHex, type PgDb } from './pg-db.js';
+import { missingFrom } from './pg-input-cache.js';
 import { leafOf, PgLeases, type RawLeaf } from './pg-leases.js';
 import { addInputs, reconcile, rootSteps } from './pg-reconcile.js';
 
@@ -122,8 +122,13 @@ export class PostgresMetadata implements MetadataStore {
     return { running, failed: r.length };
   }
 
-  async addRunInputs(inputs: RunInputFile[], runId: number): Promise<InputChanges> {
-    return this.db.tx((sql) => addInputs(sql, inputs, runId));
+  /** `lookForMissing` false: one batch of a bigger walk, whose missing names missingInputs finds at its end. */
+  async addRunInputs(inputs: RunInputFile[], runId: number, lookForMissing = true): Promise<InputChanges> {
+    return this.db.tx((sql) => addInputs(sql, inputs, runId, lookForMissing));
+  }
+
+  async missingInputs(dir: string, given: number, isFile: (path: string) => boolean): Promise<string[]> {
+    return missingFrom(this.db, dir, given, isFile);
   }
 
   async hasRunInputs(): Promise<boolean> {
@@ -154,8 +159,19 @@ export class PostgresMetadata implements MetadataStore {
     ]);
   }
 
-  async force(): Promise<number> {
-    throw new UserError('EUSAGE', '-force does not work on a PostgreSQL db yet');
+  /** -force: the task's done steps in the current graph are pending again, their recorded outputs dropped. */
+  async force(taskId: number): Promise<number> {
+    const current = [...(await currentStepIds(this.db))];
+    return this.db.tx(async (sql) => {
+      const r = await sql.query<{ id: string }>(
+        `UPDATE step SET status = 'pending', lease = NULL
+          WHERE task = $1 AND status = 'done' AND id = ANY($2::bigint[]) RETURNING id`,
+        [taskId, current],
+      );
+      const ids = r.rows.map((x) => x.id);
+      await sql.query(`DELETE FROM step_output WHERE step_id = ANY($1::bigint[])`, [ids]);
+      return ids.length;
+    });
   }
 
   async hasOutputs(taskId: number): Promise<boolean> {

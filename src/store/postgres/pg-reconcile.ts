@@ -5,9 +5,15 @@ import { hashBytes, hashHex, type Sql } from './pg-db.js';
 
 /**
  * Run inputs keyed by name: a name given again with other bytes retires the old row. Missing
- * names under a directory given again are reported, not retired.
+ * names under a directory given again are reported, not retired (unless `lookForMissing` is false:
+ * one batch of a bigger walk, whose missing names missingFrom in pg-input-cache.ts finds at its end).
  */
-export async function addInputs(sql: Sql, inputs: RunInputFile[], runId: number): Promise<InputChanges> {
+export async function addInputs(
+  sql: Sql,
+  inputs: RunInputFile[],
+  runId: number,
+  lookForMissing = true,
+): Promise<InputChanges> {
   const now = Date.now();
   const changes: InputChanges = { added: 0, replaced: 0, missing: [] };
   const seen = new Map<string, Set<string>>();
@@ -19,7 +25,7 @@ export async function addInputs(sql: Sql, inputs: RunInputFile[], runId: number)
     );
     const current = new Map(cur.rows.map((r) => [r.name, r]));
     for (const i of chunk) {
-      if (i.source !== null) {
+      if (i.source !== null && lookForMissing) {
         if (!seen.has(i.source)) seen.set(i.source, new Set());
         seen.get(i.source)!.add(i.name);
       }

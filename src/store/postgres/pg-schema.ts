@@ -124,6 +124,33 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (from_task_id, to_task_id)
   );
   `,
+  // 2: the stat cache of run inputs (pg-input-cache.ts), and the indexes that deleting an object row
+  // needs: its foreign keys are checked by probing each column that names it (gc deletes thousands).
+  `
+  CREATE TABLE input_stat (
+    path        text COLLATE "C" PRIMARY KEY,
+    size        bigint NOT NULL,
+    mtime_ns    bigint NOT NULL,
+    ctime_ns    bigint NOT NULL,
+    ino         bigint NOT NULL,
+    dev         bigint NOT NULL,
+    object_hash bytea  NOT NULL REFERENCES object(hash) ON DELETE CASCADE,
+    recorded_at bigint NOT NULL
+  );
+  CREATE INDEX input_stat_object ON input_stat (object_hash);
+  CREATE TABLE input_dir_summary (
+    dir         text   PRIMARY KEY,
+    digest      bytea  NOT NULL,
+    files       bigint NOT NULL,
+    ids         numeric NOT NULL,
+    recorded_at bigint NOT NULL
+  );
+  CREATE INDEX run_input_source ON run_input (source) WHERE retired_at IS NULL;
+  CREATE INDEX run_input_object ON run_input (object_hash);
+  CREATE INDEX step_object ON step (object_hash);
+  CREATE INDEX step_log ON step (log_hash);
+  CREATE INDEX attempt_log ON attempt (log_hash);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
@@ -131,17 +158,20 @@ export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 /** Any fixed number: the advisory lock key that serialises migrations. */
 const MIGRATE_LOCK = 0x74700001;
 
-/** Bring the schema forward (a run or a worker: they write). Resolves true when there was none: a new db. */
-export async function migratePg(db: PgDb): Promise<boolean> {
+/**
+ * Bring the schema forward (a run or a worker: they write). Resolves true when there was none: a new
+ * db. `target`, an older version, is for the tests that migrate from a db of that version.
+ */
+export async function migratePg(db: PgDb, target = PG_SCHEMA_VERSION): Promise<boolean> {
   return db.tx(async (sql) => {
     await sql.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
     const found = await versionIn(sql);
     if (found > PG_SCHEMA_VERSION) throw tooNew(db, found);
-    for (let v = found; v < PG_SCHEMA_VERSION; v++) await sql.query(MIGRATIONS[v]!);
+    for (let v = found; v < target; v++) await sql.query(MIGRATIONS[v]!);
     await sql.query(
       `INSERT INTO meta(key, value) VALUES ('schema', $1), ('layout', 'objects/AB/CD/rest sha256 v1')
        ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      [String(PG_SCHEMA_VERSION)],
+      [String(Math.max(found, target))],
     );
     return found === 0;
   });
