@@ -94,6 +94,41 @@ test('a name two -input arguments claim is refused before anything is written, h
   }
 });
 
+test('on an existing db the check runs under its lock: a clash found late writes nothing and leaves no lock', (t) => {
+  const ws = workspace(t);
+  ws.write('m.toml', M);
+  for (let i = 0; i < 12; i++) ws.write(`one/f${String(i).padStart(2, '0')}.txt`, `one ${i}\n`);
+  for (let i = 0; i < 12; i++) ws.write(`two/g${String(i).padStart(2, '0')}.txt`, `two ${i}\n`);
+  const first = run(ws, 'db', ['one'], TINY);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  const before = state(ws, 'db');
+  const sqlite = () => new Database(ws.path('db', 'pipeline.sqlite'), { readonly: true });
+  const rows = () => {
+    const d = sqlite();
+    try {
+      return d.prepare('SELECT (SELECT count(*) FROM input_stat), (SELECT count(*) FROM run)').raw().get();
+    } finally {
+      d.close();
+    }
+  };
+  const had = rows();
+  ws.write('one/new.txt', 'vouched for by nothing\n');
+  ws.write('two/f11.txt', 'a clash at the very end\n');
+  for (const env of [TINY, BIG]) {
+    const r = run(ws, 'db', ['one', 'two'], env);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /two files would both be the input named "f11\.txt"/);
+    assert.equal(existsSync(ws.path('db', 'lock')), false, 'the lock is released');
+    assert.deepEqual(rows(), had, 'no run, no cache entry written');
+    assert.deepEqual(state(ws, 'db'), before);
+  }
+  // Without the clash, the new file is the one new input, and the rest stay as they were.
+  unlinkSync(ws.path('two/f11.txt'));
+  const again = run(ws, 'db', ['one', 'two'], TINY);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.match(again.stdout, /13 new inputs/);
+});
+
 test('the same file given twice (alone and in its directory, or the directory twice) is one input', (t) => {
   const ws = workspace(t);
   ws.write('m.toml', M);
