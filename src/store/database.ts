@@ -176,8 +176,11 @@ function changedSince(file: string, before: Stats): boolean {
 }
 
 function setCommonPragmas(db: Database.Database): void {
-  // 16 MiB of page cache: enough for the hot indexes, small beside the engine's memory budget.
-  db.pragma('cache_size = -16384');
+  // 4 MiB of page cache. SQLite fills its cache up to the limit as the db grows, so the cache is
+  // the engine's memory that grows with the number of steps: at 16 MiB it was a third of the
+  // growth from 5,000 to 20,000 inputs, and a batch's random index pages miss it at any size
+  // past it anyway (bench/PROFILE.md, "Peak RSS against the number of inputs").
+  db.pragma('cache_size = -4096');
   db.pragma('temp_store = MEMORY');
   registerFunctions(db);
 }
