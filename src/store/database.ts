@@ -176,10 +176,10 @@ function changedSince(file: string, before: Stats): boolean {
 }
 
 function setCommonPragmas(db: Database.Database): void {
-  // 4 MiB of page cache. SQLite fills its cache up to the limit as the db grows, so the cache is
-  // the engine's memory that grows with the number of steps: at 16 MiB it was a third of the
-  // growth from 5,000 to 20,000 inputs, and a batch's random index pages miss it at any size
-  // past it anyway (bench/PROFILE.md, "Peak RSS against the number of inputs").
+  // 4 MiB of page cache. SQLite fills its cache up to the limit as the db grows: at 16 MiB it was
+  // most of what grew outside the JS heap from 5,000 to 20,000 inputs, where 4 MiB is full at
+  // 5,000 already. The hash-keyed indexes take a batch's rows on random pages, which miss either
+  // cache once the db is bigger (bench/PROFILE.md, "Peak RSS against the number of inputs").
   db.pragma('cache_size = -4096');
   db.pragma('temp_store = MEMORY');
   registerFunctions(db);
