@@ -24,6 +24,7 @@ import { runExitCode, summaryJson, type RunSummary } from './run-summary.js';
 import type { ProgressSnapshot } from './progress.js';
 import { streamLeaves } from './stream-leaves.js';
 import { WorkSlots } from './work-slots.js';
+import { limitHeapGrowth } from './heap-limits.js';
 
 export interface RunOptions {
   manifest: Manifest;
@@ -54,6 +55,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   // Scripts run in the manifest's directory: every path handed to them must be absolute.
   const o = { ...options, dbDir: resolve(options.dbDir) };
   armFaultPoint();
+  limitHeapGrowth();
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.tasks)
     if (!known.has(t)) throw new UserError('EUSAGE', `-task ${t}: no task of that name in ${o.manifest.path}`);

@@ -176,8 +176,11 @@ function changedSince(file: string, before: Stats): boolean {
 }
 
 function setCommonPragmas(db: Database.Database): void {
-  // 16 MiB of page cache: enough for the hot indexes, small beside the engine's memory budget.
-  db.pragma('cache_size = -16384');
+  // 4 MiB of page cache. SQLite fills its cache up to the limit as the db grows: at 16 MiB it was
+  // most of what grew outside the JS heap from 5,000 to 20,000 inputs, where 4 MiB is full at
+  // 5,000 already. The hash-keyed indexes take a batch's rows on random pages, which miss either
+  // cache once the db is bigger (bench/PROFILE.md, "Peak RSS against the number of inputs").
+  db.pragma('cache_size = -4096');
   db.pragma('temp_store = MEMORY');
   registerFunctions(db);
 }
