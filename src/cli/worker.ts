@@ -7,6 +7,7 @@ import { ProcessGroups } from '../executor/process-groups.js';
 import { processTmpDir } from '../cluster/shared-store.js';
 import { loadWorkerGraph } from '../cluster/worker-graph.js';
 import { WorkerLoop } from '../cluster/worker-loop.js';
+import { limitHeapGrowth } from '../engine/heap-limits.js';
 import { WorkSlots } from '../engine/work-slots.js';
 import { LocalObjectStore } from '../store/object-store.js';
 import { isPostgresUrl, PgDb, redactUrl } from '../store/postgres/pg-db.js';
@@ -33,6 +34,8 @@ export const command: Command = {
     "  steps go back to pending at once; exit code 0. Scripts run in a copy of the tasks' `files` (see the README).",
   ],
   async run(args, io) {
+    // A worker runs steps for as long as a run does: the same bounds on V8's heap.
+    limitHeapGrowth();
     const f = args.flags;
     if (args.positionals.length > 0)
       throw new UserError('EUSAGE', `worker: unexpected argument "${args.positionals[0]}"`);

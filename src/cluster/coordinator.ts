@@ -9,6 +9,7 @@ import { PostgresMetadata } from '../store/postgres/pg-metadata.js';
 import { migratePg } from '../store/postgres/pg-schema.js';
 import { chooseExecutor } from '../executor/choose-executor.js';
 import { PgGathers, summariseFromDb } from './coordinator-parts.js';
+import { limitHeapGrowth } from '../engine/heap-limits.js';
 import { checkInputs, ingestChecked, movedAside } from '../engine/ingest.js';
 import { PgInputStatCache } from '../store/postgres/pg-input-cache.js';
 import { ProcessGroups } from '../executor/process-groups.js';
@@ -50,6 +51,7 @@ export interface CoordinatorOptions {
  */
 export async function runCoordinator(options: CoordinatorOptions): Promise<RunSummary> {
   const started = Date.now();
+  limitHeapGrowth();
   const o = { ...options, storeDir: resolve(options.storeDir) };
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.tasks)
