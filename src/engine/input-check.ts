@@ -115,7 +115,7 @@ function walkDir(
 ): InputArg {
   const recordedAt = Date.now();
   const digest = o.summarize ? new DirDigest() : null;
-  const vouch = digest && o.vouch;
+  const vouch = digest && o.vouch?.worthAsking(dir) ? o.vouch : null;
   let unvouched: { file: InputFile; stamp: Stamp | null }[] | null = vouch ? [] : null;
   let batch: { file: InputFile; stamp: Stamp | null }[] = [];
   let given = 0;

@@ -201,7 +201,7 @@ export interface DirSummary {
  * of the run inputs from it. Not an object's hash: gc drops it with the other orphans, and the next
  * run compares file by file, and sums up again.
  */
-const summaryKey = (dir: string) => `${dir}\0`;
+export const summaryKey = (dir: string) => `${dir}\0`;
 
 /** The key range of the paths below a directory: `dir/` up to `dir0` ('0' follows '/'). */
 function under(dir: string): [string, string] {

@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
 import { openDatabase } from './database.js';
-import { msOfNs, SETTLED, unsignedNumber, type Stamp } from './input-cache.js';
+import { statSync } from 'node:fs';
+import { msOfNs, RACY_MARGIN_MS, SETTLED, summaryKey, unsignedNumber, type Stamp } from './input-cache.js';
 
 type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: number, dev: number];
 
@@ -15,6 +16,7 @@ type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: 
  */
 export class InputVouch {
   private readonly query;
+  private readonly summarizedAt;
 
   private constructor(private readonly db: Database.Database) {
     // One probe of input_stat's key and one of idx_run_input_current per name; numbers only.
@@ -26,6 +28,19 @@ export class InputVouch {
          WHERE r.source = ? AND r.object_hash = c.object_hash AND ${SETTLED}`,
       )
       .raw(true);
+    this.summarizedAt = db.prepare(`SELECT recorded_at FROM input_stat WHERE path = ?`).pluck();
+  }
+
+  /**
+   * Whether asking about each file is worth its query: the directory has no summary, or files were
+   * added to it, removed or renamed since its summary was recorded (its own mtime moved). Else it is
+   * most likely unchanged, which its summary tells without a query per file (and, if a file in it
+   * was edited, ingest compares it file by file). A choice of speed only: either way is exact.
+   */
+  worthAsking(dir: string): boolean {
+    const at = this.summarizedAt.get(summaryKey(dir)) as number | undefined;
+    const st = statSync(dir, { throwIfNoEntry: false });
+    return at === undefined || !st || Math.max(st.mtimeMs, st.ctimeMs) >= at - RACY_MARGIN_MS;
   }
 
   /** For an existing db of the current schema; null when there is nothing to vouch with. */
