@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import { openDatabase, registerFunctions } from '../store/database.js';
 import { checkDbDir } from '../store/db-dir.js';
 import { hashBytes, hashFile } from '../store/hash-file.js';
+import { sqliteQuery } from '../store/inspect/sqlite-query.js';
 import { previousVersionChange } from '../store/inspect/version-change.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import { migrate } from '../store/schema.js';
@@ -72,7 +73,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
       const why: string[] = [];
       const v = versions.find((x) => x.name === name)!;
       if (!before.has(`${name}\0${v.version}`)) {
-        const change = previousVersionChange(db, name, p.taskId);
+        const change = await previousVersionChange(sqliteQuery(db), name, p.taskId);
         why.push(change ? `new version (${change.changed.join(', ') || 'definition'})` : 'new task');
       }
       if (p.isRoot && changes.added + changes.replaced > 0)

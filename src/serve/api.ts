@@ -117,9 +117,9 @@ function compactSummary(s: unknown): unknown {
   };
 }
 
-export function task(ctx: ApiContext, name: string): unknown {
-  return withDb(ctx.dbDir, (db) => {
-    const found = findTask(db, ctx.dbDir, name);
+export function task(ctx: ApiContext, name: string): Promise<unknown> {
+  return withInspect(ctx.dbDir, async (db, i) => {
+    const found = await findTask(i.q, ctx.dbDir, name);
     const rows = db.prepare(SERVE_SQL.versions).all(name) as {
       taskId: number;
       version: string;
@@ -151,15 +151,15 @@ export function task(ctx: ApiContext, name: string): unknown {
   });
 }
 
-export function steps(ctx: ApiContext, name: string, q: Params): unknown {
+export function steps(ctx: ApiContext, name: string, q: Params): Promise<unknown> {
   const status = q.get('status') ?? 'all';
   if (status !== 'all' && !(STATUSES as readonly string[]).includes(status))
     throw new HttpError(400, `status must be all, ${STATUSES.join(', ')}`);
   const after = optionalId(q, 'after');
   const before = optionalId(q, 'before');
   const version = optionalId(q, 'version');
-  return withDb(ctx.dbDir, (db) => {
-    findTask(db, ctx.dbDir, name);
+  return withInspect(ctx.dbDir, async (db, i) => {
+    await findTask(i.q, ctx.dbDir, name);
     const versions = db.prepare(SERVE_SQL.versions).all(name) as { taskId: number; current: number }[];
     const taskId = version ?? versions.find((v) => v.current)?.taskId ?? versions[0]?.taskId;
     if (taskId === undefined || (version !== undefined && !versions.some((v) => v.taskId === version))) {
