@@ -1,8 +1,9 @@
-// The inspection commands that came to PostgreSQL last (status -all, ls -all), each compared with
-// SQLite's answer on the same pipeline, and the errors a user can meet there.
+// The inspection commands that came to PostgreSQL last (status -all, ls -all, and lineage batched per
+// level of the tree), each compared with SQLite's answer on the same pipeline, and the errors a user can
+// meet there.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cli } from './helpers.js';
+import { cli, openDb, workspace } from './helpers.js';
 import { both, ENV, MANIFEST, normalJson, relabel, twoDbs } from './pg-compare.js';
 import { postgresMissing, startPostgres } from './pg-cluster.js';
 
@@ -106,4 +107,99 @@ test('status -all and ls -all on an empty PostgreSQL db say to run a manifest fi
       /^task-pipeline: .*no pipeline db here; run a manifest with -db postgres:\/\/\S+ -store DIR first\n$/,
     );
   }
+});
+
+// Each input split in two parts, each part counted, the counts summed: a tree of 3N + 1 steps whose
+// parts share their split step (drawn once, then "shown above").
+const TREE = `
+[[task]]
+name = "split"
+script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/$INPUT_NAME.1"; tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.2"'
+
+[[task]]
+name = "count"
+script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.n"'
+
+[[task]]
+name = "total"
+gather = true
+script = 'cat "$INPUT_DIR"/* | awk "{s+=\\$1} END {print s}" > "$OUTPUT_DIR/total"'
+`;
+
+/** `manifest` run once on a local db and once on PostgreSQL over the same `n` inputs, as twoDbs gives them. */
+async function oneRunEach(t, manifest, n) {
+  const w = workspace(t);
+  w.write('m.toml', manifest);
+  // Two inputs hold the same bytes: their parts are equal objects under other names.
+  for (let i = 0; i < n; i++) w.write(`in/f${String(i).padStart(3, '0')}.txt`, `line ${i % (n - 1)}\n`);
+  const url = await pg.newDb();
+  const store = w.path('store');
+  const d = {
+    w,
+    url,
+    store,
+    local: { args: ['-db', w.db], dir: w.db },
+    remote: { args: ['-db', url, '-store', store], dir: store },
+  };
+  for (const side of [d.local, d.remote]) {
+    const r = cli(['-manifest', w.path('m.toml'), ...side.args, '-input', w.path('in'), '-quiet'], { env: ENV });
+    assert.equal(r.code, 0, r.stderr);
+    side.run = (args) => cli([...args, ...side.args], { env: ENV });
+  }
+  await relabel(d, pg);
+  return d;
+}
+
+test('lineage reads a level of the tree at a time and draws the same tree on both engines', { skip }, async (t) => {
+  const d = await oneRunEach(t, TREE, 20);
+  const total = JSON.parse(d.local.run(['ls', '-task', 'total', '-json']).stdout)[0].hash;
+  // An object made by one step: where equal bytes have several producers, they come in step id order,
+  // and the engines number steps in another order.
+  const part = JSON.parse(d.local.run(['ls', '-task', 'split', '-json']).stdout).find(
+    (o) => o.name === 'f001.txt.2',
+  ).hash;
+  for (const flags of [['-width', '100'], [], ['-width', '100', '-limit', '25'], ['-depth', '2'], ['-width', '3']]) {
+    const tree = both(d, ['lineage', total, ...flags]);
+    both(d, ['lineage', total, ...flags, '-json'], { json: true });
+    if (flags.length === 2 && flags[1] === '100') {
+      // Every split step is drawn in full once, and "shown above" under its other part.
+      assert.equal((tree.match(/<- split step [^\n]*shown above/g) ?? []).length, 20);
+      assert.match(tree, /run input "f000\.txt"/);
+    }
+  }
+  both(d, ['lineage', part]);
+});
+
+test('lineage: statements per level of the tree, not per step', { skip }, async (t) => {
+  // SQLite through a Query that counts what it is asked: the same code that runs on PostgreSQL.
+  const d = await oneRunEach(t, TREE, 40);
+  const { lineage } = await import('../dist/store/inspect/lineage.js');
+  const { sqliteQuery } = await import('../dist/store/inspect/sqlite-query.js');
+  const { findObject } = await import('../dist/store/inspect/find-object.js');
+  const raw = await openDb(d.w.db);
+  t.after(() => raw.close());
+  const real = sqliteQuery(raw);
+  let statements = 0;
+  const counted = {
+    ...real,
+    all: (...a) => (statements++, real.all(...a)),
+    get: (...a) => (statements++, real.get(...a)),
+  };
+  const db = { q: counted, store: d.w.db, name: d.w.db, dbArgs: '' };
+  const total = JSON.parse(d.local.run(['ls', '-task', 'total', '-json']).stdout)[0].hash;
+  const tree = await lineage(db, await findObject(db, total), { depth: 30, width: 200, maxSteps: 1000 });
+  // 121 steps in three levels (total, 80 counts, 40 splits, each drawn once): a few statements per level.
+  assert.equal(tree.steps, 121);
+  assert.ok(statements < 30, `${statements} statements for ${tree.steps} steps`);
+});
+
+test('the dialect shim turns a JSON list parameter into PostgreSQL rows', async () => {
+  const { toPostgres } = await import('../dist/store/postgres/pg-dialect.js');
+  assert.equal(
+    toPostgres(
+      `SELECT s.id FROM json_each(:ids) j CROSS JOIN step s ON s.id = CAST(j.value AS INTEGER) JOIN json_each(:names) n ON n.key = j.key`,
+      { ids: '[1]', names: '["a"]' },
+    ).text,
+    `SELECT s.id FROM json_array_elements_text($1::json) WITH ORDINALITY AS j(value, key) JOIN step s ON s.id = CAST(j.value AS bigint) JOIN json_array_elements_text($2::json) WITH ORDINALITY AS n(value, key) ON n.key = j.key`,
+  );
 });
