@@ -1,9 +1,9 @@
-// The inspection commands that came to PostgreSQL last (status -all, ls -all, and lineage batched per
-// level of the tree), each compared with SQLite's answer on the same pipeline, and the errors a user can
-// meet there.
+// The inspection commands that came to PostgreSQL last (status -all, ls -all, audit, and lineage
+// batched per level of the tree), each compared with SQLite's answer on the same pipeline, and the
+// errors a user can meet there.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cli, openDb, workspace } from './helpers.js';
+import { cli, openDb, snapshot, workspace } from './helpers.js';
 import { both, ENV, MANIFEST, normalJson, relabel, twoDbs } from './pg-compare.js';
 import { postgresMissing, startPostgres } from './pg-cluster.js';
 
@@ -191,6 +191,50 @@ test('lineage: statements per level of the tree, not per step', { skip }, async 
   // 121 steps in three levels (total, 80 counts, 40 splits, each drawn once): a few statements per level.
   assert.equal(tree.steps, 121);
   assert.ok(statements < 30, `${statements} statements for ${tree.steps} steps`);
+});
+
+const NOISY = `
+[[task]]
+name = "upper"
+script = 'tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME"'
+
+[[task]]
+name = "noisy"
+script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/same"; head -c 16 /dev/urandom > "$OUTPUT_DIR/random"'
+`;
+
+test('audit re-runs done steps aside on PostgreSQL as on SQLite, and writes nothing there', { skip }, async (t) => {
+  const d = await oneRunEach(t, NOISY, 3);
+  const rows = () =>
+    pg.query(
+      d.url,
+      `SELECT (SELECT count(*) FROM step) AS steps, (SELECT count(*) FROM attempt) AS attempts,
+              (SELECT count(*) FROM object) AS objects, (SELECT max(id) FROM run) AS runs`,
+    );
+  const before = { rows: await rows(), store: snapshot(d.store) };
+  const out = [d.local, d.remote].map((side) => {
+    const r = side.run(['audit', '-manifest', d.w.path('m.toml'), '-sample', 'all', '-seed', '7']);
+    assert.equal(r.code, 1, r.stderr);
+    return r.stdout.replace(/step \d+/g, 'step N');
+  });
+  assert.equal(out[1], out[0]);
+  assert.match(out[0], /^audit: seed 7 \(again with -seed 7\)$/m);
+  assert.match(out[0], /^upper: deterministic on 3\/3 \(of 3 done\)$/m);
+  assert.match(out[0], /^noisy: NOT deterministic: 3 of 3 re-run steps differ$/m);
+  assert.match(out[0], /^ {2}step N: outputs differ: random$/m);
+  // One task, a sample of one: deterministic, exit 0.
+  const one = d.remote.run(['audit', '-manifest', d.w.path('m.toml'), '-task', 'upper', '-sample', '1']);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /^upper: deterministic on 1\/1 \(of 3 done\)$/m);
+  assert.deepEqual(await rows(), before.rows);
+  assert.deepEqual(snapshot(d.store), before.store);
+  // The errors a user meets: no -store, a task the manifest does not have.
+  const noStore = cli(['audit', '-manifest', d.w.path('m.toml'), '-db', d.url]);
+  assert.equal(noStore.code, 2);
+  assert.equal(noStore.stderr, 'task-pipeline: audit: -db postgres://... needs -store DIR, where its objects are\n');
+  const unknown = d.remote.run(['audit', '-manifest', d.w.path('m.toml'), '-task', 'nosuch']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^task-pipeline: audit: -task nosuch: no task of that name in \S+m\.toml\n$/);
 });
 
 test('the dialect shim turns a JSON list parameter into PostgreSQL rows', async () => {

@@ -307,10 +307,7 @@ test('PostgreSQL usage errors are one clear line', { skip: missing ?? false }, a
     ],
     [['worker', '-db', w.db, '-store', w.path('s')], /worker: -db postgres:\/\/\.\.\. is required/],
     [['worker', '-db', url], /worker: -store DIR is required/],
-    [
-      ['audit', '-db', url, '-manifest', w.path('m.toml')],
-      /this command does not work with a PostgreSQL db yet \(audit and serve; every other command does\)/,
-    ],
+    [['audit', '-db', url, '-manifest', w.path('m.toml')], /audit: -db postgres:\/\/\.\.\. needs -store DIR/],
     [['status', '-db', url], /no pipeline db here; run a manifest with -db/],
     [['status', '-db', pg.url('nosuchdb')], /cannot connect: .*nosuchdb/],
     [['export', '-db', url, '-task', 'upper', '-out', w.path('o')], /export: -db postgres:\/\/\.\.\. needs -store DIR/],

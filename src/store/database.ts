@@ -27,7 +27,7 @@ export function openDatabase(dbDir: string, options: OpenOptions = {}): Database
   if (isPostgresUrl(dbDir)) {
     throw new UserError(
       'EUSAGE',
-      'this command does not work with a PostgreSQL db yet (audit and serve; every other command does)',
+      'this command does not work with a PostgreSQL db yet (serve; every other command does)',
     );
   }
   const file = join(dbDir, DB_FILE);
