@@ -11,6 +11,7 @@ import type { Params } from '../inspect/query.js';
  *   it to compare with a number), and `a.key` numbers the elements from 1, not 0 (join lists on it only);
  * - `CROSS JOIN t a ON` (SQLite's join-order hint) becomes `JOIN t a ON`;
  * - `COLLATE BINARY` (byte order, SQLite's default) becomes `COLLATE "C"`;
+ * - `instr(a, b)` (where b starts in a, 0 if nowhere) becomes `strpos(a, b)`;
  * - `INSERT OR IGNORE INTO` becomes `INSERT INTO ... ON CONFLICT DO NOTHING`;
  * - temp tables: `temp.` is `pg_temp.`, BLOB is bytea, INTEGER is bigint, WITHOUT ROWID goes;
  * - a mixed-case alias (`AS stepId`) is quoted, since PostgreSQL folds unquoted names to lower case.
@@ -49,6 +50,7 @@ function translate(sql: string): { text: string; names: string[] } {
           .replace(/\bunhex\(([^()]+)\)/g, "decode($1, 'hex')")
           .replace(/\bCROSS JOIN(\s+[\w.]+\s+\w+\s+ON)\b/g, 'JOIN$1')
           .replace(/\bCOLLATE BINARY\b/g, 'COLLATE "C"')
+          .replace(/\binstr\(/g, 'strpos(')
           .replace(/\bINSERT\s+OR\s+IGNORE\s+INTO\b/gi, 'INSERT INTO')
           .replace(/\btemp\./g, 'pg_temp.')
           .replace(/\bBLOB\b/g, 'bytea')
