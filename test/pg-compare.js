@@ -5,14 +5,8 @@ import { cli, cliSpawn, exited, openDb, workspace } from './helpers.js';
 
 export const ENV = { TASK_PIPELINE_LEASE_MS: '1500', TASK_PIPELINE_POLL_MS: '50' };
 
-export const MANIFEST = `
-[[task]]
-name = "upper"
-script = '''
-echo "upper of $INPUT_NAME"
-tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME"
-'''
-
+/** Each item's bytes counted, then the counts summed (a gather): after any task that names its outputs. */
+export const COUNT_TOTAL = `
 [[task]]
 name = "count"
 script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.n"'
@@ -21,7 +15,17 @@ script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.n"'
 name = "total"
 gather = true
 script = 'cat "$INPUT_DIR"/* | awk "{s+=\\$1} END {print s}" > "$OUTPUT_DIR/total"'
+`;
 
+export const MANIFEST = `
+[[task]]
+name = "upper"
+script = '''
+echo "upper of $INPUT_NAME"
+tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME"
+'''
+
+${COUNT_TOTAL}
 [[task]]
 name = "check"
 inputs = ["upper"]

@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cli, openDb, snapshot, workspace } from './helpers.js';
 import { getJson, request, startServe } from './serve-fixture.js';
-import { both, ENV, MANIFEST, normalJson, relabel, twoDbs } from './pg-compare.js';
+import { both, COUNT_TOTAL, ENV, MANIFEST, normalJson, relabel, twoDbs } from './pg-compare.js';
 import { postgresMissing, startPostgres } from './pg-cluster.js';
 
 const missing = postgresMissing();
@@ -117,15 +117,7 @@ const TREE = `
 name = "split"
 script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/$INPUT_NAME.1"; tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.2"'
 
-[[task]]
-name = "count"
-script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.n"'
-
-[[task]]
-name = "total"
-gather = true
-script = 'cat "$INPUT_DIR"/* | awk "{s+=\\$1} END {print s}" > "$OUTPUT_DIR/total"'
-`;
+${COUNT_TOTAL}`;
 
 /** `manifest` run once on a local db and once on PostgreSQL over the same `n` inputs, as twoDbs gives them. */
 async function oneRunEach(t, manifest, n) {
