@@ -10,23 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres } from '../test/pg-cluster.js';
+import { TREE } from '../test/pg-compare.js';
 
 const here = fileURLToPath(new URL('..', import.meta.url));
 const N = 200;
-const MANIFEST = `
-[[task]]
-name = "split"
-script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/$INPUT_NAME.1"; tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.2"'
-
-[[task]]
-name = "count"
-script = 'wc -c < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.n"'
-
-[[task]]
-name = "total"
-gather = true
-script = 'cat "$INPUT_DIR"/* | awk "{s+=\\$1} END {print s}" > "$OUTPUT_DIR/total"'
-`;
 
 const builds = process.argv.length > 2 ? process.argv.slice(2).map((b) => b.split('=')) : [['this', here]];
 const cleanups = [];
@@ -34,7 +21,7 @@ const pg = await startPostgres((fn) => cleanups.push(fn));
 const dir = mkdtempSync(join(tmpdir(), 'tp-lineage-bench-'));
 cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
 try {
-  writeFileSync(join(dir, 'm.toml'), MANIFEST);
+  writeFileSync(join(dir, 'm.toml'), TREE);
   mkdirSync(join(dir, 'in'));
   for (let i = 0; i < N; i++) writeFileSync(join(dir, 'in', `f${String(i).padStart(4, '0')}.txt`), `line ${i}\n`);
   const sides = { sqlite: ['-db', join(dir, 'db')], postgres: ['-db', await pg.newDb(), '-store', join(dir, 'store')] };

@@ -176,3 +176,36 @@ export function hashOf(d, task, name) {
   const r = d.local.run(['ls', '-task', task, '-json']);
   return JSON.parse(r.stdout).find((o) => o.name === name).hash;
 }
+
+// Each input split in two parts, each part counted, the counts summed: a tree of 3N + 1 steps whose
+// parts share their split step (drawn once, then "shown above").
+export const TREE = `
+[[task]]
+name = "split"
+script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/$INPUT_NAME.1"; tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.2"'
+
+${COUNT_TOTAL}`;
+
+/** `manifest` run once on a local db and once on PostgreSQL over the same `n` inputs, as twoDbs gives them. */
+export async function oneRunEach(t, pg, manifest, n) {
+  const w = workspace(t);
+  w.write('m.toml', manifest);
+  // Two inputs hold the same bytes: their parts are equal objects under other names.
+  for (let i = 0; i < n; i++) w.write(`in/f${String(i).padStart(3, '0')}.txt`, `line ${i % (n - 1)}\n`);
+  const url = await pg.newDb();
+  const store = w.path('store');
+  const d = {
+    w,
+    url,
+    store,
+    local: { args: ['-db', w.db], dir: w.db },
+    remote: { args: ['-db', url, '-store', store], dir: store },
+  };
+  for (const side of [d.local, d.remote]) {
+    const r = cli(['-manifest', w.path('m.toml'), ...side.args, '-input', w.path('in'), '-quiet'], { env: ENV });
+    assert.equal(r.code, 0, r.stderr);
+    side.run = (args) => cli([...args, ...side.args], { env: ENV });
+  }
+  await relabel(d, pg);
+  return d;
+}

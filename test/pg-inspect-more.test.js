@@ -1,11 +1,10 @@
-// The inspection commands that came to PostgreSQL last (status -all, ls -all, audit, serve, and
-// lineage batched per level of the tree), each compared with SQLite's answer on the same pipeline, and the
+// The inspection commands that came to PostgreSQL last (status -all, ls -all, audit, and lineage
+// batched per level of the tree; serve: pg-serve.test.js), each compared with SQLite's answer on the same pipeline, and the
 // errors a user can meet there.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cli, openDb, snapshot, workspace } from './helpers.js';
-import { getJson, request, startServe } from './serve-fixture.js';
-import { both, COUNT_TOTAL, ENV, MANIFEST, normalJson, relabel, twoDbs } from './pg-compare.js';
+import { cli, openDb, snapshot } from './helpers.js';
+import { both, ENV, MANIFEST, normalJson, oneRunEach, relabel, TREE, twoDbs } from './pg-compare.js';
 import { postgresMissing, startPostgres } from './pg-cluster.js';
 
 const missing = postgresMissing();
@@ -110,41 +109,8 @@ test('status -all and ls -all on an empty PostgreSQL db say to run a manifest fi
   }
 });
 
-// Each input split in two parts, each part counted, the counts summed: a tree of 3N + 1 steps whose
-// parts share their split step (drawn once, then "shown above").
-const TREE = `
-[[task]]
-name = "split"
-script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/$INPUT_NAME.1"; tr a-z A-Z < "$INPUT_FILE" > "$OUTPUT_DIR/$INPUT_NAME.2"'
-
-${COUNT_TOTAL}`;
-
-/** `manifest` run once on a local db and once on PostgreSQL over the same `n` inputs, as twoDbs gives them. */
-async function oneRunEach(t, manifest, n) {
-  const w = workspace(t);
-  w.write('m.toml', manifest);
-  // Two inputs hold the same bytes: their parts are equal objects under other names.
-  for (let i = 0; i < n; i++) w.write(`in/f${String(i).padStart(3, '0')}.txt`, `line ${i % (n - 1)}\n`);
-  const url = await pg.newDb();
-  const store = w.path('store');
-  const d = {
-    w,
-    url,
-    store,
-    local: { args: ['-db', w.db], dir: w.db },
-    remote: { args: ['-db', url, '-store', store], dir: store },
-  };
-  for (const side of [d.local, d.remote]) {
-    const r = cli(['-manifest', w.path('m.toml'), ...side.args, '-input', w.path('in'), '-quiet'], { env: ENV });
-    assert.equal(r.code, 0, r.stderr);
-    side.run = (args) => cli([...args, ...side.args], { env: ENV });
-  }
-  await relabel(d, pg);
-  return d;
-}
-
 test('lineage reads a level of the tree at a time and draws the same tree on both engines', { skip }, async (t) => {
-  const d = await oneRunEach(t, TREE, 20);
+  const d = await oneRunEach(t, pg, TREE, 20);
   const total = JSON.parse(d.local.run(['ls', '-task', 'total', '-json']).stdout)[0].hash;
   // An object made by one step: where equal bytes have several producers, they come in step id order,
   // and the engines number steps in another order.
@@ -165,7 +131,7 @@ test('lineage reads a level of the tree at a time and draws the same tree on bot
 
 test('lineage: statements per level of the tree, not per step', { skip }, async (t) => {
   // SQLite through a Query that counts what it is asked: the same code that runs on PostgreSQL.
-  const d = await oneRunEach(t, TREE, 40);
+  const d = await oneRunEach(t, pg, TREE, 40);
   const { lineage } = await import('../dist/store/inspect/lineage.js');
   const { sqliteQuery } = await import('../dist/store/inspect/sqlite-query.js');
   const { findObject } = await import('../dist/store/inspect/find-object.js');
@@ -197,7 +163,7 @@ script = 'cp "$INPUT_FILE" "$OUTPUT_DIR/same"; head -c 16 /dev/urandom > "$OUTPU
 `;
 
 test('audit re-runs done steps aside on PostgreSQL as on SQLite, and writes nothing there', { skip }, async (t) => {
-  const d = await oneRunEach(t, NOISY, 3);
+  const d = await oneRunEach(t, pg, NOISY, 3);
   const rows = () =>
     pg.query(
       d.url,
@@ -229,91 +195,6 @@ test('audit re-runs done steps aside on PostgreSQL as on SQLite, and writes noth
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^task-pipeline: audit: -task nosuch: no task of that name in \S+m\.toml\n$/);
 });
-
-// What differs between two servers of the same pipeline: ids (as labels), times, what each run measured.
-const VOLATILE = new Set([
-  ...MEASURED,
-  ...['createdAt', 'asOf', 'tookMs', 'computing', 'durationMs', 'endedAt', 'wallMs', 'pid', 'runs', 'db'],
-  ...['cpu_user_ms', 'cpu_sys_ms', 'max_rss_kb'],
-]);
-const IDS = new Set(['id', 'stepId', 'next', 'prev']);
-// Lists in step id order, and ids are given in another order on each engine: compared as sets.
-const BY_ID = new Set(['steps', 'outputs']);
-
-function normalApi(side, v, key) {
-  if (Array.isArray(v) && BY_ID.has(key))
-    return v.map((x) => normalApi(side, x)).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
-  if (Array.isArray(v)) return v.map((x) => normalApi(side, x));
-  if (v !== null && typeof v === 'object')
-    return Object.fromEntries(
-      Object.entries(v)
-        .filter(([k]) => !VOLATILE.has(k) && k !== 'taskId' && k !== 'currentTaskId')
-        .map(([k, x]) => [k, normalApi(side, x, k)]),
-    );
-  if (IDS.has(key) && typeof v === 'number') return side.labels.get(v) ?? `unknown ${v}`;
-  if (typeof v === 'string') return v.split(side.dir).join('DIR');
-  return v;
-}
-
-test('serve answers the same JSON on PostgreSQL as on SQLite', { skip }, async (t) => {
-  const d = await oneRunEach(t, TREE, 4);
-  const servers = [];
-  for (const side of [d.local, d.remote]) {
-    const srv = await startServe(side.args[1], side.args.slice(2));
-    t.after(() => srv.stop());
-    side.port = srv.port;
-    servers.push(srv);
-  }
-  assert.match(servers[1].out(), /^serving postgres:\/\/\S+ at http:\/\/127\.0\.0\.1:\d+\/ \(Ctrl-C to stop\)\n$/);
-  const get = async (path) => {
-    const out = [];
-    for (const side of [d.local, d.remote]) out.push(normalApi(side, await getJson(side.port, path(side))));
-    assert.deepEqual(out[1], out[0], path(d.local));
-    return out[0];
-  };
-  // The overview, once its counts are in (computed aside on both).
-  for (const side of [d.local, d.remote]) {
-    for (let n = 0; !(await getJson(side.port, '/api/overview')).status.status; n++) {
-      assert.ok(n < 200, 'the counts never came');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  const ov = await get(() => '/api/overview');
-  assert.deepEqual(
-    ov.tasks.map((x) => x.name),
-    ['split', 'count', 'total'],
-  );
-  assert.equal(ov.status.status.tasks[1].done, 8);
-  await get(() => '/api/task/count');
-  const steps = await get(() => '/api/task/count/steps?status=done');
-  assert.equal(steps.steps.length, 8);
-  const idOf = (side, label) => [...side.labels].find(([, l]) => l === label)[0];
-  const detail = await get((side) => `/api/step/${idOf(side, steps.steps[0].id)}`);
-  assert.equal(detail.upstream[0].task, 'split');
-  const total = JSON.parse(d.local.run(['ls', '-task', 'total', '-json']).stdout)[0].hash;
-  await get(() => `/api/object/${total}`);
-  const tree = await get(() => `/api/lineage/${total}?width=20`);
-  assert.equal(tree.root.producers[0].task, 'total');
-  const found = await get(() => `/api/search?q=f001.txt`);
-  assert.ok(found.outputs.length > 0);
-  await get(() => `/api/search?q=${total.slice(0, 6)}`);
-  const raw = await request(d.remote.port, `/raw/${total}`);
-  assert.equal(raw.status, 200);
-  assert.deepEqual(raw.body, (await request(d.local.port, `/raw/${total}`)).body);
-  const missing = await request(d.remote.port, '/api/task/nosuch');
-  assert.equal(missing.status, 404);
-  assert.match(missing.text, /no task \\"nosuch\\" in postgres:\/\/\S+; its tasks: count, split, total/);
-});
-
-test('serve on PostgreSQL needs -store, and says so in one line', { skip }, async () => {
-  const r = cli(['serve', '-db', await pg.newDb()]);
-  assert.equal(r.code, 2);
-  assert.equal(r.stderr, 'task-pipeline: serve: -db postgres://... needs -store DIR, where its objects are\n');
-  const empty = cli(['serve', '-db', await pg.newDb(), '-store', '/nonexistent']);
-  assert.equal(empty.code, 2);
-  assert.match(empty.stderr, /no pipeline db here; run a manifest with -db postgres:\/\/\S+ -store DIR first\n$/);
-});
-
 test('the dialect shim turns a JSON list parameter into PostgreSQL rows', async () => {
   const { toPostgres } = await import('../dist/store/postgres/pg-dialect.js');
   assert.equal(
