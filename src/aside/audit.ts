@@ -2,12 +2,12 @@ import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync,
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
 import type { Manifest, TaskSpec } from '../manifest/index.js';
 import { taskVersion } from '../manifest/index.js';
 import { UserError } from '../errors.js';
 import { hashFile } from '../store/hash-file.js';
 import { objectRelPath } from '../store/object-path.js';
+import { column, value, type InspectDb } from '../store/inspect/query.js';
 import { fillInputDir, inputFileName, scriptArgv, stepEnv } from '../engine/step-input.js';
 import { runLinesAside } from './audit-lines.js';
 
@@ -28,7 +28,6 @@ export interface AuditTask {
 
 export interface AuditOptions {
   manifest: Manifest;
-  dbDir: string;
   tasks: string[];
   /** Steps per task, or 'all'. */
   sample: number | 'all';
@@ -41,23 +40,20 @@ export interface AuditOptions {
  * db, and compare what they leave with the outputs recorded. Nothing is written to the db or the
  * store. A task that does not reproduce its outputs makes caching lie: this finds it.
  */
-export async function audit(db: Database.Database, o: AuditOptions): Promise<AuditTask[]> {
+export async function audit(db: InspectDb, o: AuditOptions): Promise<AuditTask[]> {
   const names = o.tasks.length > 0 ? o.tasks : o.manifest.tasks.map((t) => t.name);
   const out: AuditTask[] = [];
   for (const name of names) {
     const spec = o.manifest.tasks.find((t) => t.name === name);
     if (!spec) throw new UserError('EUSAGE', `audit: -task ${name}: no task of that name in ${o.manifest.path}`);
-    const taskId = db
-      .prepare('SELECT id FROM task WHERE name = ? AND version = ?')
-      .pluck()
-      .get(name, taskVersion(spec)) as number | undefined;
+    const taskId = await value<number>(db.q, 'SELECT id FROM task WHERE name = ? AND version = ?', [
+      name,
+      taskVersion(spec),
+    ]);
     const ids =
       taskId === undefined
         ? []
-        : (db
-            .prepare(`SELECT id FROM step WHERE task = ? AND status = 'done' ORDER BY id`)
-            .pluck()
-            .all(taskId) as number[]);
+        : await column<number>(db.q, `SELECT id FROM step WHERE task = ? AND status = 'done' ORDER BY id`, [taskId]);
     const chosen = o.sample === 'all' ? ids : sample(ids, o.sample, o.seed);
     const steps: AuditStep[] = [];
     for (const id of chosen) steps.push(await rerun(db, o, spec, id));
@@ -66,24 +62,19 @@ export async function audit(db: Database.Database, o: AuditOptions): Promise<Aud
   return out;
 }
 
-async function rerun(db: Database.Database, o: AuditOptions, spec: TaskSpec, stepId: number): Promise<AuditStep> {
-  const step = db
-    .prepare('SELECT lower(hex(object_hash)) AS hash, input_name AS name FROM step WHERE id = ?')
-    .get(stepId) as {
-    hash: string;
-    name: string;
-  };
-  const recorded = new Map(
-    (
-      db.prepare('SELECT name, lower(hex(object_hash)) AS hash FROM step_output WHERE step_id = ?').all(stepId) as {
-        name: string;
-        hash: string;
-      }[]
-    ).map((r) => [r.name, r.hash]),
+async function rerun(db: InspectDb, o: AuditOptions, spec: TaskSpec, stepId: number): Promise<AuditStep> {
+  const step = (await db.q.get<{ hash: string; name: string }>(
+    'SELECT lower(hex(object_hash)) AS hash, input_name AS name FROM step WHERE id = ?',
+    [stepId],
+  ))!;
+  const outputs = await db.q.all<{ name: string; hash: string }>(
+    'SELECT name, lower(hex(object_hash)) AS hash FROM step_output WHERE step_id = ?',
+    [stepId],
   );
+  const recorded = new Map(outputs.map((r) => [r.name, r.hash]));
   const dir = mkdtempSync(join(tmpdir(), 'tp-audit-'));
   try {
-    const objectPath = (hash: string) => join(o.dbDir, objectRelPath(hash));
+    const objectPath = (hash: string) => join(db.store, objectRelPath(hash));
     mkdirSync(join(dir, 'in'));
     mkdirSync(join(dir, 'out'));
     mkdirSync(join(dir, 'tmp'));

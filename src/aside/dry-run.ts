@@ -5,7 +5,8 @@ import { UserError } from '../errors.js';
 import { openDatabase, registerFunctions } from '../store/database.js';
 import { checkDbDir } from '../store/db-dir.js';
 import { hashBytes, hashFile } from '../store/hash-file.js';
-import { previousVersionChanges } from '../store/inspect/version-change.js';
+import { sqliteQuery } from '../store/inspect/sqlite-query.js';
+import { previousVersionChange } from '../store/inspect/version-change.js';
 import { EMPTY_HASH } from '../store/object-path.js';
 import { migrate } from '../store/schema.js';
 import type { MetadataStore } from '../store/metadata-store.js';
@@ -60,7 +61,7 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
       meta,
       versions: async () =>
         new Set(db.prepare('SELECT name || char(0) || version FROM task').pluck().all() as string[]),
-      versionChange: async (name, taskId) => previousVersionChanges(db, name, taskId),
+      versionChange: async (name, taskId) => (await previousVersionChange(sqliteQuery(db), name, taskId))?.changed ?? null,
       listingStatus: async (taskId, hash) =>
         db
           .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = unhex(?) AND input_name = 'listing'`)

@@ -1,14 +1,14 @@
 import { UserError } from '../errors.js';
 import { audit } from '../aside/audit.js';
 import { loadManifest } from '../manifest/index.js';
-import { COMMON_FLAGS, DB_FLAG, type Command } from './command.js';
-import { withDb } from './with-db.js';
+import { COMMON_FLAGS, DB_FLAG, STORE_FLAG, type Command } from './command.js';
+import { withInspectDb } from './inspect-db.js';
 
 export const command: Command = {
   name: 'audit',
   summary:
     "Re-run a sample of each task's done steps aside and compare their outputs: finds tasks that would make caching lie.",
-  usage: 'audit -manifest m.toml [-db ./db] [-task NAME]... [-sample N|all] [-seed S]',
+  usage: 'audit -manifest m.toml [-db ./db | -db postgres://... -store DIR] [-task NAME]... [-sample N|all] [-seed S]',
   examples: [
     'task-pipeline audit -manifest m.toml -db ./db',
     'task-pipeline audit -manifest m.toml -db ./db -task fetch -sample all',
@@ -16,6 +16,7 @@ export const command: Command = {
   flags: {
     manifest: { type: 'string', value: 'FILE', help: 'the manifest whose current task versions to audit (required)' },
     db: DB_FLAG,
+    store: STORE_FLAG,
     task: { type: 'list', value: 'NAME', help: 'audit only this task (default: every task)' },
     sample: { type: 'string', value: 'N|all', default: '10', help: 'done steps re-run per task' },
     seed: {
@@ -49,9 +50,11 @@ export const command: Command = {
     if (!Number.isInteger(seed) || seed < 0)
       throw new UserError('EUSAGE', `audit: -seed takes a non-negative integer, not "${String(f.seed)}"`);
     const manifest = loadManifest(f.manifest);
-    const dbDir = String(f.db);
-    const report = await withDb(dbDir, (db) =>
-      audit(db, { manifest, dbDir, tasks: f.task as string[], sample, seed, timeoutMs: 10 * 60_000 }),
+    const report = await withInspectDb(
+      'audit',
+      args,
+      (db) => audit(db, { manifest, tasks: f.task as string[], sample, seed, timeoutMs: 10 * 60_000 }),
+      { objects: true },
     );
     const lines = [`audit: seed ${seed} (again with -seed ${seed})`];
     let differ = false;

@@ -4,6 +4,7 @@ import { taskOutputs } from '../store/inspect/current-outputs.js';
 import { planExport } from '../store/inspect/export-plan.js';
 import { exportOutputs, type ExportDone } from '../store/inspect/export-outputs.js';
 import { findTask } from '../store/inspect/find-task.js';
+import { sqliteQuery } from '../store/inspect/sqlite-query.js';
 import { COMMON_FLAGS, DB_FLAG, STORE_FLAG, type Command } from './command.js';
 import { withDb } from './with-db.js';
 import { isPostgresUrl } from '../store/postgres/pg-url.js';
@@ -62,8 +63,8 @@ export const command: Command = {
       io.stdout.write(formatExport(done, f.out, f.task, Boolean(f.verbose)));
       return 0;
     }
-    const plan = await withDb(dbDir, (db) => {
-      const found = findTask(db, dbDir, task);
+    const plan = await withDb(dbDir, async (db) => {
+      const found = await findTask(sqliteQuery(db), dbDir, task);
       if (!found.current)
         throw new UserError(
           'ENOTASK',

@@ -3,20 +3,25 @@ import { blockSize, shardDirUse, sqliteUse, type DiskUse } from '../store/inspec
 import { formatDisk } from './format-disk.js';
 import { taskStatus, type DbStatus } from '../store/inspect/task-status.js';
 import { previousVersionChange, type PreviousVersionChange } from '../store/inspect/version-change.js';
-import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, UNUSED_STORE_FLAG, type Command } from './command.js';
+import { pgLeases } from '../store/postgres/pg-status.js';
+import { COMMON_FLAGS, DB_FLAG, JSON_FLAG, type Command } from './command.js';
 import { formatBytes, formatDuration, table } from './format.js';
-import { withDb } from './with-db.js';
-import { isPostgresUrl } from '../store/postgres/pg-url.js';
+import { withInspectDb } from './inspect-db.js';
+import { formatLeases } from './status-postgres.js';
 
 export const command: Command = {
   name: 'status',
   summary:
     'Per task version: steps pending, running, done, failed and reused; the objects its outputs hold and their bytes.',
-  usage: 'status [-db ./db | -db postgres://...] [-all] [-json]',
+  usage: 'status [-db ./db | -db postgres://... [-store DIR]] [-all] [-json]',
   examples: ['task-pipeline status -db ./db', 'task-pipeline status -db ./db -all -json'],
   flags: {
     db: DB_FLAG,
-    store: UNUSED_STORE_FLAG,
+    store: {
+      type: 'string',
+      value: 'DIR',
+      help: 'with -db postgres://...: the shared object directory (optional: for the disk line)',
+    },
     all: { type: 'bool', help: 'every task version and every step, history included (old versions are marked "old")' },
     json: JSON_FLAG,
     ...COMMON_FLAGS,
@@ -34,6 +39,8 @@ export const command: Command = {
     'disk: what the db directory takes: the object files (their blocks estimated from their sizes: a small file takes a',
     '  whole block; `gc -dry-run` measures each file), the shard directories objects/AB/CD (measured), SQLite (db and',
     '  -wal), and what `gc -history` would free (the objects only history, or nothing, references).',
+    'On PostgreSQL: the same, then the processes that claim steps (workers and runs: host, pid, lease, heartbeat); the',
+    "  disk line only with -store (the metadata is the server's, not counted).",
   ],
   async run(args, io) {
     if (args.positionals.length > 0)
@@ -41,27 +48,35 @@ export const command: Command = {
         'EUSAGE',
         `status: unexpected argument "${args.positionals[0]}"; see 'task-pipeline status --help'`,
       );
-    const dbDir = String(args.flags.db);
-    if (isPostgresUrl(dbDir)) {
-      if (args.flags.all) throw new UserError('EUSAGE', 'status: -all does not work with a PostgreSQL db yet');
-      return (await import('./status-postgres.js')).statusOnPostgres(dbDir, Boolean(args.flags.json), io);
-    }
-    const { s, changes } = await withDb(dbDir, (db) => {
-      const s = taskStatus(db, Boolean(args.flags.all), { block: blockSize(dbDir) });
+    const all = Boolean(args.flags.all);
+    const found = await withInspectDb('status', args, async (db) => {
+      const pg = db.q.engine === 'postgres';
+      // On PostgreSQL the object directory is known only from -store; without it, no disk line.
+      const store = db.store === '' ? null : db.store;
+      const s = await taskStatus(db.q, all, store === null ? undefined : { block: blockSize(store) });
       // What made each version new: the fields and files that differ from the version before it.
-      return { s, changes: new Map(s.tasks.map((t) => [t.taskId, previousVersionChange(db, t.name, t.taskId)])) };
+      const changes = new Map<number, PreviousVersionChange | null>();
+      for (const t of s.tasks) changes.set(t.taskId, await previousVersionChange(db.q, t.name, t.taskId));
+      const disk =
+        store === null
+          ? null
+          : diskUse(store, pg ? null : sqliteUse(store), s.objectsDisk ?? 0, s.historyFrees ?? null);
+      return { s, changes, disk, name: db.name, leases: pg ? await pgLeases(db.q) : null };
     });
-    const { objectsDisk, historyFrees, ...rest } = s;
-    const disk = diskUse(dbDir, objectsDisk ?? 0, historyFrees ?? { objects: 0, bytes: 0, disk: 0 });
+    const { s, changes, disk, leases } = found;
+    const { objectsDisk: _o, historyFrees: _h, ...rest } = s;
     const json = {
       ...rest,
       tasks: s.tasks.map((t) => ({ ...t, changed: changes.get(t.taskId)?.changed ?? null })),
       disk,
+      ...(leases === null ? {} : { leases }),
     };
     io.stdout.write(
       args.flags.json
         ? `${JSON.stringify(json, null, 2)}\n`
-        : formatStatus(s, dbDir, Boolean(args.flags.all), changes) + formatDisk(disk),
+        : formatStatus(s, found.name, all, changes) +
+            (disk === null ? '' : formatDisk(disk)) +
+            (leases === null ? '' : `\n${formatLeases(leases)}`),
     );
     return 0;
   },
@@ -134,16 +149,20 @@ function formatStatus(
   return `${lines.join('\n')}\n`;
 }
 
-function diskUse(dbDir: string, objects: number, historyFrees: NonNullable<DiskUse['historyFrees']>): DiskUse {
-  const shards = shardDirUse(dbDir);
-  const sqlite = sqliteUse(dbDir);
+function diskUse(
+  store: string,
+  sqlite: number | null,
+  objects: number,
+  historyFrees: DiskUse['historyFrees'],
+): DiskUse {
+  const shards = shardDirUse(store);
   return {
     objects,
     objectsMeasured: false,
     shardDirs: shards.bytes,
     shardDirCount: shards.count,
     sqlite,
-    total: objects + shards.bytes + sqlite,
+    total: objects + shards.bytes + (sqlite ?? 0),
     historyFrees,
   };
 }

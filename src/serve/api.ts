@@ -1,16 +1,13 @@
-// The JSON behind each page. The db is opened for each request and closed after it: a read-only
-// connection without a -wal reads the file `immutable`, which must not outlive a run starting.
-import type Database from 'better-sqlite3';
+// The JSON behind each page. The db is opened for each request and closed after it (serve-db.ts),
+// on either engine: every statement goes through the inspection Query.
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { findObject } from '../store/inspect/find-object.js';
 import { findTask } from '../store/inspect/find-task.js';
 import { lineage } from '../store/inspect/lineage.js';
 import { COUNT_CAP } from '../store/inspect/count-cap.js';
 import { objectUsage } from '../store/inspect/object-usage.js';
-import type { InspectDb } from '../store/inspect/query.js';
-import { sqliteQuery } from '../store/inspect/sqlite-query.js';
+import { value, type InspectDb } from '../store/inspect/query.js';
 import { stepDetail } from '../store/inspect/step-detail.js';
 import { versionChange } from '../store/inspect/version-change.js';
 import { prefixRange } from '../store/hash-blob.js';
@@ -26,6 +23,7 @@ import {
   stepPage,
   type Status,
 } from './queries.js';
+import { sqliteServeDb, type ServeDb } from './serve-db.js';
 import type { StatusCache } from './status-cache.js';
 
 /** Log and object previews: enough to read, bounded whatever the object's size. */
@@ -41,29 +39,17 @@ export class HttpError extends Error {
 }
 
 export interface ApiContext {
+  /** A local db directory; `db`, when given, is what is served (PostgreSQL). */
   dbDir: string;
-  status: StatusCache;
+  db?: ServeDb;
+  status?: StatusCache;
 }
 
 type Params = URLSearchParams;
 
-export function withDb<T>(dbDir: string, fn: (db: Database.Database) => T): T {
-  const db = openDatabase(dbDir);
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
-
-/** withDb for the inspection code shared with the commands (async, through a Query). */
-async function withInspect<T>(dbDir: string, fn: (db: Database.Database, i: InspectDb) => Promise<T>): Promise<T> {
-  const db = openDatabase(dbDir);
-  try {
-    return await fn(db, { q: sqliteQuery(db), store: dbDir, name: dbDir, dbArgs: `-db ${dbDir}` });
-  } finally {
-    db.close();
-  }
+/** `fn` with the db opened for this request. */
+export function withInspect<T>(ctx: ApiContext, fn: (db: InspectDb) => Promise<T>): Promise<T> {
+  return (ctx.db ?? sqliteServeDb(ctx.dbDir)).use(fn);
 }
 
 /** A UserError of the inspection code as an HTTP status: unknown things 404, malformed ones 400. */
@@ -74,19 +60,19 @@ export function httpStatusOf(err: UserError): number {
   return 503;
 }
 
-export function overview(ctx: ApiContext): unknown {
-  return withDb(ctx.dbDir, (db) => {
-    const inputs = db.prepare(SERVE_SQL.currentInputs).pluck().get() as number;
+export function overview(ctx: ApiContext): Promise<unknown> {
+  return withInspect(ctx, async ({ q, name }) => {
+    const inputs = (await value<number>(q, SERVE_SQL.currentInputs))!;
     return {
-      db: ctx.dbDir,
-      tasks: db.prepare(SERVE_SQL.graphTasks).all(),
-      edges: db.prepare(SERVE_SQL.graphEdges).all(),
+      db: name,
+      tasks: await q.all(SERVE_SQL.graphTasks),
+      edges: await q.all(SERVE_SQL.graphEdges),
       inputs: { count: Math.min(inputs, COUNT_CAP), capped: inputs > COUNT_CAP },
-      runs: (db.prepare(SERVE_SQL.runs).all(10) as RunRow[]).map((r) => ({
+      runs: (await q.all<RunRow>(SERVE_SQL.runs, [10])).map((r) => ({
         ...r,
         summary: compactSummary(parseSummary(r.summary)),
       })),
-      status: ctx.status.snapshot(),
+      status: ctx.status?.snapshot() ?? null,
     };
   });
 }
@@ -117,16 +103,16 @@ function compactSummary(s: unknown): unknown {
   };
 }
 
-export function task(ctx: ApiContext, name: string): unknown {
-  return withDb(ctx.dbDir, (db) => {
-    const found = findTask(db, ctx.dbDir, name);
-    const rows = db.prepare(SERVE_SQL.versions).all(name) as {
+export function task(ctx: ApiContext, name: string): Promise<unknown> {
+  return withInspect(ctx, async (i) => {
+    const found = await findTask(i.q, i.name, name);
+    const rows = await i.q.all<{
       taskId: number;
       version: string;
       createdAt: number;
       definition: string;
       current: number;
-    }[];
+    }>(SERVE_SQL.versions, [name]);
     const versions = rows.slice(0, 50).map((v, i) => ({
       taskId: v.taskId,
       version: v.version,
@@ -136,8 +122,10 @@ export function task(ctx: ApiContext, name: string): unknown {
       // Versions are listed newest first: the one below is the one this replaced.
       changed: rows[i + 1] ? versionChange(rows[i + 1]!.definition, v.definition) : null,
     }));
-    const spec = db.prepare(SERVE_SQL.currentSpec).get(name) as
-      { spec: string; gather: number; isRoot: number; taskId: number } | undefined;
+    const spec = await i.q.get<{ spec: string; gather: number; isRoot: number; taskId: number }>(
+      SERVE_SQL.currentSpec,
+      [name],
+    );
     return {
       name,
       current: found.current,
@@ -151,45 +139,45 @@ export function task(ctx: ApiContext, name: string): unknown {
   });
 }
 
-export function steps(ctx: ApiContext, name: string, q: Params): unknown {
+export function steps(ctx: ApiContext, name: string, q: Params): Promise<unknown> {
   const status = q.get('status') ?? 'all';
   if (status !== 'all' && !(STATUSES as readonly string[]).includes(status))
     throw new HttpError(400, `status must be all, ${STATUSES.join(', ')}`);
   const after = optionalId(q, 'after');
   const before = optionalId(q, 'before');
   const version = optionalId(q, 'version');
-  return withDb(ctx.dbDir, (db) => {
-    findTask(db, ctx.dbDir, name);
-    const versions = db.prepare(SERVE_SQL.versions).all(name) as { taskId: number; current: number }[];
+  return withInspect(ctx, async (i) => {
+    await findTask(i.q, i.name, name);
+    const versions = await i.q.all<{ taskId: number; current: number }>(SERVE_SQL.versions, [name]);
     const taskId = version ?? versions.find((v) => v.current)?.taskId ?? versions[0]?.taskId;
     if (taskId === undefined || (version !== undefined && !versions.some((v) => v.taskId === version))) {
       throw new HttpError(404, `task ${name} has no version ${version}`);
     }
-    const page = stepPage(db, taskId, status as Status | 'all', before !== undefined ? { before } : { after });
-    return { task: name, taskId, status, counts: cappedCounts(db, taskId), countCap: COUNT_CAP, ...page };
+    const page = await stepPage(i.q, taskId, status as Status | 'all', before !== undefined ? { before } : { after });
+    return { task: name, taskId, status, counts: await cappedCounts(i.q, taskId), countCap: COUNT_CAP, ...page };
   });
 }
 
 export function step(ctx: ApiContext, id: string): Promise<unknown> {
-  return withInspect(ctx.dbDir, async (db, i) => {
+  return withInspect(ctx, async (i) => {
     const d = await stepDetail(i, id);
     const res = resourceColumns();
-    const row = (db.prepare(SERVE_SQL.stepResources).get(d.stepId) ?? {}) as Record<string, unknown>;
+    const row = (await i.q.get<Record<string, unknown>>(SERVE_SQL.stepResources, [d.stepId])) ?? {};
     const resources = Object.fromEntries([...res.cpu, ...res.rss].map((c) => [c, row[c] ?? null]));
-    const log = d.log === null ? null : readHead(join(ctx.dbDir, objectRelPath(d.log.hash)), PREVIEW_BYTES);
+    const log = d.log === null ? null : readHead(join(i.store, objectRelPath(d.log.hash)), PREVIEW_BYTES);
     return {
       ...d,
       resources,
       log: d.log === null ? null : { ...d.log, ...log },
-      outputs: db.prepare(SERVE_SQL.outputs).all(d.stepId, 500),
-      outputCount: db.prepare(SERVE_SQL.countOutputs).pluck().get(d.stepId),
-      upstream: db.prepare(SERVE_SQL.upstream).all(d.stepId, 50),
+      outputs: await i.q.all(SERVE_SQL.outputs, [d.stepId, 500]),
+      outputCount: await value<number>(i.q, SERVE_SQL.countOutputs, [d.stepId]),
+      upstream: await i.q.all(SERVE_SQL.upstream, [d.stepId, 50]),
     };
   });
 }
 
 export function object(ctx: ApiContext, ref: string): Promise<unknown> {
-  return withInspect(ctx.dbDir, async (_db, i) => {
+  return withInspect(ctx, async (i) => {
     const u = await objectUsage(i, await findObject(i, ref), 50);
     return { ...u, preview: readHead(u.path, PREVIEW_BYTES) };
   });
@@ -201,7 +189,7 @@ export async function objectLineage(ctx: ApiContext, ref: string, q: Params): Pr
     width: boundedInt(q, 'width', 10, 100),
     maxSteps: boundedInt(q, 'limit', 300, 5000),
   };
-  return withInspect(ctx.dbDir, async (_db, i) => lineage(i, await findObject(i, ref), options));
+  return withInspect(ctx, async (i) => lineage(i, await findObject(i, ref), options));
 }
 
 export async function search(ctx: ApiContext, q: Params): Promise<unknown> {
@@ -210,17 +198,17 @@ export async function search(ctx: ApiContext, q: Params): Promise<unknown> {
     throw new HttpError(400, 'a search is at most 1000 characters, without tabs or line breaks');
   if (text === '')
     return { q: text, steps: [], objects: [], inputs: [], outputs: [], nameScan: NAME_SCAN, outputsCapped: false };
-  return withInspect(ctx.dbDir, async (db, i) => {
+  return withInspect(ctx, async (i) => {
     const steps = /^[1-9][0-9]{0,15}$/.test(text) ? await stepHits(i, text) : [];
     const hex = text.toLowerCase();
     const range = /^[0-9a-f]{4,64}$/.test(hex) ? prefixRange(hex) : null;
-    const objects = range ? db.prepare(SERVE_SQL.objectsByPrefix).all(range.lo, range.hi, 20) : [];
-    const outputs = db.prepare(SERVE_SQL.outputsByName).all({ q: text, limit: 51 }) as unknown[];
+    const objects = range ? await i.q.all(SERVE_SQL.objectsByPrefix, [range.lo, range.hi, 20]) : [];
+    const outputs = await i.q.all(SERVE_SQL.outputsByName, { q: text, limit: 51 });
     return {
       q: text,
       steps,
       objects,
-      inputs: db.prepare(SERVE_SQL.inputsByName).all(text),
+      inputs: await i.q.all(SERVE_SQL.inputsByName, [text]),
       outputs: outputs.slice(0, 50),
       outputsCapped: outputs.length > 50,
       nameScan: NAME_SCAN,

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import { value, type Query } from '../store/inspect/query.js';
 import { TASK_STATUS_SQL, taskStatus, type RunInfo } from '../store/inspect/task-status.js';
 
 /**
@@ -34,39 +34,38 @@ export interface LiveCounts {
 }
 
 const SQL = {
-  stepsUpTo: `SELECT count(*) FROM (SELECT 1 FROM step WHERE task = ? LIMIT ?)`,
+  stepsUpTo: `SELECT count(*) FROM (SELECT 1 FROM step WHERE task = ? LIMIT ?) t`,
   // One range of idx_step_task(task, status, id) per status: no table row is read.
   byStatus: `SELECT count(*) FROM step WHERE task = ? AND status = ?`,
 };
 
-export function liveCounts(db: Database.Database): LiveCounts {
-  const versions = db.prepare(TASK_STATUS_SQL.currentVersions).all() as {
-    name: string;
-    taskId: number;
-    version: string;
-  }[];
-  const upTo = db.prepare(SQL.stepsUpTo).pluck();
+export async function liveCounts(q: Query): Promise<LiveCounts> {
+  const versions = await q.all<{ name: string; taskId: number; version: string }>(TASK_STATUS_SQL.currentVersions);
   let left = EXACT_UP_TO + 1;
-  for (const v of versions) left -= upTo.get(v.taskId, left) as number;
+  for (const v of versions) left -= (await value<number>(q, SQL.stepsUpTo, [v.taskId, left]))!;
   if (left > 0) {
-    const s = taskStatus(db, false);
+    const s = await taskStatus(q, false);
     return { exact: true, latestRun: s.latestRun, tasks: s.tasks, objects: s.objects, bytes: s.bytes };
   }
-  const count = db.prepare(SQL.byStatus).pluck();
-  return {
-    exact: false,
-    latestRun: (db.prepare(TASK_STATUS_SQL.latestRun).get() as RunInfo | undefined) ?? null,
-    tasks: versions.map((v) => ({
+  const tasks: TaskCounts[] = [];
+  for (const v of versions) {
+    const count = async (status: string) => (await value<number>(q, SQL.byStatus, [v.taskId, status]))!;
+    tasks.push({
       ...v,
-      pending: count.get(v.taskId, 'pending') as number,
-      running: count.get(v.taskId, 'running') as number,
-      done: count.get(v.taskId, 'done') as number,
-      failed: count.get(v.taskId, 'failed') as number,
+      pending: await count('pending'),
+      running: await count('running'),
+      done: await count('done'),
+      failed: await count('failed'),
       reused: null,
       merged: null,
       objects: null,
       bytes: null,
-    })),
+    });
+  }
+  return {
+    exact: false,
+    latestRun: (await q.get<RunInfo>(TASK_STATUS_SQL.latestRun)) ?? null,
+    tasks,
     objects: null,
     bytes: null,
   };

@@ -1,7 +1,7 @@
 // The statements behind the web view. Each page must stay fast on a task with a million steps:
 // every query here starts from an index or a primary key and reads a bounded number of rows.
-import type Database from 'better-sqlite3';
 import { COUNT_CAP } from '../store/inspect/count-cap.js';
+import { BYTES, value, type Query } from '../store/inspect/query.js';
 
 /** A page of steps; a page more would be a scroll nobody reads. */
 export const PAGE = 100;
@@ -22,7 +22,7 @@ export const SERVE_SQL = {
                  FROM current_edge e JOIN current_task f ON f.task_id = e.from_task_id
                  JOIN current_task t ON t.task_id = e.to_task_id ORDER BY f.position, t.position`,
   // Through the partial index idx_run_input_current, capped like every count here.
-  currentInputs: `SELECT count(*) FROM (SELECT 1 FROM run_input WHERE retired_at IS NULL LIMIT ${COUNT_CAP + 1})`,
+  currentInputs: `SELECT count(*) FROM (SELECT 1 FROM run_input WHERE retired_at IS NULL LIMIT ${COUNT_CAP + 1}) i`,
   runs: `SELECT id, manifest, pid, started_at AS startedAt, finished_at AS finishedAt, exit_code AS exitCode, summary
            FROM run ORDER BY id DESC LIMIT ?`,
   run: `SELECT id, manifest, pid, started_at AS startedAt, finished_at AS finishedAt, exit_code AS exitCode, summary
@@ -34,10 +34,10 @@ export const SERVE_SQL = {
   // Keyset pages on idx_step_task(task, status, id): never OFFSET, never a count of the whole task.
   stepsAfter: `SELECT ${STEP_ROW} FROM step s WHERE s.task = ? AND s.status = ? AND s.id > ? ORDER BY s.id LIMIT ?`,
   stepsBefore: `SELECT ${STEP_ROW} FROM step s WHERE s.task = ? AND s.status = ? AND s.id < ? ORDER BY s.id DESC LIMIT ?`,
-  cappedCount: `SELECT count(*) FROM (SELECT 1 FROM step WHERE task = ? AND status = ? LIMIT ${COUNT_CAP + 1})`,
+  cappedCount: `SELECT count(*) FROM (SELECT 1 FROM step WHERE task = ? AND status = ? LIMIT ${COUNT_CAP + 1}) s`,
   outputs: `SELECT o.name AS name, lower(hex(o.object_hash)) AS hash, b.size AS size
-              FROM step_output o LEFT JOIN object b ON b.hash = o.object_hash WHERE o.step_id = ? ORDER BY o.name LIMIT ?`,
-  countOutputs: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE step_id = ? LIMIT ${COUNT_CAP + 1})`,
+              FROM step_output o LEFT JOIN object b ON b.hash = o.object_hash WHERE o.step_id = ? ORDER BY o.name ${BYTES} LIMIT ?`,
+  countOutputs: `SELECT count(*) FROM (SELECT 1 FROM step_output WHERE step_id = ? LIMIT ${COUNT_CAP + 1}) o`,
   upstream: `SELECT l.from_step_id AS stepId, t.name AS task FROM step_link l JOIN step s ON s.id = l.from_step_id
                JOIN task t ON t.id = s.task WHERE l.to_step_id = ? ORDER BY l.from_step_id LIMIT ?`,
   stepResources: `SELECT a.cpu_user_ms, a.cpu_sys_ms, a.max_rss_kb FROM step s
@@ -47,7 +47,7 @@ export const SERVE_SQL = {
   inputsByName: `SELECT name, lower(hex(object_hash)) AS hash, (retired_at IS NULL) AS current FROM run_input WHERE name = ? ORDER BY id DESC LIMIT 20`,
   // The newest NAME_SCAN outputs only (the primary key read backwards): a bounded scan, said so in the page.
   outputsByName: `SELECT step_id AS stepId, name, lower(hex(object_hash)) AS hash FROM (
-                    SELECT step_id, name, object_hash FROM step_output ORDER BY step_id DESC LIMIT ${NAME_SCAN})
+                    SELECT step_id, name, object_hash FROM step_output ORDER BY step_id DESC LIMIT ${NAME_SCAN}) o
                    WHERE name = :q OR instr(name, :q) > 0 ORDER BY name <> :q, step_id DESC LIMIT :limit`,
 };
 
@@ -75,17 +75,18 @@ export interface StepPage {
  * status at once the four index ranges are read a page each and merged: still four short reads,
  * where one `ORDER BY id` over the task would sort all of its steps.
  */
-export function stepPage(
-  db: Database.Database,
+export async function stepPage(
+  q: Query,
   taskId: number,
   status: Status | 'all',
   cursor: { after?: number; before?: number },
-): StepPage {
+): Promise<StepPage> {
   const statuses = status === 'all' ? [...STATUSES] : [status];
   const backwards = cursor.before !== undefined;
-  const q = db.prepare(backwards ? SERVE_SQL.stepsBefore : SERVE_SQL.stepsAfter);
+  const sql = backwards ? SERVE_SQL.stepsBefore : SERVE_SQL.stepsAfter;
   const key = backwards ? cursor.before! : (cursor.after ?? 0);
-  const rows = statuses.flatMap((s) => q.all(taskId, s, key, PAGE + 1) as StepRow[]);
+  const rows: StepRow[] = [];
+  for (const s of statuses) rows.push(...(await q.all<StepRow>(sql, [taskId, s, key, PAGE + 1])));
   rows.sort((a, b) => (backwards ? b.id - a.id : a.id - b.id));
   const more = rows.length > PAGE;
   const page = rows.slice(0, PAGE);
@@ -101,9 +102,10 @@ export function stepPage(
 }
 
 /** Per status, how many steps a task version has, up to COUNT_CAP (then "10000+"). */
-export function cappedCounts(db: Database.Database, taskId: number): Record<Status, number> {
-  const q = db.prepare(SERVE_SQL.cappedCount).pluck();
-  return Object.fromEntries(STATUSES.map((s) => [s, q.get(taskId, s) as number])) as Record<Status, number>;
+export async function cappedCounts(q: Query, taskId: number): Promise<Record<Status, number>> {
+  const counts: Partial<Record<Status, number>> = {};
+  for (const s of STATUSES) counts[s] = (await value<number>(q, SERVE_SQL.cappedCount, [taskId, s]))!;
+  return counts as Record<Status, number>;
 }
 
 /** The step table's columns as the engine of this db made them. */

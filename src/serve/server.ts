@@ -3,10 +3,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { openDatabase } from '../store/database.js';
 import { HASH_RE, objectRelPath } from '../store/object-path.js';
 import * as api from './api.js';
 import { loadAssets, type Asset } from './assets.js';
+import type { ServeDb } from './serve-db.js';
 import { StatusCache } from './status-cache.js';
 
 /** Loopback only: the view shows every object of the db to whoever can connect. */
@@ -34,11 +34,9 @@ type Reply = { json: unknown } | { html: true } | { asset: Asset } | { raw: stri
 type Handler = (m: string, q: URLSearchParams) => Reply | Promise<Reply>;
 
 /** Serve the db read-only on 127.0.0.1; port 0 takes a free one. */
-export async function startServer(dbDir: string, port: number): Promise<RunningServer> {
-  // Refuse a missing or unreadable db at once, with the inspection commands' message.
-  openDatabase(dbDir).close();
+export async function startServer(db: ServeDb, port: number): Promise<RunningServer> {
   const assets = loadAssets();
-  const ctx: api.ApiContext = { dbDir, status: new StatusCache(dbDir) };
+  const ctx: api.ApiContext = { dbDir: db.store, db, status: new StatusCache(db) };
   const valid = (re: RegExp, what: string) => (m: string) => {
     if (!re.test(m)) throw new api.HttpError(400, `"${m.slice(0, 80)}" is not ${what}`);
     return m;
@@ -70,9 +68,9 @@ export async function startServer(dbDir: string, port: number): Promise<RunningS
         return { raw: m, inline: q.get('inline') === '1' };
       },
     ],
-    [/^\/api\/overview$/, () => ({ json: api.overview(ctx) })],
-    [/^\/api\/task\/([^/]*)$/, (m) => ({ json: api.task(ctx, task(m)) })],
-    [/^\/api\/task\/([^/]*)\/steps$/, (m, q) => ({ json: api.steps(ctx, task(m), q) })],
+    [/^\/api\/overview$/, async () => ({ json: await api.overview(ctx) })],
+    [/^\/api\/task\/([^/]*)$/, async (m) => ({ json: await api.task(ctx, task(m)) })],
+    [/^\/api\/task\/([^/]*)\/steps$/, async (m, q) => ({ json: await api.steps(ctx, task(m), q) })],
     [/^\/api\/step\/([^/]*)$/, async (m) => ({ json: await api.step(ctx, stepId(m)) })],
     [/^\/api\/object\/([^/]*)$/, async (m) => ({ json: await api.object(ctx, hash(m)) })],
     [/^\/api\/lineage\/([^/]*)$/, async (m, q) => ({ json: await api.objectLineage(ctx, hash(m), q) })],
@@ -132,12 +130,12 @@ export async function startServer(dbDir: string, port: number): Promise<RunningS
   }
 
   async function sendRaw(res: ServerResponse, req: IncomingMessage, hash: string, inline: boolean): Promise<void> {
-    const known = api.withDb(
-      dbDir,
-      (db) => db.prepare('SELECT 1 FROM object WHERE hash = unhex(?)').get(hash) !== undefined,
+    const known = await api.withInspect(
+      ctx,
+      async ({ q }) => (await q.get('SELECT 1 AS known FROM object WHERE hash = unhex(?)', [hash])) !== undefined,
     );
     // The only path built from a request: a validated full hash, through the store's own mapping.
-    const file = join(dbDir, objectRelPath(hash));
+    const file = join(db.store, objectRelPath(hash));
     const st = statSync(file, { throwIfNoEntry: false });
     if (!known || !st?.isFile()) return sendText(res, 404, `no object ${hash}`);
     res.setHeader('Content-Security-Policy', RAW_CSP);
@@ -174,7 +172,8 @@ export async function startServer(dbDir: string, port: number): Promise<RunningS
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await ctx.status.close();
+      await ctx.status?.close();
+      await db.close();
     },
   };
 }

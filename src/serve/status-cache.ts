@@ -1,8 +1,6 @@
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DB_FILE } from '../store/database.js';
-import type { LiveCounts } from './live-counts.js';
+import { liveCounts, type LiveCounts } from './live-counts.js';
+import type { ServeDb } from './serve-db.js';
 
 export interface StatusSnapshot {
   /** The per-task counts as of `asOf`; null until the first are in. */
@@ -20,7 +18,8 @@ type Reply = { ok: true; status: LiveCounts; tookMs: number } | { ok: false; err
  * Counts for the overview, computed by a worker thread whenever the db has changed (a commit
  * grows the -wal or rewrites the file) and someone is looking. A recount waits at least twice
  * as long as the last one took, so that on a big db the view never takes more than a third of a
- * core from the run it watches.
+ * core from the run it watches. On PostgreSQL, where no file tells of a commit, the counts are
+ * recounted once a second at most, here (the server does the work).
  */
 export class StatusCache {
   private worker: Worker | null = null;
@@ -31,7 +30,7 @@ export class StatusCache {
   private finishedAt = 0;
   private tookMs: number | null = null;
 
-  constructor(private readonly dbDir: string) {
+  constructor(private readonly db: ServeDb) {
     this.refresh();
   }
 
@@ -54,11 +53,23 @@ export class StatusCache {
 
   private refresh(): void {
     if (this.busy !== null) return;
-    const sig = signature(this.dbDir);
-    if (sig === this.seen) return;
-    if (Date.now() - this.finishedAt < Math.max(250, 2 * (this.tookMs ?? 0))) return;
-    this.busy = sig;
-    this.ensureWorker().postMessage({ dbDir: this.dbDir });
+    const sig = this.db.signature();
+    if (sig !== null && sig === this.seen) return;
+    const rest = Math.max(sig === null ? 1000 : 250, 2 * (this.tookMs ?? 0));
+    if (Date.now() - this.finishedAt < rest) return;
+    this.busy = sig ?? 'time';
+    if (sig !== null) {
+      this.ensureWorker().postMessage({ dbDir: this.db.store });
+      return;
+    }
+    const t0 = performance.now();
+    const took = () => Math.round(performance.now() - t0);
+    this.db
+      .use((i) => liveCounts(i.q))
+      .then(
+        (status) => this.done({ ok: true, status, tookMs: took() }),
+        (err: unknown) => this.done({ ok: false, error: (err as Error).message, tookMs: took() }),
+      );
   }
 
   private ensureWorker(): Worker {
@@ -88,13 +99,4 @@ export class StatusCache {
       this.error = m.error;
     }
   }
-}
-
-/** What changes with every commit: the db file, and its -wal while a writer has it open. */
-function signature(dbDir: string): string {
-  const part = (f: string) => {
-    const st = statSync(join(dbDir, f), { throwIfNoEntry: false });
-    return st ? `${st.size}:${st.mtimeMs}:${st.ino}` : '-';
-  };
-  return `${part(DB_FILE)}|${part(`${DB_FILE}-wal`)}`;
 }

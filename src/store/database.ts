@@ -25,10 +25,7 @@ export interface OpenOptions {
  */
 export function openDatabase(dbDir: string, options: OpenOptions = {}): Database.Database {
   if (isPostgresUrl(dbDir)) {
-    throw new UserError(
-      'EUSAGE',
-      'this command does not work with a PostgreSQL db yet (audit and serve; every other command does)',
-    );
+    throw new UserError('EUSAGE', 'this command does not work with a PostgreSQL db yet');
   }
   const file = join(dbDir, DB_FILE);
   if (!options.create && !existsSync(file)) {

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { CURRENT_STEPS_CTE } from '../schema.js';
+import { BYTES, type Query } from './query.js';
 
 /** One output of a task: a name and the bytes a step left under it, and the item that step processed. */
 export interface TaskOutput {
@@ -13,7 +14,7 @@ export interface TaskOutput {
 }
 
 // One row per (step, output): three steps that each leave `n` holding `3` are three outputs.
-const ORDER = `ORDER BY o.name, s.input_name, o.object_hash, s.id`;
+const ORDER = `ORDER BY o.name ${BYTES}, s.input_name ${BYTES}, o.object_hash, s.id`;
 const COLUMNS = `o.name AS name, lower(hex(o.object_hash)) AS hash, b.size AS size, s.input_name AS "from", s.id AS step`;
 
 const CURRENT_OUTPUTS_SQL = {
@@ -39,4 +40,9 @@ export function taskOutputs(db: Database.Database, task: string, all: boolean): 
   return db
     .prepare(all ? CURRENT_OUTPUTS_SQL.all : CURRENT_OUTPUTS_SQL.current)
     .iterate({ task }) as IterableIterator<TaskOutput>;
+}
+
+/** History too, through a Query (PostgreSQL's `ls -all`): every output of every version of the task, sorted as above. */
+export function allTaskOutputs(q: Query, task: string): Promise<TaskOutput[]> {
+  return q.all<TaskOutput>(CURRENT_OUTPUTS_SQL.all, { task });
 }

@@ -1,5 +1,4 @@
-import type Database from 'better-sqlite3';
-import type { Query } from './query.js';
+import { value, type Query } from './query.js';
 import { lstatSync, readdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode } from '../../errors.js';
@@ -79,17 +78,6 @@ const HISTORY_FREES_SQL = {
 export { HISTORY_FREES_SQL };
 
 /** What `gc -history` would free, from the object rows (their files estimated by size). */
-export function historyFrees(db: Database.Database, block: number): NonNullable<DiskUse['historyFrees']> {
-  db.exec(HISTORY_FREES_SQL.setup);
-  try {
-    db.prepare(HISTORY_FREES_SQL.fill).run();
-    return db.prepare(HISTORY_FREES_SQL.freed).get({ b: block }) as NonNullable<DiskUse['historyFrees']>;
-  } finally {
-    db.exec(HISTORY_FREES_SQL.teardown);
-  }
-}
-
-/** historyFrees through a Query (gc, on either engine); `status` reads SQLite synchronously. */
 export async function historyFreesOf(q: Query, block: number): Promise<NonNullable<DiskUse['historyFrees']>> {
   await q.exec(HISTORY_FREES_SQL.setup);
   try {
@@ -101,8 +89,8 @@ export async function historyFreesOf(q: Query, block: number): Promise<NonNullab
 }
 
 /** The object files' blocks as their rows' sizes say (no file is read or stat'ed). */
-export function estimatedObjectUse(db: Database.Database, block: number): number {
-  return db.prepare(HISTORY_FREES_SQL.objects).pluck().get({ b: block }) as number;
+export async function estimatedObjectUse(q: Query, block: number): Promise<number> {
+  return (await value<number>(q, HISTORY_FREES_SQL.objects, { b: block }))!;
 }
 
 function names(dir: string): string[] {

@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3';
 import { UserError } from '../../errors.js';
 import { nearest } from '../../edit-distance.js';
+import { BYTES, column, type Query } from './query.js';
 
 export interface TaskName {
   name: string;
@@ -11,18 +11,19 @@ export interface TaskName {
 const FIND_TASK_SQL = {
   byName: `SELECT EXISTS (SELECT 1 FROM task WHERE name = ?) AS known,
                   EXISTS (SELECT 1 FROM current_task WHERE name = ?) AS current`,
-  names: `SELECT DISTINCT name FROM task ORDER BY name`,
+  // GROUP BY, not DISTINCT: PostgreSQL sorts a DISTINCT list only by what it selects, and the collation differs.
+  names: `SELECT name FROM task GROUP BY name ORDER BY name ${BYTES}`,
 };
 
 /** A task named on the command line, or a UserError (exit 2) that suggests the nearest known name. */
-export function findTask(db: Database.Database, dbDir: string, name: string): TaskName {
-  const row = db.prepare(FIND_TASK_SQL.byName).get(name, name) as { known: number; current: number };
+export async function findTask(q: Query, dbName: string, name: string): Promise<TaskName> {
+  const row = (await q.get<{ known: number; current: number }>(FIND_TASK_SQL.byName, [name, name]))!;
   if (row.known) return { name, current: Boolean(row.current) };
-  const names = db.prepare(FIND_TASK_SQL.names).pluck().all() as string[];
+  const names = await column<string>(q, FIND_TASK_SQL.names);
   const hint = nearest(name, names);
   const known =
     names.length === 0
       ? 'it has no tasks yet'
       : `its tasks: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', ...' : ''}`;
-  throw new UserError('ENOTASK', `no task "${name}" in ${dbDir}${hint ? ` (did you mean "${hint}"?)` : `; ${known}`}`);
+  throw new UserError('ENOTASK', `no task "${name}" in ${dbName}${hint ? ` (did you mean "${hint}"?)` : `; ${known}`}`);
 }

@@ -2,9 +2,10 @@ import { join } from 'node:path';
 import { EMPTY_HASH, objectRelPath } from '../object-path.js';
 import type { FoundObject } from './find-object.js';
 import { readListing } from './read-listing.js';
-import { STEP_REF_COLUMNS, STEP_REF_JOINS, toStepRef, type RawRow, type StepRef } from './step-ref.js';
+import type { StepRef } from './step-ref.js';
 import { COUNT_CAP } from './count-cap.js';
-import { BYTES, column, value, type InspectDb, type Query } from './query.js';
+import { LINEAGE_LOAD_SQL, LineageLoader, type LineageStepRow, type Producer } from './lineage-load.js';
+import { BYTES, value, type InspectDb } from './query.js';
 
 export interface LineageOptions {
   /** Steps followed from the object back, at most. */
@@ -51,48 +52,26 @@ export interface Lineage {
   truncated: boolean;
 }
 
-// Every statement starts from an index: step_output(object_hash, step_id), step_link(to_step_id),
-// run_input(object_hash), or a primary key; none walks step or step_output.
+// The root's producers, read once; the rest of the tree through LineageLoader, a level at a time.
 export const LINEAGE_SQL = {
-  step: `SELECT ${STEP_REF_COLUMNS}, lower(hex(s.object_hash)) AS objectHash, s.input_name AS inputName,
-                (g.gather IS TRUE) AS gatherTask
-           FROM step s ${STEP_REF_JOINS} LEFT JOIN current_task g ON g.name = t.name
-          WHERE s.id = ?`,
-  size: `SELECT size FROM object WHERE hash = unhex(?)`,
-  runInputs: `SELECT name FROM run_input WHERE object_hash = unhex(?) ORDER BY name ${BYTES}`,
   producers: `SELECT step_id AS stepId, name FROM step_output WHERE object_hash = unhex(?) ORDER BY step_id, name ${BYTES} LIMIT ?`,
   countProducers: `SELECT count(DISTINCT step_id) FROM (SELECT step_id FROM step_output WHERE object_hash = unhex(?) LIMIT ?) p`,
-  hasLinks: `SELECT EXISTS (SELECT 1 FROM step_link WHERE to_step_id = ?)`,
-  // The steps linked into S that produced S's object: S's input came from them.
-  linkedProducers: `SELECT l.from_step_id AS stepId, o.name AS name
-                      FROM step_link l JOIN step_output o ON o.object_hash = unhex(:hash) AND o.step_id = l.from_step_id
-                     WHERE l.to_step_id = :step ORDER BY l.from_step_id, o.name ${BYTES} LIMIT :limit`,
-  countLinkedProducers: `SELECT count(DISTINCT lk.from_step_id)
-                           FROM (SELECT from_step_id FROM step_link WHERE to_step_id = :step LIMIT :cap) lk
-                           JOIN step_output o ON o.object_hash = unhex(:hash) AND o.step_id = lk.from_step_id`,
-  // A gather step's listing names objects; their producers are the steps linked into it.
-  // A listing line names the item its producer processed (FROM): that tells equal outputs of different steps apart.
-  entryProducers: `SELECT o.step_id AS stepId, o.name AS name
-                     FROM step_output o JOIN step_link l ON l.from_step_id = o.step_id AND l.to_step_id = :step
-                     JOIN step ps ON ps.id = o.step_id AND ps.input_name = :from
-                    WHERE o.object_hash = unhex(:hash) AND o.name = :name ORDER BY o.step_id LIMIT :limit`,
+  ...LINEAGE_LOAD_SQL,
 };
-
-interface StepRow extends StepRef {
-  objectHash: string;
-  inputName: string;
-  gatherTask: number;
-}
 
 /** The provenance tree of an object: the steps that made it, their inputs, their makers... back to the run inputs or the seed. */
 export async function lineage(db: InspectDb, obj: FoundObject, options: LineageOptions): Promise<Lineage> {
-  const b = new LineageBuilder(db.q, db.store, options);
+  const b = new LineageBuilder(new LineageLoader(db.q, options.width), db.store, options);
   const root = await b.object(obj.hash, null);
-  const rows = await db.q.all<{ stepId: number; name: string }>(LINEAGE_SQL.producers, [obj.hash, options.width * 4]);
+  const rows = await db.q.all<Producer>(LINEAGE_SQL.producers, [obj.hash, options.width * 4]);
   // The root has no consumer to say its name: it goes by the name its first producer gave it, or its
   // run input's, as the text shows it.
   root.name = rows[0]?.name ?? root.runInputs[0] ?? null;
   const groups = groupByStep(rows);
+  b.load.expect(
+    groups.slice(0, options.width).map((g) => g.stepId),
+    [],
+  );
   for (const g of groups.slice(0, options.width)) {
     if (b.budgetLeft()) root.producers.push(await b.step(g.stepId, g.names, 1));
   }
@@ -108,7 +87,7 @@ class LineageBuilder {
   private readonly seen = new Set<number>();
 
   constructor(
-    private readonly q: Query,
+    readonly load: LineageLoader,
     private readonly store: string,
     private readonly o: LineageOptions,
   ) {}
@@ -120,11 +99,12 @@ class LineageBuilder {
   }
 
   async object(hash: string, name: string | null): Promise<LineageObject> {
+    const o = await this.load.object(hash);
     return {
       hash,
-      size: (await value<number>(this.q, LINEAGE_SQL.size, [hash])) ?? null,
+      size: o.size,
       name,
-      runInputs: await column<string>(this.q, LINEAGE_SQL.runInputs, [hash]),
+      runInputs: [...o.runInputs],
       seed: false,
       producers: [],
       moreProducers: 0,
@@ -132,8 +112,8 @@ class LineageBuilder {
   }
 
   async step(stepId: number, outputNames: string[], depth: number): Promise<LineageStep> {
-    const row = await this.q.get<RawRow<StepRow>>(LINEAGE_SQL.step, [stepId]);
-    const { objectHash, inputName, gatherTask, ...ref } = toStepRef<StepRow>(row ?? missingStep(stepId));
+    const row = await this.load.step(stepId);
+    const { objectHash, inputName, gatherTask, linked: _linked, ...ref } = row ?? missingStep(stepId);
     const node: LineageStep = {
       ...ref,
       outputNames,
@@ -156,16 +136,8 @@ class LineageBuilder {
       return node;
     }
     this.seen.add(stepId);
-    const linked = (await value<number>(this.q, LINEAGE_SQL.hasLinks, [stepId])) === 1;
-    const direct = linked
-      ? groupByStep(
-          await this.q.all<{ stepId: number; name: string }>(LINEAGE_SQL.linkedProducers, {
-            hash: objectHash,
-            step: stepId,
-            limit: this.o.width * 4,
-          }),
-        )
-      : [];
+    const linked = row.linked === 1;
+    const direct = groupByStep(await this.load.linkedProducers(stepId));
     if (linked && direct.length === 0 && (gatherTask || inputName === 'listing')) {
       await this.gatherInputs(node, stepId, objectHash, depth);
       return node;
@@ -179,11 +151,7 @@ class LineageBuilder {
       input.producers.push(await this.step(g.stepId, g.names, depth + 1));
     }
     if (linked) {
-      const total = (await value<number>(this.q, LINEAGE_SQL.countLinkedProducers, {
-        hash: objectHash,
-        step: stepId,
-        cap: COUNT_CAP,
-      }))!;
+      const total = await this.load.linkedCount(stepId);
       input.moreProducers = Math.max(0, total - input.producers.length);
       if (input.moreProducers > 0) this.truncated = true;
     }
@@ -202,17 +170,11 @@ class LineageBuilder {
     node.gather = { listing, entries: read.total };
     node.moreInputs = read.total - read.entries.length;
     if (node.moreInputs > 0) this.truncated = true;
-    for (const e of read.entries) {
+    const producers = await this.load.entryProducers(stepId, read.entries, this.o.width);
+    for (const [i, e] of read.entries.entries()) {
       const input = await this.object(e.hash, e.name);
       node.inputs.push(input);
-      const rows = await this.q.all<{ stepId: number; name: string }>(LINEAGE_SQL.entryProducers, {
-        hash: e.hash,
-        name: e.name,
-        from: e.fromName,
-        step: stepId,
-        limit: this.o.width,
-      });
-      for (const g of groupByStep(rows)) {
+      for (const g of groupByStep(producers[i]!)) {
         if (!this.budgetLeft()) {
           input.moreProducers++;
           continue;
@@ -224,7 +186,7 @@ class LineageBuilder {
 }
 
 /** One node per step, whatever number of names it gave the same bytes (split writing two equal parts). */
-function groupByStep(rows: { stepId: number; name: string }[]): { stepId: number; names: string[] }[] {
+function groupByStep(rows: Producer[]): { stepId: number; names: string[] }[] {
   const by = new Map<number, string[]>();
   for (const r of rows) {
     const names = by.get(r.stepId);
@@ -235,15 +197,16 @@ function groupByStep(rows: { stepId: number; name: string }[]): { stepId: number
 }
 
 /** A link to a step row that is gone should not happen; draw it rather than fail the whole tree. */
-function missingStep(stepId: number): RawRow<StepRow> {
+function missingStep(stepId: number): LineageStepRow {
   return {
     stepId,
     task: '?',
     version: '',
     status: 'pending',
-    current: 0,
+    current: false,
     objectHash: '',
     inputName: '',
     gatherTask: 0,
+    linked: 0,
   };
 }

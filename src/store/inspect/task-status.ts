@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3';
 import { CURRENT_STEPS_CTE } from '../schema.js';
-import { estimatedObjectUse, historyFrees, type DiskUse } from './disk-use.js';
+import { estimatedObjectUse, historyFreesOf, type DiskUse } from './disk-use.js';
+import type { Query } from './query.js';
 
 export interface TaskVersionStatus {
   name: string;
@@ -51,10 +51,11 @@ export interface DbStatus {
   historyFrees?: NonNullable<DiskUse['historyFrees']>;
 }
 
+// count(CASE ...), not sum(a = b): PostgreSQL has no sum of booleans.
 const COUNTS = `s.task AS taskId,
-  sum(s.status = 'pending') AS pending, sum(s.status = 'running') AS running,
-  sum(s.status = 'done') AS done, sum(s.status = 'failed') AS failed,
-  sum(s.status = 'done' AND s.run_id IS NOT :latest) AS reused`;
+  count(CASE WHEN s.status = 'pending' THEN 1 END) AS pending, count(CASE WHEN s.status = 'running' THEN 1 END) AS running,
+  count(CASE WHEN s.status = 'done' THEN 1 END) AS done, count(CASE WHEN s.status = 'failed' THEN 1 END) AS failed,
+  count(CASE WHEN s.status = 'done' AND s.run_id IS DISTINCT FROM :latest THEN 1 END) AS reused`;
 
 // Without -all only the current graph counts: superseded gather steps and what only old
 // versions reach are history even when their task version is current. The graph is walked
@@ -93,6 +94,7 @@ export const TASK_STATUS_SQL = {
                   FROM task t LEFT JOIN current_task c ON c.name = t.name AND c.task_id = t.id
                  ORDER BY t.name, t.id DESC`,
   setup: `CREATE TEMP TABLE IF NOT EXISTS status_step (id INTEGER PRIMARY KEY); DELETE FROM temp.status_step;`,
+  // What fillCurrentSteps('status_step') runs on SQLite (its plan is checked).
   fillCurrent: `INSERT OR IGNORE INTO temp.status_step(id) ${CURRENT_STEPS_CTE} SELECT id FROM cur`,
   teardown: `DROP TABLE IF EXISTS temp.status_step`,
   currentCounts: `SELECT ${COUNTS} FROM ${CURRENT_FROM} GROUP BY s.task`,
@@ -112,51 +114,53 @@ export const TASK_STATUS_SQL = {
 type Resources = Pick<TaskVersionStatus, 'cpuUserMs' | 'cpuSysMs' | 'maxRssKb'>;
 type Counts = Pick<TaskVersionStatus, 'pending' | 'running' | 'done' | 'failed' | 'reused'>;
 
+/** Rows keyed by task version. */
+async function byTask<T extends { taskId: number }>(q: Query, sql: string, params?: Record<string, unknown>) {
+  return new Map((await q.all<T>(sql, params)).map((r) => [r.taskId, r]));
+}
+
+/** The four aggregates, each a map by task version (the current graph's must be in temp.status_step). */
+async function perTask(q: Query, all: boolean, latest: number | null) {
+  const sql = TASK_STATUS_SQL;
+  return {
+    counts: await byTask<Counts & { taskId: number }>(q, all ? sql.allCounts : sql.currentCounts, { latest }),
+    objects: await byTask<{ taskId: number; objects: number; bytes: number }>(
+      q,
+      all ? sql.allObjects : sql.currentObjects,
+    ),
+    merged: await byTask<{ taskId: number; merged: number }>(q, all ? sql.allMerged : sql.currentMerged),
+    resources: await byTask<Resources & { taskId: number }>(q, all ? sql.allResources : sql.currentResources),
+  };
+}
+
 /**
  * Per task version: its steps by status, reuse, and the objects its outputs hold. `footprint` (the
  * filesystem's block size) adds the object files' blocks and what `gc -history` would free.
  */
-export function taskStatus(db: Database.Database, all: boolean, footprint?: { block: number }): DbStatus {
-  const latestRun = (db.prepare(TASK_STATUS_SQL.latestRun).get() as RunInfo | undefined) ?? null;
-  const counts = new Map<number, Counts>();
-  const objects = new Map<number, { objects: number; bytes: number }>();
-  const merged = new Map<number, number>();
-  const resources = new Map<number, Resources>();
+export async function taskStatus(q: Query, all: boolean, footprint?: { block: number }): Promise<DbStatus> {
+  const latestRun = (await q.get<RunInfo>(TASK_STATUS_SQL.latestRun)) ?? null;
   // The current graph, walked once: what the counts read without -all, and what gc -history keeps.
   const walk = !all || footprint !== undefined;
   let disk: Pick<DbStatus, 'objectsDisk' | 'historyFrees'> = {};
   if (walk) {
-    db.exec(TASK_STATUS_SQL.setup);
-    db.prepare(TASK_STATUS_SQL.fillCurrent).run();
+    await q.exec(TASK_STATUS_SQL.setup);
+    await q.fillCurrentSteps('status_step');
   }
+  let maps: Awaited<ReturnType<typeof perTask>>;
   try {
     if (footprint)
-      disk = { objectsDisk: estimatedObjectUse(db, footprint.block), historyFrees: historyFrees(db, footprint.block) };
-    for (const r of db
-      .prepare(all ? TASK_STATUS_SQL.allCounts : TASK_STATUS_SQL.currentCounts)
-      .all({ latest: latestRun?.id ?? null }) as (Counts & { taskId: number })[])
-      counts.set(r.taskId, r);
-    for (const r of db.prepare(all ? TASK_STATUS_SQL.allObjects : TASK_STATUS_SQL.currentObjects).all() as {
-      taskId: number;
-      objects: number;
-      bytes: number;
-    }[])
-      objects.set(r.taskId, r);
-    for (const r of db.prepare(all ? TASK_STATUS_SQL.allMerged : TASK_STATUS_SQL.currentMerged).all() as {
-      taskId: number;
-      merged: number;
-    }[])
-      merged.set(r.taskId, r.merged);
-    for (const r of db
-      .prepare(all ? TASK_STATUS_SQL.allResources : TASK_STATUS_SQL.currentResources)
-      .all() as (Resources & { taskId: number })[])
-      resources.set(r.taskId, r);
+      disk = {
+        objectsDisk: await estimatedObjectUse(q, footprint.block),
+        historyFrees: await historyFreesOf(q, footprint.block),
+      };
+    maps = await perTask(q, all, latestRun?.id ?? null);
   } finally {
-    if (walk) db.exec(TASK_STATUS_SQL.teardown);
+    if (walk) await q.exec(TASK_STATUS_SQL.teardown);
   }
+  const { counts, objects, merged, resources } = maps;
   const versions = all
-    ? allVersionsInOrder(db)
-    : (db.prepare(TASK_STATUS_SQL.currentVersions).all() as Version[]).map((v) => ({ ...v, current: true }));
+    ? await allVersionsInOrder(q)
+    : (await q.all<Version>(TASK_STATUS_SQL.currentVersions)).map((v) => ({ ...v, current: true }));
   const tasks = versions.map((v) => {
     const c = counts.get(v.taskId);
     const o = objects.get(v.taskId);
@@ -169,7 +173,7 @@ export function taskStatus(db: Database.Database, all: boolean, footprint?: { bl
       failed: c?.failed ?? 0,
       // Reuse is a property of the current graph; an old version's steps are history, not reuse.
       reused: v.current ? (c?.reused ?? 0) : 0,
-      merged: merged.get(v.taskId) ?? 0,
+      merged: merged.get(v.taskId)?.merged ?? 0,
       objects: o?.objects ?? 0,
       bytes: o?.bytes ?? 0,
       cpuMs: r.cpuUserMs === null || r.cpuSysMs === null ? null : r.cpuUserMs + r.cpuSysMs,
@@ -178,7 +182,7 @@ export function taskStatus(db: Database.Database, all: boolean, footprint?: { bl
       maxRssKb: r.maxRssKb,
     };
   });
-  const totals = db.prepare(TASK_STATUS_SQL.totals).get() as { objects: number; bytes: number };
+  const totals = (await q.get<{ objects: number; bytes: number }>(TASK_STATUS_SQL.totals))!;
   return { latestRun, tasks, ...totals, ...disk };
 }
 
@@ -189,11 +193,8 @@ interface Version {
 }
 
 /** Tasks in manifest order, each current version followed by its older ones; then tasks no longer in the manifest. */
-function allVersionsInOrder(db: Database.Database): (Version & { current: boolean })[] {
-  const rows = db.prepare(TASK_STATUS_SQL.allVersions).all() as (Version & {
-    position: number | null;
-    current: number;
-  })[];
+async function allVersionsInOrder(q: Query): Promise<(Version & { current: boolean })[]> {
+  const rows = await q.all<Version & { position: number | null; current: number }>(TASK_STATUS_SQL.allVersions);
   const position = new Map<string, number>();
   for (const r of rows) if (r.position !== null) position.set(r.name, r.position);
   const rank = (name: string) => position.get(name) ?? Number.MAX_SAFE_INTEGER;

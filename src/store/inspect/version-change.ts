@@ -1,6 +1,6 @@
 // What made a task's version new: its stored definition (canonical JSON of {script, shell, env, stdout,
 // files?}) against the one of the version before it.
-import type Database from 'better-sqlite3';
+import { value, type Query } from './query.js';
 
 // Fields in the order a person reads a task; any other key a later definition gains follows, sorted.
 const FIELD_ORDER = ['script', 'shell', 'env', 'stdout'];
@@ -61,24 +61,17 @@ const VERSION_CHANGE_SQL = {
 };
 
 /** The version a task had before this one and what changed since, or null when it is the first. */
-export function previousVersionChange(
-  db: Database.Database,
+export async function previousVersionChange(
+  q: Query,
   taskName: string,
   currentTaskId: number,
-): PreviousVersionChange | null {
-  const current = db.prepare(VERSION_CHANGE_SQL.definition).pluck().get(currentTaskId) as string | undefined;
+): Promise<PreviousVersionChange | null> {
+  const current = await value<string>(q, VERSION_CHANGE_SQL.definition, [currentTaskId]);
   if (current === undefined) return null;
-  const previous = db.prepare(VERSION_CHANGE_SQL.previous).get(taskName, currentTaskId) as
-    { version: string; definition: string } | undefined;
+  const previous = await q.get<{ version: string; definition: string }>(VERSION_CHANGE_SQL.previous, [
+    taskName,
+    currentTaskId,
+  ]);
   if (previous === undefined) return null;
   return { version: previous.version, changed: versionChange(previous.definition, current) };
-}
-
-/** What changed since the task's previous version, or null when it has none. */
-export function previousVersionChanges(
-  db: Database.Database,
-  taskName: string,
-  currentTaskId: number,
-): string[] | null {
-  return previousVersionChange(db, taskName, currentTaskId)?.changed ?? null;
 }

@@ -6,8 +6,12 @@ import type { Params } from '../inspect/query.js';
  * - `?` and `:name` placeholders become `$1`, `$2`...; a named one used twice keeps its number;
  * - hashes: `unhex(X)` becomes `decode(X, 'hex')`, `lower(hex(X))` becomes `encode(X, 'hex')`, a
  *   blob literal `x'AB..'` becomes `decode('AB..', 'hex')` (bytea on this side, BLOB on that one);
+ * - a list given as one JSON array parameter, `json_each(X) a`, becomes
+ *   `json_array_elements_text(X::json) WITH ORDINALITY AS a(value, key)`: `a.value` is text there (CAST
+ *   it to compare with a number), and `a.key` numbers the elements from 1, not 0 (join lists on it only);
  * - `CROSS JOIN t a ON` (SQLite's join-order hint) becomes `JOIN t a ON`;
  * - `COLLATE BINARY` (byte order, SQLite's default) becomes `COLLATE "C"`;
+ * - `instr(a, b)` (where b starts in a, 0 if nowhere) becomes `strpos(a, b)`;
  * - `INSERT OR IGNORE INTO` becomes `INSERT INTO ... ON CONFLICT DO NOTHING`;
  * - temp tables: `temp.` is `pg_temp.`, BLOB is bytea, INTEGER is bigint, WITHOUT ROWID goes;
  * - a mixed-case alias (`AS stepId`) is quoted, since PostgreSQL folds unquoted names to lower case.
@@ -37,10 +41,16 @@ function translate(sql: string): { text: string; names: string[] } {
             if (!names.includes(name)) names.push(name);
             return `$${names.indexOf(name) + 1}`;
           })
+          .replace(
+            /\bjson_each\(([^()]+)\)\s+(\w+)/g,
+            (_m, list: string, alias: string) =>
+              `json_array_elements_text(${list}::json) WITH ORDINALITY AS ${alias}(value, key)`,
+          )
           .replace(/\blower\(hex\(([^()]+)\)\)/g, "encode($1, 'hex')")
           .replace(/\bunhex\(([^()]+)\)/g, "decode($1, 'hex')")
           .replace(/\bCROSS JOIN(\s+[\w.]+\s+\w+\s+ON)\b/g, 'JOIN$1')
           .replace(/\bCOLLATE BINARY\b/g, 'COLLATE "C"')
+          .replace(/\binstr\(/g, 'strpos(')
           .replace(/\bINSERT\s+OR\s+IGNORE\s+INTO\b/gi, 'INSERT INTO')
           .replace(/\btemp\./g, 'pg_temp.')
           .replace(/\bBLOB\b/g, 'bytea')
