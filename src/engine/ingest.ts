@@ -101,7 +101,13 @@ export async function ingestChecked(
     }
     await flush(null);
     const { dir } = arg;
-    if (skipWhole && arg.digest !== null && (await o.cache.unchanged(dir, arg.digest, arg.latest))) continue;
+    if (skipWhole && arg.digest !== null && (await o.cache.unchanged(dir, arg.digest, arg.latest))) {
+      // Its listing changed since the summary and came back (files added, then removed): summed up
+      // anew, so that the next check does not ask about each file again (input-vouch.ts).
+      if (arg.unvouched !== null && !arg.partial)
+        await o.cache.record([], [], [{ dir, digest: arg.digest, files: arg.given, recordedAt: arg.recordedAt }]);
+      continue;
+    }
     let summary: DirSummary | null = null;
     let given = arg.given;
     if (skipWhole && arg.unvouched !== null) {
