@@ -16,7 +16,8 @@ import {
   canonicalJson,
   DEFAULT_SHELL,
 } from '../dist/manifest/index.js';
-import { versionChange, previousVersionChanges } from '../dist/store/inspect/version-change.js';
+import { versionChange, previousVersionChange } from '../dist/store/inspect/version-change.js';
+import { sqliteQuery } from '../dist/store/inspect/sqlite-query.js';
 
 // Each call gets its own temp dir, removed when the test ends.
 function withManifest(t, text, name = 'm.toml') {
@@ -851,7 +852,7 @@ describe('versionChange', () => {
     assert.deepEqual(versionChange('[]', def()), ['definition']);
   });
 
-  test("previousVersionChanges diffs against the same name's highest older id", () => {
+  test("previousVersionChange diffs against the same name's highest older id", async () => {
     const db = new Database(':memory:');
     db.exec(`CREATE TABLE task (id INTEGER PRIMARY KEY, name TEXT NOT NULL, script TEXT NOT NULL, version TEXT NOT NULL,
              definition TEXT NOT NULL, created_at INTEGER NOT NULL)`);
@@ -862,12 +863,13 @@ describe('versionChange', () => {
     add(3, 'a', def({ script: 'v2' }));
     add(4, 'b', def({ files: { 'x.sh': '1' } }));
     add(5, 'a', def({ script: 'v2', env: { A: '1' } }));
-    assert.equal(previousVersionChanges(db, 'a', 1), null);
-    assert.equal(previousVersionChanges(db, 'b', 2), null);
-    assert.deepEqual(previousVersionChanges(db, 'a', 3), ['script']);
-    assert.deepEqual(previousVersionChanges(db, 'b', 4), ['files: +x.sh']);
-    assert.deepEqual(previousVersionChanges(db, 'a', 5), ['env']);
-    assert.equal(previousVersionChanges(db, 'a', 99), null, 'no such version');
+    const changed = async (name, id) => (await previousVersionChange(sqliteQuery(db), name, id))?.changed ?? null;
+    assert.equal((await changed('a', 1)), null);
+    assert.equal((await changed('b', 2)), null);
+    assert.deepEqual((await changed('a', 3)), ['script']);
+    assert.deepEqual((await changed('b', 4)), ['files: +x.sh']);
+    assert.deepEqual((await changed('a', 5)), ['env']);
+    assert.equal((await changed('a', 99)), null, 'no such version');
     db.close();
   });
 });

@@ -61,7 +61,8 @@ export async function dryRun(o: DryRunOptions): Promise<DryRunTask[]> {
       meta,
       versions: async () =>
         new Set(db.prepare('SELECT name || char(0) || version FROM task').pluck().all() as string[]),
-      versionChange: async (name, taskId) => (await previousVersionChange(sqliteQuery(db), name, taskId))?.changed ?? null,
+      versionChange: async (name, taskId) =>
+        (await previousVersionChange(sqliteQuery(db), name, taskId))?.changed ?? null,
       listingStatus: async (taskId, hash) =>
         db
           .prepare(`SELECT status FROM step WHERE task = ? AND object_hash = unhex(?) AND input_name = 'listing'`)
