@@ -1,6 +1,6 @@
 // A run on PostgreSQL with what a local run has (issue 19): the stat cache of -input (an unchanged file
 // is not read again; any change a stat can show, or a clock tick can hide, is) and -rehash, -force and
-// -dry-run, each against the same runs on SQLite where the meaning is shared; and what is still refused.
+// -dry-run, each against the same runs on SQLite where the meaning is shared (-report: pg-report.test.js).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
@@ -328,12 +328,4 @@ test('-dry-run says what a run would do, as on SQLite, and writes nothing', { sk
   const r = cli(['-manifest', c.ws.path('m.toml'), ...c.db, ...input, '-n', '-force', 'nope']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /-force nope: no task of that name in /);
-});
-
-test('-report is refused on PostgreSQL, in one line, before anything is written', { skip }, async (t) => {
-  const c = await setup(t, { 'a.txt': 'alpha\n' });
-  const r = cli(runArgs(c, ['-report', c.ws.path('r.html')]));
-  assert.equal(r.code, 2);
-  assert.equal(r.stderr, 'task-pipeline: run: -report does not work with a PostgreSQL db yet\n');
-  assert.deepEqual(await pg.query(c.url, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`), []);
 });

@@ -301,10 +301,6 @@ test('PostgreSQL usage errors are one clear line', { skip: missing ?? false }, a
       ['-manifest', w.path('m.toml'), '-db', w.db, '-store', w.path('s')],
       /-store and -coordinate go with -db postgres/,
     ],
-    [
-      ['-manifest', w.path('m.toml'), '-db', url, '-store', w.path('s'), '-report', w.path('r.html')],
-      /-report does not work with a PostgreSQL db yet/,
-    ],
     [['worker', '-db', w.db, '-store', w.path('s')], /worker: -db postgres:\/\/\.\.\. is required/],
     [['worker', '-db', url], /worker: -store DIR is required/],
     [['audit', '-db', url, '-manifest', w.path('m.toml')], /audit: -db postgres:\/\/\.\.\. needs -store DIR/],

@@ -7,9 +7,6 @@ import { isPostgresUrl, redactUrl } from '../store/postgres/pg-db.js';
 import type { Io, ParsedArgs } from './command.js';
 import { formatFailures, formatSummary } from './run-report.js';
 
-/** What a run on PostgreSQL does not do yet: each refused with one line. */
-const NOT_YET = ['report'] as const;
-
 /** `-db postgres://... -store DIR`: the run as a coordinator that workers may join (cluster/coordinator.ts). */
 export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest): Promise<number> {
   const f = args.flags;
@@ -21,11 +18,6 @@ export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest
     );
   if (typeof f.store !== 'string' || f.store === '')
     throw new UserError('EUSAGE', 'run: -db postgres://... needs -store DIR, the directory shared by every worker');
-  for (const flag of NOT_YET) {
-    const v = f[flag];
-    if (v === true || (Array.isArray(v) && v.length > 0) || typeof v === 'string')
-      throw new UserError('EUSAGE', `run: -${flag} does not work with a PostgreSQL db yet`);
-  }
   if (f['dry-run']) {
     const { dryRunOnPostgres } = await import('../cluster/dry-run-postgres.js');
     const plan = await dryRunOnPostgres({ manifest, url, inputs: f.input as string[], force: f.force as string[] });
@@ -63,6 +55,8 @@ export async function runOnPostgres(args: ParsedArgs, io: Io, manifest: Manifest
       kill: kill.signal,
       onNewDb: f.quiet ? undefined : () => io.stderr.write(`task-pipeline: new db at ${redactUrl(url)}\n`),
     });
+    if (typeof f.report === 'string')
+      await (await import('../serve/report-postgres.js')).writePostgresRunReport(url, f.store, summary.runId, f.report);
     if (!f.quiet) io.stdout.write(formatSummary(summary, redactUrl(url)));
     io.stderr.write(formatFailures(summary, redactUrl(url)));
     return runExitCode(summary);

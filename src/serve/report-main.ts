@@ -3,7 +3,7 @@ import { writeReportHere } from './report.js';
 
 const [dbDir, runId, file] = process.argv.slice(2);
 try {
-  writeReportHere(dbDir!, Number(runId), file!);
+  await writeReportHere(dbDir!, Number(runId), file!);
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);
   process.exitCode = 1;

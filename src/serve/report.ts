@@ -5,6 +5,8 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 import { openDatabase } from '../store/database.js';
+import type { InspectDb } from '../store/inspect/query.js';
+import { sqliteQuery } from '../store/inspect/sqlite-query.js';
 import { objectRelPath } from '../store/object-path.js';
 import { parseSummary, resourceColumns, SERVE_SQL } from './queries.js';
 import { renderReport } from './report-html.js';
@@ -55,10 +57,10 @@ export interface RunReport {
   generatedAt: number;
 }
 
-/** Write the report of run `runId` of the db to `file` (through a temporary file, so a reader never sees half of it). */
+/** Write the report of run `runId` of a local db to `file` (through a temporary file, so a reader never sees half of it). */
 export async function writeRunReport(dbDir: string, runId: number, file: string): Promise<void> {
   try {
-    writeReportHere(dbDir, runId, file);
+    await writeReportHere(dbDir, runId, file);
   } catch (err) {
     if (!(err instanceof UserError && err.code === 'EDBOPEN')) throw err;
     // A process that opened the db for writing first (the run) loaded SQLite without `file:` names,
@@ -68,8 +70,18 @@ export async function writeRunReport(dbDir: string, runId: number, file: string)
 }
 
 /** The same, in this process only (report-main.js, the fresh process, calls this). */
-export function writeReportHere(dbDir: string, runId: number, file: string): void {
-  const data = collect(dbDir, runId);
+export async function writeReportHere(dbDir: string, runId: number, file: string): Promise<void> {
+  const db = openDatabase(dbDir);
+  try {
+    await writeReport({ q: sqliteQuery(db), store: dbDir, name: dbDir, dbArgs: `-db ${dbDir}` }, runId, file);
+  } finally {
+    db.close();
+  }
+}
+
+/** The report of run `runId` of an opened db, whichever engine holds it, written to `file`. */
+export async function writeReport(db: InspectDb, runId: number, file: string): Promise<void> {
+  const data = await collect(db, runId);
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, renderReport(data));
@@ -99,33 +111,35 @@ async function inChildProcess(dbDir: string, runId: number, file: string): Promi
   }
 }
 
-export function collect(dbDir: string, runId: number): RunReport {
-  const db = openDatabase(dbDir);
-  try {
-    const run = db.prepare(SERVE_SQL.run).get(runId) as
-      (Omit<RunReport['run'], 'summary'> & { summary: string | null }) | undefined;
-    if (!run) throw new UserError('ENORUN', `no run ${runId} in ${dbDir}`);
-    const resources = resourceColumns();
-    const extra = [...resources.cpu, ...resources.rss].map((c) => `, a.${c} AS ${c}`).join('');
-    // No index on run_id: one pass over the step table, done once per run and never by a page.
-    const rows = db
-      .prepare(
-        `SELECT s.id AS id, t.name AS task, s.status AS status, s.input_name AS inputName,
-        s.exit_code AS exitCode, s.error AS error, nullif(lower(hex(a.log_hash)), '') AS logHash, s.started_at AS startedAt, s.finished_at AS finishedAt${extra}
-        FROM step s JOIN task t ON t.id = s.task
-        LEFT JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts WHERE s.run_id = ? ORDER BY s.id`,
-      )
-      .iterate(runId) as IterableIterator<Record<string, unknown>>;
-    const order = new Map(
-      (db.prepare(`SELECT name, position FROM current_task`).all() as { name: string; position: number }[]).map((r) => [
-        r.name,
-        r.position,
-      ]),
-    );
-    const tasks = new Map<string, TaskTimes>();
-    const failures: Failure[] = [];
-    let moreFailures = 0;
-    for (const r of rows) {
+const RESOURCES = resourceColumns();
+// No index on run_id: pages along the primary key, together one pass over the step table, done once
+// per run and never by a page of serve; a page at a time, so a run of a million steps is never all in memory.
+const STEP_PAGE = `SELECT s.id AS id, t.name AS task, s.status AS status, s.input_name AS inputName,
+  s.exit_code AS exitCode, s.error AS error, nullif(lower(hex(a.log_hash)), '') AS logHash,
+  s.started_at AS startedAt, s.finished_at AS finishedAt${[...RESOURCES.cpu, ...RESOURCES.rss].map((c) => `, a.${c} AS ${c}`).join('')}
+  FROM step s JOIN task t ON t.id = s.task
+  LEFT JOIN attempt a ON a.step_id = s.id AND a.attempt = s.attempts
+  WHERE s.run_id = ? AND s.id > ? ORDER BY s.id LIMIT ?`;
+const PAGE_ROWS = 10_000;
+
+export async function collect(db: InspectDb, runId: number): Promise<RunReport> {
+  const run = await db.q.get<Omit<RunReport['run'], 'summary'> & { summary: string | null }>(SERVE_SQL.run, [runId]);
+  if (!run) throw new UserError('ENORUN', `no run ${runId} in ${db.name}`);
+  const resources = RESOURCES;
+  const order = new Map(
+    (await db.q.all<{ name: string; position: number }>(`SELECT name, position FROM current_task`)).map((r) => [
+      r.name,
+      r.position,
+    ]),
+  );
+  const tasks = new Map<string, TaskTimes>();
+  const failures: Failure[] = [];
+  let moreFailures = 0;
+  for (let after = 0; ;) {
+    const page = await db.q.all<Record<string, unknown>>(STEP_PAGE, [runId, after, PAGE_ROWS]);
+    if (page.length === 0) break;
+    after = page[page.length - 1]!.id as number;
+    for (const r of page) {
       const name = r.task as string;
       let t = tasks.get(name);
       if (!t)
@@ -165,22 +179,21 @@ export function collect(dbDir: string, runId: number): RunReport {
         exitCode: r.exitCode as number | null,
         error: r.error as string | null,
         logHash,
-        logTail: logHash === null ? null : tail(join(dbDir, objectRelPath(logHash)), TAIL_BYTES),
+        logTail: logHash === null ? null : tail(join(db.store, objectRelPath(logHash)), TAIL_BYTES),
       });
     }
-    const rank = (n: string) => order.get(n) ?? Number.MAX_SAFE_INTEGER;
-    return {
-      db: dbDir,
-      run: { ...run, summary: parseSummary(run.summary) },
-      tasks: [...tasks.values()].sort((a, b) => rank(a.name) - rank(b.name) || (a.name < b.name ? -1 : 1)),
-      failures,
-      moreFailures,
-      resources,
-      generatedAt: Date.now(),
-    };
-  } finally {
-    db.close();
+    if (page.length < PAGE_ROWS) break;
   }
+  const rank = (n: string) => order.get(n) ?? Number.MAX_SAFE_INTEGER;
+  return {
+    db: db.name,
+    run: { ...run, summary: parseSummary(run.summary) },
+    tasks: [...tasks.values()].sort((a, b) => rank(a.name) - rank(b.name) || (a.name < b.name ? -1 : 1)),
+    failures,
+    moreFailures,
+    resources,
+    generatedAt: Date.now(),
+  };
 }
 
 /** The last `max` bytes of a file as text, from a line start when there is one; null when it is gone. */
