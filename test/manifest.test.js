@@ -864,12 +864,12 @@ describe('versionChange', () => {
     add(4, 'b', def({ files: { 'x.sh': '1' } }));
     add(5, 'a', def({ script: 'v2', env: { A: '1' } }));
     const changed = async (name, id) => (await previousVersionChange(sqliteQuery(db), name, id))?.changed ?? null;
-    assert.equal((await changed('a', 1)), null);
-    assert.equal((await changed('b', 2)), null);
-    assert.deepEqual((await changed('a', 3)), ['script']);
-    assert.deepEqual((await changed('b', 4)), ['files: +x.sh']);
-    assert.deepEqual((await changed('a', 5)), ['env']);
-    assert.equal((await changed('a', 99)), null, 'no such version');
+    assert.equal(await changed('a', 1), null);
+    assert.equal(await changed('b', 2), null);
+    assert.deepEqual(await changed('a', 3), ['script']);
+    assert.deepEqual(await changed('b', 4), ['files: +x.sh']);
+    assert.deepEqual(await changed('a', 5), ['env']);
+    assert.equal(await changed('a', 99), null, 'no such version');
     db.close();
   });
 });
