@@ -85,8 +85,7 @@ export class WorkerLoop {
   private failure: unknown = null;
   private seenRetries = 0;
   private refreshedAt = 0;
-  /** Steps this process committed, and those refused by the fence. */
-  readonly counts = { done: 0, failed: 0, fenced: 0 };
+  readonly counts = { done: 0, failed: 0, fenced: 0 }; // steps committed here, and those the fence refused
 
   constructor(private readonly o: WorkerLoopOptions) {
     this.lines = new GraphLines({ groups: o.groups, parallel: o.parallel, tmpDir: o.store.tmpDir, stop: o.stop });

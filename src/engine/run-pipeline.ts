@@ -109,8 +109,6 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
     summary.inputsMissing = changes.missing;
-    summary.objectsAdded += ingested.added;
-    summary.bytesAdded += ingested.bytes;
 
     const roots = plans.filter((p) => p.isRoot).map((p) => p.taskId);
     const seed = (await meta.hasRunInputs()) ? null : { hash: empty.hash, size: empty.size };
@@ -168,6 +166,9 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     }
     await countMergesAndCuts(meta, plans, graph.edges, linkedTo, summary);
     await noteWhatWasLeft(meta, plans, o.tasks, summary);
+    const added = await meta.objectsAddedSince(started);
+    summary.objectsAdded = added.count;
+    summary.bytesAdded = added.bytes;
     summary.interrupted = o.stop.aborted;
     summary.wallMs = Date.now() - started;
     summary.maxRssKb = process.resourceUsage().maxRSS;

@@ -190,10 +190,6 @@ export class Scheduler {
   private record(result: Extract<StepEvent, { kind: 'finished' }>): void {
     const { step, outcome } = result;
     const summary = this.o.summary;
-    for (const a of result.added) {
-      summary.objectsAdded++;
-      summary.bytesAdded += a.size;
-    }
     const counts = summary.tasks.get(step.plan.spec.name)!;
     if (outcome.status === 'done') {
       counts.ran++;

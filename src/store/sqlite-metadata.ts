@@ -33,6 +33,19 @@ export class SqliteMetadata implements MetadataStore {
     return Number(this.s.insertRun.run(manifest, pid, Date.now()).lastInsertRowid);
   }
 
+  /**
+   * The objects that came into the store since `ms` (this run's start, under its lock): outputs,
+   * logs, gather listings, inputs and the empty object alike, as PostgreSQL's run counts them. One
+   * pass over the object rows, at the end of a run.
+   */
+  async objectsAddedSince(ms: number): Promise<{ count: number; bytes: number }> {
+    const [count, bytes] = this.db
+      .prepare('SELECT count(*), coalesce(sum(size), 0) FROM object WHERE created_at >= ?')
+      .raw(true)
+      .get(ms) as [number, number];
+    return { count, bytes };
+  }
+
   async finishRun(runId: number, exitCode: number, summary: unknown): Promise<void> {
     this.s.finishRun.run(Date.now(), exitCode, JSON.stringify(summary), runId);
   }
