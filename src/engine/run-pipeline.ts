@@ -166,7 +166,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     }
     await countMergesAndCuts(meta, plans, graph.edges, linkedTo, summary);
     await noteWhatWasLeft(meta, plans, o.tasks, summary);
-    const added = await meta.objectsAddedSince(started);
+    const added = meta.objectsAdded();
     summary.objectsAdded = added.count;
     summary.bytesAdded = added.bytes;
     summary.interrupted = o.stop.aborted;

@@ -61,15 +61,27 @@ export interface StatEntry {
 const TOP = 1n << 63n;
 const signed = (v: bigint) => (v < TOP ? v : BigInt.asIntN(64, v));
 /** The same number read back as a double, as a plain stat gives it (a rounding difference costs a read, no more). */
-export const unsignedNumber = (v: number) => v + 2 ** 64;
+const unsignedNumber = (v: number) => v + 2 ** 64;
+
+/** Rows whose inode and device numbers, stored wrapped, are read back as a plain stat gives them (in place). */
+export function unwrapped<R extends StampRow>(rows: R[]): R[] {
+  for (const r of rows) {
+    if (r[4] < 0) r[4] = unsignedNumber(r[4]);
+    if (r[5] < 0) r[5] = unsignedNumber(r[5]);
+  }
+  return rows;
+}
 
 /** The entry to record for a file read with this (bigint) stat. */
 export function entryOf(path: string, st: BigIntStats, hash: string, recordedAt: number): StatEntry {
   return { path, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, hash, recordedAt };
 }
 
+/** A row's stamp as looked up: index, size, mtimeMs, ctimeMs, ino, dev (then anything). */
+type StampRow = [number, number, number, number, number, number, ...unknown[]];
+
 /** The file has the stat its entry recorded: then the bytes read then are its bytes still. */
-export function unchangedSince(entry: Cached, now: Stamp): boolean {
+export function unchangedSince(entry: Readonly<StampRow>, now: Stamp): boolean {
   return (
     entry[1] === now.size &&
     entry[2] === now.mtimeMs &&
@@ -124,12 +136,7 @@ export class InputStatCache {
 
   /** The entries that may vouch for these paths (one query), in their order, each with its path's index. */
   lookup(paths: string[]): Cached[] {
-    const rows = this.s.lookup.all(JSON.stringify(paths)) as Row[];
-    for (const r of rows) {
-      if (r[4] < 0) r[4] = unsignedNumber(r[4]);
-      if (r[5] < 0) r[5] = unsignedNumber(r[5]);
-    }
-    return rows;
+    return unwrapped(this.s.lookup.all(JSON.stringify(paths)) as Row[]);
   }
 
   /** How many entries there are below a directory, usable or not (a count over the key range). */

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
 import { openDatabase } from './database.js';
 import { statSync } from 'node:fs';
-import { msOfNs, RACY_MARGIN_MS, SETTLED, summaryKey, unsignedNumber, type Stamp } from './input-cache.js';
+import { msOfNs, RACY_MARGIN_MS, SETTLED, summaryKey, unchangedSince, unwrapped, type Stamp } from './input-cache.js';
 
 type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: number, dev: number];
 
@@ -58,14 +58,8 @@ export class InputVouch {
   current(dir: string, names: string[], stamps: Stamp[]): Set<number> {
     const prefix = dir.endsWith('/') ? dir : `${dir}/`;
     const ok = new Set<number>();
-    for (const r of this.query.all(JSON.stringify(names), prefix, dir) as Row[]) {
-      const st = stamps[r[0]]!;
-      // Inode and device numbers at or above 2^63 are stored wrapped (input-cache.ts).
-      const ino = r[4] < 0 ? unsignedNumber(r[4]) : r[4];
-      const dev = r[5] < 0 ? unsignedNumber(r[5]) : r[5];
-      if (r[1] === st.size && r[2] === st.mtimeMs && r[3] === st.ctimeMs && ino === st.ino && dev === st.dev)
-        ok.add(r[0]);
-    }
+    for (const r of unwrapped(this.query.all(JSON.stringify(names), prefix, dir) as Row[]))
+      if (unchangedSince(r, stamps[r[0]]!)) ok.add(r[0]);
     return ok;
   }
 

@@ -34,16 +34,11 @@ export class SqliteMetadata implements MetadataStore {
   }
 
   /**
-   * The objects that came into the store since `ms` (this run's start, under its lock): outputs,
-   * logs, gather listings, inputs and the empty object alike, as PostgreSQL's run counts them. One
-   * pass over the object rows, at the end of a run.
+   * The objects this run brought into the store: outputs, logs, gather listings, inputs and the
+   * empty object alike, as PostgreSQL's run counts them (sqlite-statements.ts counts the rows).
    */
-  async objectsAddedSince(ms: number): Promise<{ count: number; bytes: number }> {
-    const [count, bytes] = this.db
-      .prepare('SELECT count(*), coalesce(sum(size), 0) FROM object WHERE created_at >= ?')
-      .raw(true)
-      .get(ms) as [number, number];
-    return { count, bytes };
+  objectsAdded(): { count: number; bytes: number } {
+    return { ...this.s.objectsAdded };
   }
 
   async finishRun(runId: number, exitCode: number, summary: unknown): Promise<void> {

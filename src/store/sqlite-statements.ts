@@ -7,6 +7,12 @@ import { CURRENT_STEPS_CTE } from './schema.js';
  */
 export function prepareStatements(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
+  const insertObject = p(
+    `INSERT INTO object(hash, size, created_at) VALUES (unhex(?), ?, ?) ON CONFLICT(hash) DO NOTHING`,
+  );
+  // The objects new to the db, counted as their rows go in: a run's summary reports them without a
+  // pass over every object row at its end. (A write that fails ends the run: nothing is retried.)
+  const objectsAdded = { count: 0, bytes: 0 };
   // CROSS JOIN pins the join order where SQLite's planner, without statistics, would
   // otherwise start from the wrong side and loop over every pair of steps.
   return {
@@ -29,7 +35,17 @@ export function prepareStatements(db: Database.Database) {
     // Per task, so that it is an index range, not a scan of every step.
     recoverRunning: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'running'`),
     recoverFailed: p(`UPDATE step SET status = 'pending' WHERE task = ? AND status = 'failed'`),
-    insertObject: p(`INSERT INTO object(hash, size, created_at) VALUES (unhex(?), ?, ?) ON CONFLICT(hash) DO NOTHING`),
+    insertObject: {
+      run(hash: string, size: number, now: number) {
+        const r = insertObject.run(hash, size, now);
+        if (r.changes > 0) {
+          objectsAdded.count++;
+          objectsAdded.bytes += size;
+        }
+        return r;
+      },
+    },
+    objectsAdded,
     // The current rows of a chunk of names (a JSON array): one probe of idx_run_input_current
     // each. Raw rows: better-sqlite3 makes an object per row at thrice the cost of an array.
     currentInputs: p(`SELECT r.id, r.name, lower(hex(r.object_hash)), r.source FROM json_each(?) j
