@@ -1,4 +1,4 @@
-import { RACY_MARGIN_MS, type Cached, type DirSummary, type StatEntry } from '../input-cache.js';
+import { RACY_MARGIN_MS, SETTLED, type Cached, type DirSummary, type StatEntry } from '../input-cache.js';
 import { hashBytes, type PgDb } from './pg-db.js';
 
 /** Paths looked at a page at a time when a directory's entries are compared with its files. */
@@ -14,8 +14,6 @@ const TOP = 1n << 63n;
 const signed = (v: bigint) => (v < TOP ? v : BigInt.asIntN(64, v)).toString();
 const unsigned = (v: string) => (v.startsWith('-') ? Number(v) + 2 ** 64 : Number(v));
 
-/** Recorded safely after the file's last change (git's racy rule, input-cache.ts): checked here, once. */
-const SETTLED = `c.mtime_ns < (c.recorded_at - ${RACY_MARGIN_MS}) * 1000000 AND c.ctime_ns < (c.recorded_at - ${RACY_MARGIN_MS}) * 1000000`;
 /** The current run inputs found under a directory argument: how many, and the sum of their ids. */
 const FROM_SOURCE = `SELECT count(*) AS n, coalesce(sum(id), 0) AS ids FROM run_input WHERE source = $1 AND retired_at IS NULL`;
 
