@@ -52,8 +52,12 @@ export class LocalObjectStore implements ObjectStore {
   /** <db>/objects, for a writer outside this process (the C helper, native/collect.c). */
   readonly objectsDir: string;
   readonly durable: boolean;
-  /** Shard directories known to exist, so that a put costs no mkdir after the first. */
-  private readonly shards = new Set<string>();
+  /**
+   * Shard directories known to exist, so that a put costs no mkdir after the first: one bit per
+   * objects/AB/CD, indexed by the hash's first four hex digits. 8 KiB, where a set of the 65,536
+   * names took 4 MB of heap once a large run had met them all.
+   */
+  private readonly shards = new Uint8Array(65536 / 8);
   /** The root, normalised once: paths below it are built by concatenation (path.join per step adds up). */
   private readonly base: string;
   /** Steps' inputs: hard links of the object files, checked after each step (input-links.ts). */
@@ -133,10 +137,11 @@ export class LocalObjectStore implements ObjectStore {
 
   /** Make the object's shard directory if needed; true when it did not exist before. */
   private ensureShard(hash: string): boolean {
-    const shard = objectShardDir(hash);
-    if (this.shards.has(shard)) return false;
-    const made = mkdirSync(`${this.base}/${shard}`, { recursive: true });
-    this.shards.add(shard);
+    const index = parseInt(hash.slice(0, 4), 16);
+    const bit = 1 << (index & 7);
+    if ((this.shards[index >> 3]! & bit) !== 0) return false;
+    const made = mkdirSync(`${this.base}/${objectShardDir(hash)}`, { recursive: true });
+    this.shards[index >> 3]! |= bit;
     return made !== undefined;
   }
 
