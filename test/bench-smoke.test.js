@@ -77,7 +77,11 @@ test('the bench runs B1-B9 and B1PG with their peers and prints a table and an e
   assert.ok(md.indexOf('## B6') < md.indexOf('## B7'), 'B6 before B7');
   // B5 needs PostgreSQL (initdb, pg_ctl): without it the bench says it skipped B5.
   if (postgresMissing() === null) {
-    assert.match(md, /^\| 2 \| [\d.]+ \| [\d.]+ \| [\d.]+x \| [\d.]+ \|$/m, 'B5: 2 workers against 1');
+    assert.match(
+      md,
+      /^\| 2 \| [\d.]+ \| [\d.]+ \| [\d.]+x \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$/m,
+      'B5: 2 workers against 1, and against the same scripts under xargs',
+    );
     assert.ok(md.indexOf('## B5') < md.indexOf('## B6'), 'B5 before B6');
     assert.match(md, /^\| PostgreSQL, the run alone \| [\d.]+ \|.* [\d.]+x \|$/m, 'B1PG: PostgreSQL against SQLite');
   } else assert.match(r.stdout, /B5 skipped: it needs PostgreSQL/);
@@ -90,10 +94,11 @@ test('the bench runs B1-B9 and B1PG with their peers and prints a table and an e
     'B8: the engine against cp + wc + openssl, and the db against input + copy',
   );
   assert.ok(md.indexOf('## B8') < md.indexOf('## Targets'), 'B8 before the targets');
-  // B9: 20 inputs through two tasks: 40 steps, 61 objects, SQLite bytes per step, the db against plain files.
+  // B9: 20 inputs through two tasks: 40 steps, 61 objects, the engine's peak RSS (its own, and with its
+  // scripts), SQLite bytes per step, the db against plain files.
   assert.match(
     md,
-    /^\| 20 \| 40 \| 61 \| [\d.]+ \| \d+ \| \d+ \| \d+ \| \d+ \|( [\d.]+ \|){6}$/m,
+    /^\| 20 \| 40 \| 61 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| \d+ \| \d+ \|( [\d.]+ \|){6}$/m,
     'B9: the footprint row',
   );
   assert.match(md, /Measured .* on \d+ cores/, 'the machine');
