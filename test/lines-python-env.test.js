@@ -12,7 +12,8 @@ const PYTHON_DIR = join(fileURLToPath(new URL('..', import.meta.url)), 'python')
 const STEPS = 100_000;
 
 // Resident memory before and after STEPS requests of distinct paths, names and hashes; the step
-// checks what it sees, and every 20,000th step starts a shell that prints its INPUT_FILE.
+// checks what it sees, and every 20,000th step starts a shell that prints its INPUT_FILE. Step 5 sets
+// INPUT_NAME itself: the steps after it must still get their own, in os.environ and in a subprocess.
 const PROGRAM = `
 import json, os, subprocess, sys
 import task_pipeline_lines as t
@@ -41,8 +42,9 @@ seen = []
 def step(s):
     assert os.environ["INPUT_FILE"] == s.input_file and os.getenv("INPUT_HASH") == s.input_hash
     assert os.environ["STEP_ID"] == str(s.step_id) and "INPUT_DIR" not in os.environ
+    assert os.environ["INPUT_NAME"] == s.input_name
     if s.step_id % 20000 == 1:
-        seen.append(subprocess.run(["sh", "-c", 'printf "%s %s" "$INPUT_FILE" "$STEP_ID"'],
+        seen.append(subprocess.run(["sh", "-c", 'printf "%s %s %s" "$INPUT_FILE" "$INPUT_NAME" "$STEP_ID"'],
                                    capture_output=True, text=True).stdout)
     if s.step_id == 5:
         os.environ["INPUT_NAME"] = "set by the step"   # the next step must still get its own
@@ -74,11 +76,11 @@ test('each step sees its own variables, in os.environ and in a subprocess, and m
   const r = runSteps('helper');
   assert.deepEqual(r.bad, [], 'every step answered ok');
   assert.deepEqual(r.seen, [
-    '/db/tmp/slot-0/in/item-0000000.txt 1',
-    '/db/tmp/slot-0/in/item-0020000.txt 20001',
-    '/db/tmp/slot-0/in/item-0040000.txt 40001',
-    '/db/tmp/slot-0/in/item-0060000.txt 60001',
-    '/db/tmp/slot-0/in/item-0080000.txt 80001',
+    '/db/tmp/slot-0/in/item-0000000.txt item-0000000.txt 1',
+    '/db/tmp/slot-0/in/item-0020000.txt item-0020000.txt 20001',
+    '/db/tmp/slot-0/in/item-0040000.txt item-0040000.txt 40001',
+    '/db/tmp/slot-0/in/item-0060000.txt item-0060000.txt 60001',
+    '/db/tmp/slot-0/in/item-0080000.txt item-0080000.txt 80001',
   ]);
   assert.ok(r.grew < 4 * 2 ** 20, `resident memory grew by ${r.grew} bytes over ${STEPS} steps`);
 });
