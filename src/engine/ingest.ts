@@ -2,6 +2,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   entryOf,
+  plainStamp,
+  sameStamp,
   unchangedSince,
   type Cached,
   type DirSummary,
@@ -163,9 +165,7 @@ class SameStamps implements StampSink {
 
   add(name: string, st: Stamp): void {
     const was = this.stamps.get(name);
-    const same =
-      was && was.size === st.size && was.mtimeMs === st.mtimeMs && was.ctimeMs === st.ctimeMs && was.ino === st.ino;
-    if (!same || was.dev !== st.dev) this.spoiled = true;
+    if (!was || !sameStamp(was, st)) this.spoiled = true;
   }
 
   spoil(): void {
@@ -190,11 +190,10 @@ async function ingestBatch(
 ): Promise<void> {
   const aside = o.movedAside;
   const inPlace = (hash: string) => aside.size === 0 || !aside.has(hash) || existsSync(store.pathOf(hash));
-  // Follows a symlink, as the read does. Kept as small stamps: a Stats object (with its four Dates)
-  // that lived through the batch would outlive the young generation, and pile up in the old one.
+  // Follows a symlink, as the read does.
   const stats: (Stamp | undefined)[] = files.map((f) => {
     const st = statSync(f.path, { throwIfNoEntry: false });
-    return st && { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev };
+    return st && plainStamp(st);
   });
   const found: (RunInputFile | undefined)[] = new Array(files.length);
   if (trust) {

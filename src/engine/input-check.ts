@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import type { Stamp } from '../store/input-cache.js';
+import { plainStamp, type Stamp } from '../store/input-cache.js';
 import { DirDigest } from '../store/input-summary.js';
 import { InputNames } from '../store/input-names.js';
 import type { InputVouch } from '../store/input-vouch.js';
@@ -142,7 +142,7 @@ function walkDir(
     else given++;
     if (digest === null) continue;
     const st = statSync(f.path, { throwIfNoEntry: false });
-    const stamp = st ? { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev } : null;
+    const stamp = st ? plainStamp(st) : null;
     digest.add(f.name, stamp);
     if (unvouched === null || skip.has(`${index}\0${f.name}`)) continue;
     batch.push({ file: f, stamp });

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 
 /**
  * A change this close before an entry was recorded may be invisible to a later stat. Timestamps
@@ -75,6 +75,19 @@ export function unwrapped<R extends StampRow>(rows: R[]): R[] {
 /** The entry to record for a file read with this (bigint) stat. */
 export function entryOf(path: string, st: BigIntStats, hash: string, recordedAt: number): StatEntry {
   return { path, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino, dev: st.dev, hash, recordedAt };
+}
+
+/**
+ * A plain stat kept as its stamp: five numbers. A Stats object (with its four Dates) that lived
+ * through a batch would outlive the young generation, and pile up in the old one.
+ */
+export function plainStamp(st: Stats): Stamp {
+  return { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev };
+}
+
+/** Two stamps of one path are the same stat. */
+export function sameStamp(a: Stamp, b: Stamp): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino && a.dev === b.dev;
 }
 
 /** A row's stamp as looked up: index, size, mtimeMs, ctimeMs, ino, dev (then anything). */
