@@ -132,3 +132,71 @@ test('a name another -input took over is given back by the directory, summary or
   assert.match(run(ws), /1 input replaced/);
   assert.equal(current(ws).get(name(3)), sha256('file 3\n'));
 });
+
+/** What the latest run says of its -input directories: files looked up one by one, and files read. */
+function lastRunInputs(ws) {
+  const d = new Database(ws.path('db', 'pipeline.sqlite'), { readonly: true });
+  try {
+    const s = JSON.parse(d.prepare('SELECT summary FROM run ORDER BY id DESC LIMIT 1').pluck().get());
+    return { lookedUp: s.inputsLookedUp, read: s.inputsRead };
+  } finally {
+    d.close();
+  }
+}
+
+test('files added to a summed-up directory are looked for in the chunks they land in, not in the whole directory', async (t) => {
+  const ws = await setup(t);
+  run(ws);
+  // The first run read every file; the second finds them settled and sums the directory up.
+  assert.deepEqual(lastRunInputs(ws), { lookedUp: 0, read: FILES });
+  run(ws);
+  assert.ok(summaryRow(ws), 'summed up');
+
+  // Two new files and an edit that keeps the size, in the same run.
+  writeFileSync(ws.path('in', 'new-a.txt'), 'new a\n');
+  writeFileSync(ws.path('in', 'new-b.txt'), 'new b\n');
+  writeFileSync(ws.path('in', name(7)), 'FILE 7\n');
+  const out = run(ws);
+  assert.match(out, /2 new inputs/);
+  assert.match(out, /1 input replaced/);
+  const c = lastRunInputs(ws);
+  assert.equal(c.read, 3);
+  // Three chunks of 16 files on average: a few hundred at most, never the 4,200.
+  assert.ok(c.lookedUp >= 3 && c.lookedUp < FILES / 4, `looked up ${c.lookedUp} of ${FILES + 2} files`);
+  const now = current(ws);
+  assert.equal(now.get('new-a.txt'), sha256('new a\n'));
+  assert.equal(now.get(name(7)), sha256('FILE 7\n'));
+  assert.equal(now.get(name(8)), sha256('file 8\n'));
+  assert.equal(now.size, FILES + 2);
+
+  // A run input of the directory retired: its summary no longer holds, every file is looked up.
+  await sleep(RACY_MARGIN_MS + 100);
+  run(ws);
+  const rm = cli(['inputs', 'rm', '-db', ws.db, name(11)]);
+  assert.equal(rm.code, 0, rm.stdout + rm.stderr);
+  writeFileSync(ws.path('in', 'new-c.txt'), 'new c\n');
+  const back = run(ws);
+  assert.match(back, /2 new inputs/);
+  assert.deepEqual(lastRunInputs(ws), { lookedUp: FILES + 3, read: 1 });
+  assert.equal(current(ws).get(name(11)), sha256('file 11\n'));
+});
+
+test('a directory given after one inside it: each keeps its own summary, and neither run fails', async (t) => {
+  const ws = workspace(t);
+  ws.write('m.toml', M);
+  for (let i = 0; i < 40; i++) ws.write(`in/sub/s${i}.txt`, `sub ${i}\n`);
+  for (let i = 0; i < 40; i++) ws.write(`in/t${i}.txt`, `top ${i}\n`);
+  await sleep(RACY_MARGIN_MS + 100);
+  const give = (dir) => {
+    const r = cli(['-manifest', ws.path('m.toml'), '-db', ws.db, '-input', ws.path(dir), '-task', 'total']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    return r.stdout;
+  };
+  give('in/sub');
+  give('in/sub');
+  // The parent's walk met files the stat cache holds beside the summary of in/sub: only files are compared.
+  assert.match(give('in'), /80 new inputs/);
+  unlinkSync(ws.path('in', 't3.txt'));
+  assert.match(give('in'), /1 current input is no longer in the directories given/);
+  assert.match(give('in/sub'), /0 objects added/);
+});

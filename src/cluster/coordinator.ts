@@ -100,11 +100,12 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
       missing: (dir: string, given: number, isFile: (path: string) => boolean) =>
         meta.missingInputs(dir, given, isFile),
     };
-    const { changes } = await ingestChecked(inputs, store, sink, {
+    const { changes, read } = await ingestChecked(inputs, store, sink, {
       cache: new PgInputStatCache(db),
       rehash: o.rehash,
       movedAside: movedAside(o.storeDir),
     });
+    summary.inputsRead = read;
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
     summary.inputsMissing = changes.missing;

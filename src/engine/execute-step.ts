@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Observable } from 'rxjs';
+import { Observable } from './rx.js';
 import { errnoCode } from '../errors.js';
 import type { ObjectRow, StepOutcome } from '../store/metadata-store.js';
 import type { InputLink, InputVerdict } from '../store/input-links.js';

@@ -107,7 +107,11 @@ export async function ingestChecked(
       // Its listing changed since the summary and came back (files added, then removed): summed up
       // anew, so that the next check does not ask about each file again (input-vouch.ts).
       if (arg.unvouched !== null && !arg.partial)
-        await o.cache.record([], [], [{ dir, digest: arg.digest, files: arg.given, recordedAt: arg.recordedAt }]);
+        await o.cache.record(
+          [],
+          [],
+          [{ dir, digest: arg.digest, chunks: arg.chunks, files: arg.given, recordedAt: arg.recordedAt }],
+        );
       continue;
     }
     let summary: DirSummary | null = null;
@@ -121,7 +125,7 @@ export async function ingestChecked(
       }
       await flush(same);
       if (arg.digest !== null && !arg.partial && !same.spoiled && !Number.isNaN(arg.latest))
-        summary = { dir, digest: arg.digest, files: given, recordedAt: arg.recordedAt };
+        summary = { dir, digest: arg.digest, chunks: arg.chunks, files: given, recordedAt: arg.recordedAt };
     } else {
       // Before the first stat: a change after this moment shows in a stat, or within the racy margin.
       const recordedAt = Date.now();
@@ -138,7 +142,8 @@ export async function ingestChecked(
         if (files.length >= BATCH) await flush(digest);
       }
       await flush(digest);
-      if (!Number.isNaN(digest.latest)) summary = { dir, digest: digest.digest(), files: given, recordedAt };
+      if (!Number.isNaN(digest.latest))
+        summary = { dir, digest: digest.digest(), chunks: digest.chunks(), files: given, recordedAt };
     }
     out.changes.missing.push(...(await sink.missing(dir, given, isFile)));
     await o.cache.dropGone(dir, given, isFile);

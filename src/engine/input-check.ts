@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { plainStamp, type Stamp } from '../store/input-cache.js';
-import { DirDigest } from '../store/input-summary.js';
+import { DirDigest, type Chunk } from '../store/input-summary.js';
 import { InputNames } from '../store/input-names.js';
 import type { InputVouch } from '../store/input-vouch.js';
 import { checkName, walkFiles, type InputFile } from './input-walk.js';
@@ -15,6 +15,8 @@ export type InputArg =
       dir: string;
       /** The digest of its walk and the latest change in it (input-summary.ts), or null when not summed up. */
       digest: string | null;
+      /** Its chunks' digests (input-summary.ts), empty when not summed up. */
+      chunks: Buffer[];
       latest: number;
       /** Date.now() before the first of its stats. */
       recordedAt: number;
@@ -28,6 +30,8 @@ export type InputArg =
        * compares the directory file by file).
        */
       unvouched: { file: InputFile; stamp: Stamp | null }[] | null;
+      /** How many of its files were looked up one by one in the stat cache (those its summary's chunks did not vouch for). */
+      lookedUp: number;
     };
 
 export interface CheckedInputs {
@@ -116,12 +120,17 @@ function walkDir(
   const recordedAt = Date.now();
   const digest = o.summarize ? new DirDigest() : null;
   const vouch = digest && o.vouch?.worthAsking(dir) ? o.vouch : null;
+  // With a summary still true to the run inputs, a chunk it holds vouches for its files whole.
+  const chunkKnown = vouch?.chunks(dir) ?? null;
   let unvouched: { file: InputFile; stamp: Stamp | null }[] | null = vouch ? [] : null;
+  let chunk: { file: InputFile; stamp: Stamp | null }[] = [];
   let batch: { file: InputFile; stamp: Stamp | null }[] = [];
   let given = 0;
   let partial = false;
+  let lookedUp = 0;
   const lookUp = () => {
     if (unvouched !== null && batch.length > 0) {
+      lookedUp += batch.length;
       const ok = vouch!.current(
         dir,
         batch.map((b) => b.file.name),
@@ -136,28 +145,36 @@ function walkDir(
     }
     batch = [];
   };
+  const closed = (c: Chunk | null) => {
+    if (c === null) return;
+    if (unvouched !== null && !chunkKnown?.(c)) batch.push(...chunk);
+    chunk = [];
+    if (batch.length >= VOUCH_BATCH) lookUp();
+  };
   for (const f of walkFiles(dir, '', dir)) {
     claim(index, f);
-    if (skip.has(`${index}\0${f.name}`)) partial = true;
+    const skipped = skip.has(`${index}\0${f.name}`);
+    if (skipped) partial = true;
     else given++;
     if (digest === null) continue;
     const st = statSync(f.path, { throwIfNoEntry: false });
     const stamp = st ? plainStamp(st) : null;
-    digest.add(f.name, stamp);
-    if (unvouched === null || skip.has(`${index}\0${f.name}`)) continue;
-    batch.push({ file: f, stamp });
-    if (batch.length >= VOUCH_BATCH) lookUp();
+    if (unvouched !== null && !skipped) chunk.push({ file: f, stamp });
+    closed(digest.add(f.name, stamp));
   }
+  closed(digest?.close() ?? null);
   lookUp();
   return {
     kind: 'dir',
     dir,
     digest: digest?.digest() ?? null,
+    chunks: digest?.chunks() ?? [],
     latest: digest?.latest ?? NaN,
     recordedAt,
     given,
     partial,
     unvouched,
+    lookedUp,
   };
 }
 

@@ -108,6 +108,8 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
     const { changes } = ingested;
     summary.inputsAdded = changes.added;
     summary.inputsReplaced = changes.replaced;
+    summary.inputsRead = ingested.read;
+    for (const a of inputs.args) if (a.kind === 'dir') summary.inputsLookedUp += a.lookedUp;
     summary.inputsMissing = changes.missing;
 
     const roots = plans.filter((p) => p.isRoot).map((p) => p.taskId);

@@ -19,6 +19,12 @@ export interface RunSummary {
   inputsAdded: number;
   /** Run inputs whose name was given again with other bytes (the old items are history). */
   inputsReplaced: number;
+  /**
+   * Files of the -input directories compared one by one with the stat cache (those their summaries
+   * did not vouch for), and files read and hashed: what a re-run with -input cost beyond the walk.
+   */
+  inputsLookedUp: number;
+  inputsRead: number;
   /** Current inputs missing from a directory given again: not retired, named so the user can. */
   inputsMissing: string[];
   /** Per task, items that reached it from more than one producing step (same name, same bytes). */
@@ -50,6 +56,8 @@ export function newSummary(runId: number, taskNames: string[]): RunSummary {
     tasks: new Map(taskNames.map((n) => [n, { ran: 0, failed: 0, reused: 0 }])),
     inputsAdded: 0,
     inputsReplaced: 0,
+    inputsLookedUp: 0,
+    inputsRead: 0,
     inputsMissing: [],
     merged: new Map(),
     cut: new Map(),

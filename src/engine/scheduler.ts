@@ -9,7 +9,7 @@ import {
   Subscription,
   takeUntil,
   timer,
-} from 'rxjs';
+} from './rx.js';
 import type { CommitEffect, EdgeInput, MetadataStore, StepOutcome } from '../store/metadata-store.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { executeStep$ } from './execute-step.js';

@@ -130,8 +130,10 @@ export class InputStatCache {
     this.s = {
       // In the order of the paths asked: one probe of the primary key each (CROSS JOIN fixes the order).
       lookup: p(`${USABLE} FROM json_each(?) j CROSS JOIN input_stat c ON c.path = j.value WHERE ${SETTLED}`).raw(true),
-      countUnder: p(`SELECT count(*) FROM input_stat WHERE path >= ? AND path < ?`).pluck(),
-      pathsUnder: p(`SELECT path FROM input_stat WHERE path >= ? AND path < ?`).pluck(),
+      // A file's path holds no NUL; the summaries of the directories below hold one (summaryKey).
+      countUnder: p(`SELECT count(*) FROM input_stat WHERE path >= ? AND path < ? AND ${NO_NUL}`).pluck(),
+      pathsUnder: p(`SELECT path FROM input_stat WHERE path >= ? AND path < ? AND ${NO_NUL}`).pluck(),
+      dropChunks: p(`DELETE FROM input_stat WHERE path > ? AND path < ?`),
       upsert: p(`INSERT INTO input_stat(path, size, mtime_ns, ctime_ns, ino, dev, object_hash, recorded_at)
                  VALUES (?, ?, ?, ?, ?, ?, unhex(?), ?)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
@@ -197,8 +199,16 @@ export class InputStatCache {
         for (const path of gone) this.s.remove.run(path);
         for (const d of summaries) {
           const [files, ids] = this.s.fromSource.get(d.dir) as [number, number];
-          if (files === d.files) this.s.upsert.run(summaryKey(d.dir), files, ids, 0, 0, 0, d.digest, d.recordedAt);
-          else this.s.remove.run(summaryKey(d.dir));
+          this.s.dropChunks.run(...chunkRange(d.dir));
+          if (files !== d.files) {
+            this.s.remove.run(summaryKey(d.dir));
+            continue;
+          }
+          this.s.upsert.run(summaryKey(d.dir), files, ids, 0, 0, 0, d.digest, d.recordedAt);
+          for (const c of d.chunks) {
+            const hex = c.toString('hex');
+            this.s.upsert.run(`${summaryKey(d.dir)}${hex}`, 0, 0, 0, 0, 0, hex, d.recordedAt);
+          }
         }
       })
       .immediate();
@@ -213,6 +223,8 @@ export interface DirSummary {
   files: number;
   /** Date.now() before the first of their stats. */
   recordedAt: number;
+  /** The digests of its chunks (input-summary.ts), 32 bytes each. */
+  chunks: Buffer[];
 }
 
 /**
@@ -222,6 +234,15 @@ export interface DirSummary {
  * run compares file by file, and sums up again.
  */
 export const summaryKey = (dir: string) => `${dir}\0`;
+
+/**
+ * The summary's chunks are rows too, keyed by the summary's key and the chunk's digest (hex), and
+ * written with it, in one transaction: object_hash holds the chunk's digest. This is their key range.
+ */
+export const chunkRange = (dir: string): [string, string] => [summaryKey(dir), `${dir}\u0001`];
+
+/** A path with no NUL in it: a file's, not a summary's (as bytes: SQLite's text functions stop at a NUL). */
+const NO_NUL = `instr(CAST(path AS BLOB), x'00') = 0`;
 
 /** The key range of the paths below a directory: `dir/` up to `dir0` ('0' follows '/'). */
 function under(dir: string): [string, string] {

@@ -2,7 +2,17 @@ import type Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
 import { openDatabase } from './database.js';
 import { statSync } from 'node:fs';
-import { msOfNs, RACY_MARGIN_MS, SETTLED, summaryKey, unchangedSince, unwrapped, type Stamp } from './input-cache.js';
+import {
+  chunkRange,
+  msOfNs,
+  RACY_MARGIN_MS,
+  SETTLED,
+  summaryKey,
+  unchangedSince,
+  unwrapped,
+  type Stamp,
+} from './input-cache.js';
+import type { Chunk } from './input-summary.js';
 
 type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: number, dev: number];
 
@@ -17,6 +27,9 @@ type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: 
 export class InputVouch {
   private readonly query;
   private readonly summarizedAt;
+  private readonly summary;
+  private readonly fromSource;
+  private readonly chunkDigests;
 
   private constructor(private readonly db: Database.Database) {
     // One probe of input_stat's key and one of idx_run_input_current per name; numbers only.
@@ -29,6 +42,31 @@ export class InputVouch {
       )
       .raw(true);
     this.summarizedAt = db.prepare(`SELECT recorded_at FROM input_stat WHERE path = ?`).pluck();
+    this.summary = db.prepare(`SELECT size, mtime_ns, recorded_at FROM input_stat WHERE path = ?`).raw(true);
+    this.fromSource = db
+      .prepare(`SELECT count(*), coalesce(sum(id), 0) FROM run_input WHERE source = ? AND retired_at IS NULL`)
+      .raw(true);
+    this.chunkDigests = db
+      .prepare(`SELECT lower(hex(object_hash)) FROM input_stat WHERE path > ? AND path < ?`)
+      .pluck();
+  }
+
+  /**
+   * The chunks of the directory's summary (input-summary.ts), to vouch for a chunk of its walk now
+   * whole: null when it has no summary, or the run inputs from it are no longer the rows they were
+   * when it was recorded (one added, replaced, retired or moved to another directory since). Else
+   * each file of the summary was then the current run input of its name from this directory, with
+   * the bytes that its stat describes, and is so still: a chunk of the same digest, every change in
+   * it settled before the summary was recorded, needs nothing.
+   */
+  chunks(dir: string): ((chunk: Chunk) => boolean) | null {
+    const s = this.summary.get(summaryKey(dir)) as [number, number, number] | undefined;
+    if (s === undefined) return null;
+    const [files, ids] = this.fromSource.get(dir) as [number, number];
+    if (files !== s[0] || ids !== s[1]) return null;
+    const known = new Set(this.chunkDigests.all(...chunkRange(dir)) as string[]);
+    const before = s[2] - RACY_MARGIN_MS;
+    return (chunk) => chunk.latest < before && known.has(chunk.digest);
   }
 
   /**

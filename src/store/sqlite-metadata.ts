@@ -123,14 +123,14 @@ export class SqliteMetadata implements MetadataStore {
         const now = Date.now();
         let created = 0;
         if (seed) this.s.insertObject.run(seed.hash, seed.size, now);
-        const latest = (this.s.maxRunInput.get() as number | null) ?? 0;
+        const latest = (this.s.latestRunInput.get() as number | undefined) ?? 0;
         for (const id of rootTaskIds) {
           if (seed) {
             created += this.s.insertStep.run(id, EMPTY_HASH, '', now, 0).changes;
             continue;
           }
-          // Only inputs added since this root version last looked: a re-run does not rescan them all.
-          const key = `inputs>${id}`;
+          // Only inputs added since this root version last looked (by row id): a re-run does not rescan them all.
+          const key = `input-rows>${id}`;
           const mark = (this.s.getMark.get(key) as number | undefined) ?? 0;
           if (mark >= latest) continue;
           created += this.s.rootStepsFromInputs.run({ task: id, now, mark }).changes;

@@ -57,12 +57,13 @@ export function prepareStatements(db: Database.Database) {
     countFromSource: p(`SELECT count(*) FROM run_input WHERE source = ? AND retired_at IS NULL`).pluck(),
     anyRunInput: p(`SELECT EXISTS (SELECT 1 FROM run_input)`).pluck(),
     rootStepsFromInputs: p(`INSERT INTO step(task, object_hash, input_name, created_at)
-                            SELECT :task, object_hash, name, :now FROM run_input WHERE run_id > :mark AND retired_at IS NULL
+                            SELECT :task, object_hash, name, :now FROM run_input WHERE id > :mark AND retired_at IS NULL
                              ORDER BY name
                             ON CONFLICT(task, object_hash, input_name) DO NOTHING`),
     getMark: p(`SELECT mark FROM reconciled WHERE edge = ?`).pluck(),
     setMark: p(`INSERT INTO reconciled(edge, mark) VALUES (?, ?) ON CONFLICT(edge) DO UPDATE SET mark = excluded.mark`),
-    maxRunInput: p(`SELECT max(run_id) FROM run_input`).pluck(),
+    // Row ids only grow: the latest row, by the primary key (max(run_id) would read the whole table).
+    latestRunInput: p(`SELECT id FROM run_input ORDER BY id DESC LIMIT 1`).pluck(),
     // Per task through idx_step_done: a plain max() over step would scan every row.
     maxDoneSeq: p(`SELECT max((SELECT done_seq FROM step WHERE task = t.id AND done_seq IS NOT NULL
                                  ORDER BY done_seq DESC LIMIT 1)) FROM task t`).pluck(),
