@@ -113,7 +113,10 @@ export class SpawnerExecutor implements Executor {
       this.pending.set(id, p);
       if (this.pending.size === 1) this.helper?.ref(true);
       this.outbox.set(id, this.request(id, spec));
-      this.scheduleFlush();
+      // A script that can start at once (no more than `limit` in flight) is not held for the end
+      // of the turn: at the start of a run, the engine prepares a whole launch-ahead of steps in it.
+      if (this.pending.size <= this.options.limit) this.flush();
+      else this.scheduleFlush();
       if (spec.signal.aborted) p.onAbort();
       else spec.signal.addEventListener('abort', p.onAbort, { once: true });
     });

@@ -134,6 +134,7 @@ export class InputStatCache {
       countUnder: p(`SELECT count(*) FROM input_stat WHERE path >= ? AND path < ? AND ${NO_NUL}`).pluck(),
       pathsUnder: p(`SELECT path FROM input_stat WHERE path >= ? AND path < ? AND ${NO_NUL}`).pluck(),
       dropChunks: p(`DELETE FROM input_stat WHERE path > ? AND path < ?`),
+      chunkDigests: p(`SELECT lower(hex(object_hash)) FROM input_stat WHERE path > ? AND path < ?`).pluck(),
       upsert: p(`INSERT INTO input_stat(path, size, mtime_ns, ctime_ns, ino, dev, object_hash, recorded_at)
                  VALUES (?, ?, ?, ?, ?, ?, unhex(?), ?)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
@@ -199,16 +200,19 @@ export class InputStatCache {
         for (const path of gone) this.s.remove.run(path);
         for (const d of summaries) {
           const [files, ids] = this.s.fromSource.get(d.dir) as [number, number];
-          this.s.dropChunks.run(...chunkRange(d.dir));
           if (files !== d.files) {
             this.s.remove.run(summaryKey(d.dir));
+            this.s.dropChunks.run(...chunkRange(d.dir));
             continue;
           }
           this.s.upsert.run(summaryKey(d.dir), files, ids, 0, 0, 0, d.digest, d.recordedAt);
+          // Only the chunks that changed: a few files added to a big directory rewrite a few rows.
+          const gone = new Set(this.s.chunkDigests.all(...chunkRange(d.dir)) as string[]);
           for (const c of d.chunks) {
             const hex = c.toString('hex');
-            this.s.upsert.run(`${summaryKey(d.dir)}${hex}`, 0, 0, 0, 0, 0, hex, d.recordedAt);
+            if (!gone.delete(hex)) this.s.upsert.run(`${summaryKey(d.dir)}${hex}`, 0, 0, 0, 0, 0, hex, d.recordedAt);
           }
+          for (const hex of gone) this.s.remove.run(`${summaryKey(d.dir)}${hex}`);
         }
       })
       .immediate();

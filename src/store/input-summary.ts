@@ -5,11 +5,16 @@ import type { Stamp } from './input-cache.js';
 /** Numbers per file in a chunk's digest: size, mtimeMs, ctimeMs, ino, dev (a plain stat's). */
 const STAMP_WIDTH = 5;
 /**
+ * TASK_PIPELINE_INGEST_BATCH, which makes ingest's batches small for tests of their boundaries,
+ * makes chunks small too (2 files on average): a test's small directory then has many.
+ */
+const SMALL = Boolean(Number(process.env.TASK_PIPELINE_INGEST_BATCH));
+/**
  * A chunk ends after a file whose name hashes below this (1 in 16): chunks of 16 files on average,
  * cut where the names say, not at fixed counts. A file added or removed then changes the one chunk
  * it lands in, whatever the order of the walk, and the others keep their digests (input-vouch.ts).
  */
-const CUT_BELOW = 2 ** 32 / 16;
+const CUT_BELOW = 2 ** 32 / (SMALL ? 2 : 16);
 /** A chunk is cut here whatever the names: the files of one chunk are held while it is open. */
 const CHUNK_MAX = 1024;
 
