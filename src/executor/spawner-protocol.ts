@@ -1,15 +1,14 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { EMPTY_HASH } from '../store/object-path.js';
 import { badOutputText, storeFailureText } from './collect-outputs.js';
 import type { Collected, Rusage, SpawnSpec } from './executor.js';
+import { NATIVE_HELPER } from './shipped.js';
 
 /** The engine's side of the C helper's protocol (native/spawner.c describes it). */
 
-/** Where `npm run build` puts the C helper, when a C compiler was there. */
-export const NATIVE_HELPER = fileURLToPath(new URL('./native/task-pipeline-spawner', import.meta.url));
+export { NATIVE_HELPER };
 
 /** The helper was built, and the engine's fds can be named to it (/proc/<pid>/fd/N). */
 export function helperUsable(): boolean {

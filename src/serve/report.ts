@@ -97,7 +97,8 @@ export async function writeReport(db: InspectDb, runId: number, file: string): P
 }
 
 async function inChildProcess(dbDir: string, runId: number, file: string): Promise<void> {
-  const entry = fileURLToPath(new URL('./report-main.js', import.meta.url));
+  // Named from dist/'s top level: the same from this module and from the CLI's bundle (shipped.ts).
+  const entry = fileURLToPath(new URL('../serve/report-main.js', import.meta.url));
   const r = spawnSync(process.execPath, [entry, dbDir, String(runId), file], {
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'pipe'],

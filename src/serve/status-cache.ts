@@ -74,7 +74,8 @@ export class StatusCache {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./status-worker.js', import.meta.url));
+    // Named from dist/'s top level: the same from this module and from the CLI's bundle (shipped.ts).
+    const w = new Worker(new URL('../serve/status-worker.js', import.meta.url));
     // The server keeps the process alive; the worker alone must not.
     w.unref();
     w.on('message', (m: Reply) => this.done(m));

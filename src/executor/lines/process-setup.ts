@@ -1,9 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { PYTHON_HELPER_DIR } from '../shipped.js';
 import type { TaskPlan } from '../../engine/plan.js';
 
-/** The shipped Python helper's directory (python/ at the package root), put on PYTHONPATH. */
-export const PYTHON_HELPER_DIR = fileURLToPath(new URL('../../../python', import.meta.url));
 
 /**
  * A long-lived process's environment: the task's, TASK_NAME, TMPDIR in its own directory under
