@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -82,6 +83,8 @@ out/%.n: ../in/%.txt
     if (name === 'engine') firstMs = r.ms;
   }
   check(o.b7Files);
+  // The first runs leave ~100,000 files' worth of dirty pages: written back now, not during a timed run.
+  spawnSync('sync');
 
   const results = [];
   const row = (name, kind, group) => {
@@ -109,6 +112,14 @@ out/%.n: ../in/%.txt
     throw new Error(`B7: the no-op re-run changed the db: ${before} -> ${JSON.stringify(stepCounts(db))}`);
   check(o.b7Files);
   for (let rep = 1; rep <= o.repeat; rep++) {
+    if (rep > 1) {
+      // Each round adds 100 files to a directory whose files are settled, as the first round does:
+      // the files of the round before were read within 2 s of being written, so the next run reads
+      // them again (the racy rule); an untimed run of each, once the margin is past, does that.
+      await sleep(SETTLE_MS);
+      for (const c of [engine, make])
+        await timedOk(`B7 settle ${c.kind}`, c.argv, { cwd: c.cwd, env: c.env, tmpDir: work });
+    }
     for (let i = 0; i < ADDED; i++)
       writeFileSync(join(input, `new-${rep}-${String(i).padStart(3, '0')}.txt`), `new file ${i} of round ${rep}\n`);
     await time(`rep ${rep}/${o.repeat} ${added[0].name}`, engine, added[0]);

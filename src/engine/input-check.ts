@@ -15,8 +15,8 @@ export type InputArg =
       dir: string;
       /** The digest of its walk and the latest change in it (input-summary.ts), or null when not summed up. */
       digest: string | null;
-      /** Its chunks' digests (input-summary.ts), empty when not summed up. */
-      chunks: Buffer[];
+      /** Its chunks' digests (input-summary.ts), 32 bytes each end to end; empty when not summed up. */
+      chunks: Buffer;
       latest: number;
       /** Date.now() before the first of its stats. */
       recordedAt: number;
@@ -168,7 +168,7 @@ function walkDir(
     kind: 'dir',
     dir,
     digest: digest?.digest() ?? null,
-    chunks: digest?.chunks() ?? [],
+    chunks: digest?.chunks() ?? Buffer.alloc(0),
     latest: digest?.latest ?? NaN,
     recordedAt,
     given,

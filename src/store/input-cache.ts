@@ -208,8 +208,8 @@ export class InputStatCache {
           this.s.upsert.run(summaryKey(d.dir), files, ids, 0, 0, 0, d.digest, d.recordedAt);
           // Only the chunks that changed: a few files added to a big directory rewrite a few rows.
           const gone = new Set(this.s.chunkDigests.all(...chunkRange(d.dir)) as string[]);
-          for (const c of d.chunks) {
-            const hex = c.toString('hex');
+          for (let at = 0; at < d.chunks.length; at += 32) {
+            const hex = d.chunks.toString('hex', at, at + 32);
             if (!gone.delete(hex)) this.s.upsert.run(`${summaryKey(d.dir)}${hex}`, 0, 0, 0, 0, 0, hex, d.recordedAt);
           }
           for (const hex of gone) this.s.remove.run(`${summaryKey(d.dir)}${hex}`);
@@ -227,8 +227,8 @@ export interface DirSummary {
   files: number;
   /** Date.now() before the first of their stats. */
   recordedAt: number;
-  /** The digests of its chunks (input-summary.ts), 32 bytes each. */
-  chunks: Buffer[];
+  /** The digests of its chunks (input-summary.ts), 32 bytes each, end to end. */
+  chunks: Buffer;
 }
 
 /**
