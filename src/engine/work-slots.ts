@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A step's working directory, tmp/slot-<n>/. Reused by the next step when left clean. */
@@ -45,7 +45,8 @@ export class WorkSlots {
       logFd: null,
       scratchClean: null,
     };
-    for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d, { recursive: true });
+    mkdirSync(dir, { recursive: true });
+    for (const d of [slot.inDir, slot.outDir, slot.scratch]) mkdirSync(d);
     return slot;
   }
 
@@ -72,7 +73,14 @@ export class WorkSlots {
   discard(slot: Slot): void {
     if (slot.logFd !== null) closeSync(slot.logFd);
     slot.logFd = null;
-    rmSync(slot.dir, { recursive: true, force: true });
+    // A clean slot is four names: removed by name, a call each (a run with -parallel 2 ends with 66
+    // slots, its launch-ahead's). Anything else a step left there goes through rmSync.
+    try {
+      if (existsSync(slot.log)) unlinkSync(slot.log);
+      for (const d of [slot.inDir, slot.outDir, slot.scratch, slot.dir]) rmdirSync(d);
+    } catch {
+      rmSync(slot.dir, { recursive: true, force: true });
+    }
   }
 
   /** At the end of a run: tmp/ is left empty. */
