@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { PYTHON_HELPER_DIR } from '../shipped.js';
 import type { TaskPlan } from '../../engine/plan.js';
 
-
 /**
  * A long-lived process's environment: the task's, TASK_NAME, TMPDIR in its own directory under
  * the db's tmp/ (how a crash's leftovers are found, running-scripts.ts), and the helper on
