@@ -124,6 +124,7 @@ type Row = [number, number, number, number, number, number, string];
  */
 export class InputStatCache {
   private readonly s;
+  private readonly summaries: DirSummaries;
 
   constructor(private readonly db: Database.Database) {
     const p = (sql: string) => db.prepare(sql);
@@ -134,20 +135,14 @@ export class InputStatCache {
       countUnder: p(`SELECT count(*) FROM input_stat WHERE path >= ? AND path < ? AND ${NO_NUL}`).pluck(),
       pathsUnder: p(`SELECT path FROM input_stat WHERE path >= ? AND path < ? AND ${NO_NUL}`).pluck(),
       dropChunks: p(`DELETE FROM input_stat WHERE path > ? AND path < ?`),
-      chunkDigests: p(`SELECT lower(hex(object_hash)) FROM input_stat WHERE path > ? AND path < ?`).pluck(),
       upsert: p(`INSERT INTO input_stat(path, size, mtime_ns, ctime_ns, ino, dev, object_hash, recorded_at)
                  VALUES (?, ?, ?, ?, ?, ?, unhex(?), ?)
                  ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
                    ctime_ns = excluded.ctime_ns, ino = excluded.ino, dev = excluded.dev,
                    object_hash = excluded.object_hash, recorded_at = excluded.recorded_at`),
       remove: p(`DELETE FROM input_stat WHERE path = ?`),
-      summary: p(`SELECT lower(hex(object_hash)), size, mtime_ns, recorded_at FROM input_stat WHERE path = ?`).raw(
-        true,
-      ),
-      fromSource: p(`SELECT count(*), coalesce(sum(id), 0) FROM run_input WHERE source = ? AND retired_at IS NULL`).raw(
-        true,
-      ),
     };
+    this.summaries = new DirSummaries(db);
   }
 
   /** The entries that may vouch for these paths (one query), in their order, each with its path's index. */
@@ -179,10 +174,13 @@ export class InputStatCache {
    * rows they were then (none added, replaced, retired or moved to another directory since).
    */
   unchanged(dir: string, digest: string, latestChange: number): boolean {
-    const s = this.s.summary.get(summaryKey(dir)) as [string, number, number, number] | undefined;
-    if (s === undefined || s[0] !== digest || !(latestChange < s[3] - RACY_MARGIN_MS)) return false;
-    const [files, ids] = this.s.fromSource.get(dir) as [number, number];
-    return files === s[1] && ids === s[2];
+    const s = this.summaries.get(dir);
+    return (
+      s !== undefined &&
+      s.digest === digest &&
+      latestChange < s.recordedAt - RACY_MARGIN_MS &&
+      this.summaries.stillHolds(dir, s)
+    );
   }
 
   /**
@@ -199,7 +197,7 @@ export class InputStatCache {
         }
         for (const path of gone) this.s.remove.run(path);
         for (const d of summaries) {
-          const [files, ids] = this.s.fromSource.get(d.dir) as [number, number];
+          const { files, ids } = this.summaries.fromSource(d.dir);
           if (files !== d.files) {
             this.s.remove.run(summaryKey(d.dir));
             this.s.dropChunks.run(...chunkRange(d.dir));
@@ -207,7 +205,7 @@ export class InputStatCache {
           }
           this.s.upsert.run(summaryKey(d.dir), files, ids, 0, 0, 0, d.digest, d.recordedAt);
           // Only the chunks that changed: a few files added to a big directory rewrite a few rows.
-          const gone = new Set(this.s.chunkDigests.all(...chunkRange(d.dir)) as string[]);
+          const gone = new Set(this.summaries.chunkDigests(d.dir));
           for (let at = 0; at < d.chunks.length; at += 32) {
             const hex = d.chunks.toString('hex', at, at + 32);
             if (!gone.delete(hex)) this.s.upsert.run(`${summaryKey(d.dir)}${hex}`, 0, 0, 0, 0, 0, hex, d.recordedAt);
@@ -229,6 +227,57 @@ export interface DirSummary {
   recordedAt: number;
   /** The digests of its chunks (input-summary.ts), 32 bytes each, end to end. */
   chunks: Buffer;
+}
+
+/** A directory's summary row, as read back. */
+export interface StoredSummary {
+  digest: string;
+  files: number;
+  /** The sum of the ids of the run inputs from it when it was recorded. */
+  ids: number;
+  recordedAt: number;
+}
+
+/**
+ * Directory summaries as the stat cache (here) and the check of -input arguments (input-vouch.ts,
+ * through its own read-only connection) read them.
+ */
+export class DirSummaries {
+  private readonly s;
+
+  constructor(db: Database.Database) {
+    this.s = {
+      summary: db
+        .prepare(`SELECT lower(hex(object_hash)), size, mtime_ns, recorded_at FROM input_stat WHERE path = ?`)
+        .raw(true),
+      fromSource: db
+        .prepare(`SELECT count(*), coalesce(sum(id), 0) FROM run_input WHERE source = ? AND retired_at IS NULL`)
+        .raw(true),
+      chunkDigests: db.prepare(`SELECT lower(hex(object_hash)) FROM input_stat WHERE path > ? AND path < ?`).pluck(),
+    };
+  }
+
+  get(dir: string): StoredSummary | undefined {
+    const r = this.s.summary.get(summaryKey(dir)) as [string, number, number, number] | undefined;
+    return r && { digest: r[0], files: r[1], ids: r[2], recordedAt: r[3] };
+  }
+
+  /** The current run inputs from a directory: how many, and the sum of their ids. */
+  fromSource(dir: string): { files: number; ids: number } {
+    const [files, ids] = this.s.fromSource.get(dir) as [number, number];
+    return { files, ids };
+  }
+
+  /** The run inputs from the directory are the very rows they were when its summary was recorded. */
+  stillHolds(dir: string, s: StoredSummary): boolean {
+    const now = this.fromSource(dir);
+    return now.files === s.files && now.ids === s.ids;
+  }
+
+  /** The digests (hex) of its summary's chunks. */
+  chunkDigests(dir: string): string[] {
+    return this.s.chunkDigests.all(...chunkRange(dir)) as string[];
+  }
 }
 
 /**

@@ -2,16 +2,7 @@ import type Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
 import { openDatabase } from './database.js';
 import { statSync } from 'node:fs';
-import {
-  chunkRange,
-  msOfNs,
-  RACY_MARGIN_MS,
-  SETTLED,
-  summaryKey,
-  unchangedSince,
-  unwrapped,
-  type Stamp,
-} from './input-cache.js';
+import { DirSummaries, msOfNs, RACY_MARGIN_MS, SETTLED, unchangedSince, unwrapped, type Stamp } from './input-cache.js';
 import type { Chunk } from './input-summary.js';
 
 type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: number, dev: number];
@@ -26,10 +17,7 @@ type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: 
  */
 export class InputVouch {
   private readonly query;
-  private readonly summarizedAt;
-  private readonly summary;
-  private readonly fromSource;
-  private readonly chunkDigests;
+  private readonly summaries;
 
   private constructor(private readonly db: Database.Database) {
     // One probe of input_stat's key and one of idx_run_input_current per name; numbers only.
@@ -41,14 +29,7 @@ export class InputVouch {
          WHERE r.source = ? AND r.object_hash = c.object_hash AND ${SETTLED}`,
       )
       .raw(true);
-    this.summarizedAt = db.prepare(`SELECT recorded_at FROM input_stat WHERE path = ?`).pluck();
-    this.summary = db.prepare(`SELECT size, mtime_ns, recorded_at FROM input_stat WHERE path = ?`).raw(true);
-    this.fromSource = db
-      .prepare(`SELECT count(*), coalesce(sum(id), 0) FROM run_input WHERE source = ? AND retired_at IS NULL`)
-      .raw(true);
-    this.chunkDigests = db
-      .prepare(`SELECT lower(hex(object_hash)) FROM input_stat WHERE path > ? AND path < ?`)
-      .pluck();
+    this.summaries = new DirSummaries(db);
   }
 
   /**
@@ -60,12 +41,10 @@ export class InputVouch {
    * it settled before the summary was recorded, needs nothing.
    */
   chunks(dir: string): ((chunk: Chunk) => boolean) | null {
-    const s = this.summary.get(summaryKey(dir)) as [number, number, number] | undefined;
-    if (s === undefined) return null;
-    const [files, ids] = this.fromSource.get(dir) as [number, number];
-    if (files !== s[0] || ids !== s[1]) return null;
-    const known = new Set(this.chunkDigests.all(...chunkRange(dir)) as string[]);
-    const before = s[2] - RACY_MARGIN_MS;
+    const s = this.summaries.get(dir);
+    if (s === undefined || !this.summaries.stillHolds(dir, s)) return null;
+    const known = new Set(this.summaries.chunkDigests(dir));
+    const before = s.recordedAt - RACY_MARGIN_MS;
     return (chunk) => chunk.latest < before && known.has(chunk.digest);
   }
 
@@ -76,7 +55,7 @@ export class InputVouch {
    * was edited, ingest compares it file by file). A choice of speed only: either way is exact.
    */
   worthAsking(dir: string): boolean {
-    const at = this.summarizedAt.get(summaryKey(dir)) as number | undefined;
+    const at = this.summaries.get(dir)?.recordedAt;
     const st = statSync(dir, { throwIfNoEntry: false });
     return at === undefined || !st || Math.max(st.mtimeMs, st.ctimeMs) >= at - RACY_MARGIN_MS;
   }
