@@ -73,6 +73,9 @@ function memoryExecutor(behave = () => ({})) {
     maxPerTask: new Map(),
     interrupted: [],
     attempts: new Map(),
+    exits: 0,
+    /** Per launch: [scripts exited before it, steps in flight with it]. */
+    inFlight: [],
   };
   const add = (name, d) => {
     rec.running += d;
@@ -87,12 +90,14 @@ function memoryExecutor(behave = () => ({})) {
       rec.attempts.set(step.id, attempt);
       rec.launched.push({ task: name, id: step.id, round: step.round });
       add(name, 1);
+      rec.inFlight.push([rec.exits, rec.running]);
       const b = behave(step, attempt);
       let over = false;
       const exit = () => {
         over = true;
         ctx.stop.removeEventListener('abort', onAbort);
         add(name, -1);
+        rec.exits++;
         sub.next({ kind: 'exited', step });
       };
       const onAbort = () => {
@@ -167,6 +172,17 @@ test('launch-ahead is at least -parallel', async (t) => {
   const { execute, rec } = memoryExecutor();
   await s.run(execute, { parallel: 4, tuning: { launchAhead: 1 } });
   assert.equal(rec.maxRunning, 8);
+});
+
+test('the launch-ahead starts at launchAheadFirst and grows by one per four scripts exited, up to launchAhead', async (t) => {
+  const s = await setup(t, '[[task]]\nname = "a"\nscript = "true"\n', names(300));
+  const { execute, rec } = memoryExecutor();
+  await s.run(execute, { parallel: 2, tuning: { launchAhead: 32, launchAheadFirst: 3 } });
+  assert.equal(rec.launched.length, 300);
+  assert.equal(Math.max(...rec.inFlight.filter(([exits]) => exits < 4).map(([, n]) => n)), 2 + 3);
+  for (const [exits, n] of rec.inFlight)
+    assert.ok(n <= 2 + Math.min(32, Math.max(3, exits >> 2)), `${n} in flight after ${exits} exits`);
+  assert.equal(rec.maxRunning, 2 + 32);
 });
 
 test("a task's parallel limits its steps in flight; the other tasks use the rest", async (t) => {

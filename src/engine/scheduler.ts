@@ -58,6 +58,8 @@ export class Scheduler {
   private passQueued = false;
   /** Launched, result not yet in (what is launched and not exited, or not committed, the lanes count). */
   private inStream = 0;
+  /** Scripts exited in this run (the launch-ahead grows with them). */
+  private exited = 0;
   private readonly retries = new Subscription();
   private readonly triesThisRun = new Map<number, number>();
   private readonly interrupted: number[] = [];
@@ -87,9 +89,16 @@ export class Scheduler {
 
   /**
    * `-parallel` running and at least launchAhead more ready in the executor's queue: a script
-   * starts the moment another exits instead of when this event loop gets round to it.
+   * starts the moment another exits instead of when this event loop gets round to it. The
+   * launch-ahead starts at launchAheadFirst and grows as scripts exit (tuning.ts).
    */
   private get launchLimit(): number {
+    const ahead = Math.min(this.t.launchAhead, Math.max(this.t.launchAheadFirst, this.exited >> 2));
+    return this.o.parallel + Math.max(this.o.parallel, ahead);
+  }
+
+  /** The most steps launched and not yet exited, however far the launch-ahead has grown. */
+  private get launchMax(): number {
     return this.o.parallel + Math.max(this.o.parallel, this.t.launchAhead);
   }
 
@@ -104,7 +113,7 @@ export class Scheduler {
       concatAll(),
       // The passes bound what is launched and not yet exited (a slot frees when its script
       // exits, not when its outputs are stored); this bounds the steps still storing outputs.
-      mergeMap((step) => execute(this.ctx, step), this.launchLimit + this.t.storeBacklog * this.o.parallel),
+      mergeMap((step) => execute(this.ctx, step), this.launchMax + this.t.storeBacklog * this.o.parallel),
     );
     return new Promise<void>((resolve, reject) => {
       const onStop = this.o.stop.aborted ? null : fromEvent(this.o.stop, 'abort').subscribe(() => this.wake());
@@ -173,6 +182,7 @@ export class Scheduler {
 
   private onEvent(event: StepEvent): void {
     if (event.kind === 'exited') {
+      this.exited++;
       this.lanes.exited(event.step.task);
     } else if (event.kind === 'interrupted') {
       this.inStream--;

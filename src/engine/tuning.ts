@@ -12,6 +12,13 @@ export interface Tuning {
    * helper gets its requests in batches instead of one write per step.
    */
   launchAhead: number;
+  /**
+   * The launch-ahead of a run's first steps: it grows by one per four scripts exited, up to
+   * launchAhead. Each step handed over holds a working directory (work-slots.ts), four mkdirs to
+   * make and four rmdirs at the end: a run of a hundred steps need not make sixty-six of them
+   * before its first script starts.
+   */
+  launchAheadFirst: number;
   /** Finished steps whose outputs are being stored, per `-parallel`, before new steps wait: big outputs can lag. */
   storeBacklog: number;
   /** A failed step with `retries` left runs again after this, doubled per attempt... */
@@ -30,6 +37,7 @@ export interface Tuning {
 export const TUNING: Readonly<Tuning> = Object.freeze({
   pageSize: 256,
   launchAhead: 64,
+  launchAheadFirst: 8,
   storeBacklog: 2,
   retryBaseMs: 250,
   retryMaxMs: 10_000,
