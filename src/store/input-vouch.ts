@@ -2,7 +2,8 @@ import type Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
 import { openDatabase } from './database.js';
 import { statSync } from 'node:fs';
-import { DirSummaries, msOfNs, RACY_MARGIN_MS, SETTLED, unchangedSince, unwrapped, type Stamp } from './input-cache.js';
+import { DirSummaries } from './dir-summaries.js';
+import { msOfNs, RACY_MARGIN_MS, SETTLED, unchangedSince, unwrapped, type Stamp } from './input-cache.js';
 import type { Chunk } from './input-summary.js';
 
 type Row = [index: number, size: number, mtimeMs: number, ctimeMs: number, ino: number, dev: number];
