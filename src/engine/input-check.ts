@@ -5,7 +5,8 @@ import { plainStamp, type Stamp } from '../store/input-cache.js';
 import { DirDigest, type Chunk } from '../store/input-summary.js';
 import { InputNames } from '../store/input-names.js';
 import type { InputVouch } from '../store/input-vouch.js';
-import { checkName, walkFiles, type InputFile } from './input-walk.js';
+import { checkName, walkFiles, walkListed, type InputFile } from './input-walk.js';
+import { listDir } from './list-dir.js';
 
 /** A -input argument, checked: a file, or a directory walked once (and summed up, when asked). */
 export type InputArg =
@@ -57,6 +58,8 @@ export interface CheckOptions {
 const SMALL = Number(process.env.TASK_PIPELINE_INGEST_BATCH) || 0;
 const VOUCH_BATCH = SMALL || 1024;
 const UNVOUCHED_MAX = SMALL || 4096;
+/** A directory summed up with at most this many files is listed and stat'ed by the C helper (list-dir.ts), in ~8 MB. */
+const LIST_MAX = 100_000;
 
 /**
  * Check the -input arguments before anything is written, so that a typo in a path, a name with a
@@ -151,14 +154,19 @@ function walkDir(
     chunk = [];
     if (batch.length >= VOUCH_BATCH) lookUp();
   };
-  for (const f of walkFiles(dir, '', dir)) {
+  // A directory given again (its size known from its summary) is listed with its stats by the C helper.
+  const listing = digest && (o.vouch?.summedFiles(dir) ?? Infinity) <= LIST_MAX ? listDir(dir) : null;
+  for (const { file: f, stamp: listed } of listing ? walkListed(dir, listing) : unlisted(walkFiles(dir, '', dir))) {
     claim(index, f);
     const skipped = skip.has(`${index}\0${f.name}`);
     if (skipped) partial = true;
     else given++;
     if (digest === null) continue;
-    const st = statSync(f.path, { throwIfNoEntry: false });
-    const stamp = st ? plainStamp(st) : null;
+    let stamp = listed;
+    if (stamp === undefined) {
+      const st = statSync(f.path, { throwIfNoEntry: false });
+      stamp = st ? plainStamp(st) : null;
+    }
     if (unvouched !== null && !skipped) chunk.push({ file: f, stamp });
     closed(digest.add(f.name, stamp));
   }
@@ -176,6 +184,10 @@ function walkDir(
     unvouched,
     lookedUp,
   };
+}
+
+function* unlisted(files: Iterable<InputFile>): Generator<{ file: InputFile; stamp: undefined }> {
+  for (const file of files) yield { file, stamp: undefined };
 }
 
 /**

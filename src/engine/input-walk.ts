@@ -1,5 +1,7 @@
 import { opendirSync, statSync, type Dirent } from 'node:fs';
 import { UserError } from '../errors.js';
+import type { Stamp } from '../store/input-cache.js';
+import { countListed, listed } from './list-dir.js';
 
 export interface InputFile {
   path: string;
@@ -33,7 +35,7 @@ export function* walkFiles(dir: string, prefix: string, source: string): Generat
       head.push(e);
       e = d.readSync();
     }
-    if (e === null) head.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (e === null) head.sort(byName);
     const entries = function* () {
       yield* head;
       for (; e !== null; e = d.readSync()) yield e;
@@ -49,6 +51,30 @@ export function* walkFiles(dir: string, prefix: string, source: string): Generat
     }
   } finally {
     d.closeSync();
+  }
+}
+
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/**
+ * walkFiles over a directory whose entries the C helper listed with their files' stats
+ * (list-dir.ts): the same files in the same order, each with its stat (undefined for those below
+ * a subdirectory, which walkFiles walks as usual). The listing is held whole (its caller bounds it).
+ */
+export function* walkListed(
+  dir: string,
+  listing: Buffer,
+): Generator<{ file: InputFile; stamp: Stamp | null | undefined }> {
+  const base = dir.endsWith('/') ? dir : `${dir}/`;
+  const entries = countListed(listing) <= SORTED_MAX ? [...listed(listing)].sort(byName) : listed(listing);
+  for (const entry of entries) {
+    const path = base + entry.name;
+    if (entry.kind === 'd') {
+      for (const file of walkFiles(path, entry.name, dir)) yield { file, stamp: undefined };
+    } else if (entry.kind !== 'x') {
+      checkName(path, entry.name);
+      yield { file: { path, name: entry.name, source: dir }, stamp: entry.stamp };
+    }
   }
 }
 

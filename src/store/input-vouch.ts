@@ -61,6 +61,11 @@ export class InputVouch {
     return at === undefined || !st || Math.max(st.mtimeMs, st.ctimeMs) >= at - RACY_MARGIN_MS;
   }
 
+  /** How many files the directory's summary counted, if it has one. */
+  summedFiles(dir: string): number | undefined {
+    return this.summaries.get(dir)?.files;
+  }
+
   /** For an existing db of the current schema; null when there is nothing to vouch with. */
   static open(dbDir: string): InputVouch | null {
     try {

@@ -37,6 +37,9 @@ void free_collect(struct collect_spec *c);
 struct fields split(char *payload, size_t len);
 void read_requests(char **buf, size_t *cap, size_t *len);
 
+/* list-dir.c: `--list DIR`, the entries of a directory with their stats (the engine's input check). */
+int list_dir(const char *dir);
+
 /* spawner.c */
 void handle(char *payload, size_t len);
 /* Stop every script started and exit: the engine is gone. */
