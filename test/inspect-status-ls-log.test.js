@@ -1,7 +1,8 @@
 // status, ls and log: counts per task version, current outputs against history, a failed step's log.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cli, cliSpawn, exited, openDb, sha256, waitFor, workspace } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, cli, cliSpawn, exited, openDb, sha256, waitFor, workspace } from './helpers.js';
 
 const manifest = (upperScript) => `
 [[task]]
@@ -301,4 +302,17 @@ script = 'echo "halfway there"; touch "$MARK"; sleep 30; echo never > "$OUTPUT_D
   assert.equal(status.latestRun.finishedAt, null);
   engine.kill('SIGINT');
   assert.equal((await done).code, 130);
+});
+
+test('a listing piped into a reader that stops early (`| head`) ends quietly with exit 0, no stack trace', (t) => {
+  const ws = workspace(t);
+  const m = ws.write('m.toml', '[[task]]\nname = "split"\nscript = \'split -l 1 "$INPUT_FILE" "$OUTPUT_DIR/line-"\'\n');
+  // 3,000 lines: ~600 KB of `ls -json`, far more than a pipe holds.
+  ws.write('in/many.txt', Array.from({ length: 3000 }, (_, i) => `line ${i}`).join('\n') + '\n');
+  assert.equal(cli(['-manifest', m, '-db', ws.db, '-input', ws.path('in'), '-quiet']).code, 0);
+  const line = `"${process.execPath}" "${CLI}" ls -db "${ws.db}" -task split -json | head -c 100 >/dev/null`;
+  const r = spawnSync('bash', ['-c', `${line}; echo "exit \${PIPESTATUS[0]}" >&2`], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.stderr, 'exit 0\n');
 });

@@ -9,6 +9,12 @@ import { commandHelp } from './help.js';
 import { nearest } from '../edit-distance.js';
 
 const io: Io = { stdout: process.stdout, stderr: process.stderr };
+// The reader of our output went away (`| head`): the rest goes nowhere and the command ends as it
+// would have (a run is not cut short by its reader), with no stack trace for a closed pipe.
+process.stdout.on('error', (err) => {
+  if (errnoCode(err) !== 'EPIPE') throw err;
+  process.stdout.write = () => true;
+});
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
