@@ -1,7 +1,7 @@
 import { opendirSync, statSync, type Dirent } from 'node:fs';
 import { UserError } from '../errors.js';
 import type { Stamp } from '../store/input-cache.js';
-import { countListed, listed } from './list-dir.js';
+import { listed } from './list-dir.js';
 
 export interface InputFile {
   path: string;
@@ -29,18 +29,10 @@ export function* walkFiles(dir: string, prefix: string, source: string): Generat
   try {
     // Paths by concatenation: path.join per entry adds up over 500,000 files.
     const base = dir.endsWith('/') ? dir : `${dir}/`;
-    const head: Dirent[] = [];
-    let e = d.readSync();
-    while (e !== null && head.length < SORTED_MAX) {
-      head.push(e);
-      e = d.readSync();
-    }
-    if (e === null) head.sort(byName);
     const entries = function* () {
-      yield* head;
-      for (; e !== null; e = d.readSync()) yield e;
+      for (let e = d.readSync(); e !== null; e = d.readSync()) yield e;
     };
-    for (const entry of entries()) {
+    for (const entry of walkOrder<Dirent>(entries())) {
       const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
       const path = base + entry.name;
       if (entry.isDirectory()) yield* walkFiles(path, name, source);
@@ -54,7 +46,18 @@ export function* walkFiles(dir: string, prefix: string, source: string): Generat
   }
 }
 
-const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+/**
+ * A directory's entries in the walk's order: sorted when it holds at most SORTED_MAX, else as the
+ * filesystem lists them, so that memory stays bounded.
+ */
+function* walkOrder<T extends { name: string }>(entries: Iterator<T>): Generator<T> {
+  const head: T[] = [];
+  let e = entries.next();
+  for (; !e.done && head.length < SORTED_MAX; e = entries.next()) head.push(e.value);
+  if (e.done) head.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  yield* head;
+  for (; !e.done; e = entries.next()) yield e.value;
+}
 
 /**
  * walkFiles over a directory whose entries the C helper listed with their files' stats
@@ -66,8 +69,7 @@ export function* walkListed(
   listing: Buffer,
 ): Generator<{ file: InputFile; stamp: Stamp | null | undefined }> {
   const base = dir.endsWith('/') ? dir : `${dir}/`;
-  const entries = countListed(listing) <= SORTED_MAX ? [...listed(listing)].sort(byName) : listed(listing);
-  for (const entry of entries) {
+  for (const entry of walkOrder(listed(listing))) {
     const path = base + entry.name;
     if (entry.kind === 'd') {
       for (const file of walkFiles(path, entry.name, dir)) yield { file, stamp: undefined };

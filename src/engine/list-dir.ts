@@ -43,10 +43,3 @@ export function* listed(buf: Buffer): Generator<Listed> {
     yield { name, kind, stamp };
   }
 }
-
-/** How many entries the listing holds. */
-export function countListed(buf: Buffer): number {
-  let n = 0;
-  for (let at = 0; at < buf.length; n++) at += 5 + buf.readUInt32LE(at + 1) + (buf[at] === 0x66 ? 56 : 0);
-  return n;
-}
