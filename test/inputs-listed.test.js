@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { walkFiles, walkListed } from '../dist/engine/input-walk.js';
 import { listDir } from '../dist/engine/list-dir.js';
@@ -20,18 +20,17 @@ const stampOf = (path) => {
   return st ? plainStamp(st) : null;
 };
 const walked = (dir) => [...walkFiles(dir, '', dir)].map((f) => [f.path, f.name, f.source, stampOf(f.path)]);
-const listed = (dir) => {
-  const listing = listDir(dir);
+const listed = async (dir) => {
+  const listing = await listDir(dir);
   assert.ok(listing, `the helper listed ${dir}`);
-  return [...walkListed(dir, listing)].map(({ file, stamp }) => [
-    file.path,
-    file.name,
-    file.source,
-    stamp === undefined ? stampOf(file.path) : stamp,
-  ]);
+  const out = [];
+  for await (const batch of walkListed(dir, listing))
+    for (const { file, stamp } of batch)
+      out.push([file.path, file.name, file.source, stamp === undefined ? stampOf(file.path) : stamp]);
+  return out;
 };
 
-test('the helper lists the files the walk finds, in its order, with the stats it would take', { skip }, (t) => {
+test('the helper lists the files the walk finds, in its order, with the stats it would take', { skip }, async (t) => {
   const ws = workspace(t);
   const dir = ws.path('in');
   mkdirSync(join(dir, 'sub', 'deeper'), { recursive: true });
@@ -52,10 +51,10 @@ test('the helper lists the files the walk finds, in its order, with the stats it
     expected.map(([, name]) => name),
     ['a.txt', 'b c.txt', 'empty', 'link-to-file', 'locked', 'sub/deeper/y', 'sub/x.txt', 'ünï €.txt'],
   );
-  assert.deepEqual(listed(dir), expected);
+  assert.deepEqual(await listed(dir), expected);
 });
 
-test('a directory of more than 10,000 entries: the directory order, as the walk takes it', { skip }, (t) => {
+test('a directory of more than 10,000 entries: the directory order, as the walk takes it', { skip }, async (t) => {
   const ws = workspace(t);
   const dir = ws.path('big');
   mkdirSync(join(dir, 'a-subdir'), { recursive: true });
@@ -68,13 +67,68 @@ test('a directory of more than 10,000 entries: the directory order, as the walk 
     expected.map(([, name]) => name),
     expected.map(([, name]) => name).sort(),
   );
-  assert.deepEqual(listed(dir), expected);
+  assert.deepEqual(await listed(dir), expected);
 });
 
-test('what the helper cannot list is left to the walk: a missing directory, a file', { skip }, (t) => {
+test('what the helper cannot list is left to the walk: a missing directory, a file', { skip }, async (t) => {
   const ws = workspace(t);
-  assert.equal(listDir(ws.path('missing')), null);
-  assert.equal(listDir(ws.write('a-file', 'x\n')), null);
+  assert.equal(await listDir(ws.path('missing')), null);
+  assert.equal(await listDir(ws.write('a-file', 'x\n')), null);
+});
+
+test('an empty directory is listed empty; a directory of subdirectories only, as the walk', { skip }, async (t) => {
+  const ws = workspace(t);
+  mkdirSync(ws.path('empty'));
+  const listing = await listDir(ws.path('empty'));
+  assert.ok(listing, 'an empty directory is listed, not left to the walk');
+  assert.deepEqual(await listed(ws.path('empty')), []);
+  ws.write('only-dirs/a/x', 'x\n');
+  ws.write('only-dirs/b/y', 'y\n');
+  mkdirSync(ws.path('only-dirs', 'c'));
+  assert.deepEqual(await listed(ws.path('only-dirs')), walked(ws.path('only-dirs')));
+});
+
+/** The helper processes this test process has running now. */
+const helpersRunning = () =>
+  readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map((p) => {
+      try {
+        return readFileSync(`/proc/${p}/stat`, 'utf8');
+      } catch {
+        return '';
+      }
+    })
+    // pid (comm) state ppid ...: comm is cut at 15 characters.
+    .filter((st) => st.includes('(task-pipeline-s)') && st.split(') ')[1]?.split(' ')[1] === String(process.pid));
+
+test('a listing cut short throws; a walk stopped early stops the helper', { skip }, async (t) => {
+  const ws = workspace(t);
+  const dir = ws.path('many');
+  mkdirSync(dir);
+  // ~2 MB of listing: far more than a pipe holds, so the helper is still writing after the first batch.
+  for (let i = 0; i < 30_000; i++) writeFileSync(join(dir, `file-with-a-longer-name-${i}`), '');
+  const listing = await listDir(dir);
+  const first = await listing.next();
+  assert.ok(first.value.length > 0);
+  const [helper] = helpersRunning();
+  assert.ok(helper, 'the helper is still running after the first batch');
+  process.kill(Number(helper.split(' ')[0]), 'SIGKILL');
+  await assert.rejects(
+    async () => {
+      for await (const batch of listing) assert.ok(batch.length > 0);
+    },
+    { message: `the C helper's listing of ${dir} ended early (SIGKILL)` },
+  );
+
+  // A name the check refuses, met while the helper is still listing: the helper is stopped.
+  writeFileSync(join(dir, 'a\ttab'), '');
+  const again = await listDir(dir);
+  await assert.rejects(async () => {
+    for await (const batch of walkListed(dir, again)) assert.ok(batch.length > 0);
+  }, /a name with a tab or newline cannot be an input/);
+  for (let i = 0; i < 100 && helpersRunning().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(helpersRunning(), []);
 });
 
 test(

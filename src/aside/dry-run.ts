@@ -81,7 +81,7 @@ export async function planDryRun(
   const known = new Set(o.manifest.tasks.map((t) => t.name));
   for (const t of o.force)
     if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
-  const files = listInputs(o.inputs);
+  const files = await listInputs(o.inputs);
   const d = await open();
   const { meta } = d;
   try {

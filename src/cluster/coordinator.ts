@@ -59,7 +59,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<RunSu
   for (const t of o.force)
     if (!known.has(t)) throw new UserError('EUSAGE', `-force ${t}: no task of that name in ${o.manifest.path}`);
   // Checked before anything is written, each directory summed up on the way (ingest.ts).
-  const inputs = checkInputs(o.inputs, { summarize: !o.rehash });
+  const inputs = await checkInputs(o.inputs, { summarize: !o.rehash });
   if (o.inputs.length > 0 && !o.manifest.tasks.some((t) => t.inputs.length === 0)) {
     throw new UserError('EUSAGE', `-input: no task in ${o.manifest.path} takes run inputs (give one inputs = [])`);
   }

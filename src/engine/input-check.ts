@@ -5,7 +5,7 @@ import { plainStamp, type Stamp } from '../store/input-cache.js';
 import { DirDigest, type Chunk } from '../store/input-summary.js';
 import { InputNames } from '../store/input-names.js';
 import type { InputVouch } from '../store/input-vouch.js';
-import { checkName, walkFiles, walkListed, type InputFile } from './input-walk.js';
+import { checkName, walkBatched, walkListed, type InputFile } from './input-walk.js';
 import { listDir } from './list-dir.js';
 
 /** A -input argument, checked: a file, or a directory walked once (and summed up, when asked). */
@@ -58,7 +58,10 @@ export interface CheckOptions {
 const SMALL = Number(process.env.TASK_PIPELINE_INGEST_BATCH) || 0;
 const VOUCH_BATCH = SMALL || 1024;
 const UNVOUCHED_MAX = SMALL || 4096;
-/** A directory summed up with at most this many files is listed and stat'ed by the C helper (list-dir.ts), in ~8 MB. */
+/**
+ * A directory summed up with at most this many files is listed and stat'ed by the C helper
+ * (list-dir.ts), which holds its names (~100 bytes an entry) while it stats them.
+ */
 const LIST_MAX = 100_000;
 
 /**
@@ -69,7 +72,7 @@ const LIST_MAX = 100_000;
  * with a few files changed or added is then ingested from those few, without a second walk.
  * Nothing is kept per file beyond those few unless `collect` asks for the whole list.
  */
-export function checkInputs(args: string[], o: CheckOptions = {}): CheckedInputs {
+export async function checkInputs(args: string[], o: CheckOptions = {}): Promise<CheckedInputs> {
   const given: { path: string; dir: boolean }[] = [];
   for (const arg of args) {
     const st = statSync(arg, { throwIfNoEntry: false });
@@ -95,16 +98,16 @@ export function checkInputs(args: string[], o: CheckOptions = {}): CheckedInputs
   };
   let budget = UNVOUCHED_MAX;
   try {
-    given.forEach(({ path, dir }, index) => {
+    for (const [index, { path, dir }] of given.entries()) {
       if (!dir) {
         const file = { path, name: basename(path), source: null };
         checkName(path, file.name);
         claim(index, file);
         out.args.push({ kind: 'file', file });
-        return;
+        continue;
       }
-      out.args.push(walkDir(path, index, o, claim, out.skip, () => (budget -= 1) >= 0));
-    });
+      out.args.push(await walkDir(path, index, o, claim, out.skip, () => (budget -= 1) >= 0));
+    }
   } finally {
     names?.close();
   }
@@ -112,14 +115,14 @@ export function checkInputs(args: string[], o: CheckOptions = {}): CheckedInputs
 }
 
 /** One directory argument: walked, its names claimed, summed up and its files vouched for as asked. */
-function walkDir(
+async function walkDir(
   dir: string,
   index: number,
   o: CheckOptions,
   claim: (index: number, f: InputFile) => void,
   skip: Set<string>,
   keepOne: () => boolean,
-): InputArg {
+): Promise<InputArg> {
   const recordedAt = Date.now();
   const digest = o.summarize ? new DirDigest() : null;
   const vouch = digest && o.vouch?.worthAsking(dir) ? o.vouch : null;
@@ -155,21 +158,22 @@ function walkDir(
     if (batch.length >= VOUCH_BATCH) lookUp();
   };
   // A directory given again (its size known from its summary) is listed with its stats by the C helper.
-  const listing = digest && (o.vouch?.summedFiles(dir) ?? Infinity) <= LIST_MAX ? listDir(dir) : null;
-  for (const { file: f, stamp: listed } of listing ? walkListed(dir, listing) : unlisted(walkFiles(dir, '', dir))) {
-    claim(index, f);
-    const skipped = skip.has(`${index}\0${f.name}`);
-    if (skipped) partial = true;
-    else given++;
-    if (digest === null) continue;
-    let stamp = listed;
-    if (stamp === undefined) {
-      const st = statSync(f.path, { throwIfNoEntry: false });
-      stamp = st ? plainStamp(st) : null;
+  const listing = digest && (o.vouch?.summedFiles(dir) ?? Infinity) <= LIST_MAX ? await listDir(dir) : null;
+  for await (const files of listing ? walkListed(dir, listing) : walkBatched(dir))
+    for (const { file: f, stamp: listed } of files) {
+      claim(index, f);
+      const skipped = skip.has(`${index}\0${f.name}`);
+      if (skipped) partial = true;
+      else given++;
+      if (digest === null) continue;
+      let stamp = listed;
+      if (stamp === undefined) {
+        const st = statSync(f.path, { throwIfNoEntry: false });
+        stamp = st ? plainStamp(st) : null;
+      }
+      if (unvouched !== null && !skipped) chunk.push({ file: f, stamp });
+      closed(digest.add(f.name, stamp));
     }
-    if (unvouched !== null && !skipped) chunk.push({ file: f, stamp });
-    closed(digest.add(f.name, stamp));
-  }
   closed(digest?.close() ?? null);
   lookUp();
   return {
@@ -186,17 +190,13 @@ function walkDir(
   };
 }
 
-function* unlisted(files: Iterable<InputFile>): Generator<{ file: InputFile; stamp: undefined }> {
-  for (const file of files) yield { file, stamp: undefined };
-}
-
 /**
  * Expand -input arguments into every file they give: a file is named by its own basename, a
  * directory's files by their path relative to it (walked recursively). The whole list in memory:
  * for the callers that take it whole (a dry run, a PostgreSQL run).
  */
-export function listInputs(args: string[]): InputFile[] {
+export async function listInputs(args: string[]): Promise<InputFile[]> {
   const files: InputFile[] = [];
-  checkInputs(args, { collect: files });
+  await checkInputs(args, { collect: files });
   return files;
 }

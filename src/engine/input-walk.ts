@@ -1,7 +1,7 @@
 import { opendirSync, statSync, type Dirent } from 'node:fs';
 import { UserError } from '../errors.js';
 import type { Stamp } from '../store/input-cache.js';
-import { listed } from './list-dir.js';
+import type { Listed } from './list-dir.js';
 
 export interface InputFile {
   path: string;
@@ -54,29 +54,65 @@ function* walkOrder<T extends { name: string }>(entries: Iterator<T>): Generator
   const head: T[] = [];
   let e = entries.next();
   for (; !e.done && head.length < SORTED_MAX; e = entries.next()) head.push(e.value);
-  if (e.done) head.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (e.done) head.sort(byName);
   yield* head;
   for (; !e.done; e = entries.next()) yield e.value;
 }
 
-/**
- * walkFiles over a directory whose entries the C helper listed with their files' stats
- * (list-dir.ts): the same files in the same order, each with its stat (undefined for those below
- * a subdirectory, which walkFiles walks as usual). The listing is held whole (its caller bounds it).
- */
-export function* walkListed(
-  dir: string,
-  listing: Buffer,
-): Generator<{ file: InputFile; stamp: Stamp | null | undefined }> {
-  const base = dir.endsWith('/') ? dir : `${dir}/`;
-  for (const entry of walkOrder(listed(listing))) {
-    const path = base + entry.name;
-    if (entry.kind === 'd') {
-      for (const file of walkFiles(path, entry.name, dir)) yield { file, stamp: undefined };
-    } else if (entry.kind !== 'x') {
-      checkName(path, entry.name);
-      yield { file: { path, name: entry.name, source: dir }, stamp: entry.stamp };
+/** walkOrder for entries that come a batch at a time. */
+async function* walkOrderBatched<T extends { name: string }>(batches: AsyncIterable<T[]>): AsyncGenerator<T[]> {
+  let head: T[] | null = [];
+  for await (const batch of batches) {
+    if (head === null) yield batch;
+    else if (head.push(...batch) > SORTED_MAX) {
+      yield head;
+      head = null;
     }
+  }
+  if (head !== null) yield head.sort(byName);
+}
+
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** Files of a walk, or of a listing, and the stat the listing took of each (see walkListed). */
+export type WalkBatch = { file: InputFile; stamp: Stamp | null | undefined }[];
+/** Files are handed on this many at a time. */
+const BATCH = 1024;
+
+/** walkFiles a batch at a time, without stats. */
+export function* walkBatched(dir: string, prefix = '', source = dir): Generator<WalkBatch> {
+  let batch: WalkBatch = [];
+  for (const file of walkFiles(dir, prefix, source)) {
+    batch.push({ file, stamp: undefined });
+    if (batch.length === BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/**
+ * walkFiles over a directory whose entries the C helper lists with their files' stats
+ * (list-dir.ts), a batch at a time: the same files in the same order, each with its stat
+ * (undefined for those below a subdirectory, which walkFiles walks as usual).
+ */
+export async function* walkListed(dir: string, listing: AsyncIterable<Listed[]>): AsyncGenerator<WalkBatch> {
+  const base = dir.endsWith('/') ? dir : `${dir}/`;
+  for await (const entries of walkOrderBatched(listing)) {
+    let batch: WalkBatch = [];
+    for (const entry of entries) {
+      const path = base + entry.name;
+      if (entry.kind === 'd') {
+        if (batch.length > 0) yield batch;
+        batch = [];
+        yield* walkBatched(path, entry.name, dir);
+      } else if (entry.kind !== 'x') {
+        checkName(path, entry.name);
+        batch.push({ file: { path, name: entry.name, source: dir }, stamp: entry.stamp });
+      }
+    }
+    if (batch.length > 0) yield batch;
   }
 }
 

@@ -68,7 +68,7 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
   if (!fresh) lock.acquire();
   let inputs: CheckedInputs;
   try {
-    inputs = checkRunInputs(o, fresh);
+    inputs = await checkRunInputs(o, fresh);
   } catch (err) {
     if (!fresh) lock.release();
     throw err;
@@ -189,11 +189,11 @@ export async function runPipeline(options: RunOptions): Promise<RunSummary> {
  * The -input arguments checked before anything is written (ingest.ts), each directory summed up on
  * the way and, in an existing db, its files vouched for by the stat cache.
  */
-function checkRunInputs(o: RunOptions, fresh: boolean): CheckedInputs {
+async function checkRunInputs(o: RunOptions, fresh: boolean): Promise<CheckedInputs> {
   const vouch = fresh || o.rehash ? null : InputVouch.open(o.dbDir);
   let inputs: CheckedInputs;
   try {
-    inputs = checkInputs(o.inputs, { summarize: !o.rehash, vouch });
+    inputs = await checkInputs(o.inputs, { summarize: !o.rehash, vouch });
   } finally {
     vouch?.close();
   }

@@ -2,8 +2,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,7 +19,70 @@
  * device. Kinds are as the engine's own walk decides them (input-walk.ts): 'f' a regular file, or
  * a symlink to one; 'n' a regular file whose stat failed; 'd' a directory (walked by the engine);
  * 'x' anything else. A stat relative to the directory's descriptor spares the kernel the path.
- * Exit 0 when the whole listing was written, 2 when the directory could not be read. */
+ *
+ * The names are read first, so that a directory that cannot be read fails before anything is
+ * written (exit 2, nothing on stdout: the engine then walks it itself and says what failed). The
+ * stats are then taken a block of entries at a time by one thread per core (the check waits on
+ * them, and stats of one directory scale across cores), and each block is written, in the
+ * directory's order, as soon as it and those before it are done: the engine reads a block while
+ * the next ones are stat'ed. Exit 0 when the whole listing was written. */
+typedef struct {
+  size_t name; /* offset in names */
+  unsigned char type;
+  char kind;
+  double v[7];
+} entry_t;
+
+static int dfd;
+static char *names;
+static entry_t *entries;
+
+static void stat_entry(entry_t *e) {
+  const char *name = names + e->name;
+  unsigned char type = e->type;
+  struct stat st;
+  if (type == DT_UNKNOWN) /* as the engine's walk does: the entry's own type */
+    type = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ? DT_UNKNOWN
+           : S_ISREG(st.st_mode)                          ? DT_REG
+           : S_ISDIR(st.st_mode)                          ? DT_DIR
+           : S_ISLNK(st.st_mode)                          ? DT_LNK
+                                                          : DT_UNKNOWN;
+  e->kind = 'x';
+  if (type == DT_DIR) e->kind = 'd';
+  else if (type == DT_REG) e->kind = fstatat(dfd, name, &st, 0) == 0 ? 'f' : 'n';
+  else if (type == DT_LNK && fstatat(dfd, name, &st, 0) == 0 && S_ISREG(st.st_mode)) e->kind = 'f';
+  if (e->kind != 'f') return;
+  double v[7] = {(double)st.st_size,        (double)st.st_mtim.tv_sec, (double)st.st_mtim.tv_nsec,
+                 (double)st.st_ctim.tv_sec, (double)st.st_ctim.tv_nsec, (double)st.st_ino,
+                 (double)st.st_dev};
+  memcpy(e->v, v, sizeof v);
+}
+
+/* Blocks of this many entries; a directory of fewer than two is stat'ed by this thread alone. */
+#define BLOCK 1024
+#define MAX_THREADS 8
+static size_t n_entries, n_blocks, blocks_written;
+static atomic_size_t next_block;
+static atomic_uchar *block_done;
+
+static size_t block_end(size_t b) { return (b + 1) * BLOCK < n_entries ? (b + 1) * BLOCK : n_entries; }
+
+/* Stats the next block nobody has taken; 0 when there is none left. */
+static int take_block(void) {
+  size_t b = atomic_fetch_add(&next_block, 1);
+  if (b >= n_blocks) return 0;
+  for (size_t i = b * BLOCK; i < block_end(b); i++) stat_entry(&entries[i]);
+  atomic_store_explicit(&block_done[b], 1, memory_order_release);
+  return 1;
+}
+
+static void *stat_blocks(void *unused) {
+  (void)unused;
+  while (take_block()) {
+  }
+  return NULL;
+}
+
 static char out[1 << 16];
 static size_t used;
 
@@ -38,39 +104,66 @@ static int put(const void *p, size_t n) {
   return 0;
 }
 
+/* Writes the blocks done since the last one written, in order, up to the first not done yet. */
+static int write_done(void) {
+  for (; blocks_written < n_blocks && atomic_load_explicit(&block_done[blocks_written], memory_order_acquire);
+       blocks_written++)
+    for (size_t i = blocks_written * BLOCK; i < block_end(blocks_written); i++) {
+      entry_t *e = &entries[i];
+      uint32_t len = (uint32_t)strlen(names + e->name);
+      if (put(&e->kind, 1) || put(&len, 4) || put(names + e->name, len)) return -1;
+      if (e->kind == 'f' && put(e->v, sizeof e->v)) return -1;
+    }
+  return flush_out();
+}
+
+/* Grows *buf (of *cap bytes) to hold at least need bytes. */
+static int grow(void **buf, size_t *cap, size_t need) {
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap : 4096;
+  while (c < need) c *= 2;
+  void *p = realloc(*buf, c);
+  if (!p) return -1;
+  *buf = p, *cap = c;
+  return 0;
+}
+
 int list_dir(const char *dir) {
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
   if (!d) return 2;
+  size_t names_used = 0, names_cap = 0, entries_cap = 0;
   for (;;) {
     errno = 0;
     struct dirent *e = readdir(d);
     if (!e) break;
     const char *name = e->d_name;
     if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
-    unsigned char type = e->d_type;
-    struct stat st;
-    if (type == DT_UNKNOWN) /* as the engine's walk does: the entry's own type */
-      type = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ? DT_UNKNOWN
-             : S_ISREG(st.st_mode)                          ? DT_REG
-             : S_ISDIR(st.st_mode)                          ? DT_DIR
-             : S_ISLNK(st.st_mode)                          ? DT_LNK
-                                                            : DT_UNKNOWN;
-    char kind = 'x';
-    if (type == DT_DIR) kind = 'd';
-    else if (type == DT_REG) kind = fstatat(dfd, name, &st, 0) == 0 ? 'f' : 'n';
-    else if (type == DT_LNK && fstatat(dfd, name, &st, 0) == 0 && S_ISREG(st.st_mode)) kind = 'f';
-    uint32_t len = (uint32_t)strlen(name);
-    if (put(&kind, 1) || put(&len, 4) || put(name, len)) return 2;
-    if (kind == 'f') {
-      double v[7] = {(double)st.st_size,     (double)st.st_mtim.tv_sec, (double)st.st_mtim.tv_nsec,
-                     (double)st.st_ctim.tv_sec, (double)st.st_ctim.tv_nsec, (double)st.st_ino,
-                     (double)st.st_dev};
-      if (put(v, sizeof v)) return 2;
-    }
+    size_t len = strlen(name) + 1;
+    if (grow((void **)&names, &names_cap, names_used + len) ||
+        grow((void **)&entries, &entries_cap, (n_entries + 1) * sizeof(entry_t)))
+      return 2;
+    memcpy(names + names_used, name, len);
+    entries[n_entries++] = (entry_t){.name = names_used, .type = e->d_type};
+    names_used += len;
   }
-  int failed = errno != 0;
+  if (errno != 0) return 2;
+  n_blocks = (n_entries + BLOCK - 1) / BLOCK;
+  block_done = calloc(n_blocks ? n_blocks : 1, sizeof *block_done);
+  if (!block_done) return 2;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t threads = n_blocks < 2 || cores < 2 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (size_t)cores;
+  if (threads > n_blocks) threads = n_blocks;
+  pthread_t tid[MAX_THREADS];
+  size_t started = 0;
+  /* A thread that cannot be started leaves its blocks to the others. */
+  for (size_t t = 1; t < threads; t++)
+    if (pthread_create(&tid[started], NULL, stat_blocks, NULL) == 0) started++;
+  /* This thread stats too, and writes what is done between its blocks. */
+  while (take_block())
+    if (write_done() != 0) return 2;
+  for (size_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
+  if (write_done() != 0) return 2;
   closedir(d);
-  if (failed || flush_out() != 0) return 2;
   return 0;
 }
