@@ -2,11 +2,11 @@ import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { plainStamp, type Stamp } from '../store/input-cache.js';
-import { DirDigest, type Chunk } from '../store/input-summary.js';
+import { CHUNK_CUTS, DirDigest, type Chunk } from '../store/input-summary.js';
 import { InputNames } from '../store/input-names.js';
 import type { InputVouch } from '../store/input-vouch.js';
-import { checkName, walkBatched, walkListed, type InputFile } from './input-walk.js';
-import { listDir } from './list-dir.js';
+import { checkName, SORTED_MAX, walkBatched, walkListed, type InputFile } from './input-walk.js';
+import { chunkEntries, listDir } from './list-dir.js';
 
 /** A -input argument, checked: a file, or a directory walked once (and summed up, when asked). */
 export type InputArg =
@@ -30,7 +30,7 @@ export type InputArg =
        * their stats, or null when it was not asked or they were too many to keep (then ingest
        * compares the directory file by file).
        */
-      unvouched: { file: InputFile; stamp: Stamp | null }[] | null;
+      unvouched: Unvouched[] | null;
       /** How many of its files were looked up one by one in the stat cache (those its summary's chunks did not vouch for). */
       lookedUp: number;
     };
@@ -49,6 +49,9 @@ export interface CheckOptions {
   /** Collect every file given (the whole list in memory). */
   collect?: InputFile[];
 }
+
+/** A file the stat cache may not vouch for, with its stat now (null if it failed). */
+type Unvouched = { file: InputFile; stamp: Stamp | null };
 
 /**
  * Files looked up in the stat cache together, and at most this many unvouched files kept in all
@@ -106,7 +109,8 @@ export async function checkInputs(args: string[], o: CheckOptions = {}): Promise
         out.args.push({ kind: 'file', file });
         continue;
       }
-      out.args.push(await walkDir(path, index, o, claim, out.skip, () => (budget -= 1) >= 0));
+      const alone = names === null && o.collect === undefined;
+      out.args.push(await walkDir(path, index, o, claim, out.skip, () => (budget -= 1) >= 0, alone));
     }
   } finally {
     names?.close();
@@ -122,15 +126,16 @@ async function walkDir(
   claim: (index: number, f: InputFile) => void,
   skip: Set<string>,
   keepOne: () => boolean,
+  alone: boolean,
 ): Promise<InputArg> {
   const recordedAt = Date.now();
   const digest = o.summarize ? new DirDigest() : null;
   const vouch = digest && o.vouch?.worthAsking(dir) ? o.vouch : null;
   // With a summary still true to the run inputs, a chunk it holds vouches for its files whole.
   const chunkKnown = vouch?.chunks(dir) ?? null;
-  let unvouched: { file: InputFile; stamp: Stamp | null }[] | null = vouch ? [] : null;
-  let chunk: { file: InputFile; stamp: Stamp | null }[] = [];
-  let batch: { file: InputFile; stamp: Stamp | null }[] = [];
+  let unvouched: Unvouched[] | null = vouch ? [] : null;
+  let chunk: Unvouched[] = [];
+  let batch: Unvouched[] = [];
   let given = 0;
   let partial = false;
   let lookedUp = 0;
@@ -151,15 +156,30 @@ async function walkDir(
     }
     batch = [];
   };
-  const closed = (c: Chunk | null) => {
+  // A chunk closed: its files are looked up, unless the summary knows it.
+  const closed = (c: Chunk | null, files: () => Unvouched[]) => {
     if (c === null) return;
-    if (unvouched !== null && !chunkKnown?.(c)) batch.push(...chunk);
-    chunk = [];
+    if (unvouched !== null && !chunkKnown?.(c)) batch.push(...files());
     if (batch.length >= VOUCH_BATCH) lookUp();
   };
-  // A directory given again (its size known from its summary) is listed with its stats by the C helper.
-  const listing = digest && (o.vouch?.summedFiles(dir) ?? Infinity) <= LIST_MAX ? await listDir(dir) : null;
-  for await (const files of listing ? walkListed(dir, listing) : walkBatched(dir))
+  // A directory given again (its size known from its summary) is listed with its stats by the C
+  // helper; and, when it is the only argument and nothing is collected, cut into its chunks there.
+  const listing =
+    digest && (o.vouch?.summedFiles(dir) ?? Infinity) <= LIST_MAX
+      ? await listDir(dir, alone ? { ...CHUNK_CUTS, sortedMax: SORTED_MAX } : undefined)
+      : null;
+  if (listing?.chunked) {
+    const base = dir.endsWith('/') ? dir : `${dir}/`;
+    for await (const chunks of listing.chunks)
+      for (const c of chunks) {
+        given += c.files;
+        digest!.addChunk(c);
+        closed(c, () =>
+          chunkEntries(c).map((e) => ({ file: { path: base + e.name, name: e.name, source: dir }, stamp: e.stamp })),
+        );
+      }
+  }
+  for await (const files of listing?.chunked ? [] : listing ? walkListed(dir, listing.entries) : walkBatched(dir))
     for (const { file: f, stamp: listed } of files) {
       claim(index, f);
       const skipped = skip.has(`${index}\0${f.name}`);
@@ -172,9 +192,12 @@ async function walkDir(
         stamp = st ? plainStamp(st) : null;
       }
       if (unvouched !== null && !skipped) chunk.push({ file: f, stamp });
-      closed(digest.add(f.name, stamp));
+      const c = digest.add(f.name, stamp);
+      if (c === null) continue;
+      closed(c, () => chunk);
+      chunk = [];
     }
-  closed(digest?.close() ?? null);
+  closed(digest?.close() ?? null, () => chunk);
   lookUp();
   return {
     kind: 'dir',

@@ -16,7 +16,7 @@ export interface InputFile {
  * filesystem lists it, a few entries at a time, so that memory does not grow with it. That order
  * is the same on every walk of an unchanged directory, which is all its summary needs.
  */
-const SORTED_MAX = 10_000;
+export const SORTED_MAX = 10_000;
 
 /**
  * A directory's files, recursively, named by their path relative to `source`: a symlink to a file

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Stamp } from '../store/input-cache.js';
+import type { Chunk } from '../store/input-summary.js';
 import { NATIVE_HELPER } from '../executor/shipped.js';
 import { helperUsable } from '../executor/spawner-protocol.js';
 
@@ -12,8 +13,29 @@ export interface Listed {
   stamp: Stamp | null;
 }
 
+/**
+ * A chunk of a directory's summary (input-summary.ts) that the C helper cut and summed up: its
+ * files' records, decoded when asked (chunkEntries), for a chunk the summary does not know.
+ */
+export interface ListedChunk extends Chunk {
+  entries: Buffer;
+}
+
+/** How the helper may cut a directory into chunks: the summary's and the walk's limits. */
+export interface Chunking {
+  cutBelow: number;
+  chunkMax: number;
+  sortedMax: number;
+}
+
+/** A listing: its entries one by one, or, for a directory the helper could cut, its chunks. */
+export type Listing =
+  { chunked: false; entries: AsyncGenerator<Listed[]> } | { chunked: true; chunks: AsyncGenerator<ListedChunk[]> };
+
 /** The bytes of a file's record after its name: seven doubles. */
 const STAT_BYTES = 56;
+/** A chunk's record before its files': their count, the digest in hex, the latest change, their records' length. */
+const CHUNK_HEAD = 1 + 4 + 64 + 8 + 4;
 
 /**
  * The entries of one directory with the stats of its files, listed by the C helper, a batch at a
@@ -23,9 +45,10 @@ const STAT_BYTES = 56;
  * could not read the directory (it then writes nothing): the walk does it all itself, and reports
  * what failed. A listing cut short after its first batch (the helper killed) throws.
  */
-export async function listDir(dir: string): Promise<AsyncGenerator<Listed[]> | null> {
+export async function listDir(dir: string, chunking?: Chunking): Promise<Listing | null> {
   if (!helperUsable()) return null;
-  const child = spawn(NATIVE_HELPER, ['--list', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const limits = chunking ? [chunking.cutBelow, chunking.chunkMax, chunking.sortedMax].map(String) : [];
+  const child = spawn(NATIVE_HELPER, ['--list', dir, ...limits], { stdio: ['ignore', 'pipe', 'ignore'] });
   // Its exit is awaited after its output, from the start: neither event can be missed.
   const exited = once(child, 'close').then(
     ([code, signal]) => (code === 0 ? null : String(signal ?? `exit ${code}`)),
@@ -34,11 +57,22 @@ export async function listDir(dir: string): Promise<AsyncGenerator<Listed[]> | n
   const chunks = child.stdout[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const first = await chunks.next().catch(() => ({ done: true, value: undefined }) as const);
   // Nothing written: an empty directory (exit 0), or one the helper could not read.
-  if (first.done) return (await exited) === null ? empty() : null;
-  return decoded(dir, first.value, chunks, exited, () => child.kill('SIGKILL'));
+  if (first.done) return (await exited) === null ? { chunked: false, entries: empty() } : null;
+  const items = decoded(dir, first.value, chunks, exited, () => child.kill('SIGKILL'));
+  // The helper cuts a directory into chunks whole, or not at all.
+  return first.value[0] === CHUNK
+    ? { chunked: true, chunks: items as AsyncGenerator<ListedChunk[]> }
+    : { chunked: false, entries: items as AsyncGenerator<Listed[]> };
 }
 
+const CHUNK = 'c'.charCodeAt(0);
+
 async function* empty(): AsyncGenerator<Listed[]> {}
+
+/** The files of a chunk, decoded. */
+export function chunkEntries(c: ListedChunk): Listed[] {
+  return records(c.entries)[0] as Listed[];
+}
 
 async function* decoded(
   dir: string,
@@ -46,7 +80,7 @@ async function* decoded(
   chunks: AsyncIterator<Buffer>,
   exited: Promise<string | null>,
   kill: () => void,
-): AsyncGenerator<Listed[]> {
+): AsyncGenerator<(Listed | ListedChunk)[]> {
   let done = false;
   try {
     let rest = head;
@@ -69,10 +103,23 @@ async function* decoded(
 }
 
 /** The whole records at the start of buf, decoded, and how many bytes they take. */
-function records(buf: Buffer): [Listed[], number] {
-  const out: Listed[] = [];
+function records(buf: Buffer): [(Listed | ListedChunk)[], number] {
+  const out: (Listed | ListedChunk)[] = [];
   let at = 0;
   while (at + 5 <= buf.length) {
+    if (buf[at] === CHUNK) {
+      if (at + CHUNK_HEAD > buf.length) break;
+      const end = at + CHUNK_HEAD + buf.readUInt32LE(at + CHUNK_HEAD - 4);
+      if (end > buf.length) break;
+      out.push({
+        files: buf.readUInt32LE(at + 1),
+        digest: buf.toString('latin1', at + 5, at + 69),
+        latest: buf.readDoubleLE(at + 69),
+        entries: buf.subarray(at + CHUNK_HEAD, end),
+      });
+      at = end;
+      continue;
+    }
     const kind = String.fromCharCode(buf[at]!) as Listed['kind'];
     const len = buf.readUInt32LE(at + 1);
     const end = at + 5 + len + (kind === 'f' ? STAT_BYTES : 0);

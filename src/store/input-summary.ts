@@ -17,6 +17,8 @@ const SMALL = Boolean(Number(process.env.TASK_PIPELINE_INGEST_BATCH));
 const CUT_BELOW = 2 ** 32 / (SMALL ? 2 : 16);
 /** A chunk is cut here whatever the names: the files of one chunk are held while it is open. */
 const CHUNK_MAX = 1024;
+/** Where chunks are cut, for the C helper that cuts them too (src/executor/native/list-dir.c). */
+export const CHUNK_CUTS = { cutBelow: CUT_BELOW, chunkMax: CHUNK_MAX };
 
 /** A chunk of a directory's walk, once it is closed. */
 export interface Chunk {
@@ -74,6 +76,16 @@ export class DirDigest {
     return nameHash(name) < CUT_BELOW || this.names.length === CHUNK_MAX ? this.close() : null;
   }
 
+  /**
+   * A chunk of the walk summed up elsewhere, as add() would have closed it, its files added one by
+   * one (the C helper's listing, list-dir.c): only between chunks.
+   */
+  addChunk(c: Chunk): void {
+    if (this.names.length > 0) throw new Error('DirDigest: a chunk added while one is open');
+    this.keep(Buffer.from(c.digest, 'hex'));
+    this.latest = Math.max(this.latest, c.latest);
+  }
+
   /** Nothing to vouch for (a file was skipped or raced its read). */
   spoil(): void {
     this.latest = NaN;
@@ -86,6 +98,15 @@ export class DirDigest {
     h.update(`${this.names.join('\0')}\0`);
     h.update(new Uint8Array(this.stamps.buffer, 0, this.names.length * STAMP_WIDTH * 8));
     const digest = h.digest();
+    this.keep(digest);
+    const chunk = { digest: digest.toString('hex'), files: this.names.length, latest: this.chunkLatest };
+    this.names = [];
+    this.chunkLatest = -Infinity;
+    return chunk;
+  }
+
+  /** A closed chunk's digest, into the directory's. */
+  private keep(digest: Buffer): void {
     this.whole.update(digest);
     if (this.closedBytes === this.closed.length) {
       const grown = Buffer.alloc(this.closed.length * 2);
@@ -94,10 +115,6 @@ export class DirDigest {
     }
     digest.copy(this.closed, this.closedBytes);
     this.closedBytes += digest.length;
-    const chunk = { digest: digest.toString('hex'), files: this.names.length, latest: this.chunkLatest };
-    this.names = [];
-    this.chunkLatest = -Infinity;
-    return chunk;
   }
 
   /** The directory's digest (hex), once the walk is over. */

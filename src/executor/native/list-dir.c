@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -11,31 +12,67 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sha256.h"
 #include "spawner.h"
 
-/* `task-pipeline-spawner --list DIR`: one record per entry of DIR (not recursive), for the engine's
- * input check (src/engine/list-dir.ts): a kind byte, the name's length (uint32) and bytes, and for
- * a file the stat the check would take, seven doubles: size, mtime s and ns, ctime s and ns, inode,
- * device. Kinds are as the engine's own walk decides them (input-walk.ts): 'f' a regular file, or
- * a symlink to one; 'n' a regular file whose stat failed; 'd' a directory (walked by the engine);
- * 'x' anything else. A stat relative to the directory's descriptor spares the kernel the path.
+/* `task-pipeline-spawner --list DIR [CUT_BELOW CHUNK_MAX SORTED_MAX]`: one record per entry of DIR
+ * (not recursive), for the engine's input check (src/engine/list-dir.ts): a kind byte, the name's
+ * length (uint32) and bytes, and for a file the stat the check would take, seven doubles: size,
+ * mtime s and ns, ctime s and ns, inode, device. Kinds are as the engine's own walk decides them
+ * (input-walk.ts): 'f' a regular file, or a symlink to one; 'n' a regular file whose stat failed;
+ * 'd' a directory (walked by the engine); 'x' anything else. A stat relative to the directory's
+ * descriptor spares the kernel the path.
+ *
+ * With the three numbers, a directory the engine would take in its own order as it comes (more
+ * than SORTED_MAX entries), whose entries are all regular files or of types the walk ignores,
+ * with names the check accepts (UTF-8, no tab or newline), is also cut into the chunks of its
+ * summary (src/store/input-summary.ts: a chunk ends after a name whose hash is below CUT_BELOW,
+ * or at CHUNK_MAX files) and each chunk summed up here: records are then 'c' records, each a
+ * chunk's file count (uint32), digest (64 hex digits), latest mtime or ctime in ms (double), the
+ * length (uint32) of its files' records, and those records. The engine then handles a chunk its
+ * summary knows as one record, not file by file.
  *
  * The names are read first, so that a directory that cannot be read fails before anything is
  * written (exit 2, nothing on stdout: the engine then walks it itself and says what failed). The
- * stats are then taken a block of entries at a time by one thread per core (the check waits on
- * them, and stats of one directory scale across cores), and each block is written, in the
- * directory's order, as soon as it and those before it are done: the engine reads a block while
- * the next ones are stat'ed. Exit 0 when the whole listing was written. */
+ * stats (and digests) are then taken a block of entries at a time by one thread per core (the
+ * check waits on them, and stats of one directory scale across cores), and each block is written,
+ * in the directory's order, as soon as it and those before it are done: the engine reads a block
+ * while the next ones are stat'ed. Exit 0 when the whole listing was written. */
 typedef struct {
   size_t name; /* offset in names */
+  uint32_t len;
   unsigned char type;
   char kind;
+  uint32_t hash; /* of the name, as input-summary.ts's nameHash */
   double v[7];
 } entry_t;
+
+typedef struct {
+  size_t first, end; /* entries */
+  double latest;
+  char hex[65];
+} chunk_t;
+
+/* Blocks of entries (in chunk mode, of whole chunks) that a thread takes at a time. */
+typedef struct {
+  size_t first, end;             /* entries */
+  size_t chunk_first, chunk_end; /* chunks */
+} block_t;
+
+/* Entries a thread takes at a time (rounded up to whole chunks), and at most this many threads. */
+#define BLOCK_ENTRIES 1024
+#define MAX_THREADS 8
 
 static int dfd;
 static char *names;
 static entry_t *entries;
+static size_t n_entries;
+static chunk_t *chunks;
+static size_t n_chunks;
+static block_t *blocks;
+static size_t n_blocks, blocks_written;
+static atomic_size_t next_block;
+static atomic_uchar *block_done;
 
 static void stat_entry(entry_t *e) {
   const char *name = names + e->name;
@@ -58,28 +95,59 @@ static void stat_entry(entry_t *e) {
   memcpy(e->v, v, sizeof v);
 }
 
-/* Blocks of this many entries; a directory of fewer than two is stat'ed by this thread alone. */
-#define BLOCK 1024
-#define MAX_THREADS 8
-static size_t n_entries, n_blocks, blocks_written;
-static atomic_size_t next_block;
-static atomic_uchar *block_done;
+/* As the engine computes a Stats' mtimeMs and ctimeMs from the seconds and nanoseconds (the build
+ * keeps the compiler from fusing the multiply and the add, which would round differently). */
+static double ms(double s, double ns) { return s * 1e3 + ns / 1e6; }
 
-static size_t block_end(size_t b) { return (b + 1) * BLOCK < n_entries ? (b + 1) * BLOCK : n_entries; }
+/* A chunk's digest as input-summary.ts's DirDigest computes it: SHA-256 of its names, each
+ * followed by a NUL, then of each file's size, mtimeMs, ctimeMs, inode and device as doubles
+ * (NaN for a failed stat); and its latest mtime or ctime, NaN if a stat failed. */
+static int sum_chunk(chunk_t *c) {
+  size_t files = c->end - c->first, bytes = files * 5 * sizeof(double);
+  for (size_t i = c->first; i < c->end; i++) bytes += entries[i].len + 1;
+  unsigned char *buf = malloc(bytes);
+  if (!buf) return -1;
+  size_t at = 0;
+  for (size_t i = c->first; i < c->end; i++) {
+    memcpy(buf + at, names + entries[i].name, entries[i].len + 1);
+    at += entries[i].len + 1;
+  }
+  double latest = -INFINITY;
+  for (size_t i = c->first; i < c->end; i++) {
+    const double *v = entries[i].v;
+    double s[5] = {NAN, NAN, NAN, NAN, NAN};
+    if (entries[i].kind == 'f') {
+      s[0] = v[0], s[1] = ms(v[1], v[2]), s[2] = ms(v[3], v[4]), s[3] = v[5], s[4] = v[6];
+      if (!isnan(latest)) latest = fmax(latest, fmax(s[1], s[2]));
+    } else latest = NAN;
+    memcpy(buf + at, s, sizeof s);
+    at += sizeof s;
+  }
+  sha256_hex(buf, bytes, c->hex);
+  c->latest = latest;
+  free(buf);
+  return 0;
+}
 
-/* Stats the next block nobody has taken; 0 when there is none left. */
+/* Stats (and sums up) the next block nobody has taken; 0 when there is none left, -1 on failure. */
 static int take_block(void) {
   size_t b = atomic_fetch_add(&next_block, 1);
   if (b >= n_blocks) return 0;
-  for (size_t i = b * BLOCK; i < block_end(b); i++) stat_entry(&entries[i]);
+  for (size_t i = blocks[b].first; i < blocks[b].end; i++) stat_entry(&entries[i]);
+  for (size_t c = blocks[b].chunk_first; c < blocks[b].chunk_end; c++)
+    if (sum_chunk(&chunks[c]) != 0) return -1;
   atomic_store_explicit(&block_done[b], 1, memory_order_release);
   return 1;
 }
 
+static atomic_int failed;
+
 static void *stat_blocks(void *unused) {
   (void)unused;
-  while (take_block()) {
+  int r;
+  while ((r = take_block()) > 0) {
   }
+  if (r < 0) atomic_store(&failed, 1);
   return NULL;
 }
 
@@ -104,16 +172,35 @@ static int put(const void *p, size_t n) {
   return 0;
 }
 
+static size_t record_bytes(const entry_t *e) { return 5 + e->len + (e->kind == 'f' ? 7 * sizeof(double) : 0); }
+
+static int put_entry(const entry_t *e) {
+  if (put(&e->kind, 1) || put(&e->len, 4) || put(names + e->name, e->len)) return -1;
+  return e->kind == 'f' ? put(e->v, sizeof e->v) : 0;
+}
+
+static int put_chunk(const chunk_t *c) {
+  uint32_t files = (uint32_t)(c->end - c->first), bytes = 0;
+  for (size_t i = c->first; i < c->end; i++) bytes += (uint32_t)record_bytes(&entries[i]);
+  if (put("c", 1) || put(&files, 4) || put(c->hex, 64) || put(&c->latest, sizeof c->latest) || put(&bytes, 4))
+    return -1;
+  for (size_t i = c->first; i < c->end; i++)
+    if (put_entry(&entries[i])) return -1;
+  return 0;
+}
+
 /* Writes the blocks done since the last one written, in order, up to the first not done yet. */
 static int write_done(void) {
   for (; blocks_written < n_blocks && atomic_load_explicit(&block_done[blocks_written], memory_order_acquire);
-       blocks_written++)
-    for (size_t i = blocks_written * BLOCK; i < block_end(blocks_written); i++) {
-      entry_t *e = &entries[i];
-      uint32_t len = (uint32_t)strlen(names + e->name);
-      if (put(&e->kind, 1) || put(&len, 4) || put(names + e->name, len)) return -1;
-      if (e->kind == 'f' && put(e->v, sizeof e->v)) return -1;
-    }
+       blocks_written++) {
+    const block_t *b = &blocks[blocks_written];
+    if (n_chunks > 0) {
+      for (size_t c = b->chunk_first; c < b->chunk_end; c++)
+        if (put_chunk(&chunks[c])) return -1;
+    } else
+      for (size_t i = b->first; i < b->end; i++)
+        if (put_entry(&entries[i])) return -1;
+  }
   return flush_out();
 }
 
@@ -128,7 +215,68 @@ static int grow(void **buf, size_t *cap, size_t need) {
   return 0;
 }
 
-int list_dir(const char *dir) {
+/* FNV-1a over the name's UTF-16 code units, as input-summary.ts's nameHash; 0 if the name is not
+ * valid UTF-8 (the engine would see other characters than its bytes say) or holds a tab or a
+ * newline (the check refuses it, and says so). */
+static int name_hash(const unsigned char *s, uint32_t *out) {
+  uint32_t h = 0x811c9dc5u;
+  while (*s) {
+    uint32_t cp, c = *s;
+    if (c == '\t' || c == '\n') return 0;
+    if (c < 0x80) cp = c, s += 1;
+    else if (c >= 0xC2 && c < 0xE0 && (s[1] & 0xC0) == 0x80) cp = (c & 0x1F) << 6 | (s[1] & 0x3F), s += 2;
+    else if (c >= 0xE0 && c < 0xF0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80) {
+      cp = (c & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F), s += 3;
+      if (cp < 0x800 || (cp >= 0xD800 && cp < 0xE000)) return 0;
+    } else if (c >= 0xF0 && c < 0xF5 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80) {
+      cp = (c & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 | (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F), s += 4;
+      if (cp < 0x10000 || cp > 0x10FFFF) return 0;
+    } else
+      return 0;
+    if (cp < 0x10000) h = (h ^ cp) * 0x01000193u;
+    else {
+      cp -= 0x10000;
+      h = (h ^ (0xD800 + (cp >> 10))) * 0x01000193u;
+      h = (h ^ (0xDC00 + (cp & 0x3FF))) * 0x01000193u;
+    }
+  }
+  *out = h;
+  return 1;
+}
+
+/* Chunk mode, if the directory allows it (see the top): its regular files only, cut into chunks,
+ * blocks of whole chunks. 0 when it does not (or memory ran out: the plain listing is as exact). */
+static int plan_chunks(uint32_t cut_below, size_t chunk_max) {
+  size_t files = 0;
+  for (size_t i = 0; i < n_entries; i++) {
+    unsigned char t = entries[i].type;
+    if (t == DT_DIR || t == DT_LNK || t == DT_UNKNOWN) return 0;
+    if (t == DT_REG && !name_hash((const unsigned char *)names + entries[i].name, &entries[i].hash)) return 0;
+  }
+  /* The other types are none of the walk's files: left out. */
+  for (size_t i = 0; i < n_entries; i++)
+    if (entries[i].type == DT_REG) entries[files++] = entries[i];
+  chunks = malloc((files ? files : 1) * sizeof *chunks);
+  blocks = malloc((files ? files : 1) * sizeof *blocks);
+  if (!chunks || !blocks) return 0;
+  n_entries = files;
+  size_t first = 0;
+  for (size_t i = 0; i < files; i++)
+    if (entries[i].hash < cut_below || i + 1 - first == chunk_max || i + 1 == files) {
+      chunks[n_chunks++] = (chunk_t){.first = first, .end = i + 1};
+      first = i + 1;
+    }
+  size_t from = 0;
+  for (size_t c = 0; c < n_chunks; c++)
+    if (chunks[c].end - chunks[from].first >= BLOCK_ENTRIES || c + 1 == n_chunks) {
+      blocks[n_blocks++] = (block_t){chunks[from].first, chunks[c].end, from, c + 1};
+      from = c + 1;
+    }
+  return 1;
+}
+
+int list_dir(int argc, char **argv) {
+  const char *dir = argv[0];
   dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
   if (!d) return 2;
@@ -139,31 +287,40 @@ int list_dir(const char *dir) {
     if (!e) break;
     const char *name = e->d_name;
     if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
-    size_t len = strlen(name) + 1;
-    if (grow((void **)&names, &names_cap, names_used + len) ||
+    size_t len = strlen(name);
+    if (grow((void **)&names, &names_cap, names_used + len + 1) ||
         grow((void **)&entries, &entries_cap, (n_entries + 1) * sizeof(entry_t)))
       return 2;
-    memcpy(names + names_used, name, len);
-    entries[n_entries++] = (entry_t){.name = names_used, .type = e->d_type};
-    names_used += len;
+    memcpy(names + names_used, name, len + 1);
+    entries[n_entries++] = (entry_t){.name = names_used, .len = (uint32_t)len, .type = e->d_type};
+    names_used += len + 1;
   }
   if (errno != 0) return 2;
-  n_blocks = (n_entries + BLOCK - 1) / BLOCK;
+  if (argc == 4 && n_entries > strtoull(argv[3], NULL, 10))
+    plan_chunks((uint32_t)strtoull(argv[1], NULL, 10), strtoull(argv[2], NULL, 10));
+  if (n_chunks == 0) {
+    n_blocks = 0;
+    blocks = realloc(blocks, ((n_entries + BLOCK_ENTRIES - 1) / BLOCK_ENTRIES + 1) * sizeof *blocks);
+    if (!blocks) return 2;
+    for (size_t i = 0; i < n_entries; i += BLOCK_ENTRIES)
+      blocks[n_blocks++] = (block_t){i, i + BLOCK_ENTRIES < n_entries ? i + BLOCK_ENTRIES : n_entries, 0, 0};
+  }
   block_done = calloc(n_blocks ? n_blocks : 1, sizeof *block_done);
   if (!block_done) return 2;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  size_t threads = n_blocks < 2 || cores < 2 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (size_t)cores;
-  if (threads > n_blocks) threads = n_blocks;
+  size_t threads = cores < 2 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (size_t)cores;
+  if (threads > n_blocks) threads = n_blocks ? n_blocks : 1;
   pthread_t tid[MAX_THREADS];
   size_t started = 0;
   /* A thread that cannot be started leaves its blocks to the others. */
   for (size_t t = 1; t < threads; t++)
     if (pthread_create(&tid[started], NULL, stat_blocks, NULL) == 0) started++;
   /* This thread stats too, and writes what is done between its blocks. */
-  while (take_block())
+  int r;
+  while ((r = take_block()) > 0)
     if (write_done() != 0) return 2;
   for (size_t t = 0; t < started; t++) pthread_join(tid[t], NULL);
-  if (write_done() != 0) return 2;
+  if (r < 0 || atomic_load(&failed) || write_done() != 0) return 2;
   closedir(d);
   return 0;
 }

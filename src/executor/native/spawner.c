@@ -222,7 +222,7 @@ static void on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
-  if (argc == 3 && strcmp(argv[1], "--list") == 0) return list_dir(argv[2]);
+  if ((argc == 3 || argc == 6) && strcmp(argv[1], "--list") == 0) return list_dir(argc - 2, argv + 2);
   if (argc > 1) limit = strtol(argv[1], NULL, 10);
   if (limit < 1) limit = 1;
   if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) return 1;

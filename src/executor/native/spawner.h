@@ -37,8 +37,9 @@ void free_collect(struct collect_spec *c);
 struct fields split(char *payload, size_t len);
 void read_requests(char **buf, size_t *cap, size_t *len);
 
-/* list-dir.c: `--list DIR`, the entries of a directory with their stats (the engine's input check). */
-int list_dir(const char *dir);
+/* list-dir.c: `--list DIR [CUT_BELOW CHUNK_MAX SORTED_MAX]`, the entries of a directory with their
+ * stats, and the chunks of its summary (the engine's input check); argv from DIR on. */
+int list_dir(int argc, char **argv);
 
 /* spawner.c */
 void handle(char *payload, size_t len);
