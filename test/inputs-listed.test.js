@@ -4,10 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { walkFiles, walkListed } from '../dist/engine/input-walk.js';
-import { listDir } from '../dist/engine/list-dir.js';
+import { SORTED_MAX, walkFiles, walkListed } from '../dist/engine/input-walk.js';
+import { chunkEntries, listDir } from '../dist/engine/list-dir.js';
+import { CHUNK_CUTS, DirDigest } from '../dist/store/input-summary.js';
 import { helperUsable } from '../dist/executor/spawner-protocol.js';
 import { plainStamp } from '../dist/store/input-cache.js';
 import { CLI, cli, workspace } from './helpers.js';
@@ -23,8 +24,9 @@ const walked = (dir) => [...walkFiles(dir, '', dir)].map((f) => [f.path, f.name,
 const listed = async (dir) => {
   const listing = await listDir(dir);
   assert.ok(listing, `the helper listed ${dir}`);
+  assert.equal(listing.chunked, false);
   const out = [];
-  for await (const batch of walkListed(dir, listing))
+  for await (const batch of walkListed(dir, listing.entries))
     for (const { file, stamp } of batch)
       out.push([file.path, file.name, file.source, stamp === undefined ? stampOf(file.path) : stamp]);
   return out;
@@ -108,7 +110,7 @@ test('a listing cut short throws; a walk stopped early stops the helper', { skip
   mkdirSync(dir);
   // ~2 MB of listing: far more than a pipe holds, so the helper is still writing after the first batch.
   for (let i = 0; i < 30_000; i++) writeFileSync(join(dir, `file-with-a-longer-name-${i}`), '');
-  const listing = await listDir(dir);
+  const listing = (await listDir(dir)).entries;
   const first = await listing.next();
   assert.ok(first.value.length > 0);
   const [helper] = helpersRunning();
@@ -123,13 +125,18 @@ test('a listing cut short throws; a walk stopped early stops the helper', { skip
 
   // A name the check refuses, met while the helper is still listing: the helper is stopped.
   writeFileSync(join(dir, 'a\ttab'), '');
-  const again = await listDir(dir);
+  const again = (await listDir(dir)).entries;
   await assert.rejects(async () => {
     for await (const batch of walkListed(dir, again)) assert.ok(batch.length > 0);
   }, /a name with a tab or newline cannot be an input/);
+  await noHelperLeft();
+});
+
+/** Every helper this process started has exited (a killed one within 2 s). */
+const noHelperLeft = async () => {
   for (let i = 0; i < 100 && helpersRunning().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(helpersRunning(), []);
-});
+};
 
 test(
   'a re-run over a summed-up directory leaves its stats to the helper: the engine stats none of its files itself',
@@ -168,5 +175,104 @@ test(
     const inputs = cli(['inputs', '-db', ws.db, '-json']);
     assert.equal(inputs.code, 0, inputs.stderr);
     assert.equal(JSON.parse(inputs.stdout).length, 21, inputs.stdout);
+  },
+);
+
+/** The summary of a directory as the engine's own walk sums it up: digest, chunks, latest, files. */
+const walkedSummary = (dir) => {
+  const d = new DirDigest();
+  const files = [];
+  for (const f of walkFiles(dir, '', dir)) {
+    const stamp = stampOf(f.path);
+    d.add(f.name, stamp);
+    files.push([f.name, stamp]);
+  }
+  return { digest: d.digest(), chunks: d.chunks().toString('hex'), latest: d.latest, files };
+};
+
+const CHUNKING = { ...CHUNK_CUTS, sortedMax: SORTED_MAX };
+
+test(
+  "a directory of more than 10,000 files is cut into its summary's chunks by the helper: the walk's digest, chunks and files",
+  { skip },
+  async (t) => {
+    const ws = workspace(t);
+    const dir = ws.path('big');
+    mkdirSync(dir);
+    // Names the engine reads as UTF-16 in other ways than their UTF-8 bytes: two- and three-byte
+    // characters, and four-byte ones (a surrogate pair in UTF-16), which the chunks' cuts hash.
+    const forms = (i) => [`f${i}.txt`, `é ${i}`, `漢字-${i}`, `😀${i}𝄞`, `with space ${i}`][i % 5];
+    for (let i = 0; i < 10_050; i++) writeFileSync(join(dir, forms(i)), `${i}\n`);
+    assert.equal(spawnSync('mkfifo', [join(dir, 'a-fifo')]).status, 0);
+    const expected = walkedSummary(dir);
+    assert.equal(expected.files.length, 10_050);
+
+    const listing = await listDir(dir, CHUNKING);
+    assert.equal(listing.chunked, true);
+    const got = new DirDigest();
+    const files = [];
+    let chunks = 0;
+    for await (const batch of listing.chunks)
+      for (const c of batch) {
+        got.addChunk(c);
+        chunks++;
+        // Each chunk's files, added one by one, close the same chunk.
+        const again = new DirDigest();
+        const entries = chunkEntries(c);
+        assert.equal(entries.length, c.files);
+        let closed = null;
+        for (const e of entries) {
+          closed = again.add(e.name, e.stamp) ?? closed;
+          files.push([e.name, e.stamp]);
+        }
+        assert.deepEqual(closed ?? again.close(), { digest: c.digest, files: c.files, latest: c.latest });
+      }
+    assert.ok(chunks > 100, `${chunks} chunks`);
+    assert.deepEqual(
+      { digest: got.digest(), chunks: got.chunks().toString('hex'), latest: got.latest, files },
+      expected,
+    );
+  },
+);
+
+test(
+  'what the helper does not cut into chunks it lists file by file: a subdirectory, a symlink, a name the check refuses or not UTF-8, 10,000 entries or fewer',
+  { skip },
+  async (t) => {
+    const ws = workspace(t);
+    const dir = ws.path('big');
+    mkdirSync(dir);
+    for (let i = 0; i < 10_001; i++) writeFileSync(join(dir, `f${i}`), '');
+    // A listing not read to its end is returned: the helper is stopped.
+    const chunked = async () => {
+      const listing = await listDir(dir, CHUNKING);
+      assert.equal(listing.chunked, true);
+      await listing.chunks.return();
+    };
+    const plain = async (why) => {
+      const listing = await listDir(dir, CHUNKING);
+      assert.equal(listing.chunked, false, why);
+      await listing.entries.return();
+    };
+    await chunked();
+    const listing = await listDir(dir, { ...CHUNKING, sortedMax: 10_001 });
+    assert.equal(listing.chunked, false);
+    await listing.entries.return();
+    for (const [why, make, undo] of [
+      ['a subdirectory', () => mkdirSync(join(dir, 'sub')), () => rmSync(join(dir, 'sub'), { recursive: true })],
+      ['a symlink', () => symlinkSync('f1', join(dir, 'link')), () => rmSync(join(dir, 'link'))],
+      ['a tab', () => writeFileSync(join(dir, 'a\ttab'), ''), () => rmSync(join(dir, 'a\ttab'))],
+      [
+        'a name not UTF-8',
+        () => writeFileSync(Buffer.from(`${dir}/bad-\xff`, 'latin1'), ''),
+        () => rmSync(Buffer.from(`${dir}/bad-\xff`, 'latin1')),
+      ],
+    ]) {
+      make();
+      await plain(why);
+      undo();
+    }
+    await chunked();
+    await noHelperLeft();
   },
 );

@@ -15,8 +15,11 @@ export interface InputFile {
  * are added in, and so step ids, follows the names); a bigger one is taken in the order the
  * filesystem lists it, a few entries at a time, so that memory does not grow with it. That order
  * is the same on every walk of an unchanged directory, which is all its summary needs.
+ * TASK_PIPELINE_INGEST_BATCH, which makes ingest's batches small for tests of their boundaries,
+ * makes this small too: a test's small directory is then taken as a big one is (and cut into its
+ * chunks by the C helper, list-dir.c).
  */
-export const SORTED_MAX = 10_000;
+export const SORTED_MAX = Number(process.env.TASK_PIPELINE_INGEST_BATCH) ? 4 : 10_000;
 
 /**
  * A directory's files, recursively, named by their path relative to `source`: a symlink to a file

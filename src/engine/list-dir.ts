@@ -43,7 +43,8 @@ const CHUNK_HEAD = 1 + 4 + 64 + 8 + 4;
  * cost less than Node's (which also builds a `Stats` and four `Date`s per file), and the check
  * works through one batch while the helper stats the next. Null where the helper was not built or
  * could not read the directory (it then writes nothing): the walk does it all itself, and reports
- * what failed. A listing cut short after its first batch (the helper killed) throws.
+ * what failed. A listing cut short after its first batch (the helper killed) throws. A listing
+ * is read to its end or returned (which stops the helper): until then the helper keeps Node running.
  */
 export async function listDir(dir: string, chunking?: Chunking): Promise<Listing | null> {
   if (!helperUsable()) return null;
@@ -58,7 +59,14 @@ export async function listDir(dir: string, chunking?: Chunking): Promise<Listing
   const first = await chunks.next().catch(() => ({ done: true, value: undefined }) as const);
   // Nothing written: an empty directory (exit 0), or one the helper could not read.
   if (first.done) return (await exited) === null ? { chunked: false, entries: empty() } : null;
-  const items = decoded(dir, first.value, chunks, exited, () => child.kill('SIGKILL'));
+  const kill = () => child.kill('SIGKILL');
+  const items = decoded(dir, first.value, chunks, exited, kill);
+  // A generator returned before its first batch never runs its body: the helper is stopped here too.
+  const returned = items.return.bind(items);
+  items.return = (value) => {
+    kill();
+    return returned(value);
+  };
   // The helper cuts a directory into chunks whole, or not at all.
   return first.value[0] === CHUNK
     ? { chunked: true, chunks: items as AsyncGenerator<ListedChunk[]> }
