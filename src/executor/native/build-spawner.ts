@@ -13,10 +13,14 @@ const target = fileURLToPath(new URL('./task-pipeline-spawner', import.meta.url)
 const [cc, ...ccFlags] = (process.env.CC ?? 'cc').trim().split(/\s+/);
 
 rmSync(target, { force: true });
-const r = spawnSync(cc!, [...ccFlags, '-O2', '-std=c11', '-ffp-contract=off', '-Wall', '-pthread', '-o', target, ...sources, '-lm'], {
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
+const r = spawnSync(
+  cc!,
+  [...ccFlags, '-O2', '-std=c11', '-ffp-contract=off', '-Wall', '-pthread', '-o', target, ...sources, '-lm'],
+  {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  },
+);
 const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
 if (r.error || r.status !== 0) {
   rmSync(target, { force: true });
