@@ -87,6 +87,11 @@ test('the bench runs B1-B9 and B1PG with their peers and prints a table and an e
   } else assert.match(r.stdout, /B5 skipped: it needs PostgreSQL/);
   assert.match(md, /^\| engine no-op re-run \/ \| [\d.]+x \|$/m, 'B7: the no-op re-run with -input against make');
   assert.match(md, /^\| engine re-run, 100 files added \/ \| [\d.]+x \|$/m, 'B7: 100 files added, against make');
+  assert.match(
+    md,
+    /^Per step, the first run: [\d.]+ ms; .* \([\d.]+x; target at most 1\.0x\); a first run again, into a new db, right after it: [\d.]+ ms \(the re-run [\d.]+x that\)\.$/m,
+    "B7: the edit's re-run per step, against the first run and a first run right after it",
+  );
   assert.ok(md.indexOf('## B7') < md.indexOf('## Targets'), 'B7 before the targets');
   assert.match(
     md,
