@@ -192,13 +192,18 @@ const walkedSummary = (dir) => {
 
 const CHUNKING = { ...CHUNK_CUTS, sortedMax: SORTED_MAX };
 
+/** An empty directory in the test's workspace. */
+const newDir = (t) => {
+  const dir = workspace(t).path('big');
+  mkdirSync(dir);
+  return dir;
+};
+
 test(
   "a directory of more than 10,000 files is cut into its summary's chunks by the helper: the walk's digest, chunks and files",
   { skip },
   async (t) => {
-    const ws = workspace(t);
-    const dir = ws.path('big');
-    mkdirSync(dir);
+    const dir = newDir(t);
     // Names the engine reads as UTF-16 in other ways than their UTF-8 bytes: two- and three-byte
     // characters, and four-byte ones (a surrogate pair in UTF-16), which the chunks' cuts hash.
     const forms = (i) => [`f${i}.txt`, `é ${i}`, `漢字-${i}`, `😀${i}𝄞`, `with space ${i}`][i % 5];
@@ -239,9 +244,7 @@ test(
   'what the helper does not cut into chunks it lists file by file: a subdirectory, a symlink, a name the check refuses or not UTF-8, 10,000 entries or fewer',
   { skip },
   async (t) => {
-    const ws = workspace(t);
-    const dir = ws.path('big');
-    mkdirSync(dir);
+    const dir = newDir(t);
     for (let i = 0; i < 10_001; i++) writeFileSync(join(dir, `f${i}`), '');
     // A listing not read to its end is returned: the helper is stopped.
     const chunked = async () => {

@@ -5,9 +5,16 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const sources = ['spawner.c', 'launch.c', 'messages.c', 'collect.c', 'sha256.c', 'fsync-path.c', 'list-dir.c'].map(
-  (f) => fileURLToPath(new URL(`../../../src/executor/native/${f}`, import.meta.url)),
-);
+const sources = [
+  'spawner.c',
+  'launch.c',
+  'messages.c',
+  'collect.c',
+  'sha256.c',
+  'fsync-path.c',
+  'list-dir.c',
+  'list-chunks.c',
+].map((f) => fileURLToPath(new URL(`../../../src/executor/native/${f}`, import.meta.url)));
 const target = fileURLToPath(new URL('./task-pipeline-spawner', import.meta.url));
 // CC may carry flags of its own ("gcc -m64"), as make allows.
 const [cc, ...ccFlags] = (process.env.CC ?? 'cc').trim().split(/\s+/);
