@@ -178,25 +178,26 @@ async function walkDir(
           chunkEntries(c).map((e) => ({ file: { path: base + e.name, name: e.name, source: dir }, stamp: e.stamp })),
         );
       }
-  }
-  for await (const files of listing?.chunked ? [] : listing ? walkListed(dir, listing.entries) : walkBatched(dir))
-    for (const { file: f, stamp: listed } of files) {
-      claim(index, f);
-      const skipped = skip.has(`${index}\0${f.name}`);
-      if (skipped) partial = true;
-      else given++;
-      if (digest === null) continue;
-      let stamp = listed;
-      if (stamp === undefined) {
-        const st = statSync(f.path, { throwIfNoEntry: false });
-        stamp = st ? plainStamp(st) : null;
+  } else {
+    for await (const files of listing ? walkListed(dir, listing.entries) : walkBatched(dir))
+      for (const { file: f, stamp: listed } of files) {
+        claim(index, f);
+        const skipped = skip.has(`${index}\0${f.name}`);
+        if (skipped) partial = true;
+        else given++;
+        if (digest === null) continue;
+        let stamp = listed;
+        if (stamp === undefined) {
+          const st = statSync(f.path, { throwIfNoEntry: false });
+          stamp = st ? plainStamp(st) : null;
+        }
+        if (unvouched !== null && !skipped) chunk.push({ file: f, stamp });
+        const c = digest.add(f.name, stamp);
+        if (c === null) continue;
+        closed(c, () => chunk);
+        chunk = [];
       }
-      if (unvouched !== null && !skipped) chunk.push({ file: f, stamp });
-      const c = digest.add(f.name, stamp);
-      if (c === null) continue;
-      closed(c, () => chunk);
-      chunk = [];
-    }
+  }
   closed(digest?.close() ?? null, () => chunk);
   lookUp();
   return {
