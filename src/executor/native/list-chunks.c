@@ -80,12 +80,13 @@ int plan_chunks(uint32_t cut_below, size_t chunk_max) {
     if (t == DT_DIR || t == DT_LNK || t == DT_UNKNOWN) return 0;
     if (t == DT_REG && !name_hash((const unsigned char *)names + entries[i].name, &entries[i].hash)) return 0;
   }
+  /* Allocated before the entries are compacted: without memory, the plain listing needs them whole. */
+  chunks = malloc((n_entries ? n_entries : 1) * sizeof *chunks);
+  blocks = malloc((n_entries ? n_entries : 1) * sizeof *blocks);
+  if (!chunks || !blocks) return 0;
   /* The other types are none of the walk's files: left out. */
   for (size_t i = 0; i < n_entries; i++)
     if (entries[i].type == DT_REG) entries[files++] = entries[i];
-  chunks = malloc((files ? files : 1) * sizeof *chunks);
-  blocks = malloc((files ? files : 1) * sizeof *blocks);
-  if (!chunks || !blocks) return 0;
   n_entries = files;
   size_t first = 0;
   for (size_t i = 0; i < files; i++)
